@@ -1,0 +1,71 @@
+"""The built-in directory: groups stored in Portcullis's own database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from governance.connectors.base import BaseConnector, BatchResult, PermanentError, RoleTarget, Subject
+from governance.models import Connector, ConnectorKind, DirectoryGroup, GroupMembership, GroupSource
+
+
+class BuiltinConnector(BaseConnector):
+    kind = "builtin"
+
+    def _group_id(self, role: RoleTarget) -> UUID:
+        try:
+            group_id = UUID(role.resource_origin_id)
+        except ValueError:
+            group_id = None
+        if group_id is None or not DirectoryGroup.objects.filter(pk=group_id).exists():
+            raise PermanentError(
+                f"The group {role.label!r} does not exist in the built-in directory.", code="groupNotFound"
+            )
+        return group_id
+
+    def grant(self, subject: Subject, role: RoleTarget) -> None:
+        self.grant_many(role, [subject])
+
+    def revoke(self, subject: Subject, role: RoleTarget) -> None:
+        self.revoke_many(role, [subject])
+
+    def grant_many(self, role: RoleTarget, subjects: Sequence[Subject]) -> BatchResult:
+        try:
+            group_id = self._group_id(role)
+        except PermanentError as exc:
+            return {s.id: exc for s in subjects}
+        GroupMembership.objects.bulk_create(
+            [GroupMembership(group_id=group_id, user_id=s.id) for s in subjects], ignore_conflicts=True
+        )
+        return {s.id: None for s in subjects}
+
+    def revoke_many(self, role: RoleTarget, subjects: Sequence[Subject]) -> BatchResult:
+        try:
+            group_id = self._group_id(role)
+        except PermanentError as exc:
+            return {s.id: exc for s in subjects}
+        GroupMembership.objects.filter(group_id=group_id, user_id__in=[s.id for s in subjects]).delete()
+        return {s.id: None for s in subjects}
+
+    def members(self, role: RoleTarget) -> set[UUID]:
+        group_id = self._group_id(role)
+        return set(GroupMembership.objects.filter(group_id=group_id).values_list("user_id", flat=True))
+
+    def test(self) -> str:
+        count = DirectoryGroup.objects.filter(source=GroupSource.BUILTIN).count()
+        return f"Built-in directory reachable: {count} groups."
+
+    def search(self, query: str, limit: int = 20) -> list[tuple[str, str]]:
+        groups = DirectoryGroup.objects.filter(display_name__icontains=query.strip()).order_by("display_name")
+        return [(str(g.pk), g.display_name) for g in groups[:limit]]
+
+
+BUILTIN_NAME = "Built-in directory"
+
+
+def builtin_connector() -> Connector:
+    """The built-in directory's connector (made by a migration; recreated if it went missing)."""
+    connector, _ = Connector.objects.get_or_create(
+        kind=ConnectorKind.BUILTIN, defaults={"display_name": BUILTIN_NAME, "enabled": True}
+    )
+    return connector

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from governance.views.home import home
+
+urlpatterns = [path("", home, name="home")]

@@ -1,0 +1,202 @@
+"""Assignments, the role grants they want, and every delivery attempt."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+
+from governance.models.connector import Connector, ResourceRole
+from governance.models.package import AccessPackage, RoleOperation
+from governance.models.policy import AssignmentPolicy
+from governance.models.querysets import CatalogScoped, RestrictedQuerySet
+
+
+class AssignmentState(models.TextChoices):
+    DELIVERING = "delivering", "Delivering"
+    DELIVERED = "delivered", "Delivered"
+    PARTIALLY_DELIVERED = "partiallyDelivered", "Partially fulfilled"
+    DELIVERY_FAILED = "deliveryFailed", "Delivery failed"
+    EXPIRED = "expired", "Expired"
+    REMOVED = "removed", "Removed"
+
+    ACTIVE: ClassVar[frozenset[str]]
+    ENDED: ClassVar[frozenset[str]]
+
+
+# Active: it still *should* grant access, whatever the target system says today.
+AssignmentState.ACTIVE = frozenset({"delivering", "delivered", "partiallyDelivered", "deliveryFailed"})
+AssignmentState.ENDED = frozenset({"expired", "removed"})
+
+
+class Assignment(CatalogScoped, models.Model):
+    catalog_path = "package__catalog_id"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    package = models.ForeignKey(AccessPackage, on_delete=models.CASCADE, related_name="assignments")
+    policy = models.ForeignKey(
+        AssignmentPolicy, on_delete=models.SET_NULL, null=True, blank=True, related_name="assignments"
+    )
+    target = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    state = models.CharField(max_length=24, choices=AssignmentState.choices, default=AssignmentState.DELIVERING)
+    start_at = models.DateTimeField()
+    end_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["package", "state", "-created_at"], name="assignment_package_state"),
+            models.Index(fields=["state", "end_at"], name="assignment_state_end"),
+            models.Index(fields=["target", "state"], name="assignment_target_state"),
+        ]
+        constraints = [
+            # Rule 12: one active assignment per person and package.
+            models.UniqueConstraint(
+                fields=["target", "package"],
+                condition=models.Q(state__in=["delivering", "delivered", "partiallyDelivered", "deliveryFailed"]),
+                name="one_active_assignment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.package} · {self.target}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in AssignmentState.ACTIVE
+
+
+class GrantState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    GRANTED = "granted", "Granted"
+    FAILED = "failed", "Failed"
+    REVOKING = "revoking", "Revoking"
+    REVOKED = "revoked", "Revoked"
+    DRIFTED = "drifted", "Drifted"
+
+    WANTED: ClassVar[frozenset[str]]
+    UNWANTED: ClassVar[frozenset[str]]
+    WORK: ClassVar[frozenset[str]]
+
+
+# Wanted: the assignment wants the person to have this role (whatever the outcome so far).
+GrantState.WANTED = frozenset({"pending", "granted", "failed", "drifted"})
+GrantState.UNWANTED = frozenset({"revoking", "revoked"})
+# Work a delivery worker has to do.
+GrantState.WORK = frozenset({"pending", "revoking"})
+
+
+class RoleGrant(CatalogScoped, models.Model):
+    """One assignment x one resource role: the desired state and how delivering it went."""
+
+    catalog_path = "assignment__package__catalog_id"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="grants")
+    resource_role = models.ForeignKey(ResourceRole, on_delete=models.PROTECT, related_name="grants")
+    # Denormalized from the assignment: overlap (rule 7) and drift look grants up by person x role.
+    subject = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_grants")
+    # The request whose delivery this grant currently serves (its attempts count as that
+    # request's delivery errors), and the role operation that created or revoked it.
+    request = models.ForeignKey(
+        "governance.AssignmentRequest", on_delete=models.SET_NULL, null=True, blank=True, related_name="grants"
+    )
+    operation = models.ForeignKey(
+        RoleOperation, on_delete=models.SET_NULL, null=True, blank=True, related_name="grants"
+    )
+    state = models.CharField(max_length=16, choices=GrantState.choices, default=GrantState.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    granted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["resource_role__resource__display_name"]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="grant_work"),
+            models.Index(fields=["resource_role", "subject"], name="grant_role_subject"),
+            models.Index(fields=["subject", "resource_role", "state"], name="grant_subject_role_state"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "resource_role"], name="one_grant_per_role"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource_role} for {self.subject_id} ({self.state})"
+
+
+class Operation(models.TextChoices):
+    GRANT = "grant", "Grant"
+    REVOKE = "revoke", "Revoke"
+    READ = "read", "Read"
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success", "Succeeded"
+    TRANSIENT = "transient", "Transient error"
+    PERMANENT = "permanent", "Permanent error"
+
+    ERRORS: ClassVar[frozenset[str]]
+
+
+Outcome.ERRORS = frozenset({"transient", "permanent"})
+
+
+class DeliveryAttempt(CatalogScoped, models.Model):
+    """One try to change a target system for one grant: the seeds' "delivery errors"."""
+
+    catalog_path = "grant__assignment__package__catalog_id"
+
+    grant = models.ForeignKey(RoleGrant, on_delete=models.CASCADE, related_name="attempts_log")
+    request = models.ForeignKey(
+        "governance.AssignmentRequest",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="delivery_attempts",
+    )
+    connector = models.ForeignKey(Connector, on_delete=models.SET_NULL, null=True, related_name="attempts")
+    operation = models.CharField(max_length=8, choices=Operation.choices)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    error_code = models.CharField(max_length=64, blank=True)
+    message = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["request", "outcome"], name="attempt_request_outcome"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.outcome} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ExpiryReminder(models.Model):
+    """Rule 6: a reminder sent for one end date, so it is never sent twice."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="reminders")
+    days_before = models.PositiveSmallIntegerField()
+    end_at = models.DateTimeField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "days_before", "end_at"], name="one_reminder_per_end"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.days_before}-day reminder for {self.assignment_id}"

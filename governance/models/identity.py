@@ -1,0 +1,154 @@
+"""People, directory groups, global roles and connected organizations."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from governance.models.querysets import CatalogScoped, RestrictedQuerySet
+
+
+class UserType(models.TextChoices):
+    MEMBER = "member", "Internal"
+    GUEST = "guest", "External"
+
+
+class GlobalRole(models.TextChoices):
+    GLOBAL_ADMIN = "global_admin", "Global administrator"
+    GOVERNANCE_ADMIN = "governance_admin", "Identity Governance administrator"
+    USER_ADMIN = "user_admin", "User administrator"
+
+
+class ConnectedOrganizationState(models.TextChoices):
+    CONFIGURED = "configured", "Configured"
+    PROPOSED = "proposed", "Proposed"
+
+
+class ConnectedOrganization(CatalogScoped, models.Model):
+    """An external organization whose users may request where a policy allows them."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    display_name = models.CharField(max_length=256, unique=True)
+    description = models.TextField(blank=True)
+    state = models.CharField(
+        max_length=16,
+        choices=ConnectedOrganizationState.choices,
+        default=ConnectedOrganizationState.CONFIGURED,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["display_name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class OrganizationDomain(models.Model):
+    organization = models.ForeignKey(ConnectedOrganization, on_delete=models.CASCADE, related_name="domains")
+    domain = models.CharField(max_length=253, unique=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.domain = self.domain.strip().lower()
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class User(CatalogScoped, AbstractUser):
+    """A person in the directory.
+
+    Django's user, with a UUID id (the same id the API shows as ``targetId``/``objectId``)
+    and the profile the governance rules need: internal or external, organization,
+    manager and sponsor.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    display_name = models.CharField(max_length=256, blank=True)
+    user_principal_name = models.CharField(max_length=256, unique=True, null=True, blank=True)
+    user_type = models.CharField(max_length=8, choices=UserType.choices, default=UserType.MEMBER)
+    connected_organization = models.ForeignKey(
+        ConnectedOrganization,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="users",
+    )
+    manager = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reports")
+    sponsor = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="sponsored")
+
+    class Meta(AbstractUser.Meta):
+        ordering = ["username"]
+        swappable = "AUTH_USER_MODEL"
+
+    def __str__(self) -> str:
+        return self.display_name or self.get_full_name() or self.username
+
+    @property
+    def is_external(self) -> bool:
+        return self.user_type == UserType.GUEST
+
+
+class DirectoryRoleAssignment(models.Model):
+    """A tenant-wide administrative role held by a person."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="directory_roles")
+    role = models.CharField(max_length=32, choices=GlobalRole.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "role"], name="unique_directory_role"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()}"
+
+
+class GroupSource(models.TextChoices):
+    BUILTIN = "builtin", "Built-in directory"
+    LDAP = "ldap", "LDAP directory"
+
+
+class DirectoryGroup(CatalogScoped, models.Model):
+    """A group of the directory (not ``auth.Group``, which is for portal permissions)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    display_name = models.CharField(max_length=256)
+    description = models.TextField(blank=True)
+    mail = models.EmailField(blank=True)
+    source = models.CharField(max_length=16, choices=GroupSource.choices, default=GroupSource.BUILTIN)
+    external_id = models.CharField(max_length=512, null=True, blank=True, unique=True)
+    members = models.ManyToManyField(User, through="GroupMembership", related_name="directory_groups")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["display_name"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class GroupMembership(models.Model):
+    group = models.ForeignKey(DirectoryGroup, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="group_memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "user"], name="unique_group_membership"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.group}"

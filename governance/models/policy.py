@@ -1,0 +1,185 @@
+"""Assignment policies: who may request, with what approval, for how long."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+
+from governance.models.identity import ConnectedOrganization, DirectoryGroup
+from governance.models.package import AccessPackage
+from governance.models.querysets import CatalogScoped, RestrictedQuerySet
+
+
+class TargetScope(models.TextChoices):
+    """Who can request (Graph's ``allowedTargetScope`` values)."""
+
+    NO_ONE = "notSpecified", "No one (admin direct assignment only)"
+    SPECIFIC_USERS = "specificDirectoryUsers", "Specific users and groups in your directory"
+    ALL_MEMBERS = "allMemberUsers", "All members (excluding external users)"
+    ALL_USERS = "allDirectoryUsers", "All users (including external users)"
+    SPECIFIC_ORGANIZATIONS = (
+        "specificConnectedOrganizationUsers",
+        "Specific connected organizations",
+    )
+    ALL_ORGANIZATIONS = (
+        "allConfiguredConnectedOrganizationUsers",
+        "All configured connected organizations",
+    )
+    ALL_EXTERNAL = "allExternalUsers", "All users not in your directory"
+
+
+class ExpirationType(models.TextChoices):
+    NEVER = "never", "Never"
+    ON_DATE = "on_date", "On a date"
+    AFTER_DAYS = "after_days", "Number of days"
+    AFTER_HOURS = "after_hours", "Number of hours"
+
+
+class AssignmentPolicy(CatalogScoped, models.Model):
+    catalog_path = "package__catalog_id"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    package = models.ForeignKey(AccessPackage, on_delete=models.CASCADE, related_name="policies")
+    display_name = models.CharField("Name", max_length=256)
+    description = models.TextField("Description", blank=True)
+
+    allowed_target_scope = models.CharField(
+        "Who can request", max_length=48, choices=TargetScope.choices, default=TargetScope.SPECIFIC_USERS
+    )
+    specific_users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="requestable_policies")
+    specific_groups = models.ManyToManyField(DirectoryGroup, blank=True, related_name="requestable_policies")
+    specific_organizations = models.ManyToManyField(ConnectedOrganization, blank=True, related_name="policies")
+
+    requires_approval = models.BooleanField("Require approval", default=False)
+    requestor_justification_required = models.BooleanField("Require requestor justification", default=False)
+    approver_justification_required = models.BooleanField("Require approver justification", default=False)
+    allow_custom_schedule = models.BooleanField(
+        "Request for specific period?",
+        default=False,
+        help_text="Requestors may ask for a start and an end within the expiration below.",
+    )
+
+    expiration_type = models.CharField(
+        "Expiration", max_length=16, choices=ExpirationType.choices, default=ExpirationType.AFTER_DAYS
+    )
+    expiration_date = models.DateTimeField(null=True, blank=True)
+    expiration_days = models.PositiveIntegerField(null=True, blank=True, default=365)
+    expiration_hours = models.PositiveIntegerField(null=True, blank=True)
+
+    allow_extension = models.BooleanField("Allow users to extend access", default=False)
+    extension_requires_approval = models.BooleanField("Require approval to extend", default=False)
+    enabled = models.BooleanField("Enabled", default=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name_plural = "assignment policies"
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def is_admin_direct(self) -> bool:
+        return self.allowed_target_scope == TargetScope.NO_ONE
+
+    def max_duration(self) -> timedelta | None:
+        """The longest an assignment may last from its start, or None (no limit / a date)."""
+        if self.expiration_type == ExpirationType.AFTER_DAYS and self.expiration_days:
+            return timedelta(days=self.expiration_days)
+        if self.expiration_type == ExpirationType.AFTER_HOURS and self.expiration_hours:
+            return timedelta(hours=self.expiration_hours)
+        return None
+
+    def default_end(self, start: datetime) -> datetime | None:
+        """Where an assignment starting at ``start`` ends when nobody asked for an end."""
+        if self.expiration_type == ExpirationType.ON_DATE:
+            return self.expiration_date
+        duration = self.max_duration()
+        return start + duration if duration else None
+
+    def latest_end(self, start: datetime) -> datetime | None:
+        """The latest end the policy allows for an assignment starting at ``start``."""
+        return self.default_end(start)
+
+    def describe_expiration(self) -> str:
+        if self.expiration_type == ExpirationType.ON_DATE and self.expiration_date:
+            return f"until {self.expiration_date:%Y-%m-%d %H:%M}"
+        if self.expiration_type == ExpirationType.AFTER_DAYS and self.expiration_days:
+            return f"for {self.expiration_days} days"
+        if self.expiration_type == ExpirationType.AFTER_HOURS and self.expiration_hours:
+            return f"for {self.expiration_hours} hours"
+        return "with no end date"
+
+
+class ApprovalStage(CatalogScoped, models.Model):
+    """One of 1-3 approval stages; any one approver of the stage decides it."""
+
+    catalog_path = "policy__package__catalog_id"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    policy = models.ForeignKey(AssignmentPolicy, on_delete=models.CASCADE, related_name="stages")
+    order = models.PositiveSmallIntegerField(default=1)
+    timeout_days = models.PositiveSmallIntegerField(
+        default=14, help_text="Without a decision in this many days the request is canceled."
+    )
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["policy", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "order"], name="unique_stage_order"),
+            models.CheckConstraint(condition=models.Q(order__gte=1, order__lte=3), name="stage_order_1_to_3"),
+            models.CheckConstraint(condition=models.Q(timeout_days__gte=1), name="stage_timeout_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Stage {self.order}"
+
+
+class ApproverKind(models.TextChoices):
+    USER = "user", "Specific user"
+    GROUP = "group", "Members of a group"
+    MANAGER = "manager", "Requestor's manager"
+    SPONSOR = "sponsor", "Requestor's sponsor"
+
+
+class StageApprover(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    stage = models.ForeignKey(ApprovalStage, on_delete=models.CASCADE, related_name="approvers")
+    kind = models.CharField(max_length=8, choices=ApproverKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    group = models.ForeignKey(DirectoryGroup, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    is_fallback = models.BooleanField(
+        default=False, help_text="Asked only when the primary approvers resolve to nobody."
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="user", user__isnull=False, group__isnull=True)
+                    | models.Q(kind="group", group__isnull=False, user__isnull=True)
+                    | models.Q(kind__in=["manager", "sponsor"], user__isnull=True, group__isnull=True)
+                ),
+                name="approver_kind_matches_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == ApproverKind.USER:
+            label = str(self.user)
+        elif self.kind == ApproverKind.GROUP:
+            label = f"members of {self.group}"
+        else:
+            label = self.get_kind_display()
+        return f"{label} (fallback)" if self.is_fallback else label

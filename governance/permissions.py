@@ -1,0 +1,285 @@
+"""Authorization: the one module that decides who may see and do what.
+
+Every view, API endpoint and service asks here. Two questions are answered:
+
+* ``restrict(queryset, principal, action)``: the objects the principal may act on. Views
+  fetch objects through it, so anything outside answers 404 (existence is not leaked).
+* ``can(principal, action, obj)`` / ``can_in_catalog(...)`` / ``can_globally(...)``: a yes/no
+  for one object, used to show or hide a button.
+
+Roles come from the seeds' "Prerequisite role" lines. Global roles act everywhere; the four
+catalog roles act inside their catalog only. A *principal* is a user, or anything with a
+``get_role_set()`` method returning a :class:`RoleSet` (API clients).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from governance.models import (
+    AccessPackage,
+    Assignment,
+    AssignmentRequest,
+    CatalogRole,
+    CatalogRoleAssignment,
+    DirectoryRoleAssignment,
+    GlobalRole,
+    User,
+)
+
+
+class Action(StrEnum):
+    VIEW = "view"  # see catalogs, packages, policies, requests, assignments, audit
+    MANAGE_CATALOG = "manage_catalog"  # edit/delete a catalog, its members and resources
+    MANAGE = "manage"  # packages: create, edit, Hidden, delete, policies, resource roles
+    ASSIGN = "assign"  # New assignment, remove an assignment
+    REPROCESS = "reprocess"  # reprocess requests and assignments
+    CANCEL = "cancel"  # cancel requests (as an administrator)
+    CREATE_CATALOG = "create_catalog"
+    MANAGE_CONNECTORS = "manage_connectors"
+    MANAGE_ORGANIZATIONS = "manage_organizations"
+    MANAGE_DIRECTORY = "manage_directory"  # people, groups, global roles
+
+
+_EVERYTHING = frozenset(Action)
+
+GLOBAL_ROLE_ACTIONS: dict[str, frozenset[Action]] = {
+    GlobalRole.GLOBAL_ADMIN: _EVERYTHING,
+    GlobalRole.GOVERNANCE_ADMIN: _EVERYTHING - {Action.MANAGE_DIRECTORY},
+    GlobalRole.USER_ADMIN: _EVERYTHING - {Action.MANAGE_CONNECTORS},
+}
+
+CATALOG_ROLE_ACTIONS: dict[str, frozenset[Action]] = {
+    CatalogRole.OWNER: frozenset(
+        {Action.VIEW, Action.MANAGE_CATALOG, Action.MANAGE, Action.ASSIGN, Action.REPROCESS, Action.CANCEL}
+    ),
+    CatalogRole.PACKAGE_MANAGER: frozenset(
+        {Action.VIEW, Action.MANAGE, Action.ASSIGN, Action.REPROCESS, Action.CANCEL}
+    ),
+    CatalogRole.ASSIGNMENT_MANAGER: frozenset({Action.VIEW, Action.ASSIGN, Action.REPROCESS, Action.CANCEL}),
+    CatalogRole.READER: frozenset({Action.VIEW}),
+}
+
+
+@dataclass(frozen=True)
+class RoleSet:
+    """What one principal holds: global roles and, per catalog id, catalog roles."""
+
+    authenticated: bool = False
+    global_roles: frozenset[str] = frozenset()
+    catalog_roles: dict[UUID, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def global_actions(self) -> frozenset[Action]:
+        actions: set[Action] = set()
+        for role in self.global_roles:
+            actions |= GLOBAL_ROLE_ACTIONS.get(role, frozenset())
+        return frozenset(actions)
+
+    def catalogs_allowing(self, action: Action) -> list[UUID]:
+        return [
+            catalog_id
+            for catalog_id, roles in self.catalog_roles.items()
+            if any(action in CATALOG_ROLE_ACTIONS.get(role, frozenset()) for role in roles)
+        ]
+
+    @property
+    def is_administrator(self) -> bool:
+        """Holds any administrative role at all (shows the admin portal)."""
+        return bool(self.global_roles or self.catalog_roles)
+
+
+ANONYMOUS = RoleSet()
+
+_CACHE_ATTR = "_portcullis_role_set"
+
+
+def role_set(principal: Any) -> RoleSet:
+    """The principal's roles, loaded once per principal object (two queries)."""
+    if principal is None or not getattr(principal, "is_authenticated", False):
+        return ANONYMOUS
+    if hasattr(principal, "get_role_set"):
+        result: RoleSet = principal.get_role_set()
+        return result
+    cached = getattr(principal, _CACHE_ATTR, None)
+    if cached is not None:
+        return cached
+    if not principal.is_active:
+        roles = ANONYMOUS
+    else:
+        global_roles = frozenset(DirectoryRoleAssignment.objects.filter(user=principal).values_list("role", flat=True))
+        if principal.is_superuser:
+            global_roles |= {GlobalRole.GLOBAL_ADMIN}
+        per_catalog: dict[UUID, set[str]] = {}
+        for catalog_id, role in CatalogRoleAssignment.objects.filter(user=principal).values_list("catalog_id", "role"):
+            per_catalog.setdefault(catalog_id, set()).add(role)
+        roles = RoleSet(
+            authenticated=True,
+            global_roles=global_roles,
+            catalog_roles={k: frozenset(v) for k, v in per_catalog.items()},
+        )
+    setattr(principal, _CACHE_ATTR, roles)
+    return roles
+
+
+def forget_roles(principal: Any) -> None:
+    """Drop the cached role set (after the principal's roles changed)."""
+    if principal is not None and hasattr(principal, _CACHE_ATTR):
+        delattr(principal, _CACHE_ATTR)
+
+
+_Q = TypeVar("_Q", bound=models.QuerySet[Any])
+
+
+def restrict(queryset: _Q, principal: Any, action: Action | str = Action.VIEW) -> _Q:
+    """The part of ``queryset`` the principal may perform ``action`` on."""
+    action = Action(action)
+    roles = role_set(principal)
+    if not roles.authenticated:
+        return queryset.none()
+    if action in roles.global_actions:
+        return queryset
+    path: str | None = getattr(queryset.model, "catalog_path", None)
+    if path is None:
+        return queryset.none()
+    catalog_ids = roles.catalogs_allowing(action)
+    if not catalog_ids:
+        return queryset.none()
+    lookup = "pk__in" if path == "id" else f"{path}__in"
+    return queryset.filter(**{lookup: catalog_ids})
+
+
+def can_globally(principal: Any, action: Action | str) -> bool:
+    return Action(action) in role_set(principal).global_actions
+
+
+def can_in_catalog(principal: Any, action: Action | str, catalog_id: UUID | None) -> bool:
+    action = Action(action)
+    roles = role_set(principal)
+    if action in roles.global_actions:
+        return True
+    return catalog_id is not None and catalog_id in roles.catalogs_allowing(action)
+
+
+def catalog_id_of(obj: models.Model) -> UUID | None:
+    """Follow the model's ``catalog_path`` on an instance (``package__catalog_id`` → value)."""
+    path: str | None = getattr(obj, "catalog_path", None)
+    if path is None:
+        return None
+    if path == "id":
+        return obj.pk
+    value: Any = obj
+    for part in path.split("__"):
+        value = getattr(value, part)
+        if value is None:
+            return None
+    return value
+
+
+def can(principal: Any, action: Action | str, obj: models.Model) -> bool:
+    """May the principal perform ``action`` on this one object?"""
+    action = Action(action)
+    if action in role_set(principal).global_actions:
+        return True
+    if getattr(obj, "catalog_path", None) is None:
+        return False
+    return can_in_catalog(principal, action, catalog_id_of(obj))
+
+
+def has_admin_portal(principal: Any) -> bool:
+    return role_set(principal).is_administrator
+
+
+def catalogs_where(principal: Any, action: Action | str) -> Iterable[UUID] | None:
+    """Catalog ids where the principal may act; ``None`` means every catalog."""
+    action = Action(action)
+    roles = role_set(principal)
+    if action in roles.global_actions:
+        return None
+    return roles.catalogs_allowing(action)
+
+
+# --- What a requestor sees of their own --------------------------------------------------
+
+
+def own_requests(user: User) -> models.QuerySet[AssignmentRequest]:
+    """Requests a person made or that are for them (My requests)."""
+    if not getattr(user, "is_authenticated", False):
+        return AssignmentRequest.objects.none()
+    return AssignmentRequest.objects.filter(models.Q(target=user) | models.Q(requestor=user))
+
+
+def own_assignments(user: User) -> models.QuerySet[Assignment]:
+    if not getattr(user, "is_authenticated", False):
+        return Assignment.objects.none()
+    return Assignment.objects.filter(target=user)
+
+
+def requestable_packages(user: User) -> models.QuerySet[AccessPackage]:
+    """Packages at least one enabled policy lets this person request (hidden ones too)."""
+    from governance.services.eligibility import requestable_policies
+
+    if not getattr(user, "is_authenticated", False):
+        return AccessPackage.objects.none()
+    return AccessPackage.objects.filter(pk__in=requestable_policies(user).values("package_id"))
+
+
+def discoverable_packages(user: User) -> models.QuerySet[AccessPackage]:
+    """What My Access lists under Request access: requestable and not Hidden (rule 9)."""
+    return requestable_packages(user).filter(is_hidden=False)
+
+
+def package_by_link(user: User, package_id: Any) -> AccessPackage:
+    """A package's direct link: hidden ones too, but only for people a policy allows."""
+    from governance.services.errors import NotFound
+
+    try:
+        package = requestable_packages(user).filter(pk=package_id).first()
+    except (ValueError, ValidationError):
+        package = None
+    if package is None:
+        raise NotFound("Access package not found.")
+    return package
+
+
+def approvable_requests(user: User) -> models.QuerySet[AssignmentRequest]:
+    """Requests waiting in a stage this person approves (My Access > Approvals)."""
+    from governance.services.approvals import requests_awaiting
+
+    if not getattr(user, "is_authenticated", False):
+        return AssignmentRequest.objects.none()
+    return requests_awaiting(user)
+
+
+def get_for(principal: Any, action: Action | str, queryset: _Q, pk: Any, noun: str) -> Any:
+    """Fetch one object for an action: 404 when the principal may not see it, 403 when they
+    may see it but not take this action on it."""
+    from governance.services.errors import NotAllowed, NotFound
+
+    obj = restrict(queryset, principal, Action.VIEW).filter(pk=pk).first()
+    if obj is None:
+        raise NotFound(f"{noun.capitalize()} not found.")
+    if not can(principal, action, obj):
+        raise NotAllowed(f"You may not {ACTION_VERBS[Action(action)]} this {noun}.")
+    return obj
+
+
+ACTION_VERBS: dict[Action, str] = {
+    Action.VIEW: "view",
+    Action.MANAGE_CATALOG: "manage",
+    Action.MANAGE: "change",
+    Action.ASSIGN: "manage assignments of",
+    Action.REPROCESS: "reprocess",
+    Action.CANCEL: "cancel",
+    Action.CREATE_CATALOG: "create catalogs in",
+    Action.MANAGE_CONNECTORS: "manage",
+    Action.MANAGE_ORGANIZATIONS: "manage",
+    Action.MANAGE_DIRECTORY: "manage",
+}

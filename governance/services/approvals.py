@@ -1,0 +1,220 @@
+"""Approval stages (rule 4): who may decide, the first decision wins, timeouts cancel."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from governance import notifications
+from governance.models import (
+    ApprovalDecision,
+    ApprovalStage,
+    ApproverKind,
+    AssignmentRequest,
+    Decision,
+    GroupMembership,
+    RequestState,
+    StageApprover,
+    User,
+)
+from governance.services.audit import actor_label, actor_user, log_action
+from governance.services.errors import AlreadyDecided, InvalidTransition, NotAllowed, NotFound, ValidationFailed
+from governance.services.lifecycle import approve_and_proceed, set_request_state
+from governance.services.machines import REQUEST
+
+APPROVAL_TIMED_OUT = "Approval timed out: nobody decided within the stage's time limit. Please request again."
+
+
+def _resolve_entries(entries: list[StageApprover], request: AssignmentRequest) -> set[UUID]:
+    ids: set[UUID] = set()
+    group_ids = [e.group_id for e in entries if e.kind == ApproverKind.GROUP]
+    for entry in entries:
+        if entry.kind == ApproverKind.USER and entry.user_id:
+            ids.add(entry.user_id)
+        elif entry.kind == ApproverKind.MANAGER and request.target.manager_id:
+            ids.add(request.target.manager_id)
+        elif entry.kind == ApproverKind.SPONSOR and request.target.sponsor_id:
+            ids.add(request.target.sponsor_id)
+    if group_ids:
+        ids.update(GroupMembership.objects.filter(group_id__in=group_ids).values_list("user_id", flat=True))
+    return ids
+
+
+def stage_approver_ids(request: AssignmentRequest, stage: ApprovalStage) -> set[UUID]:
+    """The people who may decide this stage of this request.
+
+    Primary approvers; the fallback approvers only when the primaries resolve to nobody.
+    The requestor and the person the access is for are never approvers of it.
+    """
+    entries = list(stage.approvers.all())
+    excluded = {request.target_id, request.requestor_id}
+    primary = _active(_resolve_entries([e for e in entries if not e.is_fallback], request)) - excluded
+    if primary:
+        return primary
+    return _active(_resolve_entries([e for e in entries if e.is_fallback], request)) - excluded
+
+
+def _active(ids: set[UUID]) -> set[UUID]:
+    if not ids:
+        return set()
+    return set(User.objects.filter(pk__in=ids, is_active=True).values_list("pk", flat=True))
+
+
+def stage_approvers(request: AssignmentRequest, stage: ApprovalStage) -> list[User]:
+    return list(User.objects.filter(pk__in=stage_approver_ids(request, stage)).order_by("username"))
+
+
+def current_stage(request: AssignmentRequest) -> ApprovalStage | None:
+    if request.policy_id is None or not request.current_stage:
+        return None
+    return ApprovalStage.objects.filter(policy_id=request.policy_id, order=request.current_stage).first()
+
+
+def enter_stage(request: AssignmentRequest, stage: ApprovalStage, actor: Any, now: datetime | None = None) -> None:
+    """Put the request in front of a stage's approvers, with the stage's deadline."""
+    now = now or timezone.now()
+    request.current_stage = stage.order
+    request.stage_due_at = now + timedelta(days=stage.timeout_days)
+    request.save(update_fields=["current_stage", "stage_due_at", "modified_at"])
+    log_action(actor, "request.stage_started", request, stage=stage.order, due=request.stage_due_at)
+    notifications.approval_needed(request, stage_approvers(request, stage))
+
+
+def requests_awaiting(user: User) -> QuerySet[AssignmentRequest]:
+    """Requests pending in a stage this person may decide now."""
+    entries = StageApprover.objects.filter(stage__policy=OuterRef("policy"), stage__order=OuterRef("current_stage"))
+    in_group = GroupMembership.objects.filter(user=user).values("group_id")
+    candidate = (
+        Exists(entries.filter(kind=ApproverKind.USER, user=user))
+        | Exists(entries.filter(kind=ApproverKind.GROUP, group__in=in_group))
+        | (Q(target__manager=user) & Exists(entries.filter(kind=ApproverKind.MANAGER)))
+        | (Q(target__sponsor=user) & Exists(entries.filter(kind=ApproverKind.SPONSOR)))
+    )
+    candidates = (
+        AssignmentRequest.objects.filter(state=RequestState.PENDING_APPROVAL)
+        .filter(candidate)
+        .exclude(target=user)
+        .exclude(requestor=user)
+        .select_related("target", "policy")
+    )
+    # Fallback approvers count only when the primaries resolve to nobody: settle it exactly.
+    ids = []
+    for request in candidates:
+        stage = current_stage(request)
+        if stage is not None and user.pk in stage_approver_ids(request, stage):
+            ids.append(request.pk)
+    return AssignmentRequest.objects.filter(pk__in=ids)
+
+
+def decide(
+    actor: Any,
+    request_id: UUID,
+    decision: str,
+    justification: str = "",
+    *,
+    stage_order: int | None = None,
+) -> ApprovalDecision:
+    """Approve or deny the current stage of a request as ``actor``.
+
+    The first decision on a stage wins; a second approver gets :class:`AlreadyDecided`
+    naming who decided. Repeating one's own decision is a no-op.
+    """
+    approver = actor_user(actor)
+    if approver is None:
+        raise NotAllowed("Only a person can approve or deny a request.")
+    if decision not in Decision.values:
+        raise ValidationFailed("Choose Approve or Deny.", field="decision")
+    justification = (justification or "").strip()
+
+    with transaction.atomic():
+        request = (
+            AssignmentRequest.objects.select_for_update(of=("self",))
+            .select_related("policy", "package", "target")
+            .filter(pk=request_id)
+            .first()
+        )
+        if request is None:
+            raise NotFound("Request not found.")
+        order = stage_order or request.current_stage
+        existing = ApprovalDecision.objects.filter(request=request, stage_order=order).first()
+        if existing is not None:
+            if existing.approver_id == approver.pk and existing.decision == decision:
+                return existing
+            raise AlreadyDecided(
+                f"Already decided by {existing.approver_label} on "
+                f"{timezone.localtime(existing.decided_at):%Y-%m-%d %H:%M}: {existing.get_decision_display().lower()}.",
+                decided_by=existing.approver_label,
+                decided_at=existing.decided_at,
+            )
+        if request.state != RequestState.PENDING_APPROVAL or order != request.current_stage:
+            raise InvalidTransition(
+                f"This request is {request.get_state_display().lower()}; it is not waiting for this decision."
+            )
+        if approver.pk in (request.target_id, request.requestor_id):
+            raise NotAllowed("You cannot approve or deny your own request.")
+        stage = current_stage(request)
+        if stage is None or approver.pk not in stage_approver_ids(request, stage):
+            raise NotAllowed(f"You are not an approver of stage {order} of this request.")
+        if request.policy is not None and request.policy.approver_justification_required and not justification:
+            raise ValidationFailed("A justification is required for this decision.", field="justification")
+
+        try:
+            with transaction.atomic():
+                made = ApprovalDecision.objects.create(
+                    request=request,
+                    stage_order=order,
+                    stage=stage,
+                    approver=approver,
+                    approver_label=actor_label(actor),
+                    decision=decision,
+                    justification=justification,
+                )
+        except IntegrityError as exc:  # a racing approver won between our check and insert
+            raise AlreadyDecided("Already decided by another approver.") from exc
+        log_action(actor, f"request.stage_{decision.lower()}d", request, stage=order, justification=justification)
+
+        if decision == Decision.DENY:
+            set_request_state(request, "deny", actor, stage=order)
+            notifications.request_denied(request, made)
+            return made
+        next_stage = (
+            ApprovalStage.objects.filter(policy_id=request.policy_id, order__gt=order).order_by("order").first()
+        )
+        if next_stage is not None:
+            REQUEST.next_state("advance_stage", request.state)
+            enter_stage(request, next_stage, actor)
+        else:
+            approve_and_proceed(request, actor)
+        return made
+
+
+def time_out_request(request_id: UUID, now: datetime | None = None) -> bool:
+    """Cancel one request whose stage deadline passed (rule 4). False if not (or no longer) due."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = (
+            AssignmentRequest.objects.select_for_update(of=("self",))
+            .select_related("package", "target")
+            .filter(pk=request_id, state=RequestState.PENDING_APPROVAL, stage_due_at__lte=now)
+            .first()
+        )
+        if request is None:
+            return False
+        request.cancel_reason = APPROVAL_TIMED_OUT
+        request.save(update_fields=["cancel_reason", "modified_at"])
+        set_request_state(request, "time_out", None, stage=request.current_stage)
+        notifications.request_timed_out(request)
+        return True
+
+
+def time_out_due_requests(now: datetime | None = None, limit: int = 1000) -> int:
+    now = now or timezone.now()
+    due = AssignmentRequest.objects.filter(state=RequestState.PENDING_APPROVAL, stage_due_at__lte=now).values_list(
+        "pk", flat=True
+    )[:limit]
+    return sum(1 for pk in list(due) if time_out_request(pk, now))

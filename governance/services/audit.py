@@ -1,0 +1,68 @@
+"""`log_action`: one audit row per state change (pretix's habit).
+
+Services call it inside their transaction, so the row exists exactly when the change does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db import models
+
+from governance.models import AccessPackage, AuditEvent, User
+from governance.permissions import catalog_id_of
+
+SYSTEM_LABEL = "system"
+
+
+def actor_user(actor: Any) -> User | None:
+    """The person behind an actor: the user, a personal token's user, or nobody."""
+    if isinstance(actor, User):
+        return actor
+    user = getattr(actor, "acting_user", None)
+    return user if isinstance(user, User) else None
+
+
+def actor_label(actor: Any) -> str:
+    if actor is None:
+        return SYSTEM_LABEL
+    label = getattr(actor, "audit_label", None)
+    if label:
+        return str(label)
+    if isinstance(actor, User):
+        return actor.username
+    return str(actor)
+
+
+def _package_id_of(obj: models.Model) -> UUID | None:
+    if isinstance(obj, AccessPackage):
+        return obj.pk
+    value = getattr(obj, "package_id", None)
+    if value is None and hasattr(obj, "assignment_id"):
+        assignment = getattr(obj, "assignment", None)
+        value = getattr(assignment, "package_id", None)
+    return value
+
+
+def build_event(actor: Any, action: str, obj: models.Model, **data: Any) -> AuditEvent:
+    """An unsaved audit row (for ``bulk_create`` in set-based services)."""
+    catalog_id = data.pop("catalog_id", None) or catalog_id_of(obj)
+    package_id = data.pop("package_id", None) or _package_id_of(obj)
+    return AuditEvent(
+        actor=actor_user(actor),
+        actor_label=actor_label(actor)[:256],
+        action=action,
+        object_type=obj._meta.model_name or type(obj).__name__.lower(),
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:512],
+        catalog_id=catalog_id,
+        package_id=package_id,
+        data=data,
+    )
+
+
+def log_action(actor: Any, action: str, obj: models.Model, **data: Any) -> AuditEvent:
+    event = build_event(actor, action, obj, **data)
+    event.save()
+    return event

@@ -1,0 +1,209 @@
+"""Catalogs, their members' roles, and the resources in them (rule 10 for deletes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+
+from governance.models import (
+    Catalog,
+    CatalogRole,
+    CatalogRoleAssignment,
+    Connector,
+    GrantState,
+    PackageResourceRole,
+    Resource,
+    ResourceRole,
+    ResourceType,
+    RoleGrant,
+    User,
+)
+from governance.permissions import Action, can_globally, forget_roles, get_for
+from governance.services.audit import actor_user, log_action
+from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
+from governance.services.requests import is_uuid
+
+
+def _name(value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationFailed("A name is required.", field="display_name")
+    if len(value) > 256:
+        raise ValidationFailed("The name can be at most 256 characters.", field="display_name")
+    return value
+
+
+def create_catalog(
+    actor: Any, *, display_name: str, description: str = "", is_externally_visible: bool = True
+) -> Catalog:
+    if not can_globally(actor, Action.CREATE_CATALOG):
+        raise NotAllowed("You may not create catalogs.")
+    display_name = _name(display_name)
+    if Catalog.objects.filter(display_name__iexact=display_name).exists():
+        raise ValidationFailed("A catalog with this name already exists.", field="display_name")
+    with transaction.atomic():
+        catalog = Catalog.objects.create(
+            display_name=display_name,
+            description=(description or "").strip(),
+            is_externally_visible=is_externally_visible,
+        )
+        log_action(actor, "catalog.created", catalog)
+        creator = actor_user(actor)
+        if creator is not None:
+            # Whoever creates a catalog owns it, as in Entra.
+            CatalogRoleAssignment.objects.create(catalog=catalog, user=creator, role=CatalogRole.OWNER)
+            log_action(actor, "catalog.role_added", catalog, user=creator.username, role=CatalogRole.OWNER)
+            forget_roles(actor)
+    return catalog
+
+
+def update_catalog(actor: Any, catalog_id: UUID | str, **changes: Any) -> Catalog:
+    allowed = {"display_name", "description", "is_externally_visible", "state"}
+    if set(changes) - allowed:
+        raise ValidationFailed(f"Cannot change {', '.join(sorted(set(changes) - allowed))} here.")
+    if not is_uuid(catalog_id):
+        raise NotFound("Catalog not found.")
+    with transaction.atomic():
+        catalog: Catalog = get_for(
+            actor, Action.MANAGE_CATALOG, Catalog.objects.select_for_update(of=("self",)), catalog_id, "catalog"
+        )
+        if "display_name" in changes:
+            changes["display_name"] = _name(changes["display_name"])
+            if Catalog.objects.filter(display_name__iexact=changes["display_name"]).exclude(pk=catalog.pk).exists():
+                raise ValidationFailed("A catalog with this name already exists.", field="display_name")
+        diff = {k: [getattr(catalog, k), v] for k, v in changes.items() if getattr(catalog, k) != v}
+        for name, value in changes.items():
+            setattr(catalog, name, value)
+        if diff:
+            catalog.save()
+            log_action(actor, "catalog.updated", catalog, changes=diff)
+    return catalog
+
+
+def delete_catalog(actor: Any, catalog_id: UUID | str) -> None:
+    """Rule 10: only a catalog with no packages and no resources."""
+    if not is_uuid(catalog_id):
+        raise NotFound("Catalog not found.")
+    with transaction.atomic():
+        catalog: Catalog = get_for(
+            actor, Action.MANAGE_CATALOG, Catalog.objects.select_for_update(of=("self",)), catalog_id, "catalog"
+        )
+        packages = list(catalog.packages.values_list("display_name", flat=True)[:6])
+        resources = list(catalog.resources.values_list("display_name", flat=True)[:6])
+        reasons = []
+        if packages:
+            reasons.append(f"access packages ({_listing(packages)})")
+        if resources:
+            reasons.append(f"resources ({_listing(resources)})")
+        if reasons:
+            raise StillInUse(f"{catalog} still has {' and '.join(reasons)}; remove them first.")
+        log_action(actor, "catalog.deleted", catalog)
+        catalog.delete()
+
+
+def _listing(names: Sequence[str], shown: int = 5) -> str:
+    text = ", ".join(names[:shown])
+    return text + ", …" if len(names) > shown else text
+
+
+def add_catalog_role(actor: Any, catalog_id: UUID | str, user_id: UUID | str, role: str) -> CatalogRoleAssignment:
+    if role not in CatalogRole.values:
+        raise ValidationFailed("Choose a catalog role.", field="role")
+    if not is_uuid(catalog_id):
+        raise NotFound("Catalog not found.")
+    user = User.objects.filter(pk=user_id, is_active=True).first() if is_uuid(user_id) else None
+    if user is None:
+        raise ValidationFailed("Choose an existing, enabled user.", field="user")
+    with transaction.atomic():
+        catalog: Catalog = get_for(actor, Action.MANAGE_CATALOG, Catalog.objects.all(), catalog_id, "catalog")
+        assignment, created = CatalogRoleAssignment.objects.get_or_create(catalog=catalog, user=user, role=role)
+        if created:
+            log_action(actor, "catalog.role_added", catalog, user=user.username, role=role)
+    return assignment
+
+
+def remove_catalog_role(actor: Any, role_assignment_id: UUID | str) -> None:
+    if not is_uuid(role_assignment_id):
+        return
+    with transaction.atomic():
+        found = CatalogRoleAssignment.objects.select_related("catalog", "user").filter(pk=role_assignment_id).first()
+        if found is None:
+            return  # already gone: removing twice is a no-op
+        get_for(actor, Action.MANAGE_CATALOG, Catalog.objects.all(), found.catalog_id, "catalog")
+        log_action(actor, "catalog.role_removed", found.catalog, user=found.user.username, role=found.role)
+        found.delete()
+
+
+def add_resource(
+    actor: Any,
+    catalog_id: UUID | str,
+    *,
+    connector_id: UUID | str,
+    origin_id: str,
+    display_name: str,
+    description: str = "",
+    resource_type: str = ResourceType.GROUP,
+    roles: Sequence[tuple[str, str]] = (("member", "Member"),),
+) -> Resource:
+    """Bring a target system's group/application/site into a catalog, with its roles."""
+    if not is_uuid(catalog_id):
+        raise NotFound("Catalog not found.")
+    origin_id = (origin_id or "").strip()
+    if not origin_id:
+        raise ValidationFailed("Choose the resource in the target system.", field="origin_id")
+    if resource_type not in ResourceType.values:
+        raise ValidationFailed("Choose a resource type.", field="resource_type")
+    if not roles:
+        raise ValidationFailed("A resource needs at least one role.", field="roles")
+    connector = Connector.objects.filter(pk=connector_id, enabled=True).first() if is_uuid(connector_id) else None
+    if connector is None:
+        raise ValidationFailed("Choose an enabled connector.", field="connector")
+    with transaction.atomic():
+        catalog: Catalog = get_for(actor, Action.MANAGE_CATALOG, Catalog.objects.all(), catalog_id, "catalog")
+        try:
+            with transaction.atomic():
+                resource = Resource.objects.create(
+                    catalog=catalog,
+                    connector=connector,
+                    origin_id=origin_id,
+                    display_name=_name(display_name),
+                    description=(description or "").strip(),
+                    resource_type=resource_type,
+                )
+        except IntegrityError as exc:
+            raise ValidationFailed("This resource is already in the catalog.", field="origin_id") from exc
+        ResourceRole.objects.bulk_create(
+            ResourceRole(resource=resource, origin_id=role_id, display_name=label) for role_id, label in roles
+        )
+        log_action(actor, "resource.added", resource, connector=connector.display_name, origin_id=origin_id)
+    return resource
+
+
+def delete_resource(actor: Any, resource_id: UUID | str) -> None:
+    """Rule 10: only a resource no package uses (ended grants' history goes with it)."""
+    if not is_uuid(resource_id):
+        raise NotFound("Resource not found.")
+    with transaction.atomic():
+        resource: Resource = get_for(
+            actor, Action.MANAGE_CATALOG, Resource.objects.select_for_update(of=("self",)), resource_id, "resource"
+        )
+        users = sorted(
+            set(
+                PackageResourceRole.objects.filter(resource_role__resource=resource).values_list(
+                    "package__display_name", flat=True
+                )
+            )
+        )
+        if users:
+            raise StillInUse(
+                f"{resource} is used by access packages: {_listing(users)}. Remove its roles from them first."
+            )
+        live = RoleGrant.objects.filter(resource_role__resource=resource).exclude(state=GrantState.REVOKED).count()
+        if live:
+            raise StillInUse(f"Access to {resource} is still being delivered or removed ({live}); try again later.")
+        RoleGrant.objects.filter(resource_role__resource=resource).delete()
+        log_action(actor, "resource.deleted", resource)
+        resource.delete()

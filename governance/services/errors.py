@@ -1,0 +1,65 @@
+"""Domain errors: each carries a message a person can act on.
+
+The portal shows ``message`` (next to ``field`` when there is one); the API answers with
+``http_status`` and ``code`` in a Graph-style error body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    code = "domainError"
+    http_status = 409
+
+    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFound(DomainError):
+    """The object does not exist *or the actor may not see it* (never leak which)."""
+
+    code = "notFound"
+    http_status = 404
+
+
+class ValidationFailed(DomainError):
+    """Bad input: a form error, or a 400 in the API."""
+
+    code = "invalidRequest"
+    http_status = 400
+
+
+class InvalidTransition(DomainError):
+    """The object is in a state where this change is not allowed."""
+
+    code = "invalidState"
+    http_status = 409
+
+
+class AlreadyDecided(InvalidTransition):
+    code = "alreadyDecided"
+
+
+class DuplicateRequest(DomainError):
+    code = "duplicateRequest"
+    http_status = 409
+
+
+class NotAllowed(DomainError):
+    """The actor may see the object but not take this action on it."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class StillInUse(DomainError):
+    code = "stillInUse"
+    http_status = 409

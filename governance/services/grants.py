@@ -1,0 +1,294 @@
+"""Desired role grants, and the request/assignment states derived from them (DESIGN §5).
+
+A change of what someone should have writes grant rows (``pending`` / ``revoking``) in the
+caller's transaction; the delivery engine does the work and reports back through
+:func:`record_outcome`. States of assignments and requests are *derived* from their grants
+here, and only here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from governance.models import (
+    Assignment,
+    AssignmentRequest,
+    AssignmentState,
+    AuditEvent,
+    GrantState,
+    RequestState,
+    RequestType,
+    ResourceRole,
+    RoleGrant,
+    RoleOperation,
+)
+from governance.services.audit import build_event, log_action
+from governance.services.machines import (
+    ASSIGNMENT,
+    ASSIGNMENT_TRANSITION_TO,
+    GRANT,
+    REQUEST,
+    REQUEST_TRANSITION_TO,
+)
+
+# --- Derivation (pure) ----------------------------------------------------------------
+
+
+def derived_assignment_state(grant_states: Iterable[str]) -> str:
+    """An active assignment's state from its grants' states."""
+    wanted = [s for s in grant_states if s in GrantState.WANTED]
+    if any(s == GrantState.PENDING for s in wanted):
+        return AssignmentState.DELIVERING
+    granted = sum(1 for s in wanted if s == GrantState.GRANTED)
+    if granted == len(wanted):
+        return AssignmentState.DELIVERED
+    if granted:
+        return AssignmentState.PARTIALLY_DELIVERED
+    return AssignmentState.DELIVERY_FAILED
+
+
+def derived_request_state(request_type: str, grant_states: Iterable[str]) -> str:
+    """A delivering request's state from its assignment's grants.
+
+    Adds are done when every wanted grant landed; removals when every grant is gone.
+    """
+    states = list(grant_states)
+    if request_type in RequestType.REMOVES:
+        if any(s in GrantState.WORK for s in states):
+            return RequestState.DELIVERING
+        failed = sum(1 for s in states if s == GrantState.FAILED)
+        if not failed:
+            return RequestState.DELIVERED
+        return RequestState.DELIVERY_FAILED if failed == len(states) else RequestState.PARTIALLY_DELIVERED
+    if request_type in RequestType.UPDATES:
+        return RequestState.DELIVERED
+    mapping: dict[str, str] = {
+        AssignmentState.DELIVERING: RequestState.DELIVERING,
+        AssignmentState.DELIVERED: RequestState.DELIVERED,
+        AssignmentState.PARTIALLY_DELIVERED: RequestState.PARTIALLY_DELIVERED,
+        AssignmentState.DELIVERY_FAILED: RequestState.DELIVERY_FAILED,
+    }
+    return mapping[derived_assignment_state(states)]
+
+
+# --- Waking the delivery engine -------------------------------------------------------
+
+
+def wake_delivery() -> None:
+    """Ask a worker to look for delivery work once the current transaction commits.
+
+    Only a nudge: the rows are the work, and the sweeper finds them if this is lost.
+    """
+    from governance import tasks
+
+    transaction.on_commit(tasks.wake_delivery_worker)
+
+
+# --- Desired state --------------------------------------------------------------------
+
+
+def want_roles(
+    assignment: Assignment,
+    roles: Sequence[ResourceRole] | QuerySet[ResourceRole],
+    *,
+    request: AssignmentRequest | None = None,
+    operation: RoleOperation | None = None,
+    actor: Any = None,
+) -> list[RoleGrant]:
+    """Make ``assignment`` want each role: new grants, or revoked ones restored."""
+    now = timezone.now()
+    existing = {g.resource_role_id: g for g in assignment.grants.select_for_update(of=("self",))}
+    created: list[RoleGrant] = []
+    touched: list[RoleGrant] = []
+    for role in roles:
+        grant = existing.get(role.pk)
+        if grant is None:
+            created.append(
+                RoleGrant(
+                    assignment=assignment,
+                    resource_role=role,
+                    subject_id=assignment.target_id,
+                    request=request,
+                    operation=operation,
+                    state=GrantState.PENDING,
+                    next_attempt_at=now,
+                )
+            )
+        elif GRANT.allows("restore", grant.state):
+            _reset_for_work(grant, "restore", request=request, operation=operation, now=now)
+            touched.append(grant)
+    RoleGrant.objects.bulk_create(created)
+    events = [build_event(actor, "grant.created", g, role=str(g.resource_role)) for g in created] + [
+        build_event(actor, "grant.restored", g) for g in touched
+    ]
+    AuditEvent.objects.bulk_create(events)
+    if created or touched:
+        wake_delivery()
+    return created + touched
+
+
+def _reset_for_work(
+    grant: RoleGrant,
+    transition: str,
+    *,
+    request: AssignmentRequest | None,
+    operation: RoleOperation | None = None,
+    now: datetime,
+) -> None:
+    new_state = GRANT.next_state(transition, grant.state)
+    if new_state is None:
+        return
+    grant.state = new_state
+    grant.attempts = 0
+    grant.next_attempt_at = now
+    grant.last_error = ""
+    if request is not None:
+        grant.request = request
+    if operation is not None:
+        grant.operation = operation
+    grant.save(
+        update_fields=[
+            "state",
+            "attempts",
+            "next_attempt_at",
+            "last_error",
+            "request",
+            "operation",
+            "updated_at",
+        ]
+    )
+
+
+def unwant_grants(
+    grants: Iterable[RoleGrant],
+    *,
+    request: AssignmentRequest | None = None,
+    operation: RoleOperation | None = None,
+    actor: Any = None,
+) -> int:
+    """Mark grants for revocation. Whether the target really loses the access is decided
+    by the delivery engine at execution time (rule 7: only when nothing else justifies it)."""
+    now = timezone.now()
+    changed = 0
+    events = []
+    for grant in grants:
+        if grant.state not in GRANT.sources_of("revoke"):
+            continue
+        _reset_for_work(grant, "revoke", request=request, operation=operation, now=now)
+        events.append(build_event(actor, "grant.revoking", grant))
+        changed += 1
+    AuditEvent.objects.bulk_create(events)
+    if changed:
+        wake_delivery()
+    return changed
+
+
+def retry_grants(grants: Iterable[RoleGrant], *, request: AssignmentRequest | None = None, actor: Any = None) -> int:
+    """Send failed (or, for an assignment reprocess, any wanted) grants back to work."""
+    now = timezone.now()
+    changed = 0
+    events = []
+    for grant in grants:
+        if grant.state == GrantState.FAILED and grant.assignment.state not in AssignmentState.ACTIVE:
+            # A revoke that failed: try the revoke again, never re-grant ended access.
+            _reset_for_work(grant, "revoke", request=request, now=now)
+        elif GRANT.allows("retry", grant.state):
+            _reset_for_work(grant, "retry", request=request, now=now)
+        else:
+            continue
+        events.append(build_event(actor, "grant.retrying", grant))
+        changed += 1
+    AuditEvent.objects.bulk_create(events)
+    if changed:
+        wake_delivery()
+    return changed
+
+
+# --- States derived from grants --------------------------------------------------------
+
+
+def refresh_states(assignment: Assignment, *, actor: Any = None) -> None:
+    """Re-derive one assignment's state and its delivering requests'. Caller holds the lock."""
+    refresh_many([assignment], actor=actor)
+
+
+def refresh_many(assignments: Sequence[Assignment], *, actor: Any = None, skip_locked: bool = False) -> None:
+    """Re-derive assignments' states, and their delivering requests', from their grants.
+
+    The caller holds the assignments' row locks. Set-based: a fixed number of queries for
+    any number of assignments, plus one save per request that completes.
+    """
+    if not assignments:
+        return
+    by_id = {a.pk: a for a in assignments}
+    states: dict[UUID, list[str]] = defaultdict(list)
+    for assignment_id, state in RoleGrant.objects.filter(assignment_id__in=by_id).values_list("assignment_id", "state"):
+        states[assignment_id].append(state)
+
+    now = timezone.now()
+    moved: dict[str, list[UUID]] = defaultdict(list)
+    events = []
+    for assignment in assignments:
+        if assignment.state not in AssignmentState.ACTIVE:
+            continue
+        new_state = derived_assignment_state(states[assignment.pk])
+        if new_state == assignment.state:
+            continue
+        if ASSIGNMENT.next_state(ASSIGNMENT_TRANSITION_TO[new_state], assignment.state) is None:
+            continue
+        events.append(
+            build_event(
+                actor,
+                f"assignment.{new_state}",
+                assignment,
+                previous=assignment.state,
+                catalog_id=_catalog_of(assignment),
+            )
+        )
+        assignment.state = new_state
+        moved[new_state].append(assignment.pk)
+    for new_state, ids in moved.items():
+        Assignment.objects.filter(pk__in=ids).update(state=new_state, modified_at=now)
+    AuditEvent.objects.bulk_create(events)
+
+    delivering = (
+        AssignmentRequest.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+        .select_related("package", "target", "assignment")
+        .filter(assignment_id__in=by_id, state=RequestState.DELIVERING)
+    )
+    for request in delivering:
+        complete_request_if_done(request, states[request.assignment_id] if request.assignment_id else [], actor=actor)
+
+
+def _catalog_of(assignment: Assignment) -> UUID | None:
+    package = assignment.package if "package" in assignment._state.fields_cache else None
+    return package.catalog_id if package is not None else None
+
+
+def complete_request_if_done(request: AssignmentRequest, grant_states: list[str], *, actor: Any = None) -> None:
+    """Settle a delivering request from its assignment's grant states (caller holds its lock)."""
+    from governance import notifications
+
+    new_state = derived_request_state(request.request_type, grant_states)
+    if new_state == RequestState.DELIVERING:
+        return
+    if REQUEST.next_state(REQUEST_TRANSITION_TO[new_state], request.state) is None:
+        return
+    previous = request.state
+    request.state = new_state
+    request.completed_at = timezone.now()
+    request.save(update_fields=["state", "completed_at", "modified_at"])
+    log_action(actor, f"request.{new_state}", request, previous=previous)
+    notifications.request_completed(request)
+
+
+def lock_assignment(assignment_id: UUID) -> Assignment:
+    return Assignment.objects.select_for_update(of=("self",)).select_related("package", "target").get(pk=assignment_id)

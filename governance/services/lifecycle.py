@@ -1,0 +1,146 @@
+"""What happens once a request is approved: schedule it, or deliver it (rule 5).
+
+Shared by submission without approval, the last approval stage, direct assignment and the
+beat job that starts scheduled requests. Callers hold the request's row lock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from governance import notifications
+from governance.models import (
+    Assignment,
+    AssignmentRequest,
+    AssignmentState,
+    RequestState,
+    RequestType,
+    ResourceRole,
+)
+from governance.services.audit import log_action
+from governance.services.errors import DuplicateRequest, InvalidTransition
+from governance.services.grants import complete_request_if_done, refresh_states, unwant_grants, want_roles
+from governance.services.machines import ASSIGNMENT, REQUEST
+
+
+def set_request_state(request: AssignmentRequest, transition: str, actor: Any, **audit: Any) -> bool:
+    """Apply one request transition with its audit row; False when it was already done."""
+    new_state = REQUEST.next_state(transition, request.state)
+    if new_state is None:
+        return False
+    previous = request.state
+    request.state = new_state
+    fields = ["state", "modified_at"]
+    if new_state in RequestState.COMPLETED:
+        request.completed_at = timezone.now()
+        fields.append("completed_at")
+    request.save(update_fields=fields)
+    log_action(actor, f"request.{transition}", request, previous=previous, state=new_state, **audit)
+    return True
+
+
+def approve_and_proceed(request: AssignmentRequest, actor: Any, now: datetime | None = None) -> None:
+    """The request is fully approved (or needed no approval): schedule or deliver it."""
+    now = now or timezone.now()
+    if request.request_type in RequestType.ADDS and request.schedule_start and request.schedule_start > now:
+        set_request_state(request, "schedule", actor, start=request.schedule_start.isoformat())
+        notifications.request_approved(request)
+        return
+    if request.state == RequestState.PENDING_APPROVAL:
+        notifications.request_approved(request)
+    start_delivery(request, actor, now)
+
+
+def start_delivery(request: AssignmentRequest, actor: Any, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    set_request_state(request, "start_delivery", actor)
+    if request.request_type in RequestType.ADDS:
+        _deliver_add(request, actor, now)
+    elif request.request_type in RequestType.UPDATES:
+        _deliver_update(request, actor)
+    else:
+        _deliver_removal(request, actor, now)
+
+
+def _deliver_add(request: AssignmentRequest, actor: Any, now: datetime) -> None:
+    start = request.schedule_start if request.schedule_start and request.schedule_start > now else now
+    end = request.schedule_end
+    if end is None and request.policy is not None:
+        end = request.policy.default_end(start)
+    try:
+        with transaction.atomic():
+            assignment = Assignment.objects.create(
+                package=request.package,
+                policy=request.policy,
+                target=request.target,
+                state=AssignmentState.DELIVERING,
+                start_at=start,
+                end_at=end,
+            )
+    except IntegrityError as exc:
+        raise DuplicateRequest(
+            f"{request.target} already has an active assignment to {request.package}.",
+        ) from exc
+    log_action(actor, "assignment.created", assignment, request=str(request.pk), end=end)
+    request.assignment = assignment
+    request.save(update_fields=["assignment", "modified_at"])
+    roles = ResourceRole.objects.filter(package_links__package=request.package).select_related("resource")
+    want_roles(assignment, list(roles), request=request, actor=actor)
+    refresh_states(assignment, actor=actor)
+
+
+def _assignment_of(request: AssignmentRequest) -> Assignment:
+    if request.assignment_id is None:
+        raise InvalidTransition("This request is not about an existing assignment.")
+    return Assignment.objects.select_for_update(of=("self",)).get(pk=request.assignment_id)
+
+
+def _deliver_update(request: AssignmentRequest, actor: Any) -> None:
+    assignment = _assignment_of(request)
+    if assignment.state in AssignmentState.ACTIVE:
+        previous = assignment.end_at
+        assignment.end_at = request.schedule_end
+        assignment.save(update_fields=["end_at", "modified_at"])
+        log_action(actor, "assignment.extended", assignment, previous_end=previous, end=request.schedule_end)
+    complete_request_if_done(request, [], actor=actor)
+
+
+def _deliver_removal(request: AssignmentRequest, actor: Any, now: datetime) -> None:
+    assignment = _assignment_of(request)
+    transition = "expire" if request.request_type == RequestType.SYSTEM_REMOVE else "remove"
+    end_assignment(assignment, transition, actor, now=now, request=request)
+    refresh_states(assignment, actor=actor)
+
+
+def end_assignment(
+    assignment: Assignment,
+    transition: str,
+    actor: Any,
+    *,
+    now: datetime,
+    request: AssignmentRequest | None = None,
+) -> bool:
+    """Expire or remove an assignment and queue the revocation of what it granted."""
+    new_state = ASSIGNMENT.next_state(transition, assignment.state)
+    if new_state is None:
+        return False
+    previous = assignment.state
+    assignment.state = new_state
+    assignment.ended_at = now
+    assignment.save(update_fields=["state", "ended_at", "modified_at"])
+    log_action(actor, f"assignment.{new_state}", assignment, previous=previous)
+    unwant_grants(assignment.grants.select_for_update(of=("self",)), request=request, actor=actor)
+    # A request still delivering this assignment is overtaken by its end.
+    for open_request in (
+        AssignmentRequest.objects.select_for_update(of=("self",))
+        .filter(assignment=assignment, state=RequestState.DELIVERING)
+        .exclude(pk__in=[request.pk] if request is not None else [])
+    ):
+        open_request.cancel_reason = f"The assignment was {new_state} before delivery completed."
+        open_request.save(update_fields=["cancel_reason", "modified_at"])
+        set_request_state(open_request, "supersede", actor)
+    return True

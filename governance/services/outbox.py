@@ -1,0 +1,61 @@
+"""Sending the outbox: one email at a time, retried with backoff, never twice."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from governance.models import OutboundEmail
+
+log = logging.getLogger(__name__)
+
+MAX_EMAIL_ATTEMPTS = 8
+
+
+def send_outbound_email(email_id: UUID) -> bool:
+    """Send one outbox row. True when it is (now or already) sent."""
+    with transaction.atomic():
+        email = OutboundEmail.objects.select_for_update(skip_locked=True, of=("self",)).filter(pk=email_id).first()
+        if email is None:
+            return False
+        if email.sent_at is not None:
+            return True
+        message = EmailMultiAlternatives(
+            subject=email.subject,
+            body=email.body_text,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[email.to_address],
+        )
+        if email.body_html:
+            message.attach_alternative(email.body_html, "text/html")
+        try:
+            message.send()
+        except Exception as exc:  # noqa: BLE001 - any SMTP failure is retried later
+            email.attempts += 1
+            email.last_error = str(exc)[:2000]
+            email.next_attempt_at = timezone.now() + timedelta(minutes=2 ** min(email.attempts, 8))
+            email.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+            log.warning("Sending %s to %s failed: %s", email.kind, email.to_address, exc)
+            return False
+        email.sent_at = timezone.now()
+        email.attempts += 1
+        email.last_error = ""
+        email.save(update_fields=["sent_at", "attempts", "last_error"])
+        return True
+
+
+def unsent_due(now: datetime | None = None) -> list[UUID]:
+    now = now or timezone.now()
+    return list(
+        OutboundEmail.objects.filter(sent_at__isnull=True, attempts__lt=MAX_EMAIL_ATTEMPTS)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:500]
+    )

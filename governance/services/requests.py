@@ -1,0 +1,445 @@
+"""Requests: submit (rules 5, 11, 12), cancel (rule 3), reprocess (rule 1), extend, remove."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from governance import notifications
+from governance.models import (
+    AccessPackage,
+    Assignment,
+    AssignmentPolicy,
+    AssignmentRequest,
+    AssignmentState,
+    ExpirationType,
+    GrantState,
+    RequestState,
+    RequestType,
+    User,
+)
+from governance.permissions import Action, get_for, own_assignments, own_requests
+from governance.services.approvals import enter_stage, stage_approver_ids
+from governance.services.audit import actor_label, actor_user, log_action
+from governance.services.eligibility import policies_for
+from governance.services.errors import (
+    DomainError,
+    DuplicateRequest,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+    ValidationFailed,
+)
+from governance.services.grants import lock_assignment, refresh_states, retry_grants
+from governance.services.lifecycle import approve_and_proceed, end_assignment, set_request_state, start_delivery
+from governance.services.machines import REQUEST
+
+# A start chosen as "today" in a form is a little in the past by the time it is submitted.
+START_TOLERANCE = timedelta(days=1)
+
+
+def _local(value: datetime) -> str:
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M}"
+
+
+def validate_period(
+    policy: AssignmentPolicy,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+    *,
+    requested: bool = True,
+) -> tuple[datetime | None, datetime | None]:
+    """Rule 5: a requested period must fit the policy. Returns (start or None for now, end)."""
+    if requested and (start or end) and not policy.allow_custom_schedule:
+        raise ValidationFailed("This policy does not let you request a specific period.", field="start")
+    if start is not None:
+        if start < now - START_TOLERANCE:
+            raise ValidationFailed("The start cannot be in the past.", field="start")
+        if start <= now:
+            start = None
+    effective_start = start or now
+    if (
+        policy.expiration_type == ExpirationType.ON_DATE
+        and policy.expiration_date
+        and effective_start >= policy.expiration_date
+    ):
+        raise ValidationFailed(
+            f"This policy ends all access on {_local(policy.expiration_date)}; choose an earlier start.",
+            field="start",
+        )
+    if end is not None:
+        if end <= effective_start:
+            raise ValidationFailed("The end must be after the start.", field="end")
+        latest = policy.latest_end(effective_start)
+        if requested and latest is not None and end > latest:
+            raise ValidationFailed(
+                f"This policy grants access {policy.describe_expiration()}: "
+                f"the end can be {_local(latest)} at the latest.",
+                field="end",
+            )
+    return start, end
+
+
+def refuse_duplicate(target: User, package: AccessPackage, *, as_self: bool = True) -> None:
+    """Rule 12: an active assignment or an open request for the same package."""
+    who = "You already have" if as_self else f"{target} already has"
+    assignment = (
+        Assignment.objects.filter(target=target, package=package, state__in=AssignmentState.ACTIVE).only("pk").first()
+    )
+    if assignment is not None:
+        raise DuplicateRequest(
+            f"{who} access to {package} (assignment {assignment.pk}).",
+            field="users" if not as_self else None,
+            assignment_id=assignment.pk,
+        )
+    request = (
+        AssignmentRequest.objects.filter(
+            target=target, package=package, state__in=RequestState.OPEN, request_type__in=RequestType.ADDS
+        )
+        .only("pk", "state")
+        .first()
+    )
+    if request is not None:
+        raise DuplicateRequest(
+            f"{who} an open request for {package} ({request.get_state_display()}).",
+            field="users" if not as_self else None,
+            request_id=request.pk,
+        )
+
+
+def _choose_policy(user: User, package: AccessPackage, policy_id: UUID | str | None) -> AssignmentPolicy:
+    policies = policies_for(user, package)
+    if not policies:
+        # Rule 11: nothing lets this person request it, so for them it does not exist.
+        raise NotFound("Access package not found.")
+    if policy_id in (None, ""):
+        if len(policies) > 1:
+            raise ValidationFailed("Several policies let you request this package: choose one.", field="policy")
+        return policies[0]
+    for policy in policies:
+        if str(policy.pk) == str(policy_id):
+            return policy
+    known = AssignmentPolicy.objects.filter(pk=policy_id, package=package).first() if is_uuid(policy_id) else None
+    if known is not None and not known.enabled:
+        raise ValidationFailed("This policy no longer accepts requests.", field="policy")
+    raise ValidationFailed("This policy does not let you request this package.", field="policy")
+
+
+def is_uuid(value: object) -> bool:
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _check_approvers_exist(policy: AssignmentPolicy, target: User, requestor: User | None) -> None:
+    probe = AssignmentRequest(target=target, requestor=requestor, policy=policy)
+    for stage in policy.stages.prefetch_related("approvers"):
+        if not stage_approver_ids(probe, stage):
+            raise ValidationFailed(
+                f"Nobody can approve stage {stage.order} of this policy for you; please contact the package's manager.",
+                field="policy",
+            )
+
+
+def submit_request(
+    actor: Any,
+    package_id: UUID | str,
+    *,
+    policy_id: UUID | str | None = None,
+    justification: str = "",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> AssignmentRequest:
+    """A person requests a package for themselves (userAdd)."""
+    user = actor_user(actor)
+    if user is None:
+        raise NotAllowed("Only a person can request access for themselves.")
+    package = AccessPackage.objects.filter(pk=package_id).first() if is_uuid(package_id) else None
+    if package is None:
+        raise NotFound("Access package not found.")
+    policy = _choose_policy(user, package, policy_id)
+    justification = (justification or "").strip()
+    if policy.requestor_justification_required and not justification:
+        raise ValidationFailed("A business justification is required.", field="justification")
+    now = timezone.now()
+    start, end = validate_period(policy, start, end, now)
+    if policy.requires_approval:
+        _check_approvers_exist(policy, user, user)
+
+    try:
+        with transaction.atomic():
+            refuse_duplicate(user, package)
+            request = AssignmentRequest.objects.create(
+                request_type=RequestType.USER_ADD,
+                state=RequestState.SUBMITTED,
+                package=package,
+                policy=policy,
+                target=user,
+                requestor=user,
+                requestor_label=actor_label(actor),
+                justification=justification,
+                schedule_start=start,
+                schedule_end=end,
+            )
+            log_action(actor, "request.submitted", request, policy=str(policy.pk))
+            _route(request, policy, actor)
+    except IntegrityError as exc:
+        # Another submission for the same person and package won the race (rule 12).
+        refuse_duplicate(user, package)
+        raise DuplicateRequest(f"You already have an open request for {package}.") from exc
+    return request
+
+
+def _route(request: AssignmentRequest, policy: AssignmentPolicy, actor: Any) -> None:
+    """After submission: first approval stage, or straight on."""
+    first_stage = policy.stages.order_by("order").first() if policy.requires_approval else None
+    if first_stage is not None:
+        set_request_state(request, "await_approval", actor)
+        enter_stage(request, first_stage, actor)
+        notifications.request_submitted(request, [])
+    else:
+        approve_and_proceed(request, actor)
+
+
+def cancel_request_as_requestor(actor: Any, request_id: UUID | str) -> AssignmentRequest:
+    """Rule 3: the requestor may cancel only while it is pending approval."""
+    user = actor_user(actor)
+    if user is None or not is_uuid(request_id):
+        raise NotFound("Request not found.")
+    with transaction.atomic():
+        request = own_requests(user).select_for_update(of=("self",)).filter(pk=request_id).first()
+        if request is None:
+            raise NotFound("Request not found.")
+        if REQUEST.next_state("cancel_by_requestor", request.state) is None:
+            return request
+        request.cancel_reason = "Canceled by the requestor."
+        request.save(update_fields=["cancel_reason", "modified_at"])
+        set_request_state(request, "cancel_by_requestor", actor)
+    return request
+
+
+def cancel_request_as_admin(actor: Any, request_id: UUID | str, reason: str = "") -> AssignmentRequest:
+    """Rule 3: an administrator cancels anything not yet delivered; no access stays behind."""
+    if not is_uuid(request_id):
+        raise NotFound("Request not found.")
+    with transaction.atomic():
+        request: AssignmentRequest = get_for(
+            actor,
+            Action.CANCEL,
+            AssignmentRequest.objects.select_for_update(of=("self",)),
+            request_id,
+            "request",
+        )
+        if REQUEST.next_state("cancel_by_admin", request.state) is None:
+            return request
+        request.cancel_reason = (reason or "").strip() or f"Canceled by {actor_label(actor)}."
+        request.save(update_fields=["cancel_reason", "modified_at"])
+        set_request_state(request, "cancel_by_admin", actor)
+        if request.assignment_id and request.request_type in RequestType.ADDS:
+            assignment = lock_assignment(request.assignment_id)
+            end_assignment(assignment, "remove", actor, now=timezone.now())
+            refresh_states(assignment, actor=actor)
+        notifications.request_canceled(request)
+    return request
+
+
+def reprocess_request(actor: Any, request_id: UUID | str, now: datetime | None = None) -> AssignmentRequest:
+    """Rule 1: retry only the failed grants, within the reprocess window."""
+    now = now or timezone.now()
+    if not is_uuid(request_id):
+        raise NotFound("Request not found.")
+    with transaction.atomic():
+        request: AssignmentRequest = get_for(
+            actor,
+            Action.REPROCESS,
+            AssignmentRequest.objects.select_for_update(of=("self",)),
+            request_id,
+            "request",
+        )
+        check_reprocessable(request, now)
+        assert request.assignment_id is not None  # checked by check_reprocessable
+        assignment = lock_assignment(request.assignment_id)
+        set_request_state(request, "reprocess", actor)
+        failed = assignment.grants.filter(state=GrantState.FAILED).select_related("assignment")
+        retry_grants(failed, request=request, actor=actor)
+        refresh_states(assignment, actor=actor)
+    return request
+
+
+def check_reprocessable(request: AssignmentRequest, now: datetime) -> None:
+    if request.state not in RequestState.REPROCESSABLE:
+        raise InvalidTransition(
+            "Only requests that are Delivery failed or Partially delivered can be reprocessed; "
+            f"this one is {request.get_state_display()}."
+        )
+    window = timedelta(days=settings.REPROCESS_WINDOW_DAYS)
+    if request.completed_at is None or request.completed_at < now - window:
+        raise InvalidTransition(
+            f"This request completed more than {settings.REPROCESS_WINDOW_DAYS} days ago and can no "
+            "longer be reprocessed; the requestor needs to request again."
+        )
+    if request.assignment_id is None:
+        raise InvalidTransition("This request has no assignment to deliver.")
+
+
+def is_reprocessable(request: AssignmentRequest, now: datetime | None = None) -> bool:
+    try:
+        check_reprocessable(request, now or timezone.now())
+    except InvalidTransition:
+        return False
+    return True
+
+
+@dataclass
+class BulkResult:
+    """What a bulk action did: ids queued, and ids skipped with the reason."""
+
+    done: list[UUID] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self, verb: str = "queued") -> str:
+        text = f"{len(self.done)} {verb}"
+        if self.skipped:
+            reasons = sorted({reason for _, reason in self.skipped})
+            text += f", {len(self.skipped)} skipped ({'; '.join(reasons)})"
+        return text + "."
+
+
+def reprocess_requests(actor: Any, request_ids: Iterable[UUID | str]) -> BulkResult:
+    """Bulk rule 1: eligible requests are queued, the others skipped with the reason."""
+    result = BulkResult()
+    now = timezone.now()
+    for request_id in dict.fromkeys(str(pk) for pk in request_ids):
+        try:
+            request = reprocess_request(actor, request_id, now)
+        except DomainError as exc:
+            result.skipped.append((request_id, exc.message))
+        else:
+            result.done.append(request.pk)
+    return result
+
+
+def request_extension(
+    actor: Any,
+    assignment_id: UUID | str,
+    *,
+    justification: str = "",
+    end: datetime | None = None,
+) -> AssignmentRequest:
+    """Extend one's own active assignment (userExtend), with approval when the policy says so."""
+    user = actor_user(actor)
+    if user is None or not is_uuid(assignment_id):
+        raise NotFound("Assignment not found.")
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = (
+            own_assignments(user)
+            .select_for_update(of=("self",))
+            .select_related("policy", "package")
+            .filter(pk=assignment_id)
+            .first()
+        )
+        if assignment is None:
+            raise NotFound("Assignment not found.")
+        if assignment.state not in AssignmentState.ACTIVE:
+            raise InvalidTransition("Only active access can be extended.")
+        policy = assignment.policy
+        if policy is None or not policy.allow_extension:
+            raise NotAllowed("This access package's policy does not allow extensions.")
+        if not policy.enabled:
+            raise ValidationFailed("This access package's policy no longer accepts requests.")
+        justification = (justification or "").strip()
+        if policy.requestor_justification_required and not justification:
+            raise ValidationFailed("A business justification is required.", field="justification")
+        new_end = _extended_end(policy, assignment, end, now)
+        pending = AssignmentRequest.objects.filter(
+            assignment=assignment, request_type=RequestType.USER_EXTEND, state__in=RequestState.OPEN
+        ).first()
+        if pending is not None:
+            raise DuplicateRequest(
+                f"You already asked to extend this access ({pending.get_state_display()}).", request_id=pending.pk
+            )
+        request = AssignmentRequest.objects.create(
+            request_type=RequestType.USER_EXTEND,
+            package=assignment.package,
+            policy=policy,
+            assignment=assignment,
+            target=user,
+            requestor=user,
+            requestor_label=actor_label(actor),
+            justification=justification,
+            schedule_end=new_end,
+        )
+        log_action(actor, "request.submitted", request, end=new_end)
+        if policy.extension_requires_approval:
+            _check_approvers_exist(policy, user, user)
+            first_stage = policy.stages.order_by("order").first()
+            if first_stage is None:
+                raise ValidationFailed("This policy requires approval to extend but has no approvers.")
+            set_request_state(request, "await_approval", actor)
+            enter_stage(request, first_stage, actor)
+        else:
+            start_delivery(request, actor, now)
+    return request
+
+
+def _extended_end(policy: AssignmentPolicy, assignment: Assignment, end: datetime | None, now: datetime) -> datetime:
+    if assignment.end_at is None:
+        raise ValidationFailed("This access does not expire; there is nothing to extend.")
+    if end is not None:
+        if not policy.allow_custom_schedule:
+            raise ValidationFailed("This policy does not let you choose the end.", field="end")
+        latest = policy.latest_end(now)
+        if end <= assignment.end_at:
+            raise ValidationFailed("The new end must be after the current end.", field="end")
+        if latest is not None and end > latest:
+            raise ValidationFailed(
+                f"This policy grants access {policy.describe_expiration()}: "
+                f"the end can be {_local(latest)} at the latest.",
+                field="end",
+            )
+        return end
+    new_end = policy.latest_end(now)
+    if new_end is None:
+        raise ValidationFailed("This policy has no end to extend to.")
+    if new_end <= assignment.end_at:
+        raise ValidationFailed(
+            f"Your access already lasts until {_local(assignment.end_at)}, as long as this policy allows."
+        )
+    return new_end
+
+
+def request_removal(actor: Any, assignment_id: UUID | str, justification: str = "") -> AssignmentRequest:
+    """A person gives up their own access (userRemove)."""
+    user = actor_user(actor)
+    if user is None or not is_uuid(assignment_id):
+        raise NotFound("Assignment not found.")
+    with transaction.atomic():
+        assignment = own_assignments(user).select_for_update(of=("self",)).filter(pk=assignment_id).first()
+        if assignment is None:
+            raise NotFound("Assignment not found.")
+        if assignment.state not in AssignmentState.ACTIVE:
+            raise InvalidTransition("This access has already ended.")
+        request = AssignmentRequest.objects.create(
+            request_type=RequestType.USER_REMOVE,
+            package_id=assignment.package_id,
+            policy_id=assignment.policy_id,
+            assignment=assignment,
+            target=user,
+            requestor=user,
+            requestor_label=actor_label(actor),
+            justification=(justification or "").strip(),
+        )
+        log_action(actor, "request.submitted", request)
+        start_delivery(request, actor)
+    return request

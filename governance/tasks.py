@@ -1,0 +1,134 @@
+"""Celery tasks: thin and idempotent. Each takes ids, calls one service, and is safe to
+run twice. The database holds the work; a lost task only delays it until the sweeper."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from uuid import UUID
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from governance.models import Assignment, AssignmentRequest, GrantState, RequestState
+from governance.services import approvals, assignments, delivery, outbox, packages
+from governance.services.grants import refresh_many
+
+log = logging.getLogger(__name__)
+
+
+def _publish(task, *args: object, countdown: float | None = None) -> None:
+    """Enqueue, but never let a broker outage fail the caller: the sweeper catches up."""
+    try:
+        task.apply_async(args=args, countdown=countdown)
+    except Exception as exc:  # noqa: BLE001 - kombu raises many kinds; all mean "not now"
+        log.warning("Broker unavailable, %s left for the sweeper: %s", task.name, exc)
+
+
+# --- Delivery -------------------------------------------------------------------------
+
+
+@shared_task(name="governance.tasks.deliver")
+def deliver() -> int:
+    report = delivery.deliver_until_idle()
+    if delivery.has_due_work():
+        # Budget spent or contention: go on in a fresh task so others get a turn.
+        _publish(deliver, countdown=1 if report.handled == 0 else None)
+    else:
+        wait = delivery.next_retry_in()
+        if wait is not None:
+            _publish(deliver, countdown=wait + 0.5)
+    return report.handled
+
+
+def wake_delivery_worker() -> None:
+    _publish(deliver)
+
+
+@shared_task(name="governance.tasks.sweep_deliveries")
+def sweep_deliveries() -> dict[str, int]:
+    """Safety net: wake workers for work nobody is doing (lost task, killed worker, broker
+    outage), settle requests whose grants are done, and resend unsent email."""
+    due = delivery.has_due_work()
+    if due:
+        _publish(deliver)
+    settled = 0
+    stale = timezone.now() - timedelta(minutes=2)
+    for assignment_id in (
+        AssignmentRequest.objects.filter(state=RequestState.DELIVERING, modified_at__lt=stale)
+        .exclude(assignment__grants__state__in=GrantState.WORK)
+        .values_list("assignment_id", flat=True)
+        .distinct()[:500]
+    ):
+        if assignment_id is None:
+            continue
+        with transaction.atomic():
+            assignment = (
+                Assignment.objects.select_for_update(skip_locked=True, of=("self",)).filter(pk=assignment_id).first()
+            )
+            if assignment is not None:
+                refresh_many([assignment], skip_locked=True)
+                settled += 1
+    emails = outbox.unsent_due()
+    for email_id in emails:
+        _publish(send_email, str(email_id))
+    return {"due": int(due), "settled": settled, "emails": len(emails)}
+
+
+# --- Email ----------------------------------------------------------------------------
+
+
+@shared_task(name="governance.tasks.send_email")
+def send_email(email_id: str) -> bool:
+    return outbox.send_outbound_email(UUID(email_id))
+
+
+def send_email_soon(email_id: UUID) -> None:
+    _publish(send_email, str(email_id))
+
+
+# --- Resource roles (rule 8) ----------------------------------------------------------
+
+
+@shared_task(name="governance.tasks.propagate_role_operation")
+def propagate_role_operation(operation_id: str) -> bool:
+    done = packages.propagate_role_operation(UUID(operation_id))
+    if not done:
+        _publish(propagate_role_operation, operation_id)
+    return done
+
+
+def propagate_role_operation_soon(operation_id: UUID) -> None:
+    _publish(propagate_role_operation, str(operation_id))
+
+
+# --- Beat jobs ------------------------------------------------------------------------
+
+
+@shared_task(name="governance.tasks.start_scheduled")
+def start_scheduled() -> int:
+    return assignments.start_due_requests()
+
+
+@shared_task(name="governance.tasks.expire_assignments")
+def expire_assignments() -> int:
+    return assignments.expire_due_assignments()
+
+
+@shared_task(name="governance.tasks.send_expiry_reminders")
+def send_expiry_reminders() -> int:
+    return assignments.send_expiry_reminders()
+
+
+@shared_task(name="governance.tasks.time_out_approvals")
+def time_out_approvals() -> int:
+    return approvals.time_out_due_requests()
+
+
+@shared_task(name="governance.tasks.check_drift")
+def check_drift() -> dict[str, int]:
+    report = delivery.check_drift()
+    for error in report.errors or []:
+        log.warning("Drift check: %s", error)
+    return {"roles": report.roles_checked, "drifted": report.drifted, "healed": report.healed}

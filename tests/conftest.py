@@ -1,0 +1,208 @@
+"""Personas (the people of the seeds) and the helpers every test uses."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from governance import models as m
+from governance.services import delivery
+from portal.celery import app as celery_app
+from tests import factories as f
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when a tool is missing, but in CI a missing tool is a failure, not a skip."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must run this test, but: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_celery() -> Iterator[None]:
+    """Service tests publish to an in-memory broker; worker tests switch to a real one."""
+    previous = (celery_app.conf.broker_url, celery_app.conf.task_default_queue)
+    celery_app.conf.broker_url = "memory://"
+    celery_app.conf.task_default_queue = f"portcullis-test-{uuid.uuid4().hex[:8]}"
+    yield
+    celery_app.conf.broker_url, celery_app.conf.task_default_queue = previous
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# --- Catalogs ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def catalog(db: None) -> m.Catalog:
+    return f.CatalogFactory(display_name="Engineering")
+
+
+@pytest.fixture
+def other_catalog(db: None) -> m.Catalog:
+    return f.CatalogFactory(display_name="Finance")
+
+
+# --- Personas ---------------------------------------------------------------------------
+
+
+def _global(role: str, username: str) -> m.User:
+    user = f.UserFactory(username=username)
+    f.DirectoryRoleFactory(user=user, role=role)
+    return user
+
+
+def _in_catalog(catalog: m.Catalog, role: str, username: str) -> m.User:
+    user = f.UserFactory(username=username)
+    f.CatalogRoleFactory(catalog=catalog, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def admin(db: None) -> m.User:
+    return _global(m.GlobalRole.GLOBAL_ADMIN, "admin")
+
+
+@pytest.fixture
+def governance_admin(db: None) -> m.User:
+    return _global(m.GlobalRole.GOVERNANCE_ADMIN, "govadmin")
+
+
+@pytest.fixture
+def user_admin(db: None) -> m.User:
+    return _global(m.GlobalRole.USER_ADMIN, "useradmin")
+
+
+@pytest.fixture
+def catalog_owner(catalog: m.Catalog) -> m.User:
+    return _in_catalog(catalog, m.CatalogRole.OWNER, "owner")
+
+
+@pytest.fixture
+def catalog_reader(catalog: m.Catalog) -> m.User:
+    return _in_catalog(catalog, m.CatalogRole.READER, "reader")
+
+
+@pytest.fixture
+def pkg_manager(catalog: m.Catalog) -> m.User:
+    return _in_catalog(catalog, m.CatalogRole.PACKAGE_MANAGER, "pkgmanager")
+
+
+@pytest.fixture
+def assignment_manager(catalog: m.Catalog) -> m.User:
+    return _in_catalog(catalog, m.CatalogRole.ASSIGNMENT_MANAGER, "assignmgr")
+
+
+@pytest.fixture
+def approver(db: None) -> m.User:
+    return f.UserFactory(username="approver")
+
+
+@pytest.fixture
+def requestor(approver: m.User) -> m.User:
+    return f.UserFactory(username="requestor", manager=approver)
+
+
+@pytest.fixture
+def outsider(db: None) -> m.User:
+    return f.UserFactory(username="outsider")
+
+
+@pytest.fixture
+def contoso(db: None) -> m.ConnectedOrganization:
+    organization = f.ConnectedOrganizationFactory(display_name="Contoso")
+    f.OrganizationDomainFactory(organization=organization, domain="contoso.example")
+    return organization
+
+
+@pytest.fixture
+def partner(contoso: m.ConnectedOrganization, approver: m.User) -> m.User:
+    return f.ExternalUserFactory(
+        username="partner", email="partner@contoso.example", connected_organization=contoso, sponsor=approver
+    )
+
+
+# --- Packages ---------------------------------------------------------------------------
+
+
+PackageMaker = Callable[..., m.AccessPackage]
+
+
+@pytest.fixture
+def make_package(catalog: m.Catalog) -> PackageMaker:
+    """A package in ``catalog`` with ``roles`` built-in group roles and one policy.
+
+    ``approvers`` (users) turns approval on with one stage; other keywords go to the policy.
+    """
+
+    def make(
+        *,
+        roles: int = 1,
+        approvers: list[m.User] | None = None,
+        name: str | None = None,
+        in_catalog: m.Catalog | None = None,
+        **policy: Any,
+    ) -> m.AccessPackage:
+        package = f.AccessPackageFactory(catalog=in_catalog or catalog, **({"display_name": name} if name else {}))
+        for _ in range(roles):
+            f.PackageResourceRoleFactory(package=package)
+        policy.setdefault("allowed_target_scope", m.TargetScope.ALL_MEMBERS)
+        created = f.PolicyFactory(package=package, requires_approval=bool(approvers), **policy)
+        if approvers:
+            stage = f.ApprovalStageFactory(policy=created, order=1)
+            for user in approvers:
+                f.StageApproverFactory(stage=stage, kind=m.ApproverKind.USER, user=user)
+        return package
+
+    return make
+
+
+@pytest.fixture
+def deliver() -> Callable[[], delivery.BatchReport]:
+    """Run the delivery engine in-process until nothing is due (what a worker does)."""
+
+    def run() -> delivery.BatchReport:
+        return delivery.deliver_until_idle(max_seconds=30)
+
+    return run
+
+
+def members_of(role: m.ResourceRole) -> set[str]:
+    """Usernames in the built-in group behind a resource role."""
+    return set(
+        m.GroupMembership.objects.filter(group_id=role.resource.origin_id).values_list("user__username", flat=True)
+    )
+
+
+def snapshot() -> dict[str, int]:
+    """Row counts of every table a refused service call must leave untouched."""
+    return {
+        model.__name__: model.objects.count()
+        for model in (
+            m.AssignmentRequest,
+            m.Assignment,
+            m.RoleGrant,
+            m.ApprovalDecision,
+            m.AuditEvent,
+            m.OutboundEmail,
+            m.AccessPackage,
+            m.AssignmentPolicy,
+            m.ApprovalStage,
+            m.Catalog,
+            m.Resource,
+            m.PackageResourceRole,
+            m.RoleOperation,
+            m.CatalogRoleAssignment,
+        )
+    }

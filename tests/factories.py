@@ -1,0 +1,274 @@
+"""factory-boy factories for every model."""
+
+from __future__ import annotations
+
+import factory
+from django.utils import timezone
+from factory.django import DjangoModelFactory
+
+from governance import models as m
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = m.User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    display_name = factory.LazyAttribute(lambda o: f"{o.first_name} {o.last_name}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@portcullis.example")
+    user_principal_name = factory.LazyAttribute(lambda o: f"{o.username}@portcullis.example")
+    password = factory.PostGenerationMethodCall("set_password", "pw")
+
+    @factory.post_generation
+    def _save(obj: m.User, create: bool, extracted: object, **kwargs: object) -> None:
+        if create:
+            obj.save()
+
+
+class ConnectedOrganizationFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ConnectedOrganization
+
+    display_name = factory.Sequence(lambda n: f"Partner {n}")
+
+
+class OrganizationDomainFactory(DjangoModelFactory):
+    class Meta:
+        model = m.OrganizationDomain
+
+    organization = factory.SubFactory(ConnectedOrganizationFactory)
+    domain = factory.Sequence(lambda n: f"partner{n}.example")
+
+
+class ExternalUserFactory(UserFactory):
+    user_type = m.UserType.GUEST
+    connected_organization = factory.SubFactory(ConnectedOrganizationFactory)
+    email = factory.LazyAttribute(lambda o: f"{o.username}@partner.example")
+
+
+class DirectoryRoleFactory(DjangoModelFactory):
+    class Meta:
+        model = m.DirectoryRoleAssignment
+
+    user = factory.SubFactory(UserFactory)
+    role = m.GlobalRole.GLOBAL_ADMIN
+
+
+class DirectoryGroupFactory(DjangoModelFactory):
+    class Meta:
+        model = m.DirectoryGroup
+
+    display_name = factory.Sequence(lambda n: f"Group {n}")
+
+
+class GroupMembershipFactory(DjangoModelFactory):
+    class Meta:
+        model = m.GroupMembership
+
+    group = factory.SubFactory(DirectoryGroupFactory)
+    user = factory.SubFactory(UserFactory)
+
+
+class CatalogFactory(DjangoModelFactory):
+    class Meta:
+        model = m.Catalog
+
+    display_name = factory.Sequence(lambda n: f"Catalog {n}")
+
+
+class CatalogRoleFactory(DjangoModelFactory):
+    class Meta:
+        model = m.CatalogRoleAssignment
+
+    catalog = factory.SubFactory(CatalogFactory)
+    user = factory.SubFactory(UserFactory)
+    role = m.CatalogRole.OWNER
+
+
+class ConnectorFactory(DjangoModelFactory):
+    class Meta:
+        model = m.Connector
+
+    display_name = factory.Sequence(lambda n: f"Connector {n}")
+    kind = m.ConnectorKind.BUILTIN
+
+
+def builtin_connector() -> m.Connector:
+    from governance.connectors.builtin import builtin_connector as existing
+
+    return existing()
+
+
+class ResourceFactory(DjangoModelFactory):
+    """A resource backed by a real built-in directory group."""
+
+    class Meta:
+        model = m.Resource
+
+    class Params:
+        group = factory.SubFactory(DirectoryGroupFactory)
+
+    catalog = factory.SubFactory(CatalogFactory)
+    connector = factory.LazyFunction(builtin_connector)
+    display_name = factory.LazyAttribute(lambda o: o.group.display_name)
+    origin_id = factory.LazyAttribute(lambda o: str(o.group.pk))
+
+
+class ResourceRoleFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ResourceRole
+
+    resource = factory.SubFactory(ResourceFactory)
+    display_name = "Member"
+    origin_id = "member"
+
+
+class AccessPackageFactory(DjangoModelFactory):
+    class Meta:
+        model = m.AccessPackage
+
+    catalog = factory.SubFactory(CatalogFactory)
+    display_name = factory.Sequence(lambda n: f"Package {n}")
+    description = "A package for tests."
+
+
+class PackageResourceRoleFactory(DjangoModelFactory):
+    class Meta:
+        model = m.PackageResourceRole
+
+    package = factory.SubFactory(AccessPackageFactory)
+    resource_role = factory.SubFactory(
+        ResourceRoleFactory, resource__catalog=factory.SelfAttribute("...package.catalog")
+    )
+
+
+class PolicyFactory(DjangoModelFactory):
+    class Meta:
+        model = m.AssignmentPolicy
+
+    package = factory.SubFactory(AccessPackageFactory)
+    display_name = factory.Sequence(lambda n: f"Policy {n}")
+    allowed_target_scope = m.TargetScope.ALL_MEMBERS
+    expiration_type = m.ExpirationType.AFTER_DAYS
+    expiration_days = 30
+
+
+class ApprovalStageFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ApprovalStage
+
+    policy = factory.SubFactory(PolicyFactory, requires_approval=True)
+    order = 1
+    timeout_days = 7
+
+
+class StageApproverFactory(DjangoModelFactory):
+    class Meta:
+        model = m.StageApprover
+
+    stage = factory.SubFactory(ApprovalStageFactory)
+    kind = m.ApproverKind.USER
+    user = factory.SubFactory(UserFactory)
+
+
+class RequestFactory(DjangoModelFactory):
+    class Meta:
+        model = m.AssignmentRequest
+
+    request_type = m.RequestType.USER_ADD
+    policy = factory.SubFactory(PolicyFactory)
+    package = factory.SelfAttribute("policy.package")
+    target = factory.SubFactory(UserFactory)
+    requestor = factory.SelfAttribute("target")
+    state = m.RequestState.PENDING_APPROVAL
+
+
+class ApprovalDecisionFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ApprovalDecision
+
+    request = factory.SubFactory(RequestFactory)
+    stage_order = 1
+    approver = factory.SubFactory(UserFactory)
+    approver_label = factory.LazyAttribute(lambda o: o.approver.username)
+    decision = m.Decision.APPROVE
+
+
+class AssignmentFactory(DjangoModelFactory):
+    class Meta:
+        model = m.Assignment
+
+    policy = factory.SubFactory(PolicyFactory)
+    package = factory.SelfAttribute("policy.package")
+    target = factory.SubFactory(UserFactory)
+    state = m.AssignmentState.DELIVERED
+    start_at = factory.LazyFunction(timezone.now)
+
+
+class RoleGrantFactory(DjangoModelFactory):
+    class Meta:
+        model = m.RoleGrant
+
+    assignment = factory.SubFactory(AssignmentFactory)
+    resource_role = factory.SubFactory(
+        ResourceRoleFactory, resource__catalog=factory.SelfAttribute("...assignment.package.catalog")
+    )
+    subject = factory.SelfAttribute("assignment.target")
+    state = m.GrantState.GRANTED
+
+
+class DeliveryAttemptFactory(DjangoModelFactory):
+    class Meta:
+        model = m.DeliveryAttempt
+
+    grant = factory.SubFactory(RoleGrantFactory)
+    operation = m.Operation.GRANT
+    outcome = m.Outcome.PERMANENT
+    error_code = "groupNotFound"
+    message = "The group does not exist."
+    started_at = factory.LazyFunction(timezone.now)
+
+
+class RoleOperationFactory(DjangoModelFactory):
+    class Meta:
+        model = m.RoleOperation
+
+    package = factory.SubFactory(AccessPackageFactory)
+    resource_role = factory.SubFactory(ResourceRoleFactory)
+    role_label = factory.LazyAttribute(lambda o: str(o.resource_role))
+    kind = m.RoleOperationKind.ADD
+
+
+class ExpiryReminderFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ExpiryReminder
+
+    assignment = factory.SubFactory(AssignmentFactory)
+    days_before = 14
+    end_at = factory.LazyFunction(timezone.now)
+
+
+class AuditEventFactory(DjangoModelFactory):
+    class Meta:
+        model = m.AuditEvent
+
+    actor_label = "system"
+    action = "test.event"
+    object_type = "catalog"
+    object_id = factory.Faker("uuid4")
+    object_repr = "Something"
+
+
+class OutboundEmailFactory(DjangoModelFactory):
+    class Meta:
+        model = m.OutboundEmail
+
+    kind = "request_submitted"
+    recipient = factory.SubFactory(UserFactory)
+    to_address = factory.LazyAttribute(lambda o: o.recipient.email)
+    subject = "Hello"
+    body_text = "Body\n"

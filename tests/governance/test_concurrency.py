@@ -1,0 +1,76 @@
+"""Races on PostgreSQL: row locks and unique constraints decide, never luck."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+
+from governance import models as m
+from governance.services import approvals, requests
+from governance.services.errors import AlreadyDecided, DuplicateRequest
+from tests import factories as f
+from tests.conftest import need
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only() -> None:
+    need(connection.vendor == "postgresql", "row-lock races need PostgreSQL (set DATABASE_URL)")
+
+
+def race(*calls: Callable[[], Any]) -> list[Any]:
+    """Run the calls at the same moment, each in its own thread and database connection."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(index: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            results[index] = call()
+        except Exception as exc:  # noqa: BLE001 - the outcome is what we assert on
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+def test_two_approvers_at_once_make_exactly_one_decision(make_package, requestor, approver):
+    second = f.UserFactory(username="second")
+    request = requests.submit_request(requestor, make_package(approvers=[approver, second]).pk)
+    for _ in range(5):
+        request_id = request.pk
+        outcomes = race(
+            lambda: approvals.decide(approver, request_id, m.Decision.APPROVE),  # noqa: B023 - joined before the loop moves on
+            lambda: approvals.decide(second, request_id, m.Decision.DENY),  # noqa: B023
+        )
+        errors = [o for o in outcomes if isinstance(o, Exception)]
+        decisions = [o for o in outcomes if isinstance(o, m.ApprovalDecision)]
+        assert len(decisions) == 1
+        assert len(errors) == 1
+        assert isinstance(errors[0], AlreadyDecided)
+        assert "Already decided by" in errors[0].message
+        assert m.ApprovalDecision.objects.filter(request=request).count() == 1
+        request.refresh_from_db()
+        assert request.state in {m.RequestState.DELIVERING, m.RequestState.DENIED}
+        # Start over with a fresh request for the next round.
+        request = requests.submit_request(f.UserFactory(), request.package_id)
+
+
+def test_two_submissions_at_once_make_one_request(make_package, requestor, approver):
+    package = make_package(approvers=[approver])
+    outcomes = race(*(lambda: requests.submit_request(requestor, package.pk) for _ in range(4)))
+    made = [o for o in outcomes if isinstance(o, m.AssignmentRequest)]
+    assert len(made) == 1
+    assert all(isinstance(o, DuplicateRequest) for o in outcomes if o not in made)
+    assert m.AssignmentRequest.objects.filter(target=requestor, package=package).count() == 1
