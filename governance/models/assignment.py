@@ -165,7 +165,7 @@ class DeliveryAttempt(CatalogScoped, models.Model):
         blank=True,
         related_name="delivery_attempts",
     )
-    connector = models.ForeignKey(Connector, on_delete=models.SET_NULL, null=True, related_name="attempts")
+    connector = models.ForeignKey(Connector, on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts")
     operation = models.CharField(max_length=8, choices=Operation.choices)
     outcome = models.CharField(max_length=12, choices=Outcome.choices)
     error_code = models.CharField(max_length=64, blank=True)

@@ -78,7 +78,9 @@ class RoleOperation(CatalogScoped, models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     package = models.ForeignKey(AccessPackage, on_delete=models.CASCADE, related_name="role_operations")
-    resource_role = models.ForeignKey(ResourceRole, on_delete=models.SET_NULL, null=True, related_name="operations")
+    resource_role = models.ForeignKey(
+        ResourceRole, on_delete=models.SET_NULL, null=True, blank=True, related_name="operations"
+    )
     role_label = models.CharField(max_length=600)
     kind = models.CharField(max_length=8, choices=RoleOperationKind.choices)
     state = models.CharField(max_length=16, choices=RoleOperationState.choices, default=RoleOperationState.PROPAGATING)

@@ -139,9 +139,9 @@ class ApprovalDecision(CatalogScoped, models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     request = models.ForeignKey(AssignmentRequest, on_delete=models.CASCADE, related_name="decisions")
     stage_order = models.PositiveSmallIntegerField()
-    stage = models.ForeignKey(ApprovalStage, on_delete=models.SET_NULL, null=True, related_name="decisions")
+    stage = models.ForeignKey(ApprovalStage, on_delete=models.SET_NULL, null=True, blank=True, related_name="decisions")
     approver = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="approval_decisions"
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="approval_decisions"
     )
     approver_label = models.CharField(max_length=256)
     decision = models.CharField(max_length=8, choices=Decision.choices)
