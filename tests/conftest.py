@@ -11,7 +11,6 @@ import pytest
 
 from governance import models as m
 from governance.services import delivery
-from portal.celery import app as celery_app
 from tests import factories as f
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -29,11 +28,11 @@ def need(condition: bool, reason: str) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_celery() -> Iterator[None]:
     """Service tests publish to an in-memory broker; worker tests switch to a real one."""
-    previous = (celery_app.conf.broker_url, celery_app.conf.task_default_queue)
-    celery_app.conf.broker_url = "memory://"
-    celery_app.conf.task_default_queue = f"portcullis-test-{uuid.uuid4().hex[:8]}"
+    from tests.workers import switch_broker
+
+    previous = switch_broker("memory://", f"portcullis-test-{uuid.uuid4().hex[:8]}")
     yield
-    celery_app.conf.broker_url, celery_app.conf.task_default_queue = previous
+    switch_broker(*previous)
 
 
 @pytest.fixture(autouse=True)
@@ -206,3 +205,8 @@ def snapshot() -> dict[str, int]:
             m.CatalogRoleAssignment,
         )
     }
+
+
+# Shared fixtures of their own modules: a real worker process, a real browser.
+from tests.browser import browser, page  # noqa: E402, F401
+from tests.workers import worker  # noqa: E402, F401

@@ -12,6 +12,7 @@ from django.test import Client
 
 from portal.celery import app as celery_app
 from tests import factories as f
+from tests.workers import switch_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,12 +29,11 @@ def test_healthz_reports_database_and_broker(client: Client) -> None:
 
 @pytest.mark.django_db
 def test_healthz_says_when_the_broker_is_down(client: Client) -> None:
-    previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = "redis://127.0.0.1:1/0"
+    previous = switch_broker("redis://127.0.0.1:1/0", celery_app.conf.task_default_queue)
     try:
         response = client.get("/healthz")
     finally:
-        celery_app.conf.broker_url = previous
+        switch_broker(*previous)
     assert response.status_code == 503
     assert response.json()["broker"]["ok"] is False
 

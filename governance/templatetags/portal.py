@@ -1,0 +1,41 @@
+"""Template tags both portals use: menu links, status badges, times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+register = template.Library()
+
+SECTION_ROOTS = {"/governance/", "/myaccess/"}
+
+
+@register.simple_tag(takes_context=True)
+def nav_link(context: dict[str, Any], href: str, label: str) -> str:
+    """A menu link, marked current when the page is under it."""
+    path = getattr(context.get("request"), "path", "")
+    current = path == href if href in SECTION_ROOTS else path.startswith(href)
+    if current:
+        return format_html('<a href="{}" aria-current="page">{}</a>', href, label)
+    return format_html('<a href="{}">{}</a>', href, label)
+
+
+@register.simple_tag
+def state_badge(obj: Any, field: str = "state") -> str:
+    """A coloured badge with the state's label (DESIGN §3's words)."""
+    value = getattr(obj, field, "")
+    label = getattr(obj, f"get_{field}_display", lambda: value)()
+    return format_html('<span class="badge badge-{}">{}</span>', value, label)
+
+
+@register.filter
+def when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A time in the viewer's zone, machine-readable too; an em dash when there is none."""
+    if value is None:
+        return "—"
+    local = timezone.localtime(value)
+    return format_html('<time datetime="{}">{}</time>', value.isoformat(), local.strftime(fmt))
