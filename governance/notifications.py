@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.template.loader import render_to_string
 
 from governance.models import (
@@ -65,8 +64,9 @@ def compose(
         assignment=assignment,
     )
     from governance import tasks
+    from governance.services.grants import on_commit_once
 
-    transaction.on_commit(lambda: tasks.send_email_soon(email.pk))
+    on_commit_once(tasks.wake_email_sender)
     return email
 
 

@@ -70,10 +70,10 @@ def sweep_deliveries() -> dict[str, int]:
             if assignment is not None:
                 refresh_many([assignment], skip_locked=True)
                 settled += 1
-    emails = outbox.unsent_due()
-    for email_id in emails:
-        _publish(send_email, str(email_id))
-    return {"due": int(due), "settled": settled, "emails": len(emails)}
+    emails = len(outbox.unsent_due())
+    if emails:
+        _publish(send_pending_emails)
+    return {"due": int(due), "settled": settled, "emails": emails}
 
 
 # --- Email ----------------------------------------------------------------------------
@@ -84,8 +84,17 @@ def send_email(email_id: str) -> bool:
     return outbox.send_outbound_email(UUID(email_id))
 
 
-def send_email_soon(email_id: UUID) -> None:
-    _publish(send_email, str(email_id))
+@shared_task(name="governance.tasks.send_pending_emails")
+def send_pending_emails() -> int:
+    """Send what the outbox holds; go on in a fresh task if there is more than a minute's worth."""
+    sent, more = outbox.send_due(max_seconds=60)
+    if more:
+        _publish(send_pending_emails)
+    return sent
+
+
+def wake_email_sender() -> None:
+    _publish(send_pending_emails)
 
 
 # --- Resource roles (rule 8) ----------------------------------------------------------

@@ -8,7 +8,7 @@ each with a message a person can act on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 from uuid import UUID
@@ -56,8 +56,12 @@ class RoleTarget:
     label: str
 
 
-# Per subject id: None when done, or the error it met.
-BatchResult = dict[UUID, ConnectorError | None]
+# Per subject id: None when done, a short note when done with something worth saying
+# ("already a member"), or the error it met.
+BatchResult = dict[UUID, "ConnectorError | str | None"]
+# Per subject id: a key that is the same for every retry of one change (webhook receivers
+# deduplicate on it).
+IdempotencyKeys = Mapping[UUID, str]
 
 
 class BaseConnector:
@@ -87,18 +91,24 @@ class BaseConnector:
         return []
 
     # --- batches (override where the target can do several in one call) --------------
-    def grant_many(self, role: RoleTarget, subjects: Sequence[Subject]) -> BatchResult:
+    def grant_many(
+        self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
+    ) -> BatchResult:
         return self._one_by_one(self.grant, role, subjects)
 
-    def revoke_many(self, role: RoleTarget, subjects: Sequence[Subject]) -> BatchResult:
+    def revoke_many(
+        self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
+    ) -> BatchResult:
         return self._one_by_one(self.revoke, role, subjects)
 
     @staticmethod
-    def _one_by_one(call: object, role: RoleTarget, subjects: Iterable[Subject]) -> BatchResult:
+    def _one_by_one(
+        call: Callable[[Subject, RoleTarget], None], role: RoleTarget, subjects: Iterable[Subject]
+    ) -> BatchResult:
         results: BatchResult = {}
         for subject in subjects:
             try:
-                call(subject, role)  # type: ignore[operator]
+                call(subject, role)
             except ConnectorError as exc:
                 results[subject.id] = exc
             else:

@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from governance.connectors.base import BaseConnector, BatchResult, PermanentError, RoleTarget, Subject
+from governance.connectors.base import (
+    BaseConnector,
+    BatchResult,
+    IdempotencyKeys,
+    PermanentError,
+    RoleTarget,
+    Subject,
+)
 from governance.models import Connector, ConnectorKind, DirectoryGroup, GroupMembership, GroupSource
+
+ALREADY_MEMBER = "Already a member in the target."
 
 
 class BuiltinConnector(BaseConnector):
@@ -29,17 +38,27 @@ class BuiltinConnector(BaseConnector):
     def revoke(self, subject: Subject, role: RoleTarget) -> None:
         self.revoke_many(role, [subject])
 
-    def grant_many(self, role: RoleTarget, subjects: Sequence[Subject]) -> BatchResult:
+    def grant_many(
+        self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
+    ) -> BatchResult:
         try:
             group_id = self._group_id(role)
         except PermanentError as exc:
             return {s.id: exc for s in subjects}
-        GroupMembership.objects.bulk_create(
-            [GroupMembership(group_id=group_id, user_id=s.id) for s in subjects], ignore_conflicts=True
+        present = set(
+            GroupMembership.objects.filter(group_id=group_id, user_id__in=[s.id for s in subjects]).values_list(
+                "user_id", flat=True
+            )
         )
-        return {s.id: None for s in subjects}
+        GroupMembership.objects.bulk_create(
+            [GroupMembership(group_id=group_id, user_id=s.id) for s in subjects if s.id not in present],
+            ignore_conflicts=True,
+        )
+        return {s.id: ALREADY_MEMBER if s.id in present else None for s in subjects}
 
-    def revoke_many(self, role: RoleTarget, subjects: Sequence[Subject]) -> BatchResult:
+    def revoke_many(
+        self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
+    ) -> BatchResult:
         try:
             group_id = self._group_id(role)
         except PermanentError as exc:

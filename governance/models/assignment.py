@@ -113,6 +113,9 @@ class RoleGrant(CatalogScoped, models.Model):
     )
     state = models.CharField(max_length=16, choices=GrantState.choices, default=GrantState.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Bumped each time the grant is sent back to work, so a target that deduplicates on an
+    # idempotency key sees a retry as the same change and a later re-grant as a new one.
+    generation = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     granted_at = models.DateTimeField(null=True, blank=True)

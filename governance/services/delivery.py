@@ -28,6 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from governance.connectors import BaseConnector, ConnectorError, RoleTarget, Subject, TransientError, for_connector
+from governance.connectors.base import BatchResult
 from governance.models import (
     Assignment,
     AssignmentState,
@@ -125,9 +126,8 @@ def deliver_batch(limit: int | None = None, now: datetime | None = None) -> Batc
                 grant.resource_role = roles[grant.resource_role_id]
                 grant.assignment = assignments[grant.assignment_id]
             results = _release_justified(work)
-            results += _call_connectors(
-                [g for g in work if g.pk not in {r.grant.pk for r in results}], people, connectors
-            )
+            released = {r.grant.pk for r in results}
+            results += _call_connectors([g for g in work if g.pk not in released], people, connectors)
             report.retry_in = _record(results, now)
             refresh_many(list({g.assignment_id: g.assignment for g in work}.values()), skip_locked=True)
             report.handled = len(work)
@@ -146,6 +146,7 @@ class _Result:
     duration_ms: int
     connector_id: UUID | None
     note: str = ""
+    released: bool = False
 
 
 def _release_justified(work: list[RoleGrant]) -> list[_Result]:
@@ -179,6 +180,7 @@ def _release_justified(work: list[RoleGrant]) -> list[_Result]:
                     0,
                     grant.resource_role.resource.connector_id,
                     note=f"Not removed from the target: still granted through {package}.",
+                    released=True,
                 )
             )
     return results
@@ -197,8 +199,9 @@ def _call_connectors(
         connector_model: Connector = role.resource.connector
         started = timezone.now()
         clock = time.perf_counter()
-        batch: dict[UUID, ConnectorError | None]
+        batch: BatchResult
         subjects = [subject_of(people[g.subject_id]) for g in grants]
+        keys = {g.subject_id: f"{g.pk}:{g.generation}:{operation}" for g in grants}
         try:
             if not connector_model.enabled:
                 raise TransientError(
@@ -209,20 +212,34 @@ def _call_connectors(
                 connectors[connector_model.pk] = for_connector(connector_model)
             impl = connectors[connector_model.pk]
             call = impl.grant_many if operation == Operation.GRANT else impl.revoke_many
-            batch = call(target_of(role), subjects)
+            batch = call(target_of(role), subjects, keys)
         except ConnectorError as exc:
             batch = {s.id: exc for s in subjects}
         except Exception as exc:
             log.exception("Connector %s failed unexpectedly", connector_model.display_name)
-            error = TransientError(f"Unexpected error from {connector_model.display_name}: {exc}", code="unexpected")
-            batch = {s.id: error for s in subjects}
+            unexpected = TransientError(
+                f"Unexpected error from {connector_model.display_name}: {exc}", code="unexpected"
+            )
+            batch = {s.id: unexpected for s in subjects}
         duration = int((time.perf_counter() - clock) * 1000)
         per_grant = max(duration // max(len(grants), 1), 0)
         for grant in grants:
+            outcome = batch.get(grant.subject_id, _NO_ANSWER)
             results.append(
-                _Result(grant, operation, batch.get(grant.subject_id), started, per_grant, connector_model.pk)
+                _Result(
+                    grant,
+                    operation,
+                    outcome if isinstance(outcome, ConnectorError) else None,
+                    started,
+                    per_grant,
+                    connector_model.pk,
+                    note=outcome if isinstance(outcome, str) else "",
+                )
             )
     return results
+
+
+_NO_ANSWER = TransientError("The connector gave no answer for this person; trying again.", code="noAnswer")
 
 
 def _record(results: list[_Result], now: datetime) -> float | None:
@@ -236,9 +253,10 @@ def _record(results: list[_Result], now: datetime) -> float | None:
         error = result.error
         previous = grant.state
         if error is None:
-            transition = (
-                "release" if result.note else ("succeed" if result.operation == Operation.GRANT else "revoke_succeed")
-            )
+            if result.released:
+                transition = "release"
+            else:
+                transition = "succeed" if result.operation == Operation.GRANT else "revoke_succeed"
             grant.state = GRANT.next_state(transition, grant.state) or grant.state
             grant.last_error = ""
             grant.next_attempt_at = None
@@ -392,6 +410,7 @@ def _mark_drift(role: ResourceRole, present: set[UUID], heal: bool) -> tuple[int
                 grant.state = GRANT.next_state("retry", grant.state) or grant.state
                 grant.next_attempt_at = now
                 grant.attempts = 0
+                grant.generation += 1
             grant.updated_at = now
             grant.resource_role = role
             events.append(
@@ -404,7 +423,9 @@ def _mark_drift(role: ResourceRole, present: set[UUID], heal: bool) -> tuple[int
                     package_id=grant.assignment.package_id,
                 )
             )
-        RoleGrant.objects.bulk_update(missing, ["state", "last_error", "next_attempt_at", "attempts", "updated_at"])
+        RoleGrant.objects.bulk_update(
+            missing, ["state", "last_error", "next_attempt_at", "attempts", "generation", "updated_at"]
+        )
         AuditEvent.objects.bulk_create(events)
         assignments = list(
             Assignment.objects.select_for_update(of=("self",)).filter(pk__in={g.assignment_id for g in missing})

@@ -9,7 +9,7 @@ here, and only here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -30,7 +30,7 @@ from governance.models import (
     RoleGrant,
     RoleOperation,
 )
-from governance.services.audit import build_event, log_action
+from governance.services.audit import build_event
 from governance.services.machines import (
     ASSIGNMENT,
     ASSIGNMENT_TRANSITION_TO,
@@ -89,7 +89,16 @@ def wake_delivery() -> None:
     """
     from governance import tasks
 
-    transaction.on_commit(tasks.wake_delivery_worker)
+    on_commit_once(tasks.wake_delivery_worker)
+
+
+def on_commit_once(callback: Callable[[], None]) -> None:
+    """``transaction.on_commit``, but a callback already waiting for this commit is not
+    added twice (a bulk change wakes a worker once, not once per row)."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(entry[1] is callback for entry in connection.run_on_commit):
+        return
+    transaction.on_commit(callback)
 
 
 # --- Desired state --------------------------------------------------------------------
@@ -148,6 +157,7 @@ def _reset_for_work(
         return
     grant.state = new_state
     grant.attempts = 0
+    grant.generation += 1
     grant.next_attempt_at = now
     grant.last_error = ""
     if request is not None:
@@ -158,6 +168,7 @@ def _reset_for_work(
         update_fields=[
             "state",
             "attempts",
+            "generation",
             "next_attempt_at",
             "last_error",
             "request",
@@ -264,8 +275,47 @@ def refresh_many(assignments: Sequence[Assignment], *, actor: Any = None, skip_l
         .select_related("package", "target", "assignment")
         .filter(assignment_id__in=by_id, state=RequestState.DELIVERING)
     )
-    for request in delivering:
-        complete_request_if_done(request, states[request.assignment_id] if request.assignment_id else [], actor=actor)
+    complete_requests(
+        [(request, states[request.assignment_id] if request.assignment_id else []) for request in delivering],
+        actor=actor,
+    )
+
+
+def complete_requests(
+    requests: Sequence[tuple[AssignmentRequest, list[str]]], *, actor: Any = None
+) -> list[AssignmentRequest]:
+    """Settle delivering requests from their assignments' grant states, set-based.
+
+    The caller holds the requests' row locks. Returns the requests that completed.
+    """
+    from governance import notifications
+
+    now = timezone.now()
+    done: dict[str, list[AssignmentRequest]] = defaultdict(list)
+    events = []
+    for request, grant_states in requests:
+        new_state = derived_request_state(request.request_type, grant_states)
+        if new_state == RequestState.DELIVERING:
+            continue
+        if REQUEST.next_state(REQUEST_TRANSITION_TO[new_state], request.state) is None:
+            continue
+        events.append(
+            build_event(
+                actor, f"request.{new_state}", request, previous=request.state, catalog_id=request.package.catalog_id
+            )
+        )
+        request.state = new_state
+        request.completed_at = now
+        done[new_state].append(request)
+    for new_state, settled in done.items():
+        AssignmentRequest.objects.filter(pk__in=[r.pk for r in settled]).update(
+            state=new_state, completed_at=now, modified_at=now
+        )
+    AuditEvent.objects.bulk_create(events)
+    completed = [request for settled in done.values() for request in settled]
+    for request in completed:
+        notifications.request_completed(request)
+    return completed
 
 
 def _catalog_of(assignment: Assignment) -> UUID | None:
@@ -274,20 +324,8 @@ def _catalog_of(assignment: Assignment) -> UUID | None:
 
 
 def complete_request_if_done(request: AssignmentRequest, grant_states: list[str], *, actor: Any = None) -> None:
-    """Settle a delivering request from its assignment's grant states (caller holds its lock)."""
-    from governance import notifications
-
-    new_state = derived_request_state(request.request_type, grant_states)
-    if new_state == RequestState.DELIVERING:
-        return
-    if REQUEST.next_state(REQUEST_TRANSITION_TO[new_state], request.state) is None:
-        return
-    previous = request.state
-    request.state = new_state
-    request.completed_at = timezone.now()
-    request.save(update_fields=["state", "completed_at", "modified_at"])
-    log_action(actor, f"request.{new_state}", request, previous=previous)
-    notifications.request_completed(request)
+    """Settle one delivering request (caller holds its lock)."""
+    complete_requests([(request, grant_states)], actor=actor)
 
 
 def lock_assignment(assignment_id: UUID) -> Assignment:

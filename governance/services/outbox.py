@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -59,3 +60,23 @@ def unsent_due(now: datetime | None = None) -> list[UUID]:
         .order_by("created_at")
         .values_list("pk", flat=True)[:500]
     )
+
+
+def send_due(max_seconds: float = 60.0) -> tuple[int, bool]:
+    """Send due emails until none is left or the time is up: (sent, more left)."""
+    deadline = time.monotonic() + max_seconds
+    sent = 0
+    while time.monotonic() < deadline:
+        batch = unsent_due()
+        if not batch:
+            return sent, False
+        progressed = False
+        for email_id in batch:
+            if send_outbound_email(email_id):
+                sent += 1
+                progressed = True
+            if time.monotonic() >= deadline:
+                return sent, True
+        if not progressed:
+            return sent, False  # every due email failed: the sweeper retries after backoff
+    return sent, True

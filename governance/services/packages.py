@@ -278,10 +278,19 @@ def _propagate_add(operation: RoleOperation, batch_size: int) -> bool:
                 grant.state = GrantState.PENDING
                 grant.operation = operation
                 grant.attempts = 0
+                grant.generation += 1
                 grant.next_attempt_at = now
                 grant.last_error = ""
                 grant.save(
-                    update_fields=["state", "operation", "attempts", "next_attempt_at", "last_error", "updated_at"]
+                    update_fields=[
+                        "state",
+                        "operation",
+                        "attempts",
+                        "generation",
+                        "next_attempt_at",
+                        "last_error",
+                        "updated_at",
+                    ]
                 )
                 events.append(build_event(None, "grant.restored", grant, operation=str(operation.pk)))
             if ASSIGNMENT.allows("redeliver", assignment.state):
