@@ -124,7 +124,7 @@ class RoleGrant(CatalogScoped, models.Model):
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:
-        ordering = ["resource_role__resource__display_name"]
+        # No default ordering: the engine queries grants constantly and must not join for it.
         indexes = [
             models.Index(fields=["state", "next_attempt_at"], name="grant_work"),
             models.Index(fields=["resource_role", "subject"], name="grant_role_subject"),

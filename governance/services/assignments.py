@@ -10,6 +10,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from governance import notifications
@@ -18,25 +19,32 @@ from governance.models import (
     Assignment,
     AssignmentRequest,
     AssignmentState,
+    AuditEvent,
     ExpiryReminder,
     GrantState,
     RequestState,
     RequestType,
-    ResourceRole,
+    RoleGrant,
     User,
 )
 from governance.permissions import Action, get_for
-from governance.services.audit import actor_label, actor_user, log_action
+from governance.services.audit import SYSTEM_LABEL, actor_label, actor_user, build_event, log_action
 from governance.services.errors import (
-    DomainError,
     DuplicateRequest,
     InvalidTransition,
     NotFound,
     ValidationFailed,
 )
-from governance.services.grants import lock_assignment, refresh_states, retry_grants, want_roles
+from governance.services.grants import (
+    refresh_many,
+    wake_delivery,
+)
 from governance.services.lifecycle import approve_and_proceed, set_request_state, start_delivery
-from governance.services.requests import BulkResult, is_uuid, refuse_duplicate, validate_period
+from governance.services.machines import GRANT
+from governance.services.reprocess import reprocess_assignments
+from governance.services.requests import is_uuid, refuse_duplicate, validate_period
+
+__all__ = ["reprocess_assignment", "reprocess_assignments"]
 
 
 def create_direct_assignments(
@@ -201,39 +209,124 @@ def start_due_requests(now: datetime | None = None, limit: int = 1000) -> int:
     return sum(1 for pk in due if start_scheduled_request(pk, now))
 
 
+EXPIRY_BATCH = 1000
+EXPIRY_REASON = "The assignment reached its end date."
+
+
 def expire_assignment(assignment_id: UUID, now: datetime | None = None) -> bool:
-    """Rule 6: at its end an assignment expires and its grants are revoked (rule 7 applies)."""
+    """Rule 6 for one assignment (the batch below, limited to it)."""
+    return _expire_batch(now or timezone.now(), 1, pk=assignment_id) == 1
+
+
+def expire_due_assignments(now: datetime | None = None, batch_size: int = EXPIRY_BATCH) -> int:
+    """Rule 6: every active assignment whose end has come expires; its grants go to be
+    revoked (rule 7 is decided by the worker). Set-based, in batches of ``batch_size``."""
     now = now or timezone.now()
+    total = 0
+    while expired := _expire_batch(now, batch_size):
+        total += expired
+    return total
+
+
+def _expire_batch(now: datetime, batch_size: int, **only: Any) -> int:
     with transaction.atomic():
-        assignment = (
-            Assignment.objects.select_for_update(of=("self",))
-            .filter(pk=assignment_id, state__in=AssignmentState.ACTIVE, end_at__lte=now)
-            .first()
+        batch = list(
+            Assignment.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("package", "target")
+            .filter(state__in=AssignmentState.ACTIVE, end_at__lte=now, **only)
+            .order_by("end_at")[:batch_size]
         )
-        if assignment is None:
-            return False
-        request = AssignmentRequest.objects.create(
-            request_type=RequestType.SYSTEM_REMOVE,
-            package_id=assignment.package_id,
-            policy_id=assignment.policy_id,
-            assignment=assignment,
-            target_id=assignment.target_id,
-            requestor_label="system",
-            justification="The assignment reached its end date.",
-        )
-        log_action(None, "request.submitted", request)
-        start_delivery(request, None, now)
-        return True
+        if not batch:
+            return 0
+        ids = [a.pk for a in batch]
+        catalog_of = {a.pk: a.package.catalog_id for a in batch}
+        events: list[AuditEvent] = []
 
-
-def expire_due_assignments(now: datetime | None = None, limit: int = 5000) -> int:
-    now = now or timezone.now()
-    due = list(
-        Assignment.objects.filter(state__in=AssignmentState.ACTIVE, end_at__lte=now).values_list("pk", flat=True)[
-            :limit
+        # Each expiry is a systemRemove request, delivering from the start.
+        removals = [
+            AssignmentRequest(
+                request_type=RequestType.SYSTEM_REMOVE,
+                state=RequestState.DELIVERING,
+                package=a.package,
+                policy_id=a.policy_id,
+                assignment=a,
+                target=a.target,
+                requestor_label=SYSTEM_LABEL,
+                justification=EXPIRY_REASON,
+            )
+            for a in batch
         ]
-    )
-    return sum(1 for pk in due if expire_assignment(pk, now))
+        AssignmentRequest.objects.bulk_create(removals)
+        for assignment, request in zip(batch, removals, strict=True):
+            catalog = catalog_of[assignment.pk]
+            events.append(build_event(None, "request.submitted", request, catalog_id=catalog))
+            events.append(
+                build_event(None, "request.start_delivery", request, catalog_id=catalog, state=RequestState.DELIVERING)
+            )
+
+        for assignment in batch:
+            events.append(
+                build_event(
+                    None,
+                    "assignment.expired",
+                    assignment,
+                    previous=assignment.state,
+                    catalog_id=catalog_of[assignment.pk],
+                )
+            )
+            assignment.state = AssignmentState.EXPIRED
+        Assignment.objects.filter(pk__in=ids).update(state=AssignmentState.EXPIRED, ended_at=now, modified_at=now)
+
+        # Their grants go to be revoked, on behalf of the new request.
+        revoking = list(
+            RoleGrant.objects.select_for_update(of=("self",))
+            .filter(assignment_id__in=ids, state__in=GRANT.sources_of("revoke"))
+            .values_list("pk", "assignment_id", "state")
+        )
+        RoleGrant.objects.filter(pk__in=[pk for pk, _, _ in revoking]).update(
+            state=GrantState.REVOKING,
+            attempts=0,
+            generation=F("generation") + 1,
+            next_attempt_at=now,
+            last_error="",
+            updated_at=now,
+            request_id=Subquery(
+                AssignmentRequest.objects.filter(
+                    assignment_id=OuterRef("assignment_id"),
+                    request_type=RequestType.SYSTEM_REMOVE,
+                    state=RequestState.DELIVERING,
+                ).values("pk")[:1]
+            ),
+        )
+        by_id = {a.pk: a for a in batch}
+        for pk, assignment_id, previous in revoking:
+            events.append(
+                AuditEvent(
+                    actor_label=SYSTEM_LABEL,
+                    action="grant.revoking",
+                    object_type="rolegrant",
+                    object_id=str(pk),
+                    object_repr=f"grant of {by_id[assignment_id]}",
+                    catalog_id=catalog_of[assignment_id],
+                    package_id=by_id[assignment_id].package_id,
+                    data={"previous": previous},
+                )
+            )
+        AuditEvent.objects.bulk_create(events)
+
+        # A request still delivering one of these assignments is overtaken by its end.
+        for overtaken in AssignmentRequest.objects.select_for_update(of=("self",)).filter(
+            assignment_id__in=ids, state=RequestState.DELIVERING, request_type__in=RequestType.ADDS
+        ):
+            overtaken.cancel_reason = "The assignment expired before delivery completed."
+            overtaken.save(update_fields=["cancel_reason", "modified_at"])
+            set_request_state(overtaken, "supersede", None)
+
+        # Nothing to revoke (a package without roles): the expiry is delivered at once.
+        refresh_many(batch)
+        if revoking:
+            wake_delivery()
+        return len(batch)
 
 
 def send_expiry_reminders(now: datetime | None = None) -> int:
@@ -267,35 +360,7 @@ def send_expiry_reminders(now: datetime | None = None) -> int:
 
 
 def reprocess_assignment(actor: Any, assignment_id: UUID | str) -> Assignment:
-    """Re-check the target for every role the assignment should grant and grant what is
-    missing; the state then follows what is really there."""
-    if not is_uuid(assignment_id):
-        raise NotFound("Assignment not found.")
-    with transaction.atomic():
-        found = get_for(actor, Action.REPROCESS, Assignment.objects.all(), assignment_id, "assignment")
-        assignment = lock_assignment(found.pk)
-        if assignment.state not in AssignmentState.ACTIVE:
-            raise InvalidTransition(
-                f"Only active assignments can be reprocessed; this one is {assignment.get_state_display().lower()}."
-            )
-        roles = list(ResourceRole.objects.filter(package_links__package_id=assignment.package_id))
-        want_roles(assignment, roles, actor=actor)
-        recheck = assignment.grants.filter(
-            state__in=[GrantState.GRANTED, GrantState.FAILED, GrantState.DRIFTED]
-        ).select_related("assignment")
-        retry_grants(recheck, actor=actor)
-        log_action(actor, "assignment.reprocessed", assignment)
-        refresh_states(assignment, actor=actor)
-    return assignment
-
-
-def reprocess_assignments(actor: Any, assignment_ids: Iterable[UUID | str]) -> BulkResult:
-    result = BulkResult()
-    for assignment_id in dict.fromkeys(str(pk) for pk in assignment_ids):
-        try:
-            assignment = reprocess_assignment(actor, assignment_id)
-        except DomainError as exc:
-            result.skipped.append((assignment_id, exc.message))
-        else:
-            result.done.append(assignment.pk)
-    return result
+    """Rule 2 for one assignment: re-check the target and grant what is missing."""
+    result = reprocess_assignments(actor, [assignment_id])
+    result.raise_first()
+    return Assignment.objects.get(pk=result.done[0])

@@ -111,7 +111,7 @@ def deliver_batch(limit: int | None = None, now: datetime | None = None) -> Batc
             assignments = {
                 a.pk: a
                 for a in Assignment.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("package")
+                .select_related("package", "target")
                 .filter(pk__in={g.assignment_id for g in claimed})
                 .order_by("pk")
             }

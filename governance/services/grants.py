@@ -202,27 +202,6 @@ def unwant_grants(
     return changed
 
 
-def retry_grants(grants: Iterable[RoleGrant], *, request: AssignmentRequest | None = None, actor: Any = None) -> int:
-    """Send failed (or, for an assignment reprocess, any wanted) grants back to work."""
-    now = timezone.now()
-    changed = 0
-    events = []
-    for grant in grants:
-        if grant.state == GrantState.FAILED and grant.assignment.state not in AssignmentState.ACTIVE:
-            # A revoke that failed: try the revoke again, never re-grant ended access.
-            _reset_for_work(grant, "revoke", request=request, now=now)
-        elif GRANT.allows("retry", grant.state):
-            _reset_for_work(grant, "retry", request=request, now=now)
-        else:
-            continue
-        events.append(build_event(actor, "grant.retrying", grant))
-        changed += 1
-    AuditEvent.objects.bulk_create(events)
-    if changed:
-        wake_delivery()
-    return changed
-
-
 # --- States derived from grants --------------------------------------------------------
 
 

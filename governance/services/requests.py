@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -20,7 +17,6 @@ from governance.models import (
     AssignmentRequest,
     AssignmentState,
     ExpirationType,
-    GrantState,
     RequestState,
     RequestType,
     User,
@@ -30,16 +26,24 @@ from governance.services.approvals import enter_stage, stage_approver_ids
 from governance.services.audit import actor_label, actor_user, log_action
 from governance.services.eligibility import policies_for
 from governance.services.errors import (
-    DomainError,
     DuplicateRequest,
     InvalidTransition,
     NotAllowed,
     NotFound,
     ValidationFailed,
 )
-from governance.services.grants import lock_assignment, refresh_states, retry_grants
+from governance.services.grants import lock_assignment, refresh_states
 from governance.services.lifecycle import approve_and_proceed, end_assignment, set_request_state, start_delivery
 from governance.services.machines import REQUEST
+from governance.services.reprocess import BulkResult, check_reprocessable, is_reprocessable, reprocess_requests
+
+__all__ = [
+    "BulkResult",
+    "check_reprocessable",
+    "is_reprocessable",
+    "reprocess_request",
+    "reprocess_requests",
+]
 
 # A start chosen as "today" in a form is a little in the past by the time it is submitted.
 START_TOLERANCE = timedelta(days=1)
@@ -254,79 +258,10 @@ def cancel_request_as_admin(actor: Any, request_id: UUID | str, reason: str = ""
 
 
 def reprocess_request(actor: Any, request_id: UUID | str, now: datetime | None = None) -> AssignmentRequest:
-    """Rule 1: retry only the failed grants, within the reprocess window."""
-    now = now or timezone.now()
-    if not is_uuid(request_id):
-        raise NotFound("Request not found.")
-    with transaction.atomic():
-        request: AssignmentRequest = get_for(
-            actor,
-            Action.REPROCESS,
-            AssignmentRequest.objects.select_for_update(of=("self",)),
-            request_id,
-            "request",
-        )
-        check_reprocessable(request, now)
-        assert request.assignment_id is not None  # checked by check_reprocessable
-        assignment = lock_assignment(request.assignment_id)
-        set_request_state(request, "reprocess", actor)
-        failed = assignment.grants.filter(state=GrantState.FAILED).select_related("assignment")
-        retry_grants(failed, request=request, actor=actor)
-        refresh_states(assignment, actor=actor)
-    return request
-
-
-def check_reprocessable(request: AssignmentRequest, now: datetime) -> None:
-    if request.state not in RequestState.REPROCESSABLE:
-        raise InvalidTransition(
-            "Only requests that are Delivery failed or Partially delivered can be reprocessed; "
-            f"this one is {request.get_state_display()}."
-        )
-    window = timedelta(days=settings.REPROCESS_WINDOW_DAYS)
-    if request.completed_at is None or request.completed_at < now - window:
-        raise InvalidTransition(
-            f"This request completed more than {settings.REPROCESS_WINDOW_DAYS} days ago and can no "
-            "longer be reprocessed; the requestor needs to request again."
-        )
-    if request.assignment_id is None:
-        raise InvalidTransition("This request has no assignment to deliver.")
-
-
-def is_reprocessable(request: AssignmentRequest, now: datetime | None = None) -> bool:
-    try:
-        check_reprocessable(request, now or timezone.now())
-    except InvalidTransition:
-        return False
-    return True
-
-
-@dataclass
-class BulkResult:
-    """What a bulk action did: ids queued, and ids skipped with the reason."""
-
-    done: list[UUID] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    def summary(self, verb: str = "queued") -> str:
-        text = f"{len(self.done)} {verb}"
-        if self.skipped:
-            reasons = sorted({reason for _, reason in self.skipped})
-            text += f", {len(self.skipped)} skipped ({'; '.join(reasons)})"
-        return text + "."
-
-
-def reprocess_requests(actor: Any, request_ids: Iterable[UUID | str]) -> BulkResult:
-    """Bulk rule 1: eligible requests are queued, the others skipped with the reason."""
-    result = BulkResult()
-    now = timezone.now()
-    for request_id in dict.fromkeys(str(pk) for pk in request_ids):
-        try:
-            request = reprocess_request(actor, request_id, now)
-        except DomainError as exc:
-            result.skipped.append((request_id, exc.message))
-        else:
-            result.done.append(request.pk)
-    return result
+    """Rule 1 for one request: retry its failed grants, within the reprocess window."""
+    result = reprocess_requests(actor, [request_id], now)
+    result.raise_first()
+    return AssignmentRequest.objects.get(pk=result.done[0])
 
 
 def request_extension(
