@@ -207,6 +207,7 @@ def snapshot() -> dict[str, int]:
     }
 
 
-# Shared fixtures of their own modules: a real worker process, a real browser.
+# Shared fixtures of their own modules: a real worker process, a real browser, a real slapd.
 from tests.browser import browser, page  # noqa: E402, F401
+from tests.ldap_server import slapd  # noqa: E402, F401
 from tests.workers import worker  # noqa: E402, F401

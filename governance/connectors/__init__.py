@@ -11,10 +11,12 @@ from governance.connectors.base import (
     TransientError,
 )
 from governance.connectors.builtin import BuiltinConnector
+from governance.connectors.ldap import LdapConnector
 from governance.models import Connector
 
 REGISTRY: dict[str, type[BaseConnector]] = {
     BuiltinConnector.kind: BuiltinConnector,
+    LdapConnector.kind: LdapConnector,
 }
 
 

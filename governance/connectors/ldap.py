@@ -1,0 +1,351 @@
+"""LDAP: group membership (``groupOfNames`` / ``groupOfUniqueNames``) by DN, with ldap3.
+
+A resource's ``origin_id`` is the group's DN; its role is membership. People are found
+under ``user_base`` by one attribute (``uid``, ``mail``…) matched to a Portcullis field.
+The bind password comes from the environment variable the config names; it is never
+stored. Connections are kept per worker process and reused across batches.
+
+``groupOfNames`` requires at least one member: when the last real member goes, a
+placeholder DN (``placeholder_dn``) is put in, in the same modify; it is taken out again
+when a real member arrives, and it never counts as a member.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+import ldap3
+from django.db.models.functions import Lower
+from ldap3.core import exceptions as ldap_errors
+from ldap3.utils.conv import escape_filter_chars
+
+from governance.connectors.base import (
+    BaseConnector,
+    BatchResult,
+    ConnectorError,
+    IdempotencyKeys,
+    PermanentError,
+    RoleTarget,
+    Subject,
+    TransientError,
+)
+from governance.models import User
+
+DEFAULTS: dict[str, Any] = {
+    "url": "ldap://127.0.0.1:389",
+    "start_tls": False,
+    "ca_file": "",
+    "bind_dn": "",
+    "password_env": "PORTCULLIS_LDAP_PASSWORD",
+    "user_base": "",
+    "user_attribute": "uid",
+    "user_match": "username",  # which Portcullis field holds the value: username, email, user_principal_name
+    "group_base": "",
+    "placeholder_dn": "cn=portcullis-placeholder",
+    "timeout": 10,
+}
+USER_FIELDS = {"username": "username", "email": "email", "user_principal_name": "user_principal_name"}
+MEMBER_ATTRIBUTES = {"groupofnames": "member", "groupofuniquenames": "uniqueMember"}
+# Result codes worth trying again: busy, unavailable, unwillingToPerform (often a replica
+# catching up), loopDetect, timeLimitExceeded, adminLimitExceeded.
+TRANSIENT_RESULTS = {3, 11, 51, 52, 53, 54}
+UNREACHABLE = (
+    ldap_errors.LDAPSocketOpenError,
+    ldap_errors.LDAPSocketReceiveError,
+    ldap_errors.LDAPSocketSendError,
+    ldap_errors.LDAPSessionTerminatedByServerError,
+    ldap_errors.LDAPResponseTimeoutError,
+    ldap_errors.LDAPCommunicationError,
+    ldap_errors.LDAPStartTLSError,
+)
+ALREADY_MEMBER = "Already a member of the LDAP group."
+NOT_IN_DIRECTORY = "No LDAP entry for this person; nothing to remove."
+BATCH_FILTER_SIZE = 200
+
+_pool: dict[tuple[Any, ...], ldap3.Connection] = {}
+_pool_lock = threading.Lock()
+
+
+class LdapConnector(BaseConnector):
+    kind = "ldap"
+
+    def __init__(self, connector: Any) -> None:
+        super().__init__(connector)
+        self.settings = {**DEFAULTS, **self.config}
+        self._dn_cache: dict[str, str] = {}
+
+    # --- connection -------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return str(self.settings["url"])
+
+    def _password(self) -> str:
+        name = str(self.settings["password_env"])
+        value = os.environ.get(name)
+        if value is None:
+            raise PermanentError(
+                f"The environment variable {name} that should hold the LDAP bind password is not set.",
+                code="passwordMissing",
+            )
+        return value
+
+    def _pool_key(self) -> tuple[Any, ...]:
+        return (self.model.pk, self.url, self.settings["bind_dn"], bool(self.settings["start_tls"]))
+
+    def _connect(self) -> ldap3.Connection:
+        timeout = int(self.settings["timeout"])
+        tls = None
+        if self.url.startswith("ldaps://") or self.settings["start_tls"]:
+            tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=self.settings["ca_file"] or None)
+        server = ldap3.Server(
+            self.url, use_ssl=self.url.startswith("ldaps://"), tls=tls, get_info=ldap3.NONE, connect_timeout=timeout
+        )
+        conn = ldap3.Connection(
+            server,
+            user=self.settings["bind_dn"] or None,
+            password=self._password() if self.settings["bind_dn"] else None,
+            receive_timeout=timeout,
+            raise_exceptions=False,
+            auto_referrals=False,
+        )
+        try:
+            conn.open()
+            if self.settings["start_tls"]:
+                conn.start_tls()
+            bound = conn.bind()
+        except UNREACHABLE as exc:
+            raise TransientError(f"The LDAP server {self.url} is unreachable: {exc}", code="unreachable") from exc
+        if not bound:
+            result = conn.result or {}
+            conn.unbind()
+            if result.get("result") == 49:
+                raise PermanentError(
+                    f"Cannot sign in to {self.url} as {self.settings['bind_dn']}: invalid credentials "
+                    f"(check ${self.settings['password_env']}).",
+                    code="invalidCredentials",
+                )
+            raise self._error(result, f"bind to {self.url}")
+        return conn
+
+    def _connection(self) -> ldap3.Connection:
+        key = self._pool_key()
+        with _pool_lock:
+            conn = _pool.get(key)
+        if conn is not None and not conn.closed and conn.bound:
+            return conn
+        conn = self._connect()
+        with _pool_lock:
+            _pool[key] = conn
+        return conn
+
+    def _drop(self) -> None:
+        with _pool_lock:
+            conn = _pool.pop(self._pool_key(), None)
+        if conn is not None:
+            # It is broken already; we only let go of it.
+            with contextlib.suppress(Exception):
+                conn.unbind()
+
+    def _call(self, operation: str, action: Any) -> Any:
+        """Run ``action(conn)``; a broken connection is dropped and reported as transient."""
+        conn = self._connection()
+        try:
+            return action(conn)
+        except UNREACHABLE as exc:
+            self._drop()
+            raise TransientError(
+                f"Lost the connection to {self.url} during {operation}: {exc}", code="unreachable"
+            ) from exc
+
+    @staticmethod
+    def _error(result: Mapping[str, Any], operation: str, dn: str = "") -> ConnectorError:
+        code = int(result.get("result", 80))
+        description = str(result.get("description", "error"))
+        detail = str(result.get("message", "")).strip()
+        text = f"LDAP {operation} failed: {description}" + (f" ({detail})" if detail else "")
+        if code == 32:
+            return PermanentError(f"The group {dn} does not exist in the LDAP directory.", code="noSuchObject")
+        if code == 50:
+            return PermanentError(f"Not allowed to change {dn}: {description}.", code="insufficientAccessRights")
+        if code in TRANSIENT_RESULTS:
+            return TransientError(text, code=description)
+        return PermanentError(text, code=description)
+
+    # --- people -------------------------------------------------------------------------
+    def _value_of(self, subject: Subject) -> str:
+        field = USER_FIELDS.get(str(self.settings["user_match"]), "username")
+        return str(getattr(subject, field) or "")
+
+    def _resolve(self, conn: ldap3.Connection, subjects: Iterable[Subject]) -> dict[UUID, str | ConnectorError]:
+        """Each person's DN, found by ``user_attribute`` under ``user_base``."""
+        attribute = str(self.settings["user_attribute"])
+        wanted = {s.id: self._value_of(s) for s in subjects}
+        lookup = sorted({v.lower() for v in wanted.values() if v and v.lower() not in self._dn_cache})
+        for start in range(0, len(lookup), BATCH_FILTER_SIZE):
+            chunk = lookup[start : start + BATCH_FILTER_SIZE]
+            query = "(|" + "".join(f"({attribute}={escape_filter_chars(v)})" for v in chunk) + ")"
+            found = conn.search(self.settings["user_base"], query, ldap3.SUBTREE, attributes=[attribute])
+            if not found and (conn.result or {}).get("result", 0) not in (0, 32):
+                raise self._error(conn.result, "search for people", str(self.settings["user_base"]))
+            for entry in conn.entries:
+                for value in entry.entry_attributes_as_dict.get(attribute, []):
+                    self._dn_cache[str(value).lower()] = entry.entry_dn
+        resolved: dict[UUID, str | ConnectorError] = {}
+        for subject_id, value in wanted.items():
+            dn = self._dn_cache.get(value.lower()) if value else None
+            resolved[subject_id] = dn or PermanentError(
+                f"No LDAP entry with {attribute}={value or '(empty)'} under {self.settings['user_base']}.",
+                code="userNotFound",
+            )
+        return resolved
+
+    # --- groups ---------------------------------------------------------------------------
+    def _group(self, conn: ldap3.Connection, dn: str) -> tuple[str, set[str], bool]:
+        """The group's member attribute, its members (lower-cased DNs), and whether it must
+        keep at least one member."""
+        if not conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["objectClass", "member", "uniqueMember"]):
+            raise self._error(conn.result, "read of the group", dn)
+        values = conn.entries[0].entry_attributes_as_dict
+        classes = {str(c).lower() for c in values.get("objectClass", [])}
+        attribute = next((MEMBER_ATTRIBUTES[c] for c in classes if c in MEMBER_ATTRIBUTES), "member")
+        members = {str(v).lower() for v in values.get(attribute, [])}
+        return attribute, members, bool(classes & MEMBER_ATTRIBUTES.keys())
+
+    def _modify(self, conn: ldap3.Connection, dn: str, changes: dict[str, list[tuple[Any, list[str]]]]) -> None:
+        if not conn.modify(dn, changes):
+            raise self._error(conn.result, "modify of the group", dn)
+
+    def grant_many(
+        self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
+    ) -> BatchResult:
+        group_dn = role.resource_origin_id
+
+        def run(conn: ldap3.Connection) -> BatchResult:
+            dns = self._resolve(conn, subjects)
+            attribute, members, _ = self._group(conn, group_dn)
+            placeholder = str(self.settings["placeholder_dn"]).lower()
+            adding = sorted({dn for dn in dns.values() if isinstance(dn, str) and dn.lower() not in members})
+            if adding:
+                changes: list[tuple[Any, list[str]]] = [(ldap3.MODIFY_ADD, adding)]
+                if placeholder in members:
+                    changes.append((ldap3.MODIFY_DELETE, [self.settings["placeholder_dn"]]))
+                self._modify(conn, group_dn, {attribute: changes})
+            return {
+                subject_id: dn
+                if isinstance(dn, ConnectorError)
+                else (ALREADY_MEMBER if dn.lower() in members else None)
+                for subject_id, dn in dns.items()
+            }
+
+        return self._batch(subjects, "grant", lambda: self._call("grant", run))
+
+    def revoke_many(
+        self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
+    ) -> BatchResult:
+        group_dn = role.resource_origin_id
+
+        def run(conn: ldap3.Connection) -> BatchResult:
+            dns = self._resolve(conn, subjects)
+            attribute, members, must_keep_one = self._group(conn, group_dn)
+            placeholder = str(self.settings["placeholder_dn"])
+            removing = sorted({dn for dn in dns.values() if isinstance(dn, str) and dn.lower() in members})
+            if removing:
+                remaining = members - {dn.lower() for dn in removing}
+                changes: list[tuple[Any, list[str]]] = []
+                if must_keep_one and not remaining:
+                    changes.append((ldap3.MODIFY_ADD, [placeholder]))
+                changes.append((ldap3.MODIFY_DELETE, removing))
+                self._modify(conn, group_dn, {attribute: changes})
+            return {
+                subject_id: NOT_IN_DIRECTORY if isinstance(dn, ConnectorError) else None
+                for subject_id, dn in dns.items()
+            }
+
+        return self._batch(subjects, "revoke", lambda: self._call("revoke", run))
+
+    @staticmethod
+    def _batch(subjects: Sequence[Subject], operation: str, run: Any) -> BatchResult:
+        try:
+            result: BatchResult = run()
+        except ConnectorError as exc:
+            return {s.id: exc for s in subjects}
+        return result
+
+    def grant(self, subject: Subject, role: RoleTarget) -> None:
+        self._raise(self.grant_many(role, [subject]), subject)
+
+    def revoke(self, subject: Subject, role: RoleTarget) -> None:
+        self._raise(self.revoke_many(role, [subject]), subject)
+
+    @staticmethod
+    def _raise(result: BatchResult, subject: Subject) -> None:
+        outcome = result.get(subject.id)
+        if isinstance(outcome, ConnectorError):
+            raise outcome
+
+    def members(self, role: RoleTarget) -> set[UUID]:
+        group_dn = role.resource_origin_id
+        attribute_name = str(self.settings["user_attribute"])
+
+        def run(conn: ldap3.Connection) -> set[str]:
+            _, members, _ = self._group(conn, group_dn)
+            values: set[str] = set()
+            for dn in members - {str(self.settings["placeholder_dn"]).lower()}:
+                rdn_attribute, _, rdn_value = dn.split(",", 1)[0].partition("=")
+                if rdn_attribute.strip().lower() == attribute_name.lower():
+                    values.add(rdn_value.strip())
+                elif conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=[attribute_name]) and conn.entries:
+                    values.update(
+                        str(v).lower() for v in conn.entries[0].entry_attributes_as_dict.get(attribute_name, [])
+                    )
+            return values
+
+        values: set[str] = {v.lower() for v in self._call("read of members", run)}
+        field = USER_FIELDS.get(str(self.settings["user_match"]), "username")
+        people = User.objects.annotate(key=Lower(field)).filter(key__in=values)
+        return set(people.values_list("pk", flat=True))
+
+    def test(self) -> str:
+        group_base = str(self.settings["group_base"] or self.settings["user_base"])
+
+        def run(conn: ldap3.Connection) -> str:
+            found = conn.search(
+                group_base,
+                "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))",
+                ldap3.SUBTREE,
+                attributes=["cn"],
+                size_limit=1000,
+            )
+            # 4 is sizeLimitExceeded: more than a thousand groups is still a working server.
+            if not found and (conn.result or {}).get("result") not in (0, 4):
+                raise self._error(conn.result, "search for groups", group_base)
+            return (
+                f"Connected to {self.url} as {self.settings['bind_dn'] or 'anonymous'}; "
+                f"{len(conn.entries)} groups under {group_base}."
+            )
+
+        result: str = self._call("test", run)
+        return result
+
+    def search(self, query: str, limit: int = 20) -> list[tuple[str, str]]:
+        group_base = str(self.settings["group_base"] or self.settings["user_base"])
+        text = escape_filter_chars(query.strip())
+
+        def run(conn: ldap3.Connection) -> list[tuple[str, str]]:
+            conn.search(
+                group_base,
+                f"(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))(cn=*{text}*))",
+                ldap3.SUBTREE,
+                attributes=["cn"],
+                size_limit=limit,
+            )
+            return sorted((e.entry_dn, str(e.cn.value)) for e in conn.entries)
+
+        found: list[tuple[str, str]] = self._call("search", run)
+        return found

@@ -1,0 +1,48 @@
+"""Fixtures for the delivery tests: connectors wired to real target systems."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from governance import models as m
+from tests import factories as f
+from tests.ldap_server import ADMIN_DN, GROUPS, PASSWORD_ENV, PEOPLE, Slapd
+
+
+@pytest.fixture
+def ldap_connector(slapd: Slapd, db: None) -> m.Connector:
+    return f.ConnectorFactory(
+        display_name="Corporate LDAP",
+        kind=m.ConnectorKind.LDAP,
+        config={
+            "url": slapd.url,
+            "bind_dn": ADMIN_DN,
+            "password_env": PASSWORD_ENV,
+            "user_base": PEOPLE,
+            "group_base": GROUPS,
+            "user_attribute": "uid",
+            "user_match": "username",
+            "timeout": 3,
+        },
+    )
+
+
+@pytest.fixture
+def ldap_group(slapd: Slapd, ldap_connector: m.Connector, catalog: m.Catalog) -> Any:
+    """Make an LDAP group and the resource role for it in the catalog."""
+
+    def make(name: str, members: tuple[str, ...] = (), object_class: str = "groupOfNames") -> m.ResourceRole:
+        dn = slapd.add_group(name, members, object_class)
+        resource = f.ResourceFactory(catalog=catalog, connector=ldap_connector, origin_id=dn, display_name=name)
+        return f.ResourceRoleFactory(resource=resource)
+
+    return make
+
+
+def ldap_package(make_package: Any, *roles: m.ResourceRole, **policy: Any) -> m.AccessPackage:
+    package = make_package(roles=0, **policy)
+    for role in roles:
+        f.PackageResourceRoleFactory(package=package, resource_role=role)
+    return package
