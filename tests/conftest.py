@@ -207,7 +207,9 @@ def snapshot() -> dict[str, int]:
     }
 
 
-# Shared fixtures of their own modules: a real worker process, a real browser, a real slapd.
+# Shared fixtures of their own modules: a real worker process, a real browser, a real slapd,
+# a real SCIM server and a webhook receiver.
 from tests.browser import browser, page  # noqa: E402, F401
 from tests.ldap_server import slapd  # noqa: E402, F401
-from tests.workers import worker  # noqa: E402, F401
+from tests.targets import private_redis, scim_server, webhook_receiver  # noqa: E402, F401
+from tests.workers import make_worker, worker  # noqa: E402, F401

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,33 +140,53 @@ def wait_for(condition: Any, timeout: float = 30.0, interval: float = 0.2, messa
     pytest.fail(f"timed out after {timeout}s waiting for {message}")
 
 
-@pytest.fixture
-def worker(transactional_db: None, tmp_path: Path) -> Iterator[Worker]:
-    """A real worker process sharing the test database, on Redis, with its own queue.
+WorkerFactory = Callable[..., Worker]
 
-    The test process publishes to the same broker and queue, so `transaction.on_commit`
-    wake-ups reach it exactly as in production.
-    """
+
+@pytest.fixture
+def make_worker(transactional_db: None, tmp_path: Path) -> Iterator[WorkerFactory]:
+    """Workers on a broker of the test's choice (default: Redis at REDIS_URL), each with its
+    own queue and the test database; this process publishes to the same broker and queue, so
+    `transaction.on_commit` wake-ups reach them exactly as in production."""
     from tests.conftest import need
 
-    need(redis_answers(), f"a real worker needs Redis at {redis_url()}")
-    queue = f"portcullis-test-{uuid.uuid4().hex[:10]}"
-    broker = redis_url()
-    previous = switch_broker(broker, queue)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DATABASE_URL": test_database_url(),
-        "CELERY_BROKER_URL": broker,
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "DELIVERY_RETRY_BASE_SECONDS": os.environ.get("DELIVERY_RETRY_BASE_SECONDS", "0.5"),
-    }
-    handle = Worker(queue=queue, broker=broker, env=env, log_dir=tmp_path)
-    handle.start()
-    try:
-        yield handle
-    finally:
+    made: list[tuple[Worker, tuple[str, str]]] = []
+
+    def make(broker: str | None = None, start: bool = True, **env: str) -> Worker:
+        broker = broker or redis_url()
+        if broker == redis_url():
+            need(redis_answers(), f"a real worker needs Redis at {redis_url()}")
+        queue = f"portcullis-test-{uuid.uuid4().hex[:10]}"
+        previous = switch_broker(broker, queue)
+        handle = Worker(
+            queue=queue,
+            broker=broker,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "portal.settings",
+                "DATABASE_URL": test_database_url(),
+                "CELERY_BROKER_URL": broker,
+                "CELERY_TASK_DEFAULT_QUEUE": queue,
+                "DELIVERY_RETRY_BASE_SECONDS": os.environ.get("DELIVERY_RETRY_BASE_SECONDS", "0.5"),
+                **env,
+            },
+            log_dir=tmp_path,
+        )
+        made.append((handle, previous))
+        if start:
+            handle.start()
+        return handle
+
+    yield make
+    for handle, previous in reversed(made):
         handle.stop()
-        with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)
+        # The broker may be one a test stopped.
+        with contextlib.suppress(Exception), celery_app.connection_for_write() as conn:
+            conn.default_channel.queue_delete(handle.queue)
         switch_broker(*previous)
+
+
+@pytest.fixture
+def worker(make_worker: WorkerFactory) -> Worker:
+    """One real worker on Redis."""
+    return make_worker()

@@ -12,11 +12,15 @@ from governance.connectors.base import (
 )
 from governance.connectors.builtin import BuiltinConnector
 from governance.connectors.ldap import LdapConnector
+from governance.connectors.scim import ScimConnector
+from governance.connectors.webhook import WebhookConnector
 from governance.models import Connector
 
 REGISTRY: dict[str, type[BaseConnector]] = {
     BuiltinConnector.kind: BuiltinConnector,
     LdapConnector.kind: LdapConnector,
+    ScimConnector.kind: ScimConnector,
+    WebhookConnector.kind: WebhookConnector,
 }
 
 

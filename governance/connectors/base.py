@@ -66,6 +66,8 @@ IdempotencyKeys = Mapping[UUID, str]
 
 class BaseConnector:
     kind: ClassVar[str]
+    # Whether `members()` can read the target (drift checks skip connectors that cannot).
+    can_read_members: ClassVar[bool] = True
 
     def __init__(self, connector: Connector) -> None:
         self.model = connector

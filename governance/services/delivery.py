@@ -367,6 +367,8 @@ def check_drift(connector_ids: Iterable[UUID] | None = None) -> DriftReport:
         connectors = connectors.filter(pk__in=list(connector_ids))
     for connector_model in connectors:
         impl = for_connector(connector_model)
+        if not impl.can_read_members:
+            continue
         try:
             roles = (
                 ResourceRole.objects.filter(resource__connector=connector_model, grants__state=GrantState.GRANTED)

@@ -9,6 +9,7 @@ import pytest
 from governance import models as m
 from tests import factories as f
 from tests.ldap_server import ADMIN_DN, GROUPS, PASSWORD_ENV, PEOPLE, Slapd
+from tests.targets import SCIM_TOKEN_ENV, WEBHOOK_SECRET_ENV, Receiver, ScimServer
 
 
 @pytest.fixture
@@ -46,3 +47,21 @@ def ldap_package(make_package: Any, *roles: m.ResourceRole, **policy: Any) -> m.
     for role in roles:
         f.PackageResourceRoleFactory(package=package, resource_role=role)
     return package
+
+
+@pytest.fixture
+def scim_connector(scim_server: ScimServer, db: None) -> m.Connector:
+    return f.ConnectorFactory(
+        display_name="Wiki (SCIM)",
+        kind=m.ConnectorKind.SCIM,
+        config={"base_url": scim_server.url, "token_env": SCIM_TOKEN_ENV, "timeout": 3},
+    )
+
+
+@pytest.fixture
+def webhook_connector(webhook_receiver: Receiver, db: None) -> m.Connector:
+    return f.ConnectorFactory(
+        display_name="Badge system (webhook)",
+        kind=m.ConnectorKind.WEBHOOK,
+        config={"url": webhook_receiver.url, "secret_env": WEBHOOK_SECRET_ENV, "timeout": 3},
+    )

@@ -1,0 +1,153 @@
+"""A signed webhook: one JSON event per grant or revoke, for systems with no standard API.
+
+Each POST carries ``Idempotency-Key`` (the same for every retry of one change) and
+``X-Portcullis-Signature: t=<unix time>,v1=<hex>``, where ``v1`` is the HMAC-SHA256 of
+``"<t>.<body>"`` with the shared secret read from the environment variable the config
+names. Receivers should check the signature, refuse stale timestamps, and deduplicate on
+the key. 2xx is success, 408/429/5xx and network failures are transient, other 4xx are
+permanent (the receiver's message is shown).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from django.utils import timezone
+
+from governance.connectors.base import (
+    BaseConnector,
+    BatchResult,
+    ConnectorError,
+    IdempotencyKeys,
+    PermanentError,
+    RoleTarget,
+    Subject,
+    TransientError,
+)
+
+DEFAULTS: dict[str, Any] = {"url": "", "secret_env": "PORTCULLIS_WEBHOOK_SECRET", "timeout": 10}
+SIGNATURE_HEADER = "X-Portcullis-Signature"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify(secret: str, header: str, body: bytes, tolerance: int = 300, now: float | None = None) -> bool:
+    """What a receiver does: check the signature and refuse replays of old messages."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((now or time.time()) - timestamp) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), header)
+
+
+class WebhookConnector(BaseConnector):
+    kind = "webhook"
+    can_read_members = False
+
+    def __init__(self, connector: Any) -> None:
+        super().__init__(connector)
+        self.settings = {**DEFAULTS, **self.config}
+
+    def _secret(self) -> str:
+        name = str(self.settings["secret_env"])
+        value = os.environ.get(name)
+        if not value:
+            raise PermanentError(
+                f"The environment variable {name} that should hold the webhook signing secret is not set.",
+                code="secretMissing",
+            )
+        return value
+
+    def _post(self, event: dict[str, Any], key: str) -> None:
+        body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
+        url = str(self.settings["url"])
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+            SIGNATURE_HEADER: sign(self._secret(), int(time.time()), body),
+            "User-Agent": "Portcullis webhook",
+        }
+        try:
+            response = httpx.post(url, content=body, headers=headers, timeout=float(self.settings["timeout"]))
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"The webhook {url} did not answer in time.", code="timeout") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"The webhook {url} is unreachable: {exc}", code="unreachable") from exc
+        if response.is_success:
+            return
+        text = response.text.strip()[:300] or response.reason_phrase
+        status = response.status_code
+        if status in (408, 429) or status >= 500:
+            raise TransientError(f"The webhook answered {status}: {text}", code=f"http{status}")
+        raise PermanentError(f"The webhook refused the change ({status}): {text}", code=f"http{status}")
+
+    def _event(self, kind: str, subject: Subject, role: RoleTarget, key: str) -> dict[str, Any]:
+        return {
+            "event": kind,
+            "idempotencyKey": key,
+            "subject": {
+                "id": str(subject.id),
+                "username": subject.username,
+                "email": subject.email,
+                "userPrincipalName": subject.user_principal_name,
+            },
+            "resource": role.resource_origin_id,
+            "role": role.role_origin_id,
+            "roleLabel": role.label,
+            "sentAt": timezone.now().isoformat(),
+        }
+
+    def _send_all(
+        self, kind: str, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None
+    ) -> BatchResult:
+        results: BatchResult = {}
+        for subject in subjects:
+            key = (keys or {}).get(subject.id) or f"{kind}:{subject.id}:{role.id}"
+            try:
+                self._post(self._event(kind, subject, role, key), key)
+            except ConnectorError as exc:
+                results[subject.id] = exc
+            else:
+                results[subject.id] = None
+        return results
+
+    def grant_many(
+        self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
+    ) -> BatchResult:
+        return self._send_all("grant", role, subjects, keys)
+
+    def revoke_many(
+        self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
+    ) -> BatchResult:
+        return self._send_all("revoke", role, subjects, keys)
+
+    def grant(self, subject: Subject, role: RoleTarget) -> None:
+        outcome = self.grant_many(role, [subject]).get(subject.id)
+        if isinstance(outcome, ConnectorError):
+            raise outcome
+
+    def revoke(self, subject: Subject, role: RoleTarget) -> None:
+        outcome = self.revoke_many(role, [subject]).get(subject.id)
+        if isinstance(outcome, ConnectorError):
+            raise outcome
+
+    def members(self, role: RoleTarget) -> set[Any]:
+        raise PermanentError("A webhook cannot report who has access; drift is not checked for it.", code="unsupported")
+
+    def test(self) -> str:
+        key = f"ping:{int(time.time())}"
+        self._post({"event": "ping", "idempotencyKey": key, "sentAt": timezone.now().isoformat()}, key)
+        return f"The webhook {self.settings['url']} accepted a signed ping."

@@ -1,0 +1,216 @@
+"""Real target systems started by the tests: a SCIM 2.0 server and a webhook receiver."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from governance.connectors.webhook import SIGNATURE_HEADER, verify
+from tests.ldap_server import free_port
+
+SCIM_TOKEN_ENV = "PORTCULLIS_TEST_SCIM_TOKEN"
+SCIM_TOKEN = "scim-test-token"
+WEBHOOK_SECRET_ENV = "PORTCULLIS_TEST_WEBHOOK_SECRET"
+WEBHOOK_SECRET = "webhook-test-secret"
+
+
+@dataclass
+class ScimServer:
+    """`scim2-server` (PyPI) in a subprocess, with helpers that talk to it directly."""
+
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = Path(sys.executable).with_name("scim2-server")
+        self.process = subprocess.Popen(
+            [str(binary), "--port", str(self.port), "--bearer-token", SCIM_TOKEN],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{self.url}/ServiceProviderConfig", timeout=0.5)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("scim2-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {SCIM_TOKEN}", "Content-Type": "application/scim+json"},
+        )
+
+    def add_user(self, user_name: str) -> str:
+        with self._client() as client:
+            body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name}
+            return str(client.post("/Users", json=body).raise_for_status().json()["id"])
+
+    def add_group(self, name: str) -> str:
+        with self._client() as client:
+            body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name}
+            return str(client.post("/Groups", json=body).raise_for_status().json()["id"])
+
+    def member_names(self, group_id: str) -> set[str]:
+        with self._client() as client:
+            members = client.get(f"/Groups/{group_id}").raise_for_status().json().get("members") or []
+            names = set()
+            for member in members:
+                names.add(client.get(f"/Users/{member['value']}").raise_for_status().json()["userName"])
+            return names
+
+
+@pytest.fixture
+def scim_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScimServer]:
+    server = ScimServer()
+    server.start()
+    monkeypatch.setenv(SCIM_TOKEN_ENV, SCIM_TOKEN)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Receiver:
+    """Records signed webhook events; can be told to fail or to be slow."""
+
+    port: int = field(default_factory=free_port)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    rejected_signatures: int = 0
+    fail_next: int = 0
+    fail_status: int = 503
+    delay: float = 0.0
+    server: ThreadingHTTPServer | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/portcullis"
+
+    def keys(self) -> list[str]:
+        with self.lock:
+            return [e["idempotencyKey"] for e in self.events]
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if not verify(WEBHOOK_SECRET, self.headers.get(SIGNATURE_HEADER, ""), body):
+                    with receiver.lock:
+                        receiver.rejected_signatures += 1
+                    self._answer(401, b"bad signature")
+                    return
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                with receiver.lock:
+                    if receiver.fail_next:
+                        receiver.fail_next -= 1
+                        status = receiver.fail_status
+                    else:
+                        status = 200
+                        event = json.loads(body)
+                        event["headerKey"] = self.headers.get("Idempotency-Key")
+                        receiver.events.append(event)
+                self._answer(status, b"ok" if status == 200 else b"receiver says no")
+
+            def _answer(self, status: int, text: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+@pytest.fixture
+def webhook_receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    receiver = Receiver()
+    receiver.start()
+    monkeypatch.setenv(WEBHOOK_SECRET_ENV, WEBHOOK_SECRET)
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server, so a test can stop the broker without touching anyone else's."""
+
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                import redis
+
+                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
+                    return
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    import shutil
+
+    from tests.conftest import need
+
+    need(shutil.which("redis-server") is not None, "this test needs redis-server")
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
