@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("django-admin/", admin.site.urls),
+    path("governance/connectors/", include("governance.connector_urls")),
     path("governance/", include("governance.urls")),
     path("myaccess/", include("myaccess.urls")),
     path("", include("governance.home_urls")),

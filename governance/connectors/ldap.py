@@ -160,7 +160,8 @@ class LdapConnector(BaseConnector):
         except UNREACHABLE as exc:
             self._drop()
             raise TransientError(
-                f"Lost the connection to {self.url} during {operation}: {exc}", code="unreachable"
+                f"The LDAP server {self.url} is unreachable: the connection was lost during {operation} ({exc}).",
+                code="unreachable",
             ) from exc
 
     @staticmethod

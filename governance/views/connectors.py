@@ -1,0 +1,151 @@
+"""The connectors page: list, add, edit, Test connection, delete (global administrators)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from governance.models import Connector, ConnectorKind, DriftMode
+from governance.services import connectors as service
+from governance.services.errors import DomainError, NotFound
+from governance.web import attach_error, not_found_on_refusal, safe_next
+
+CREATABLE = [(k, label) for k, label in ConnectorKind.choices if k != ConnectorKind.BUILTIN]
+
+
+class ConnectorForm(forms.Form):
+    display_name = forms.CharField(label="Name", max_length=256)
+    enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
+    drift_mode = forms.ChoiceField(
+        label="Drift check",
+        choices=DriftMode.choices,
+        help_text="What the periodic check does when access was removed outside Portcullis.",
+    )
+
+    def __init__(self, kind: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+        for spec in service.FIELDS[kind]:
+            field: forms.Field
+            if spec.kind == "bool":
+                field = forms.BooleanField(required=False)
+            elif spec.kind == "int":
+                field = forms.IntegerField()
+            elif spec.kind == "choice":
+                field = forms.ChoiceField(choices=[(c, c) for c in spec.choices])
+            else:
+                field = forms.CharField(required=spec.required, max_length=1000)
+            field.label = spec.label
+            field.help_text = spec.help
+            field.initial = spec.default
+            if spec.kind == "env":
+                field.help_text += " " + _env_state(self.initial.get(spec.name) or spec.default)
+            self.fields[spec.name] = field
+
+    def config(self) -> dict[str, Any]:
+        return {spec.name: self.cleaned_data.get(spec.name) for spec in service.FIELDS[self.kind]}
+
+
+def _env_state(name: str) -> str:
+    if not name:
+        return ""
+    return (
+        f"({name} is set on this web server.)" if os.environ.get(name) else f"({name} is NOT set on this web server.)"
+    )
+
+
+def _connector_or_404(request: HttpRequest, pk: Any) -> Connector:
+    try:
+        return service.get_connector(request.user, pk)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+
+
+@login_required
+def connector_list(request: HttpRequest) -> HttpResponse:
+    try:
+        connectors = list(service.connectors_for(request.user))
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    return render(request, "governance/connectors/list.html", {"connectors": connectors, "kinds": CREATABLE})
+
+
+@login_required
+def connector_new(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("kind") or request.POST.get("kind") or ""
+    if kind not in dict(CREATABLE):
+        return _choose_kind(request)
+    return _edit(request, None, kind)
+
+
+def _choose_kind(request: HttpRequest) -> HttpResponse:
+    try:
+        service.connectors_for(request.user)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    return render(request, "governance/connectors/choose.html", {"kinds": CREATABLE})
+
+
+@login_required
+def connector_detail(request: HttpRequest, pk: Any) -> HttpResponse:
+    connector = _connector_or_404(request, pk)
+    return _edit(request, connector, connector.kind)
+
+
+def _edit(request: HttpRequest, connector: Connector | None, kind: str) -> HttpResponse:
+    initial = {**service.defaults(kind), **(connector.config if connector else {})}
+    if connector is not None:
+        initial.update(display_name=connector.display_name, enabled=connector.enabled, drift_mode=connector.drift_mode)
+    form = ConnectorForm(kind, request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = service.save_connector(
+                request.user,
+                connector_id=connector.pk if connector else None,
+                display_name=form.cleaned_data["display_name"],
+                kind=kind,
+                config=form.config(),
+                drift_mode=form.cleaned_data["drift_mode"],
+                enabled=form.cleaned_data["enabled"],
+            )
+        except DomainError as error:
+            not_found_on_refusal(error)
+            attach_error(form, error)
+        else:
+            messages.success(request, f"Saved {saved}.")
+            return redirect("connectors:detail", pk=saved.pk)
+    return render(
+        request,
+        "governance/connectors/form.html",
+        {"form": form, "connector": connector, "kind": kind, "kind_label": ConnectorKind(kind).label},
+    )
+
+
+@login_required
+@require_POST
+def connector_test(request: HttpRequest, pk: Any) -> HttpResponse:
+    connector = _connector_or_404(request, pk)
+    worked, message = service.test_connection(request.user, connector.pk)
+    (messages.success if worked else messages.error)(request, f"Test connection: {message}")
+    return redirect(safe_next(request, reverse("connectors:detail", args=[connector.pk])))
+
+
+@login_required
+@require_POST
+def connector_delete(request: HttpRequest, pk: Any) -> HttpResponse:
+    connector = _connector_or_404(request, pk)
+    try:
+        service.delete_connector(request.user, connector.pk)
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("connectors:detail", pk=connector.pk)
+    messages.success(request, f"Deleted {connector}.")
+    return redirect("connectors:list")

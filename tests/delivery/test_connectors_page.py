@@ -1,0 +1,106 @@
+"""The connectors page: global administrators only, secrets by name, Test connection."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from governance import models as m
+from tests import factories as f
+from tests.conftest import snapshot
+from tests.ldap_server import ADMIN_DN, GROUPS, PASSWORD_ENV, PEOPLE, Slapd
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(user: m.User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def ldap_form(slapd_url: str, **changes: str) -> dict[str, str]:
+    data = {
+        "kind": "ldap",
+        "display_name": "Corporate LDAP",
+        "enabled": "on",
+        "drift_mode": "report",
+        "url": slapd_url,
+        "bind_dn": ADMIN_DN,
+        "password_env": PASSWORD_ENV,
+        "user_base": PEOPLE,
+        "user_attribute": "uid",
+        "user_match": "username",
+        "group_base": GROUPS,
+        "placeholder_dn": "cn=portcullis-placeholder",
+        "timeout": "5",
+    }
+    data.update(changes)
+    return data
+
+
+def test_only_global_administrators_see_connectors(admin, catalog_owner, requestor):
+    assert signed_in(admin).get("/governance/connectors/").status_code == 200
+    for person in (catalog_owner, requestor):
+        client = signed_in(person)
+        assert client.get("/governance/connectors/").status_code == 404
+        builtin = f.builtin_connector()
+        assert client.get(f"/governance/connectors/{builtin.pk}/").status_code == 404
+        assert client.post(f"/governance/connectors/{builtin.pk}/test/").status_code == 404
+
+
+def test_add_an_ldap_connector_and_test_it(admin, slapd: Slapd):
+    client = signed_in(admin)
+    page = client.get("/governance/connectors/new/?kind=ldap")
+    assert b"Password environment variable" in page.content
+    response = client.post("/governance/connectors/new/?kind=ldap", ldap_form(slapd.url))
+    assert response.status_code == 302
+    connector = m.Connector.objects.get(display_name="Corporate LDAP")
+    assert connector.config["password_env"] == PASSWORD_ENV
+    assert "secret" not in str(connector.config)
+    assert m.AuditEvent.objects.filter(action="connector.created", object_id=str(connector.pk)).exists()
+
+    slapd.add_group("developers")
+    tested = client.post(f"/governance/connectors/{connector.pk}/test/", follow=True)
+    assert "Test connection: Connected to ldap://127.0.0.1" in tested.content.decode()
+
+    slapd.stop()
+    failed = client.post(f"/governance/connectors/{connector.pk}/test/", follow=True).content.decode()
+    assert "Test connection: The LDAP server" in failed
+    assert "unreachable" in failed
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("url", "http://ldap.example", "must be a ldap or ldaps URL"),
+        ("password_env", "hunter2!", "NAME of an environment variable"),
+        ("bind_dn", "", "This field is required"),
+        ("timeout", "0", "between 1 and 300"),
+    ],
+)
+def test_bad_input_is_shown_next_to_the_field(admin, field, value, message):
+    before = snapshot()
+    response = signed_in(admin).post(
+        "/governance/connectors/new/?kind=ldap", ldap_form("ldap://x:389", **{field: value})
+    )
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert snapshot() == before
+    assert not m.Connector.objects.filter(display_name="Corporate LDAP").exists()
+
+
+def test_delete_refused_while_resources_use_it(admin, catalog):
+    connector = f.ConnectorFactory(
+        kind=m.ConnectorKind.WEBHOOK, display_name="Badges", config={"url": "http://x", "secret_env": "S", "timeout": 5}
+    )
+    f.ResourceFactory(catalog=catalog, connector=connector, display_name="Door 3")
+    client = signed_in(admin)
+    page = client.post(f"/governance/connectors/{connector.pk}/delete/", follow=True).content.decode()
+    assert "Badges is used by resources: Door 3" in page
+    m.Resource.objects.filter(connector=connector).delete()
+    client.post(f"/governance/connectors/{connector.pk}/delete/")
+    assert not m.Connector.objects.filter(pk=connector.pk).exists()
+    builtin = f.builtin_connector()
+    page = client.post(f"/governance/connectors/{builtin.pk}/delete/", follow=True).content.decode()
+    assert "cannot be deleted" in page
