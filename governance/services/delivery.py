@@ -50,6 +50,18 @@ from governance.services.machines import GRANT
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
+# Only what connectors and audit rows read: a batch materialises hundreds of these.
+SUBJECT_FIELDS = ("id", "username", "email", "user_principal_name", "display_name", "first_name", "last_name")
+ASSIGNMENT_FIELDS = (
+    "id",
+    "state",
+    "package_id",
+    "target_id",
+    "package__id",
+    "package__catalog_id",
+    "package__display_name",
+    *(f"target__{name}" for name in SUBJECT_FIELDS),
+)
 
 
 @dataclass
@@ -106,12 +118,14 @@ def deliver_batch(limit: int | None = None, now: datetime | None = None) -> Batc
                 u.pk: u
                 for u in User.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(pk__in={g.subject_id for g in claimed})
+                .only(*SUBJECT_FIELDS)
                 .order_by("pk")
             }
             assignments = {
                 a.pk: a
                 for a in Assignment.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("package", "target")
+                .only(*ASSIGNMENT_FIELDS)
                 .filter(pk__in={g.assignment_id for g in claimed})
                 .order_by("pk")
             }
@@ -306,12 +320,27 @@ def _record(results: list[_Result], now: datetime) -> float | None:
                     message=message,
                 )
             )
-    RoleGrant.objects.bulk_update(
-        [r.grant for r in results], ["state", "attempts", "next_attempt_at", "last_error", "granted_at", "updated_at"]
-    )
+    _save_outcomes([r.grant for r in results], now)
     DeliveryAttempt.objects.bulk_create(attempts)
     AuditEvent.objects.bulk_create(events)
     return earliest_retry
+
+
+def _save_outcomes(grants: list[RoleGrant], now: datetime) -> None:
+    """One UPDATE per distinct outcome (a batch has a handful), not a CASE per row."""
+    groups: dict[tuple[Any, ...], list[UUID]] = defaultdict(list)
+    for grant in grants:
+        key = (grant.state, grant.attempts, grant.next_attempt_at, grant.last_error, grant.granted_at)
+        groups[key].append(grant.pk)
+    for (state, attempts, next_attempt_at, last_error, granted_at), pks in groups.items():
+        RoleGrant.objects.filter(pk__in=pks).update(
+            state=state,
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+            last_error=last_error,
+            granted_at=granted_at,
+            updated_at=now,
+        )
 
 
 def deliver_until_idle(max_seconds: float = 30.0, limit: int | None = None) -> BatchReport:
