@@ -31,6 +31,11 @@ class ConnectorError(Exception):
 class TransientError(ConnectorError):
     transient = True
 
+    def __init__(self, message: str, code: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message, code)
+        # Seconds the target asked us to wait (HTTP Retry-After), honoured by the backoff.
+        self.retry_after = retry_after
+
 
 class PermanentError(ConnectorError):
     transient = False

@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Sequence
+from email.utils import parsedate_to_datetime
 from typing import Any
 from uuid import UUID
 
 import httpx
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from governance.connectors.base import (
     BaseConnector,
@@ -46,6 +48,21 @@ FILTER_CHUNK = 50
 
 _clients: dict[tuple[Any, ...], httpx.Client] = {}
 _clients_lock = threading.Lock()
+
+
+def _seconds(header: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date."""
+    if not header:
+        return None
+    try:
+        return max(float(header), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return max((when - timezone.now()).total_seconds(), 0.0)
 
 
 def _quote(value: str) -> str:
@@ -103,9 +120,11 @@ class ScimConnector(BaseConnector):
         detail = self._detail(response)
         status = response.status_code
         if status == 429 or status >= 500:
-            wait = response.headers.get("Retry-After")
-            hint = f"; it asks to retry after {wait} s" if wait else ""
-            raise TransientError(f"The SCIM server answered {status} to {what}: {detail}{hint}", code=f"http{status}")
+            wait = _seconds(response.headers.get("Retry-After"))
+            hint = f"; it asks to retry after {wait:.0f} s" if wait is not None else ""
+            raise TransientError(
+                f"The SCIM server answered {status} to {what}: {detail}{hint}", code=f"http{status}", retry_after=wait
+            )
         if status in (401, 403):
             raise PermanentError(
                 f"The SCIM server refused the token in ${self.settings['token_env']} (HTTP {status}): {detail}",

@@ -284,6 +284,9 @@ def _record(results: list[_Result], now: datetime) -> float | None:
             outcome = Outcome.TRANSIENT if error.transient else Outcome.PERMANENT
             if error.transient and grant.attempts < max_attempts:
                 delay = backoff(grant.attempts)
+                asked = getattr(error, "retry_after", None)
+                if asked is not None:
+                    delay = min(max(delay, timedelta(seconds=asked)), MAX_BACKOFF)
                 grant.next_attempt_at = now + delay
                 grant.last_error = f"{message} (attempt {grant.attempts} of {max_attempts}; retrying)"
                 earliest_retry = min(earliest_retry or delay.total_seconds(), delay.total_seconds())

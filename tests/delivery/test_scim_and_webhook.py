@@ -154,3 +154,28 @@ class TestWebhook:
         requests.submit_request(requestor, ldap_package(make_package, webhook_role).pk)
         deliver()
         assert delivery.check_drift().roles_checked == 0
+
+
+def test_scim_retry_after_is_honoured(monkeypatch, scim_connector, catalog, make_package, requestor, settings):
+    """A 429 with Retry-After: 120 waits two minutes, not the 10-second first backoff.
+
+    scim2-server never throttles, so the 429 is the one answer made up here (at the HTTP edge).
+    """
+    from datetime import timedelta
+
+    import httpx
+    from django.utils import timezone
+
+    from governance.services import delivery
+
+    settings.DELIVERY_RETRY_BASE_SECONDS = 10
+    role = f.ResourceRoleFactory(resource=f.ResourceFactory(catalog=catalog, connector=scim_connector, origin_id="g"))
+    requests.submit_request(requestor, ldap_package(make_package, role).pk)
+    throttled = httpx.Response(429, headers={"Retry-After": "120"}, json={"detail": "slow down"})
+    monkeypatch.setattr(httpx.Client, "request", lambda *args, **kwargs: throttled)
+    now = timezone.now()
+    delivery.deliver_batch(now=now)
+    grant = m.RoleGrant.objects.get()
+    assert grant.state == m.GrantState.PENDING
+    assert grant.next_attempt_at == now + timedelta(seconds=120)
+    assert "it asks to retry after 120 s" in grant.last_error
