@@ -8,7 +8,7 @@ each with a message a person can act on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 from uuid import UUID
@@ -78,12 +78,29 @@ class BaseConnector:
         self.model = connector
         self.config: dict[str, object] = dict(connector.config or {})
 
-    # --- one at a time ----------------------------------------------------------------
-    def grant(self, subject: Subject, role: RoleTarget) -> None:
+    # --- batches: what connectors implement (one call for many people where the target can)
+    def grant_many(
+        self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
+    ) -> BatchResult:
         raise NotImplementedError
 
-    def revoke(self, subject: Subject, role: RoleTarget) -> None:
+    def revoke_many(
+        self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
+    ) -> BatchResult:
         raise NotImplementedError
+
+    # --- one at a time, on top of the batches ---------------------------------------------
+    def grant(self, subject: Subject, role: RoleTarget) -> None:
+        self._raise_for(subject, self.grant_many(role, [subject]))
+
+    def revoke(self, subject: Subject, role: RoleTarget) -> None:
+        self._raise_for(subject, self.revoke_many(role, [subject]))
+
+    @staticmethod
+    def _raise_for(subject: Subject, result: BatchResult) -> None:
+        outcome = result.get(subject.id)
+        if isinstance(outcome, ConnectorError):
+            raise outcome
 
     def members(self, role: RoleTarget) -> set[UUID]:
         """Ids of the people who hold the role in the target system now."""
@@ -96,31 +113,6 @@ class BaseConnector:
     def search(self, query: str, limit: int = 20) -> list[tuple[str, str]]:
         """Resources in the target system matching ``query``: (origin id, display name)."""
         return []
-
-    # --- batches (override where the target can do several in one call) --------------
-    def grant_many(
-        self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
-    ) -> BatchResult:
-        return self._one_by_one(self.grant, role, subjects)
-
-    def revoke_many(
-        self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
-    ) -> BatchResult:
-        return self._one_by_one(self.revoke, role, subjects)
-
-    @staticmethod
-    def _one_by_one(
-        call: Callable[[Subject, RoleTarget], None], role: RoleTarget, subjects: Iterable[Subject]
-    ) -> BatchResult:
-        results: BatchResult = {}
-        for subject in subjects:
-            try:
-                call(subject, role)
-            except ConnectorError as exc:
-                results[subject.id] = exc
-            else:
-                results[subject.id] = None
-        return results
 
     def close(self) -> None:
         """Release connections (called when the worker is done with a batch)."""

@@ -32,12 +32,6 @@ class BuiltinConnector(BaseConnector):
             )
         return group_id
 
-    def grant(self, subject: Subject, role: RoleTarget) -> None:
-        self.grant_many(role, [subject])
-
-    def revoke(self, subject: Subject, role: RoleTarget) -> None:
-        self.revoke_many(role, [subject])
-
     def grant_many(
         self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
     ) -> BatchResult:

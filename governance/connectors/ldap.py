@@ -278,18 +278,6 @@ class LdapConnector(BaseConnector):
             return {s.id: exc for s in subjects}
         return result
 
-    def grant(self, subject: Subject, role: RoleTarget) -> None:
-        self._raise(self.grant_many(role, [subject]), subject)
-
-    def revoke(self, subject: Subject, role: RoleTarget) -> None:
-        self._raise(self.revoke_many(role, [subject]), subject)
-
-    @staticmethod
-    def _raise(result: BatchResult, subject: Subject) -> None:
-        outcome = result.get(subject.id)
-        if isinstance(outcome, ConnectorError):
-            raise outcome
-
     def members(self, role: RoleTarget) -> set[UUID]:
         group_dn = role.resource_origin_id
         attribute_name = str(self.settings["user_attribute"])

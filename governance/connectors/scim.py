@@ -236,16 +236,6 @@ class ScimConnector(BaseConnector):
             for subject_id, found in ids.items()
         }
 
-    def grant(self, subject: Subject, role: RoleTarget) -> None:
-        outcome = self.grant_many(role, [subject]).get(subject.id)
-        if isinstance(outcome, ConnectorError):
-            raise outcome
-
-    def revoke(self, subject: Subject, role: RoleTarget) -> None:
-        outcome = self.revoke_many(role, [subject]).get(subject.id)
-        if isinstance(outcome, ConnectorError):
-            raise outcome
-
     def members(self, role: RoleTarget) -> set[UUID]:
         attribute = str(self.settings["user_attribute"])
         member_ids = sorted(self._read_group(role))

@@ -134,16 +134,6 @@ class WebhookConnector(BaseConnector):
     ) -> BatchResult:
         return self._send_all("revoke", role, subjects, keys)
 
-    def grant(self, subject: Subject, role: RoleTarget) -> None:
-        outcome = self.grant_many(role, [subject]).get(subject.id)
-        if isinstance(outcome, ConnectorError):
-            raise outcome
-
-    def revoke(self, subject: Subject, role: RoleTarget) -> None:
-        outcome = self.revoke_many(role, [subject]).get(subject.id)
-        if isinstance(outcome, ConnectorError):
-            raise outcome
-
     def members(self, role: RoleTarget) -> set[Any]:
         raise PermanentError("A webhook cannot report who has access; drift is not checked for it.", code="unsupported")
 

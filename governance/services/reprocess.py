@@ -8,7 +8,7 @@ has one implementation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -134,47 +134,73 @@ def _mark_delivering(actor: Any, assignments: Iterable[Assignment], now: datetim
     return events
 
 
+def _lock_eligible(
+    actor: Any,
+    model: type[AssignmentRequest] | type[Assignment],
+    ids: list[UUID],
+    result: BulkResult,
+    *,
+    noun: str,
+    check: Callable[[Any], bool],
+    lockable_states: Iterable[str],
+) -> list[Any]:
+    """The rows the actor may reprocess and that pass ``check`` (which may skip them or mark
+    them done), locked; everything else is reported in ``result`` with its reason."""
+    visible = {
+        row.pk: row
+        for row in restrict(model.objects.filter(pk__in=ids), actor, Action.VIEW).select_related("package", "target")
+    }
+    eligible: list[UUID] = []
+    for pk in ids:
+        row = visible.get(pk)
+        if row is None:
+            result.skip(pk, NotFound(f"{noun.capitalize()} not found."))
+        elif not can_in_catalog(actor, Action.REPROCESS, row.package.catalog_id):
+            result.skip(pk, NotAllowed(f"You may not reprocess this {noun}."))
+        elif check(row):
+            eligible.append(pk)
+    locked = list(
+        model.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("package", "target")
+        .filter(pk__in=eligible, state__in=lockable_states)
+        .order_by("pk")
+    )
+    for pk in set(eligible) - {row.pk for row in locked}:
+        result.skip(pk, InvalidTransition(f"This {noun} changed meanwhile; try again."))
+    return locked
+
+
 # --- Rule 1 ---------------------------------------------------------------------------
 
 
 def reprocess_requests(actor: Any, request_ids: Iterable[UUID | str], now: datetime | None = None) -> BulkResult:
     """Retry only the failed grants of each eligible request (rule 1)."""
-    now = now or timezone.now()
+    moment = now or timezone.now()
     result = BulkResult()
-    ids = _parse(request_ids, result, "Request")
+
+    def check(request: AssignmentRequest) -> bool:
+        if request.state == RequestState.DELIVERING:
+            result.done.append(request.pk)  # already being delivered: reprocessing again is a no-op
+            return False
+        try:
+            check_reprocessable(request, moment)
+        except InvalidTransition as exc:
+            result.skip(request.pk, exc)
+            return False
+        return True
+
     with transaction.atomic():
-        visible = {
-            r.pk: r
-            for r in restrict(AssignmentRequest.objects.filter(pk__in=ids), actor, Action.VIEW).select_related(
-                "package", "target"
-            )
-        }
-        eligible: list[UUID] = []
-        for pk in ids:
-            request = visible.get(pk)
-            if request is None:
-                result.skip(pk, NotFound("Request not found."))
-            elif not can_in_catalog(actor, Action.REPROCESS, request.package.catalog_id):
-                result.skip(pk, NotAllowed("You may not reprocess this request."))
-            elif request.state == RequestState.DELIVERING:
-                result.done.append(pk)  # already being delivered: reprocessing again is a no-op
-            else:
-                try:
-                    check_reprocessable(request, now)
-                except InvalidTransition as exc:
-                    result.skip(pk, exc)
-                else:
-                    eligible.append(pk)
-        locked = list(
-            AssignmentRequest.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("package", "target")
-            .filter(pk__in=eligible, state__in=RequestState.REPROCESSABLE)
-            .order_by("pk")
+        locked = _lock_eligible(
+            actor,
+            AssignmentRequest,
+            _parse(request_ids, result, "Request"),
+            result,
+            noun="request",
+            check=check,
+            lockable_states=RequestState.REPROCESSABLE,
         )
-        for pk in set(eligible) - {r.pk for r in locked}:
-            result.skip(pk, InvalidTransition("This request changed meanwhile; try again."))
         if locked:
-            _requeue_failed(actor, locked, now)
+            _requeue_failed(actor, locked, moment)
         result.done.extend(r.pk for r in locked)
     return result
 
@@ -239,43 +265,32 @@ def reprocess_assignments(actor: Any, assignment_ids: Iterable[UUID | str], now:
     is missing (answering "already a member" for the rest), so the state that follows is
     what is really there. Nothing is revoked.
     """
-    now = now or timezone.now()
+    moment = now or timezone.now()
     result = BulkResult()
-    ids = _parse(assignment_ids, result, "Assignment")
-    with transaction.atomic():
-        visible = {
-            a.pk: a
-            for a in restrict(Assignment.objects.filter(pk__in=ids), actor, Action.VIEW).select_related(
-                "package", "target"
-            )
-        }
-        eligible: list[UUID] = []
-        for pk in ids:
-            assignment = visible.get(pk)
-            if assignment is None:
-                result.skip(pk, NotFound("Assignment not found."))
-            elif not can_in_catalog(actor, Action.REPROCESS, assignment.package.catalog_id):
-                result.skip(pk, NotAllowed("You may not reprocess this assignment."))
-            elif assignment.state not in AssignmentState.ACTIVE:
-                result.skip(
-                    pk,
-                    InvalidTransition(
-                        "Only active assignments can be reprocessed; "
-                        f"this one is {assignment.get_state_display().lower()}."
-                    ),
-                )
-            else:
-                eligible.append(pk)
-        locked = list(
-            Assignment.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("package", "target")
-            .filter(pk__in=eligible, state__in=AssignmentState.ACTIVE)
-            .order_by("pk")
+
+    def check(assignment: Assignment) -> bool:
+        if assignment.state in AssignmentState.ACTIVE:
+            return True
+        result.skip(
+            assignment.pk,
+            InvalidTransition(
+                f"Only active assignments can be reprocessed; this one is {assignment.get_state_display().lower()}."
+            ),
         )
-        for pk in set(eligible) - {a.pk for a in locked}:
-            result.skip(pk, InvalidTransition("This assignment changed meanwhile; try again."))
+        return False
+
+    with transaction.atomic():
+        locked = _lock_eligible(
+            actor,
+            Assignment,
+            _parse(assignment_ids, result, "Assignment"),
+            result,
+            noun="assignment",
+            check=check,
+            lockable_states=AssignmentState.ACTIVE,
+        )
         if locked:
-            _recheck(actor, locked, now)
+            _recheck(actor, locked, moment)
         result.done.extend(a.pk for a in locked)
     return result
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from governance import models as m
 from governance.connectors import REGISTRY, BaseConnector, RoleTarget, Subject, TransientError
+from governance.connectors.base import BatchResult
 from governance.services import delivery, requests
 from tests import factories as f
 from tests.conftest import members_of
@@ -23,11 +25,10 @@ class FlakyConnector(BaseConnector):
 
     kind = "flaky"
 
-    def grant(self, subject: Subject, role: RoleTarget) -> None:
-        raise TransientError("Connection refused by flaky.example:389", code="unavailable")
+    def grant_many(self, role: RoleTarget, subjects: Sequence[Subject], keys: object = None) -> BatchResult:
+        return {s.id: TransientError("Connection refused by flaky.example:389", code="unavailable") for s in subjects}
 
-    def revoke(self, subject: Subject, role: RoleTarget) -> None:
-        raise TransientError("Connection refused by flaky.example:389", code="unavailable")
+    revoke_many = grant_many
 
 
 @pytest.fixture
