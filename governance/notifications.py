@@ -115,7 +115,7 @@ def request_submitted(request: AssignmentRequest, approvers: Iterable[User] = ()
     compose(
         "request_submitted",
         request.target,
-        {**_request_context(request), "approvers": approvers},
+        {**_request_context(request), "approvers": [str(person) for person in approvers]},
         request=request,
     )
 
