@@ -49,18 +49,24 @@ def signed_in(user: m.User) -> Client:
 
 
 @pytest.fixture
-def developer_tools(make_package: Any, approver: m.User) -> m.AccessPackage:
-    """Seed 002's package: one approval stage by `approver`, justification, a period, extensions."""
-    return make_package(
+def developer_tools(make_package: Any, approver: m.User, requestor: m.User) -> m.AccessPackage:
+    """Seed 002's package, as in the demo: engineering staff may request it, `approver` approves;
+    justification required, a specific period allowed, extensions with approval."""
+    staff = f.DirectoryGroupFactory(display_name="Engineering staff")
+    f.GroupMembershipFactory(group=staff, user=requestor)
+    package = make_package(
         roles=2,
         approvers=[approver],
         name="Developer tools",
+        allowed_target_scope=m.TargetScope.SPECIFIC_USERS,
         requestor_justification_required=True,
         allow_custom_schedule=True,
         expiration_days=180,
         allow_extension=True,
         extension_requires_approval=True,
     )
+    package.policies.get().specific_groups.add(staff)
+    return package
 
 
 @pytest.fixture
