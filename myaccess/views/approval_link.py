@@ -49,26 +49,25 @@ def approval_link(request: HttpRequest, request_id: UUID, token: str) -> HttpRes
     user: User | None = request.user if request.user.is_authenticated else None
     if user is None and settings.APPROVAL_LINK_REQUIRES_LOGIN:
         return redirect_to_login(request.get_full_path())
+    try:
+        approval_links.check_usable(link, user)
+    except DomainError as exc:
+        return _refused(request, exc, link)
     required = bool(link.request.policy and link.request.policy.approver_justification_required)
     form = DecisionForm(request.POST if request.method == "POST" else None, justification_required=required)
-    if request.method == "POST":
-        if form.is_valid():
-            decision = form.cleaned_data["decision"]
-            try:
-                made = approval_links.decide_by_link(
-                    token, request_id, user, decision, form.cleaned_data.get("justification", "")
-                )
-            except ValidationFailed as exc:
-                attach_error(form, exc)
-            except DomainError as exc:
-                return _refused(request, exc, link)
-            else:
-                return render(request, "myaccess/approval_link_done.html", {"link": link, "decision": made})
-    else:
+    if request.method == "POST" and form.is_valid():
+        decision = form.cleaned_data["decision"]
         try:
-            approval_links.check_usable(link, user)
+            # Checked again under the link's row lock: two clicks, one decision.
+            made = approval_links.decide_by_link(
+                token, request_id, user, decision, form.cleaned_data.get("justification", "")
+            )
+        except ValidationFailed as exc:
+            attach_error(form, exc)
         except DomainError as exc:
             return _refused(request, exc, link)
+        else:
+            return render(request, "myaccess/approval_link_done.html", {"link": link, "decision": made})
     req = link.request
     return render(
         request,

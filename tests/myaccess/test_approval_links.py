@@ -316,3 +316,11 @@ class TestService:
         approval_links.check_usable(link, approver, now=pending.stage_due_at - timedelta(seconds=1))
         with pytest.raises(LinkExpired):
             approval_links.check_usable(link, approver, now=pending.stage_due_at)
+
+
+def test_a_used_link_posted_without_a_decision_still_says_used(approver, pending, link):
+    client = signed_in(approver)
+    approve(client, link)
+    response = client.post(link, {})
+    assert response.status_code == 410
+    assert "This link has already been used" in content(response)
