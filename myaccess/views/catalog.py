@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -32,11 +33,12 @@ from myaccess.forms import RequestForm, SearchForm
 from myaccess.pagination import paginate
 
 
-def _with_roles(packages: QuerySet[AccessPackage]) -> QuerySet[AccessPackage]:
+def _role_links() -> Prefetch:
+    """A package's resource roles, with what they are on, for "What you get"."""
     links = PackageResourceRole.objects.select_related("resource_role__resource").order_by(
         "resource_role__resource__display_name", "resource_role__display_name"
     )
-    return packages.select_related("catalog").prefetch_related(Prefetch("role_links", queryset=links))
+    return Prefetch("role_links", queryset=links)
 
 
 def _mine(user: User) -> tuple[Exists, Exists]:
@@ -59,7 +61,12 @@ def request_access(request: HttpRequest) -> HttpResponse:
     search = SearchForm(request.GET)
     query = search.data.get("q", "").strip()
     has_access, open_request = _mine(user)
-    packages = _with_roles(discoverable_packages(user)).annotate(has_access=has_access, open_request=open_request)
+    packages = (
+        discoverable_packages(user)
+        .select_related("catalog")
+        .prefetch_related(_role_links())
+        .annotate(has_access=has_access, open_request=open_request)
+    )
     if query:
         packages = packages.filter(
             Q(display_name__icontains=query)
@@ -91,8 +98,8 @@ def _package_or_404(user: User, package_id: UUID) -> AccessPackage:
         raise
 
 
-def _package_context(user: User, package: AccessPackage) -> dict[str, object]:
-    package = _with_roles(AccessPackage.objects.filter(pk=package.pk)).get()
+def _package_context(user: User, package: AccessPackage) -> dict[str, Any]:
+    prefetch_related_objects([package], "catalog", _role_links())
     explanations = [explain_policy(policy, user) for policy in policies_for(user, package)]
     return {"package": package, "explanations": explanations, "duplicate": _existing(user, package)}
 
@@ -112,7 +119,7 @@ def request_form(request: HttpRequest, package_id: UUID) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     found = _package_or_404(user, package_id)
     context = _package_context(user, found)
-    form = RequestForm(request.POST if request.method == "POST" else None, explanations=context["explanations"])  # type: ignore[arg-type]
+    form = RequestForm(request.POST if request.method == "POST" else None, explanations=context["explanations"])
     duplicate = context["duplicate"]
     if request.method == "POST" and duplicate is None and form.is_valid():
         start, end = form.period()

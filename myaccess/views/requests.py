@@ -63,8 +63,11 @@ def _own_request(user: User, request_id: UUID) -> AssignmentRequest:
     return found
 
 
-def render_request(request: HttpRequest, found: AssignmentRequest, *, status: int = 200) -> HttpResponse:
+@login_required
+def request_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
+    """A request: where it stands, what happens next, decisions and history; Cancel."""
     user: User = request.user  # type: ignore[assignment]
+    found = _own_request(user, request_id)
     stage = current_stage(found) if found.state == RequestState.PENDING_APPROVAL else None
     grants = (
         found.assignment.grants.select_related("resource_role__resource").order_by(
@@ -89,14 +92,7 @@ def render_request(request: HttpRequest, found: AssignmentRequest, *, status: in
             and requestable_packages(user).filter(pk=found.package_id).exists(),
             "submitted": request.GET.get("submitted") == "1",
         },
-        status=status,
     )
-
-
-@login_required
-def request_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
-    return render_request(request, _own_request(user, request_id))
 
 
 @login_required
