@@ -124,7 +124,7 @@ def approval_needed(request: AssignmentRequest, approvers: Iterable[User]) -> No
     """Each approver of the stage gets a signed link of their own (single use)."""
     from governance.services.approval_links import issue_link
 
-    stages = request.policy.stages.count() if request.policy_id and request.policy else 1
+    stages = request.policy.stages.count() if request.policy is not None else 1
     for approver in approvers:
         if not _reachable(approver):
             continue

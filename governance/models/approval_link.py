@@ -33,7 +33,3 @@ class ApprovalLink(models.Model):
 
     def __str__(self) -> str:
         return f"Approval link for stage {self.stage_order} of {self.request_id} to {self.approver_id}"
-
-    @property
-    def is_used(self) -> bool:
-        return self.used_at is not None

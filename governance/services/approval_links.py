@@ -94,8 +94,7 @@ def check_usable(link: ApprovalLink, user: User | None, now: datetime | None = N
             f"This approval link was sent to {link.approver}, and you are signed in as {user}. "
             "Only the person it was sent to can use it."
         )
-    if link.is_used:
-        assert link.used_at is not None
+    if link.used_at is not None:
         decided = link.decision.get_decision_display().lower() if link.decision else "decided"
         raise LinkUsed(
             f"This link has already been used: you {decided} this request on {_local(link.used_at)}. "
