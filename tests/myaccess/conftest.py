@@ -42,6 +42,10 @@ def path_of(url: str) -> str:
     return re.sub(r"^https?://[^/]+", "", url)
 
 
+def content(response: Any) -> str:
+    return response.content.decode()
+
+
 def signed_in(user: m.User) -> Client:
     client = Client()
     client.force_login(user)
@@ -76,3 +80,11 @@ def second_approver(developer_tools: m.AccessPackage) -> m.User:
     stage = m.ApprovalStage.objects.get(policy__package=developer_tools, order=1)
     f.StageApproverFactory(stage=stage, kind=m.ApproverKind.USER, user=other)
     return other
+
+
+@pytest.fixture
+def pending(requestor: m.User, developer_tools: m.AccessPackage) -> m.AssignmentRequest:
+    """A request for Developer tools waiting for `approver`."""
+    from governance.services import requests
+
+    return requests.submit_request(requestor, developer_tools.pk, justification="Release 4.2 needs CI access")

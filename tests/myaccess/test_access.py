@@ -9,13 +9,9 @@ from django.utils import timezone
 
 from governance import models as m
 from governance.services import approvals, requests
-from tests.myaccess.conftest import everything, signed_in
+from tests.myaccess.conftest import content, everything, signed_in
 
 pytestmark = pytest.mark.django_db
-
-
-def content(response) -> str:
-    return response.content.decode()
 
 
 @pytest.fixture

@@ -14,18 +14,9 @@ from governance import models as m
 from governance.services import approval_links, approvals, requests
 from governance.services.approval_links import LinkExpired, LinkForSomeoneElse, LinkInvalid, LinkUsed
 from tests import factories as f
-from tests.myaccess.conftest import approval_link, everything, path_of, signed_in
+from tests.myaccess.conftest import approval_link, content, everything, path_of, signed_in
 
 pytestmark = pytest.mark.django_db
-
-
-def content(response) -> str:
-    return response.content.decode()
-
-
-@pytest.fixture
-def pending(requestor, developer_tools) -> m.AssignmentRequest:
-    return requests.submit_request(requestor, developer_tools.pk, justification="Release 4.2 needs CI")
 
 
 @pytest.fixture

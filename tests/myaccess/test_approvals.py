@@ -10,18 +10,9 @@ from governance.permissions import approvable_requests
 from governance.services import approvals, requests
 from governance.services.errors import AlreadyDecided, NotAllowed
 from tests import factories as f
-from tests.myaccess.conftest import everything, signed_in
+from tests.myaccess.conftest import content, everything, signed_in
 
 pytestmark = pytest.mark.django_db
-
-
-def content(response) -> str:
-    return response.content.decode()
-
-
-@pytest.fixture
-def pending(requestor, developer_tools) -> m.AssignmentRequest:
-    return requests.submit_request(requestor, developer_tools.pk, justification="Release 4.2 needs CI access")
 
 
 class TestApprovalsList:

@@ -9,15 +9,11 @@ import pytest
 from governance import models as m
 from governance.services import approvals, requests
 from tests import factories as f
-from tests.myaccess.conftest import everything, signed_in
+from tests.myaccess.conftest import content, everything, signed_in
 
 pytestmark = pytest.mark.django_db
 
 DETAIL_LINK = re.compile(r'<a href="/myaccess/requests/[0-9a-f-]{36}/">')
-
-
-def content(response) -> str:
-    return response.content.decode()
 
 
 class TestMyRequestsList:

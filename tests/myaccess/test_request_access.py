@@ -10,7 +10,7 @@ from django.utils import timezone
 from governance import models as m
 from governance.services import requests
 from tests import factories as f
-from tests.myaccess.conftest import everything, signed_in
+from tests.myaccess.conftest import content, everything, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -18,10 +18,6 @@ pytestmark = pytest.mark.django_db
 def local_input(value) -> str:
     """What a datetime-local field sends, in the server's zone (no zone cookie in tests)."""
     return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M")
-
-
-def content(response) -> str:
-    return response.content.decode()
 
 
 # --- Request access: the list -------------------------------------------------------------
