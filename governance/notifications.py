@@ -4,6 +4,9 @@ Services call these inside their transaction. Each call renders its message into
 outbox now, so what is sent is what was true at the change; a worker sends it after the
 commit and the outbox sweeper retries what failed. A broken mail server never blocks a
 request.
+
+Every message is two templates: ``emails/<kind>.txt`` (first line: the subject) and
+``emails/<kind>.html``. Links are absolute, built from ``SITE_URL``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
 
 from governance.models import (
     AccessPackage,
@@ -31,11 +36,19 @@ def absolute(path: str) -> str:
 
 
 def request_link(request: AssignmentRequest) -> str:
-    return absolute(f"/myaccess/requests/{request.pk}/")
+    return absolute(reverse("myaccess:request", args=[request.pk]))
 
 
 def package_link(package: AccessPackage) -> str:
-    return absolute(f"/myaccess/packages/{package.pk}/")
+    return absolute(reverse("myaccess:package", args=[package.pk]))
+
+
+def extend_link(assignment: Assignment) -> str:
+    return absolute(reverse("myaccess:access_detail", args=[assignment.pk])) + "#extend"
+
+
+def _reachable(recipient: User) -> bool:
+    return bool(recipient.email) and recipient.is_active
 
 
 def compose(
@@ -46,20 +59,28 @@ def compose(
     request: AssignmentRequest | None = None,
     assignment: Assignment | None = None,
 ) -> OutboundEmail | None:
-    """Render ``emails/<kind>.txt`` (first line: the subject) into the outbox."""
-    if not recipient.email or not recipient.is_active:
+    """Render ``emails/<kind>.txt`` and ``emails/<kind>.html`` into the outbox."""
+    if not _reachable(recipient):
         return None
-    rendered = render_to_string(
-        f"emails/{kind}.txt",
-        {"recipient": recipient, "site_url": settings.SITE_URL, **context},
-    ).lstrip()
-    subject, _, body = rendered.partition("\n")
+    context = {
+        "recipient": recipient,
+        "site_url": settings.SITE_URL,
+        "myaccess_url": absolute(reverse("myaccess:home")),
+        **context,
+    }
+    # Times in the site's zone, named in the text: not the zone of whoever's click sent it.
+    with timezone.override(settings.TIME_ZONE):
+        rendered = render_to_string(f"emails/{kind}.txt", context).lstrip()
+        first_line, _, body = rendered.partition("\n")
+        subject = first_line.removeprefix("Subject:").strip()[:300]
+        html = render_to_string(f"emails/{kind}.html", {**context, "subject": subject})
     email = OutboundEmail.objects.create(
         kind=kind,
         recipient=recipient,
         to_address=recipient.email,
-        subject=subject.removeprefix("Subject:").strip()[:300],
+        subject=subject,
         body_text=body.strip() + "\n",
+        body_html=html,
         request=request,
         assignment=assignment,
     )
@@ -71,27 +92,52 @@ def compose(
 
 
 def _request_context(request: AssignmentRequest) -> dict[str, Any]:
-    return {"request": request, "package": request.package, "link": request_link(request)}
+    return {
+        "request": request,
+        "package": request.package,
+        "link": request_link(request),
+        "package_link": package_link(request.package),
+    }
+
+
+def _current_approvers(request: AssignmentRequest) -> list[User]:
+    # Imported here: the approval service itself notifies through this module.
+    from governance.services.approvals import current_stage, stage_approvers
+
+    stage = current_stage(request)
+    return stage_approvers(request, stage) if stage is not None else []
 
 
 def request_submitted(request: AssignmentRequest, approvers: Iterable[User] = ()) -> None:
+    approvers = list(approvers)
+    if not approvers and request.state == RequestState.PENDING_APPROVAL:
+        approvers = _current_approvers(request)
     compose(
         "request_submitted",
         request.target,
-        {**_request_context(request), "approvers": list(approvers)},
+        {**_request_context(request), "approvers": [str(person) for person in approvers]},
         request=request,
     )
 
 
 def approval_needed(request: AssignmentRequest, approvers: Iterable[User]) -> None:
+    """Each approver of the stage gets a signed link of their own (single use)."""
+    from governance.services.approval_links import issue_link
+
+    stages = request.policy.stages.count() if request.policy is not None else 1
     for approver in approvers:
+        if not _reachable(approver):
+            continue
+        token = issue_link(request, approver)
         compose(
             "approval_needed",
             approver,
             {
                 **_request_context(request),
                 "approver": approver,
-                "link": absolute(f"/myaccess/approvals/{request.pk}/"),
+                "stages": stages,
+                "link": absolute(reverse("myaccess:approval_link", args=[request.pk, token])),
+                "approvals_link": absolute(reverse("myaccess:approval", args=[request.pk])),
             },
             request=request,
         )
@@ -117,7 +163,10 @@ def request_completed(request: AssignmentRequest) -> None:
         kind = "request_delivered"
     else:
         kind = "request_delivery_failed"
-    compose(kind, request.target, _request_context(request), request=request, assignment=request.assignment)
+    context = _request_context(request)
+    if request.assignment is not None:
+        context["access_link"] = absolute(reverse("myaccess:access_detail", args=[request.assignment.pk]))
+    compose(kind, request.target, context, request=request, assignment=request.assignment)
 
 
 def request_canceled(request: AssignmentRequest) -> None:
@@ -125,12 +174,7 @@ def request_canceled(request: AssignmentRequest) -> None:
 
 
 def request_timed_out(request: AssignmentRequest) -> None:
-    compose(
-        "request_timed_out",
-        request.target,
-        {**_request_context(request), "package_link": package_link(request.package)},
-        request=request,
-    )
+    compose("request_timed_out", request.target, _request_context(request), request=request)
 
 
 def expiry_reminder(assignment: Assignment, days: int, extend_allowed: bool) -> None:
@@ -142,19 +186,21 @@ def expiry_reminder(assignment: Assignment, days: int, extend_allowed: bool) -> 
             "package": assignment.package,
             "days": days,
             "extend_allowed": extend_allowed,
-            "link": absolute(f"/myaccess/access/{assignment.pk}/"),
+            "link": extend_link(assignment),
         },
         assignment=assignment,
     )
 
 
 def share_package_link(package: AccessPackage, recipients: Iterable[User], sender: User, note: str = "") -> int:
+    """Admin "Email this link" (seed 004): invite people to request a package."""
+    roles = list(package.resource_roles.select_related("resource").order_by("resource__display_name"))
     sent = 0
     for recipient in recipients:
         if compose(
             "package_link",
             recipient,
-            {"package": package, "sender": sender, "note": note, "link": package_link(package)},
+            {"package": package, "roles": roles, "sender": sender, "note": note, "link": package_link(package)},
         ):
             sent += 1
     return sent

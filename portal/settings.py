@@ -168,6 +168,11 @@ DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=1
 DELIVERY_CLAIM_TIMEOUT_SECONDS = env.int("DELIVERY_CLAIM_TIMEOUT_SECONDS", default=300)
 DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=500)
 
+# --- Emailed approval links (DESIGN §6) -----------------------------------------------
+# On: the signed link also asks the approver to sign in as themselves. Off: the signed,
+# single-use link alone authorizes that approver's one decision on that stage.
+APPROVAL_LINK_REQUIRES_LOGIN = env.bool("APPROVAL_LINK_REQUIRES_LOGIN", default=True)
+
 # --- Celery ---------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)

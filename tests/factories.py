@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
@@ -272,3 +274,13 @@ class OutboundEmailFactory(DjangoModelFactory):
     to_address = factory.LazyAttribute(lambda o: o.recipient.email)
     subject = "Hello"
     body_text = "Body\n"
+
+
+class ApprovalLinkFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ApprovalLink
+
+    request = factory.SubFactory(RequestFactory, current_stage=1)
+    approver = factory.SubFactory(UserFactory)
+    stage_order = 1
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))

@@ -14,5 +14,5 @@ def test_sign_in_lands_in_my_access(page):
     f.UserFactory(username="someone", first_name="Some", last_name="One", display_name="Some One")
     sign_in(page, "someone")
     assert page.url.endswith("/myaccess/")
-    assert page.get_by_role("heading", name="My Access").is_visible()
+    assert page.get_by_role("heading", name="Request access").is_visible()
     screenshot(page, "smoke-my-access")

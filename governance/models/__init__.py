@@ -1,3 +1,4 @@
+from governance.models.approval_link import ApprovalLink
 from governance.models.assignment import (
     Assignment,
     AssignmentState,
@@ -50,6 +51,7 @@ from governance.models.request import (
 __all__ = [
     "AccessPackage",
     "ApprovalDecision",
+    "ApprovalLink",
     "ApprovalStage",
     "ApproverKind",
     "Assignment",

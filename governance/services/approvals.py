@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -30,33 +31,48 @@ from governance.services.machines import REQUEST
 APPROVAL_TIMED_OUT = "Approval timed out: nobody decided within the stage's time limit. Please request again."
 
 
-def _resolve_entries(entries: list[StageApprover], request: AssignmentRequest) -> set[UUID]:
+def _resolve_entries(
+    entries: Iterable[StageApprover], request: AssignmentRequest, members: Mapping[UUID, set[UUID]]
+) -> set[UUID]:
     ids: set[UUID] = set()
-    group_ids = [e.group_id for e in entries if e.kind == ApproverKind.GROUP]
     for entry in entries:
         if entry.kind == ApproverKind.USER and entry.user_id:
             ids.add(entry.user_id)
+        elif entry.kind == ApproverKind.GROUP and entry.group_id:
+            ids |= members.get(entry.group_id, set())
         elif entry.kind == ApproverKind.MANAGER and request.target.manager_id:
             ids.add(request.target.manager_id)
         elif entry.kind == ApproverKind.SPONSOR and request.target.sponsor_id:
             ids.add(request.target.sponsor_id)
-    if group_ids:
-        ids.update(GroupMembership.objects.filter(group_id__in=group_ids).values_list("user_id", flat=True))
     return ids
 
 
-def stage_approver_ids(request: AssignmentRequest, stage: ApprovalStage) -> set[UUID]:
-    """The people who may decide this stage of this request.
+def _group_members(group_ids: Iterable[UUID | None]) -> dict[UUID, set[UUID]]:
+    wanted = {pk for pk in group_ids if pk is not None}
+    members: dict[UUID, set[UUID]] = {}
+    if wanted:
+        for group_id, user_id in GroupMembership.objects.filter(group_id__in=wanted).values_list("group_id", "user_id"):
+            members.setdefault(group_id, set()).add(user_id)
+    return members
 
-    Primary approvers; the fallback approvers only when the primaries resolve to nobody.
-    The requestor and the person the access is for are never approvers of it.
-    """
-    entries = list(stage.approvers.all())
+
+def _decide_approvers(
+    entries: list[StageApprover], request: AssignmentRequest, members: Mapping[UUID, set[UUID]], active: set[UUID]
+) -> set[UUID]:
+    """Primary approvers; the fallback approvers only when the primaries resolve to nobody.
+    The requestor and the person the access is for are never approvers of it."""
     excluded = {request.target_id, request.requestor_id}
-    primary = _active(_resolve_entries([e for e in entries if not e.is_fallback], request)) - excluded
+    primary = (_resolve_entries([e for e in entries if not e.is_fallback], request, members) & active) - excluded
     if primary:
         return primary
-    return _active(_resolve_entries([e for e in entries if e.is_fallback], request)) - excluded
+    return (_resolve_entries([e for e in entries if e.is_fallback], request, members) & active) - excluded
+
+
+def stage_approver_ids(request: AssignmentRequest, stage: ApprovalStage) -> set[UUID]:
+    """The people who may decide this stage of this request."""
+    entries = list(stage.approvers.all())
+    members = _group_members(e.group_id for e in entries if e.kind == ApproverKind.GROUP)
+    return _decide_approvers(entries, request, members, _active(_resolve_entries(entries, request, members)))
 
 
 def _active(ids: set[UUID]) -> set[UUID]:
@@ -102,13 +118,38 @@ def requests_awaiting(user: User) -> QuerySet[AssignmentRequest]:
         .exclude(requestor=user)
         .select_related("target", "policy")
     )
-    # Fallback approvers count only when the primaries resolve to nobody: settle it exactly.
-    ids = []
-    for request in candidates:
-        stage = current_stage(request)
-        if stage is not None and user.pk in stage_approver_ids(request, stage):
-            ids.append(request.pk)
+    # Fallback approvers count only when the primaries resolve to nobody: settle it exactly,
+    # with the same rule as stage_approver_ids but in a constant number of queries.
+    pending = [request for request in candidates if request.policy_id is not None and request.current_stage]
+    if not pending:
+        return AssignmentRequest.objects.none()
+    by_stage: dict[tuple[UUID, int], list[StageApprover]] = {}
+    for stage in ApprovalStage.objects.filter(policy_id__in={r.policy_id for r in pending}).prefetch_related(
+        "approvers"
+    ):
+        by_stage[(stage.policy_id, stage.order)] = list(stage.approvers.all())
+    members = _group_members(e.group_id for listed in by_stage.values() for e in listed)
+    wanted: dict[UUID, list[StageApprover]] = {}
+    everyone: set[UUID] = set()
+    for request in pending:
+        assert request.policy_id is not None
+        of_stage = by_stage.get((request.policy_id, request.current_stage))
+        if of_stage:
+            wanted[request.pk] = of_stage
+            everyone |= _resolve_entries(of_stage, request, members)
+    active = _active(everyone)
+    ids = [r.pk for r in pending if r.pk in wanted and user.pk in _decide_approvers(wanted[r.pk], r, members, active)]
     return AssignmentRequest.objects.filter(pk__in=ids)
+
+
+def already_decided(existing: ApprovalDecision) -> AlreadyDecided:
+    """What a second approver is told: who decided, when, and what."""
+    return AlreadyDecided(
+        f"Already decided by {existing.approver_label} on "
+        f"{timezone.localtime(existing.decided_at):%Y-%m-%d %H:%M}: {existing.get_decision_display().lower()}.",
+        decided_by=existing.approver_label,
+        decided_at=existing.decided_at,
+    )
 
 
 def decide(
@@ -145,12 +186,7 @@ def decide(
         if existing is not None:
             if existing.approver_id == approver.pk and existing.decision == decision:
                 return existing
-            raise AlreadyDecided(
-                f"Already decided by {existing.approver_label} on "
-                f"{timezone.localtime(existing.decided_at):%Y-%m-%d %H:%M}: {existing.get_decision_display().lower()}.",
-                decided_by=existing.approver_label,
-                decided_at=existing.decided_at,
-            )
+            raise already_decided(existing)
         if request.state != RequestState.PENDING_APPROVAL or order != request.current_stage:
             raise InvalidTransition(
                 f"This request is {request.get_state_display().lower()}; it is not waiting for this decision."

@@ -1,0 +1,146 @@
+"""Emailed approval links (DESIGN §6): signed, single use, naming one approver, one request
+and one stage, and expiring with the stage.
+
+Mail scanners follow links, so opening a link (``open_link`` + ``check_usable``) never
+changes anything; only ``decide_by_link`` (a POST) decides. The signature makes a link
+unforgeable; the stored :class:`ApprovalLink` row makes it single use.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
+
+from governance.models import ApprovalDecision, ApprovalLink, AssignmentRequest, RequestState, User
+from governance.services.approvals import already_decided, decide
+from governance.services.audit import log_action
+from governance.services.errors import InvalidTransition, NotAllowed, NotFound
+
+SALT = "governance.approval-link"
+
+
+class LinkInvalid(NotFound):
+    """Tampered, truncated, or not a link this site issued."""
+
+    code = "invalidLink"
+
+
+class LinkUsed(InvalidTransition):
+    code = "linkUsed"
+    http_status = 410
+
+
+class LinkExpired(InvalidTransition):
+    code = "linkExpired"
+    http_status = 410
+
+
+class LinkForSomeoneElse(NotAllowed):
+    code = "linkForSomeoneElse"
+
+
+class SignInRequired(NotAllowed):
+    code = "signInRequired"
+    http_status = 401
+
+
+def _local(value: datetime) -> str:
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M}"
+
+
+def issue_link(request: AssignmentRequest, approver: User) -> str:
+    """Store a link for ``approver`` to decide the request's current stage; return its token."""
+    expires_at = request.stage_due_at or timezone.now() + timedelta(days=14)
+    link = ApprovalLink.objects.create(
+        request=request, approver=approver, stage_order=request.current_stage, expires_at=expires_at
+    )
+    return signing.dumps(str(link.pk), salt=SALT)
+
+
+def open_link(token: str, request_id: UUID) -> ApprovalLink:
+    """The link behind a token, read only. :class:`LinkInvalid` when it is not genuine."""
+    try:
+        link_id = UUID(str(signing.loads(token, salt=SALT)))
+    except (signing.BadSignature, ValueError, TypeError) as exc:
+        raise LinkInvalid("This approval link is not valid. It may have been cut short or changed.") from exc
+    link = (
+        ApprovalLink.objects.select_related(
+            "approver", "decision", "request__package", "request__target", "request__policy"
+        )
+        .filter(pk=link_id, request_id=request_id)
+        .first()
+    )
+    if link is None:
+        raise LinkInvalid("This approval link is not valid. It may have been cut short or changed.")
+    return link
+
+
+def check_usable(link: ApprovalLink, user: User | None, now: datetime | None = None) -> None:
+    """Raise why this link cannot decide anything now, or return when it can.
+
+    ``user`` is whoever is signed in (None when nobody is). The person comes first, so a
+    link in the wrong hands tells nothing about the request.
+    """
+    now = now or timezone.now()
+    if user is None and settings.APPROVAL_LINK_REQUIRES_LOGIN:
+        raise SignInRequired("Sign in to approve or deny this request.")
+    if user is not None and user.pk != link.approver_id:
+        raise LinkForSomeoneElse(
+            f"This approval link was sent to {link.approver}, and you are signed in as {user}. "
+            "Only the person it was sent to can use it."
+        )
+    if link.used_at is not None:
+        decided = link.decision.get_decision_display().lower() if link.decision else "decided"
+        raise LinkUsed(
+            f"This link has already been used: you {decided} this request on {_local(link.used_at)}. "
+            "Each approval link works once."
+        )
+    request = link.request
+    existing = ApprovalDecision.objects.filter(request_id=link.request_id, stage_order=link.stage_order).first()
+    if existing is not None:
+        raise already_decided(existing)
+    if request.state != RequestState.PENDING_APPROVAL or request.current_stage != link.stage_order:
+        reason = f" {request.cancel_reason}" if request.cancel_reason else ""
+        raise InvalidTransition(
+            f"This request is no longer waiting for your decision: it is {request.get_state_display()}.{reason}"
+        )
+    if now >= link.expires_at:
+        raise LinkExpired(
+            f"This link expired on {_local(link.expires_at)}, when the time to decide this approval stage ran out."
+        )
+
+
+def decide_by_link(
+    token: str,
+    request_id: UUID,
+    user: User | None,
+    decision: str,
+    justification: str = "",
+) -> ApprovalDecision:
+    """Approve or deny through an emailed link, once, as the approver it names."""
+    with transaction.atomic():
+        found = open_link(token, request_id)
+        link = (
+            ApprovalLink.objects.select_for_update(of=("self",))
+            .select_related("approver", "decision", "request__package", "request__target")
+            .get(pk=found.pk)
+        )
+        check_usable(link, user)
+        made = decide(link.approver, link.request_id, decision, justification, stage_order=link.stage_order)
+        link.used_at = timezone.now()
+        link.decision = made
+        link.save(update_fields=["used_at", "decision"])
+        log_action(
+            link.approver,
+            "request.approval_link_used",
+            link.request,
+            stage=link.stage_order,
+            decision=decision,
+            signed_in=user is not None,
+        )
+    return made

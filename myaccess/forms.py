@@ -1,0 +1,124 @@
+"""Forms of My Access. They only shape input; the services judge it (and name the field)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django import forms
+
+from governance.models import Decision
+from myaccess.explain import PolicyExplanation
+
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs, format="%Y-%m-%dT%H:%M")
+
+
+def _when_field(label: str, help_text: str = "") -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label, required=False, input_formats=DATETIME_FORMATS, widget=DateTimeLocalInput(), help_text=help_text
+    )
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=200)
+
+
+class RequestForm(forms.Form):
+    """Request access: policy (when several apply), justification, an optional period."""
+
+    policy = forms.ChoiceField(label="Policy", widget=forms.RadioSelect, required=False)
+    justification = forms.CharField(
+        label="Business justification", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    specific_period = forms.ChoiceField(
+        label="Request for specific period?",
+        choices=[("no", "No"), ("yes", "Yes")],
+        initial="no",
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    start = _when_field("Start", "Leave empty to start as soon as the request is approved.")
+    end = _when_field("End", "Leave empty for the longest period the policy allows.")
+
+    def __init__(self, *args: Any, explanations: Sequence[PolicyExplanation], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.explanations = list(explanations)
+        policies = [e.policy for e in self.explanations]
+        if len(policies) > 1:
+            self.fields["policy"].required = True
+            choice: forms.ChoiceField = self.fields["policy"]  # type: ignore[assignment]
+            choice.choices = [(str(p.pk), p.display_name) for p in policies]
+        else:
+            # Rule 11: exactly one policy is chosen silently.
+            del self.fields["policy"]
+        if all(p.requestor_justification_required for p in policies):
+            self.fields["justification"].label = "Business justification (required)"
+            self.fields["justification"].widget.attrs["required"] = True
+        if not any(p.allow_custom_schedule for p in policies):
+            for name in ("specific_period", "start", "end"):
+                del self.fields[name]
+
+    @property
+    def policy_options(self) -> list[tuple[Any, PolicyExplanation]]:
+        """Each policy's radio button with what choosing it means (rule 11)."""
+        return list(zip(self["policy"], self.explanations, strict=True))
+
+    @property
+    def offers_period(self) -> bool:
+        return "specific_period" in self.fields
+
+    def period(self) -> tuple[datetime | None, datetime | None]:
+        if self.cleaned_data.get("specific_period") != "yes":
+            return None, None
+        return self.cleaned_data.get("start"), self.cleaned_data.get("end")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        wants_period = cleaned.get("specific_period") == "yes"
+        if wants_period and not cleaned.get("start") and not cleaned.get("end"):
+            self.add_error("start", "Enter a start, an end, or both; or answer No.")
+        return cleaned
+
+
+class DecisionForm(forms.Form):
+    """Approve or Deny (two submit buttons named ``decision``) with a justification."""
+
+    decision = forms.ChoiceField(choices=[(d, d) for d in Decision.values], widget=forms.HiddenInput)
+    justification = forms.CharField(
+        label="Justification", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    stage = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1, max_value=3)
+
+    def __init__(self, *args: Any, justification_required: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if justification_required:
+            self.fields["justification"].label = "Justification (required)"
+        self.fields["decision"].error_messages["required"] = "Choose Approve or Deny."
+
+
+class ExtendForm(forms.Form):
+    justification = forms.CharField(
+        label="Business justification", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    end = _when_field("New end", "Leave empty for the longest period the policy allows.")
+
+    def __init__(self, *args: Any, choose_end: bool = False, justification_required: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if not choose_end:
+            del self.fields["end"]
+        if justification_required:
+            self.fields["justification"].label = "Business justification (required)"
+
+
+class RemoveForm(forms.Form):
+    justification = forms.CharField(
+        label="Why (optional)", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2})
+    )

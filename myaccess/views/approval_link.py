@@ -1,0 +1,84 @@
+"""The emailed approval link: GET shows what is asked and changes nothing; only POST decides.
+
+Every way a link can fail (tampered, used, expired, someone else's, already decided,
+no longer pending) ends on a page that says so in words, with the status it deserves.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from governance.models import Decision, User
+from governance.services import approval_links
+from governance.services.approval_links import LinkExpired, LinkForSomeoneElse, LinkInvalid, LinkUsed
+from governance.services.errors import AlreadyDecided, DomainError, ValidationFailed
+from governance.web import attach_error
+from myaccess.forms import DecisionForm
+
+TITLES: list[tuple[type[DomainError], str]] = [
+    (LinkInvalid, "This link is not valid"),
+    (LinkUsed, "This link has already been used"),
+    (LinkExpired, "This link has expired"),
+    (LinkForSomeoneElse, "This link is for someone else"),
+    (AlreadyDecided, "Already decided"),
+]
+
+
+def _refused(request: HttpRequest, error: DomainError, link: object = None) -> HttpResponse:
+    title = next((text for kind, text in TITLES if isinstance(error, kind)), "Nothing to decide")
+    return render(
+        request,
+        "myaccess/approval_link_refused.html",
+        {"title": title, "error": error, "link": link, "login_url": settings.LOGIN_URL},
+        status=error.http_status,
+    )
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def approval_link(request: HttpRequest, request_id: UUID, token: str) -> HttpResponse:
+    try:
+        link = approval_links.open_link(token, request_id)
+    except LinkInvalid as exc:
+        return _refused(request, exc)
+    user: User | None = request.user if request.user.is_authenticated else None
+    if user is None and settings.APPROVAL_LINK_REQUIRES_LOGIN:
+        return redirect_to_login(request.get_full_path())
+    try:
+        approval_links.check_usable(link, user)
+    except DomainError as exc:
+        return _refused(request, exc, link)
+    required = bool(link.request.policy and link.request.policy.approver_justification_required)
+    form = DecisionForm(request.POST if request.method == "POST" else None, justification_required=required)
+    if request.method == "POST" and form.is_valid():
+        decision = form.cleaned_data["decision"]
+        try:
+            # Checked again under the link's row lock: two clicks, one decision.
+            made = approval_links.decide_by_link(
+                token, request_id, user, decision, form.cleaned_data.get("justification", "")
+            )
+        except ValidationFailed as exc:
+            attach_error(form, exc)
+        except DomainError as exc:
+            return _refused(request, exc, link)
+        else:
+            return render(request, "myaccess/approval_link_done.html", {"link": link, "decision": made})
+    req = link.request
+    return render(
+        request,
+        "myaccess/approval_link.html",
+        {
+            "link": link,
+            "req": req,
+            "form": form,
+            "stage_count": req.policy.stages.count() if req.policy else 1,
+            "decisions": req.decisions.select_related("approver").order_by("stage_order"),
+            "approve": Decision.APPROVE,
+            "deny": Decision.DENY,
+        },
+    )

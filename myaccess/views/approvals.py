@@ -1,0 +1,118 @@
+"""Approvals: requests waiting for my decision, deciding them, and my past decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_http_methods
+
+from governance.models import ApprovalDecision, AssignmentRequest, Decision, RequestState, User
+from governance.permissions import approvable_requests
+from governance.services.approvals import already_decided, current_stage, decide, stage_approver_ids
+from governance.services.errors import DomainError, NotFound, ValidationFailed
+from governance.web import attach_error, not_found_on_refusal, render_page
+from myaccess.forms import DecisionForm
+from myaccess.pagination import paginate
+
+
+@login_required
+def approval_list(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    view = "history" if request.GET.get("view") == "history" else "pending"
+    rows: QuerySet[Any]
+    if view == "history":
+        rows = (
+            ApprovalDecision.objects.filter(approver=user)
+            .select_related("request__package", "request__target")
+            .order_by("-decided_at", "pk")
+        )
+        template = "myaccess/_decision_table.html"
+    else:
+        rows = (
+            approvable_requests(user)
+            .select_related("package", "target", "requestor")
+            .annotate(stage_count=Count("policy__stages", distinct=True))
+            .order_by("stage_due_at", "pk")
+        )
+        template = "myaccess/_approval_table.html"
+    page = paginate(request, rows)
+    return render_page(request, "myaccess/approval_list.html", {"page": page, "view": view}, partial=template)
+
+
+def _approvable(user: User, request_id: UUID) -> AssignmentRequest:
+    """A request this person approves, approved, or could have approved; 404 otherwise.
+
+    A second approver must still open it to see who decided first, so being an approver
+    of any stage is enough to look; deciding is the service's call.
+    """
+    found = (
+        AssignmentRequest.objects.select_related("package", "policy", "target", "requestor")
+        .filter(pk=request_id)
+        .first()
+    )
+    if found is None or user.pk in (found.target_id, found.requestor_id) or found.policy is None:
+        raise Http404("Request not found.")
+    decided = found.decisions.filter(approver=user).exists()
+    if not decided and not any(
+        user.pk in stage_approver_ids(found, stage) for stage in found.policy.stages.prefetch_related("approvers")
+    ):
+        raise Http404("Request not found.")
+    return found
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def approval_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
+    """Approve or Deny the current stage (rule 4): the first decision wins."""
+    user: User = request.user  # type: ignore[assignment]
+    found = _approvable(user, request_id)
+    assert found.policy is not None
+    required = found.policy.approver_justification_required
+    form = DecisionForm(request.POST if request.method == "POST" else None, justification_required=required)
+    refusal: DomainError | None = None
+    if request.method == "POST" and form.is_valid():
+        decision = form.cleaned_data["decision"]
+        try:
+            decide(
+                user,
+                found.pk,
+                decision,
+                form.cleaned_data.get("justification", ""),
+                stage_order=form.cleaned_data.get("stage") or None,
+            )
+        except NotFound as exc:
+            not_found_on_refusal(exc)
+        except ValidationFailed as exc:
+            attach_error(form, exc)
+        except DomainError as exc:
+            refusal = exc
+        else:
+            verb = "approved" if decision == Decision.APPROVE else "denied"
+            messages.success(request, f"You {verb} {found.target}'s request for {found.package}.")
+            return redirect("myaccess:approvals")
+        found.refresh_from_db()
+    stage = current_stage(found) if found.state == RequestState.PENDING_APPROVAL else None
+    can_decide = stage is not None and user.pk in stage_approver_ids(found, stage)
+    decisions = list(found.decisions.select_related("approver").order_by("stage_order"))
+    if refusal is None and not can_decide:
+        by_others = [d for d in decisions if d.approver_id != user.pk]
+        if by_others:
+            refusal = already_decided(by_others[-1])
+    return render_page(
+        request,
+        "myaccess/approval_detail.html",
+        {
+            "req": found,
+            "form": form,
+            "refusal": refusal,
+            "can_decide": can_decide and refusal is None,
+            "stage_count": found.policy.stages.count(),
+            "decisions": decisions,
+        },
+    )

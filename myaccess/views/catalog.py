@@ -1,0 +1,149 @@
+"""Request access: the packages a person may request, a package's direct link, the form."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Exists, OuterRef, Prefetch, Q, prefetch_related_objects
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from governance.models import (
+    AccessPackage,
+    Assignment,
+    AssignmentRequest,
+    AssignmentState,
+    PackageResourceRole,
+    RequestState,
+    RequestType,
+    User,
+)
+from governance.permissions import discoverable_packages, package_by_link
+from governance.services.eligibility import policies_for
+from governance.services.errors import DomainError, DuplicateRequest, NotFound
+from governance.services.requests import refuse_duplicate, submit_request
+from governance.web import attach_error, not_found_on_refusal, render_page
+from myaccess.explain import explain_policy
+from myaccess.forms import RequestForm, SearchForm
+from myaccess.pagination import paginate
+
+
+def _role_links() -> Prefetch:
+    """A package's resource roles, with what they are on, for "What you get"."""
+    links = PackageResourceRole.objects.select_related("resource_role__resource").order_by(
+        "resource_role__resource__display_name", "resource_role__display_name"
+    )
+    return Prefetch("role_links", queryset=links)
+
+
+def _mine(user: User) -> tuple[Exists, Exists]:
+    """Whether the person already has the package, or an open request for it (rule 12)."""
+    has_access = Exists(
+        Assignment.objects.filter(package=OuterRef("pk"), target=user, state__in=AssignmentState.ACTIVE)
+    )
+    open_request = Exists(
+        AssignmentRequest.objects.filter(
+            package=OuterRef("pk"), target=user, state__in=RequestState.OPEN, request_type__in=RequestType.ADDS
+        )
+    )
+    return has_access, open_request
+
+
+@login_required
+def request_access(request: HttpRequest) -> HttpResponse:
+    """My Access home: requestable, not Hidden (rule 9), searchable."""
+    user: User = request.user  # type: ignore[assignment]
+    search = SearchForm(request.GET)
+    query = search.data.get("q", "").strip()
+    has_access, open_request = _mine(user)
+    packages = (
+        discoverable_packages(user)
+        .select_related("catalog")
+        .prefetch_related(_role_links())
+        .annotate(has_access=has_access, open_request=open_request)
+    )
+    if query:
+        packages = packages.filter(
+            Q(display_name__icontains=query)
+            | Q(description__icontains=query)
+            | Q(catalog__display_name__icontains=query)
+        )
+    page = paginate(request, packages.order_by("display_name", "pk"))
+    return render_page(
+        request,
+        "myaccess/request_access.html",
+        {"search": search, "query": query, "page": page},
+        partial="myaccess/_package_list.html",
+    )
+
+
+def _existing(user: User, package: AccessPackage) -> DuplicateRequest | None:
+    try:
+        refuse_duplicate(user, package)
+    except DuplicateRequest as exc:
+        return exc
+    return None
+
+
+def _package_or_404(user: User, package_id: UUID) -> AccessPackage:
+    try:
+        return package_by_link(user, package_id)
+    except NotFound as exc:
+        not_found_on_refusal(exc)
+        raise
+
+
+def _package_context(user: User, package: AccessPackage) -> dict[str, Any]:
+    prefetch_related_objects([package], "catalog", _role_links())
+    explanations = [explain_policy(policy, user) for policy in policies_for(user, package)]
+    return {"package": package, "explanations": explanations, "duplicate": _existing(user, package)}
+
+
+@login_required
+def package(request: HttpRequest, package_id: UUID) -> HttpResponse:
+    """A package's direct link: hidden packages too, for people a policy allows (rule 9)."""
+    user: User = request.user  # type: ignore[assignment]
+    found = _package_or_404(user, package_id)
+    return render_page(request, "myaccess/package.html", _package_context(user, found))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_form(request: HttpRequest, package_id: UUID) -> HttpResponse:
+    """Request: choose a policy when several apply (rule 11), justify, maybe a period (rule 5)."""
+    user: User = request.user  # type: ignore[assignment]
+    found = _package_or_404(user, package_id)
+    context = _package_context(user, found)
+    form = RequestForm(request.POST if request.method == "POST" else None, explanations=context["explanations"])
+    duplicate = context["duplicate"]
+    if request.method == "POST" and duplicate is None and form.is_valid():
+        start, end = form.period()
+        try:
+            made = submit_request(
+                user,
+                found.pk,
+                policy_id=form.cleaned_data.get("policy") or None,
+                justification=form.cleaned_data.get("justification", ""),
+                start=start,
+                end=end,
+            )
+        except DuplicateRequest as exc:
+            duplicate = exc
+        except NotFound as exc:
+            not_found_on_refusal(exc)
+        except DomainError as exc:
+            attach_error(form, exc)
+        else:
+            messages.success(request, f"Your request for {found} was submitted.")
+            return redirect(reverse("myaccess:request", args=[made.pk]) + "?submitted=1")
+    return render_page(
+        request,
+        "myaccess/request_form.html",
+        {**context, "form": form, "duplicate": duplicate},
+        partial="myaccess/_request_form.html",
+    )

@@ -1,0 +1,113 @@
+"""My requests: every request with its status and history; Cancel while pending approval."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
+
+from governance.models import AssignmentRequest, RequestState, User
+from governance.permissions import own_requests, requestable_packages
+from governance.services.approvals import current_stage, stage_approvers
+from governance.services.errors import DomainError, NotFound
+from governance.services.requests import cancel_request_as_requestor
+from governance.web import not_found_on_refusal, render_page
+from myaccess.explain import history_of
+from myaccess.forms import SearchForm
+from myaccess.pagination import paginate
+
+STATUS_FILTERS: dict[str, frozenset[str] | None] = {
+    "all": None,
+    "open": RequestState.OPEN,
+    "completed": RequestState.COMPLETED,
+}
+
+
+@login_required
+def request_list(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    status = request.GET.get("status", "all")
+    if status not in STATUS_FILTERS:
+        status = "all"
+    search = SearchForm(request.GET)
+    query = search.data.get("q", "").strip()
+    rows = own_requests(user).select_related("package", "target")
+    states = STATUS_FILTERS[status]
+    if states is not None:
+        rows = rows.filter(state__in=states)
+    if query:
+        rows = rows.filter(Q(package__display_name__icontains=query) | Q(justification__icontains=query))
+    page = paginate(request, rows.order_by("-created_at", "pk"))
+    return render_page(
+        request,
+        "myaccess/request_list.html",
+        {"page": page, "status": status, "search": search, "query": query, "keep": [("status", status)]},
+        partial="myaccess/_request_table.html",
+    )
+
+
+def _own_request(user: User, request_id: UUID) -> AssignmentRequest:
+    found = (
+        own_requests(user)
+        .select_related("package", "policy", "target", "requestor", "assignment")
+        .filter(pk=request_id)
+        .first()
+    )
+    if found is None:
+        raise Http404("Request not found.")
+    return found
+
+
+@login_required
+def request_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
+    """A request: where it stands, what happens next, decisions and history; Cancel."""
+    user: User = request.user  # type: ignore[assignment]
+    found = _own_request(user, request_id)
+    stage = current_stage(found) if found.state == RequestState.PENDING_APPROVAL else None
+    grants = (
+        found.assignment.grants.select_related("resource_role__resource").order_by(
+            "resource_role__resource__display_name"
+        )
+        if found.assignment is not None
+        else []
+    )
+    return render_page(
+        request,
+        "myaccess/request_detail.html",
+        {
+            "req": found,
+            "stage": stage,
+            "stage_count": found.policy.stages.count() if found.policy is not None else 0,
+            "approvers": stage_approvers(found, stage) if stage is not None else [],
+            "decisions": found.decisions.select_related("approver").order_by("stage_order"),
+            "history": history_of(found),
+            "grants": grants,
+            "cancelable": found.state in RequestState.REQUESTOR_CANCELABLE,
+            "request_again": found.state in {RequestState.CANCELED, RequestState.DENIED}
+            and requestable_packages(user).filter(pk=found.package_id).exists(),
+            "submitted": request.GET.get("submitted") == "1",
+        },
+    )
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, request_id: UUID) -> HttpResponse:
+    """Rule 3: a requestor cancels only while the request is pending approval."""
+    user: User = request.user  # type: ignore[assignment]
+    try:
+        canceled = cancel_request_as_requestor(user, request_id)
+    except NotFound as exc:
+        not_found_on_refusal(exc)
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("myaccess:request", request_id=request_id)
+    if canceled.state == RequestState.CANCELED:
+        messages.success(request, f"Your request for {canceled.package} was canceled.")
+    return redirect("myaccess:request", request_id=request_id)
