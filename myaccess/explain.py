@@ -80,8 +80,6 @@ def _history_text(event: AuditEvent) -> tuple[str, str]:
         "request.submitted": ("Request submitted", ""),
         "request.stage_started": (f"Sent to approvers (stage {stage})", ""),
         "request.stage_approved": (f"Approved (stage {stage})", data.get("justification", "")),
-        # The approval service names a denial "stage_denyd"; both spellings read the same.
-        "request.stage_denyd": (f"Denied (stage {stage})", data.get("justification", "")),
         "request.stage_denied": (f"Denied (stage {stage})", data.get("justification", "")),
         "request.schedule": ("Scheduled", f"Access starts on {data.get('start', '')[:16].replace('T', ' ')}"),
         "request.start_delivery": ("Delivery started", ""),

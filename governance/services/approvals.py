@@ -212,7 +212,8 @@ def decide(
                 )
         except IntegrityError as exc:  # a racing approver won between our check and insert
             raise AlreadyDecided("Already decided by another approver.") from exc
-        log_action(actor, f"request.stage_{decision.lower()}d", request, stage=order, justification=justification)
+        action = "request.stage_approved" if decision == Decision.APPROVE else "request.stage_denied"
+        log_action(actor, action, request, stage=order, justification=justification)
 
         if decision == Decision.DENY:
             set_request_state(request, "deny", actor, stage=order)

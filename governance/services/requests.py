@@ -229,6 +229,7 @@ def cancel_request_as_requestor(actor: Any, request_id: UUID | str) -> Assignmen
         request.cancel_reason = "Canceled by the requestor."
         request.save(update_fields=["cancel_reason", "modified_at"])
         set_request_state(request, "cancel_by_requestor", actor)
+        notifications.request_canceled(request)
     return request
 
 

@@ -52,3 +52,21 @@ def test_people_without_an_address_or_disabled_get_nothing(make_package, approve
     mute = f.UserFactory(email="")
     requests.submit_request(mute, make_package(approvers=[approver]).pk)
     assert not m.OutboundEmail.objects.filter(recipient=mute).exists()
+
+
+def test_a_requestor_who_cancels_gets_a_confirmation(make_package, requestor, approver):
+    from governance.services import requests as request_service
+
+    request = request_service.submit_request(requestor, make_package(approvers=[approver]).pk)
+    request_service.cancel_request_as_requestor(requestor, request.pk)
+    email = m.OutboundEmail.objects.get(kind="request_canceled", recipient=requestor)
+    assert "Canceled by the requestor." in email.body_text
+
+
+def test_decisions_are_audited_by_name(make_package, requestor, approver):
+    from governance.services import approvals
+    from governance.services import requests as request_service
+
+    first = request_service.submit_request(requestor, make_package(approvers=[approver]).pk)
+    approvals.decide(approver, first.pk, m.Decision.DENY, "No")
+    assert m.AuditEvent.objects.filter(action="request.stage_denied", object_id=str(first.pk)).exists()

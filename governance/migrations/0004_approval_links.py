@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0002_builtin_connector'),
+        ('governance', '0003_delivery_generation'),
     ]
 
     operations = [
