@@ -1,3 +1,4 @@
+from governance.models.apiclient import ApiClient, ApiClientRole
 from governance.models.assignment import (
     Assignment,
     AssignmentState,
@@ -49,6 +50,8 @@ from governance.models.request import (
 
 __all__ = [
     "AccessPackage",
+    "ApiClient",
+    "ApiClientRole",
     "ApprovalDecision",
     "ApprovalStage",
     "ApproverKind",
