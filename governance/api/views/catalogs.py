@@ -192,6 +192,8 @@ class CatalogResourceRoleList(ResourceView):
         "resource/id": ident("resource_id"),
         "resource/originId": text("resource__origin_id"),
     }
+    # The resource is always embedded; Graph scripts ask for it anyway.
+    expandable = {"resource": frozenset()}
 
     def base_queryset(self) -> QuerySet[ResourceRole]:
         return restrict(ResourceRole.objects.all(), self.client, Action.VIEW)

@@ -296,13 +296,20 @@ POLICY_PROPERTIES = (
     "modifiedDateTime",
 )
 _DURATION = re.compile(r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?)?$")
+# msgraph-sdk for Python writes a timedelta as str(timedelta) ("7 days, 0:00:00"), not ISO-8601.
+_PYTHON_DURATION = re.compile(r"^(?:(?P<days>\d+) days?, )?(?P<hours>\d+):(?P<minutes>\d\d):(?P<seconds>\d\d)$")
 
 
 def _parse_duration(value: str, field: str) -> tuple[int, int]:
-    match = _DURATION.match(value or "")
-    if match is None or value in {"P", "PT"} or value.endswith("T"):
-        raise ValidationFailed(f"'{field}' is an ISO-8601 duration in days or hours, e.g. P30D or PT8H.", field=field)
-    return int(match["days"] or 0), int(match["hours"] or 0)
+    """(days, hours) of a duration given in whole days or hours."""
+    value = (value or "").strip()
+    match = _DURATION.match(value)
+    if match is not None and value not in {"P", "PT"} and not value.endswith("T"):
+        return int(match["days"] or 0), int(match["hours"] or 0)
+    match = _PYTHON_DURATION.match(value)
+    if match is not None and match["minutes"] == "00" and match["seconds"] == "00":
+        return int(match["days"] or 0), int(match["hours"])
+    raise ValidationFailed(f"'{field}' is an ISO-8601 duration in days or hours, e.g. P30D or PT8H.", field=field)
 
 
 def _subject_sets(items: list[Any], field: str, *, fallback: bool = False) -> list[ApproverSpec]:

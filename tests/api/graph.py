@@ -1,0 +1,38 @@
+"""The unmodified msgraph-sdk pointed at our live server (RECIPES: a static bearer token)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from kiota_abstractions.authentication import (
+    AccessTokenProvider,
+    AllowedHostsValidator,
+    BaseBearerTokenAuthenticationProvider,
+)
+from msgraph import GraphRequestAdapter, GraphServiceClient
+
+T = TypeVar("T")
+
+
+class StaticToken(AccessTokenProvider):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    async def get_authorization_token(self, uri: str, additional_authentication_context: Any = None) -> str:
+        return self.token
+
+    def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
+        return AllowedHostsValidator(["127.0.0.1", "localhost"])
+
+
+def graph_call(base_url: str, token: str, call: Callable[[GraphServiceClient], Awaitable[T]]) -> T:
+    """Run one SDK call in its own event loop, with a client built inside it."""
+
+    async def run() -> T:
+        adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(StaticToken(token)))
+        adapter.base_url = base_url.rstrip("/") + "/v1.0"
+        return await call(GraphServiceClient(request_adapter=adapter))
+
+    return asyncio.run(run())
