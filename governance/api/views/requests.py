@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -34,6 +34,9 @@ from governance.api.serializers import AssignmentOut, RequestOut, iso
 from governance.api.views.packages import _parse_duration
 from governance.models import (
     ApprovalStage,
+    ApproverKind,
+    GroupMembership,
+    StageApprover,
     Assignment,
     AssignmentRequest,
     AssignmentState,
@@ -417,6 +420,20 @@ APPROVAL_STAGE_INPUT = inline_serializer(
 )
 
 
+def _named_approver(user: User) -> Q:
+    """Requests whose policy names this person as an approver of some stage, decided or not:
+    a late approver must see "already decided by X" (rule 4), not a 404. Who may *decide* is
+    still settled by ``services.approvals.decide``."""
+    entries = StageApprover.objects.filter(stage__policy=OuterRef("policy"))
+    in_group = GroupMembership.objects.filter(user=user).values("group_id")
+    return (
+        Exists(entries.filter(kind=ApproverKind.USER, user=user))
+        | Exists(entries.filter(kind=ApproverKind.GROUP, group__in=in_group))
+        | (Q(target__manager=user) & Exists(entries.filter(kind=ApproverKind.MANAGER)))
+        | (Q(target__sponsor=user) & Exists(entries.filter(kind=ApproverKind.SPONSOR)))
+    )
+
+
 class ApprovalMixin(ResourceView):
     serializer = ApprovalOut
     noun = "approval"
@@ -426,12 +443,8 @@ class ApprovalMixin(ResourceView):
         user = self.acting_user()
         if user is not None:
             visible = AssignmentRequest.objects.filter(
-                Q(pk__in=visible.values("pk"))
-                | Q(target=user)
-                | Q(requestor=user)
-                | Q(pk__in=approvable_requests(user).values("pk"))
-                | Q(decisions__approver=user)
-            ).distinct()
+                Q(pk__in=visible.values("pk")) | Q(target=user) | Q(requestor=user) | _named_approver(user)
+            )
         return visible.filter(policy__stages__isnull=False).distinct()
 
     def approval_request(self, pk: uuid.UUID) -> AssignmentRequest:
