@@ -166,6 +166,9 @@ class _FilterParser:
             self._take("punct", ")")
             return self._condition(name, "contains", literal)
         name = self._take("name").value
+        following = self._peek()
+        if following is not None and following.kind == "punct" and following.value == "(":
+            raise ODataError(f"The function '{name}' is not supported in $filter; use contains().", target="$filter")
         operator = self._take("name").value
         if operator != "eq":
             raise ODataError(
