@@ -74,6 +74,7 @@ class GraphSerializer(serializers.Serializer):
                 del fields[name]
                 continue
             field.read_only = True
+            field.required = False  # $select and $expand may leave any property out
             field.allow_null = True
         return fields
 

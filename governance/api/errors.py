@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -86,6 +87,7 @@ def graph_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
     return None
 
 
+@csrf_exempt
 def not_found_json(request: HttpRequest, path: str = "") -> JsonResponse:
     """Any path under /v1.0/ that the API does not serve."""
     return JsonResponse(

@@ -154,14 +154,11 @@ class GroupOut(GraphSerializer):
 
 
 class DomainSourceOut(serializers.Serializer):
-    odata_type = Constant("#microsoft.graph.domainIdentitySource")
     domainName = serializers.CharField(source="domain")
     displayName = serializers.CharField(source="domain")
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        data["@odata.type"] = data.pop("odata_type")
-        return data
+        return {"@odata.type": "#microsoft.graph.domainIdentitySource", **super().to_representation(instance)}
 
 
 class ConnectedOrganizationOut(GraphSerializer):

@@ -80,5 +80,5 @@ urlpatterns = [
     path("groups", directory.GroupList.as_view(), name="api-groups"),
     path("groups/<uuid:pk>", directory.GroupItem.as_view(), name="api-group"),
     # Anything else under /v1.0/ answers a Graph-style 404, not the portal's HTML page.
-    re_path(r"^(?P<path>.*)$", not_found_json),
+    re_path(r"^(?P<path>[\s\S]*)$", not_found_json),
 ]

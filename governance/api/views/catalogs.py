@@ -38,7 +38,7 @@ from governance.connectors.builtin import builtin_connector
 from governance.models import AuditEvent, Catalog, CatalogState, DirectoryGroup, Resource, ResourceRole
 from governance.permissions import Action, get_for, restrict
 from governance.services import catalogs as catalog_services
-from governance.services.errors import ValidationFailed
+from governance.services.errors import NotFound, ValidationFailed
 
 TAG = ["catalogs"]
 
@@ -248,7 +248,8 @@ class ResourceRequestList(ResourceView):
         resource_data = object_of(data, "resource", required=True)
         refuse_unknown(resource_data, ("id", "originId", "originSystem", "displayName", "description"), "resource")
         catalog_id = id_of(object_of(data, "catalog", required=True), "id", required=True)
-        assert catalog_id is not None
+        if catalog_id is None or not _is_uuid(catalog_id):
+            raise NotFound("Catalog not found.")
         if request_type == "adminAdd":
             resource = self._add(catalog_id, resource_data)
             action = "resource.added"
@@ -300,8 +301,6 @@ class ResourceRequestList(ResourceView):
         else:
             found = resources.filter(origin_id=text_of(data, "originId", required=True)).first()
         if found is None:
-            from governance.services.errors import NotFound
-
             raise NotFound("Resource not found in this catalog.")
         return found
 
