@@ -64,7 +64,8 @@ class TokenRateThrottle(SimpleRateThrottle):
 
     def get_rate(self) -> str | None:
         # Read at call time (not class creation) so a changed setting applies at once.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return str(rate) if rate is not None else None
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         client = request.user
@@ -78,4 +79,3 @@ class TokenRateThrottle(SimpleRateThrottle):
         except Exception:  # noqa: BLE001 - a rate limiter that is down must not take the API with it
             logger.warning("API rate limiting unavailable (Redis at %s); allowing the call.", settings.REDIS_URL)
             return True
-

@@ -23,7 +23,7 @@ class ODataError(exceptions.APIException):
 
     def __init__(self, message: str, *, code: str = "invalidRequest", http_status: int = 400, target: str = ""):
         super().__init__(message, code)
-        self.status_code = http_status
+        self.status_code = http_status  # type: ignore[assignment]
         self.graph_code = code
         self.target = target
 

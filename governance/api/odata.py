@@ -231,7 +231,9 @@ def parse_filter(expression: str, fields: Mapping[str, FilterField]) -> Q:
 
 
 def _split_top_level(text_: str) -> list[str]:
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text_:
         if char == "(":
             depth += 1

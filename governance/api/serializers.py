@@ -27,7 +27,7 @@ from governance.models import (
 )
 
 # Resource types as Graph's originSystem names them.
-ORIGIN_SYSTEM = {
+ORIGIN_SYSTEM: dict[str, str] = {
     ResourceType.GROUP: "AadGroup",
     ResourceType.APPLICATION: "AadApplication",
     ResourceType.SITE: "SharePointOnline",
@@ -142,7 +142,7 @@ class UserOut(GraphSerializer):
     userType = serializers.SerializerMethodField()
 
     @extend_schema_field(OpenApiTypes.STR)
-    def get_userType(self, user: User) -> str:  # noqa: N802 - Graph's property name
+    def get_userType(self, user: User) -> str:
         return "Guest" if user.user_type == UserType.GUEST else "Member"
 
 
@@ -182,7 +182,7 @@ def _duration(policy: AssignmentPolicy) -> str | None:
     return None
 
 
-EXPIRATION_TYPE = {
+EXPIRATION_TYPE: dict[str, str] = {
     ExpirationType.NEVER: "noExpiration",
     ExpirationType.ON_DATE: "afterDateTime",
     ExpirationType.AFTER_DAYS: "afterDuration",
@@ -224,7 +224,7 @@ class PolicyBrief(GraphSerializer):
     modifiedDateTime = GraphDateTime(source="modified_at")
 
     @extend_schema_field({"type": "array", "items": {"type": "object"}})
-    def get_specificAllowedTargets(self, policy: AssignmentPolicy) -> list[dict[str, Any]]:  # noqa: N802
+    def get_specificAllowedTargets(self, policy: AssignmentPolicy) -> list[dict[str, Any]]:
         targets: list[dict[str, Any]] = []
         if policy.allowed_target_scope == TargetScope.SPECIFIC_USERS:
             targets += [
@@ -255,7 +255,7 @@ class PolicyBrief(GraphSerializer):
         }
 
     @extend_schema_field(_OBJECT)
-    def get_requestorSettings(self, policy: AssignmentPolicy) -> dict[str, Any]:  # noqa: N802
+    def get_requestorSettings(self, policy: AssignmentPolicy) -> dict[str, Any]:
         return {
             "enableTargetsToSelfAddAccess": policy.enabled and not policy.is_admin_direct,
             "enableTargetsToSelfUpdateAccess": policy.allow_extension,
@@ -269,7 +269,7 @@ class PolicyBrief(GraphSerializer):
         }
 
     @extend_schema_field(_OBJECT)
-    def get_requestApprovalSettings(self, policy: AssignmentPolicy) -> dict[str, Any]:  # noqa: N802
+    def get_requestApprovalSettings(self, policy: AssignmentPolicy) -> dict[str, Any]:
         stages = sorted(policy.stages.all(), key=lambda s: s.order) if policy.requires_approval else []
         return {
             "isApprovalRequiredForAdd": policy.requires_approval,
@@ -345,7 +345,7 @@ class AssignmentOut(GraphSerializer):
     assignmentPolicy = PolicyBrief(source="policy")
 
     @extend_schema_field(OpenApiTypes.DATETIME)
-    def get_expiredDateTime(self, assignment: Assignment) -> str | None:  # noqa: N802
+    def get_expiredDateTime(self, assignment: Assignment) -> str | None:
         return iso(assignment.ended_at) if assignment.state == "expired" else None
 
     @extend_schema_field(ScheduleOut)
@@ -385,4 +385,3 @@ class RequestOut(GraphSerializer):
         if "assignment" in self._expand and request.assignment is not None:
             reference |= AssignmentOut(request.assignment, expand=("target",)).data
         return reference
-

@@ -111,9 +111,7 @@ class ApiClient(models.Model):
         if self.role in GLOBAL_ROLE_OF:
             return RoleSet(authenticated=True, global_roles=frozenset({GLOBAL_ROLE_OF[self.role]}))
         if self.role in CATALOG_ROLE_OF and self.catalog_id is not None:
-            return RoleSet(
-                authenticated=True, catalog_roles={self.catalog_id: frozenset({CATALOG_ROLE_OF[self.role]})}
-            )
+            return RoleSet(authenticated=True, catalog_roles={self.catalog_id: frozenset({CATALOG_ROLE_OF[self.role]})})
         return ANONYMOUS
 
     @property

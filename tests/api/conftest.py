@@ -24,7 +24,8 @@ class Answer:
 
     @property
     def error(self) -> dict[str, Any]:
-        assert isinstance(self.body, dict) and "error" in self.body, self.body
+        assert isinstance(self.body, dict), self.body
+        assert "error" in self.body, self.body
         return self.body["error"]
 
 

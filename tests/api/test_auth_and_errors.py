@@ -20,10 +20,13 @@ pytestmark = pytest.mark.django_db
 
 def test_command_prints_the_token_once_as_the_last_line(catalog: m.Catalog) -> None:
     out = io.StringIO()
-    call_command("create_api_client", "nightly-sync", "--role", "catalog_reader", "--catalog", "Engineering", stdout=out)
+    call_command(
+        "create_api_client", "nightly-sync", "--role", "catalog_reader", "--catalog", "Engineering", stdout=out
+    )
     token = out.getvalue().strip().splitlines()[-1]
     client = m.ApiClient.objects.get(name="nightly-sync")
-    assert client.role == "catalog_reader" and client.catalog == catalog
+    assert client.role == "catalog_reader"
+    assert client.catalog == catalog
     assert client.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert token not in json.dumps(list(m.ApiClient.objects.values()), default=str)
     answer = Client().get(f"{EM}/catalogs", HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -86,9 +89,8 @@ def test_only_global_admins_manage_api_clients(governance_admin: m.User) -> None
 
 
 def test_rate_limit_answers_429_with_retry_after(api_as: ApiMaker, settings) -> None:
-    from tests.workers import redis_answers
-
     from tests.conftest import need
+    from tests.workers import redis_answers
 
     need(redis_answers(), "the rate limit counts calls in Redis")
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_token": "3/minute"}}
@@ -109,7 +111,10 @@ def test_unknown_paths_and_bad_bodies_are_graph_errors(admin_api: Api, make_pack
     assert admin_api.get(f"{EM}/accessPackages/not-a-guid").status == 404
 
     raw = Client().post(
-        f"{EM}/catalogs", data="{not json", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {admin_api.token}"
+        f"{EM}/catalogs",
+        data="{not json",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {admin_api.token}",
     )
     assert raw.status_code == 400
     assert raw.json()["error"]["code"] == "invalidRequest"

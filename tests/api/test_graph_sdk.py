@@ -58,7 +58,7 @@ def _em(client: Any) -> Any:
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_the_seed_procedure_through_msgraph_sdk(live_server: Any, worker: Worker) -> None:  # noqa: PLR0915
+def test_the_seed_procedure_through_msgraph_sdk(live_server: Any, worker: Worker) -> None:
     url = live_server.url
     admin_token = create_api_client(None, "graph-script", role="global_admin").token
     approver = f.UserFactory(username="approver")
@@ -94,9 +94,11 @@ def test_the_seed_procedure_through_msgraph_sdk(live_server: Any, worker: Worker
         filter=f"(originSystem eq 'AadGroup' and resource/originId eq '{group.pk}')", expand=["resource"]
     )
     roles = call(
-        lambda c: _em(c)
-        .catalogs.by_access_package_catalog_id(catalog.id)
-        .resource_roles.get(RequestConfiguration(query_parameters=roles_query))
+        lambda c: (
+            _em(c)
+            .catalogs.by_access_package_catalog_id(catalog.id)
+            .resource_roles.get(RequestConfiguration(query_parameters=roles_query))
+        )
     )
     assert [r.display_name for r in roles.value] == ["Member"]
     role = roles.value[0]
@@ -104,21 +106,25 @@ def test_the_seed_procedure_through_msgraph_sdk(live_server: Any, worker: Worker
     # A package with that role (a resourceRoleScope).
     package = call(
         lambda c: _em(c).access_packages.post(
-            AccessPackage(display_name="Developer tools", description="IDE", catalog=AccessPackageCatalog(id=catalog.id))
+            AccessPackage(
+                display_name="Developer tools", description="IDE", catalog=AccessPackageCatalog(id=catalog.id)
+            )
         )
     )
     scope = call(
-        lambda c: _em(c)
-        .access_packages.by_access_package_id(package.id)
-        .resource_role_scopes.post(
-            AccessPackageResourceRoleScope(
-                role=AccessPackageResourceRole(
-                    id=role.id,
-                    origin_id=role.origin_id,
-                    origin_system="AadGroup",
-                    resource=AccessPackageResource(id=role.resource.id),
-                ),
-                scope=AccessPackageResourceScope(origin_id=str(group.pk), origin_system="AadGroup"),
+        lambda c: (
+            _em(c)
+            .access_packages.by_access_package_id(package.id)
+            .resource_role_scopes.post(
+                AccessPackageResourceRoleScope(
+                    role=AccessPackageResourceRole(
+                        id=role.id,
+                        origin_id=role.origin_id,
+                        origin_system="AadGroup",
+                        resource=AccessPackageResource(id=role.resource.id),
+                    ),
+                    scope=AccessPackageResourceScope(origin_id=str(group.pk), origin_system="AadGroup"),
+                )
             )
         )
     )

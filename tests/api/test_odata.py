@@ -15,7 +15,9 @@ from tests.conftest import PackageMaker
 pytestmark = pytest.mark.django_db
 
 
-def test_filter_eq_and_contains_on_packages(admin_api: Api, make_package: PackageMaker, other_catalog: m.Catalog) -> None:
+def test_filter_eq_and_contains_on_packages(
+    admin_api: Api, make_package: PackageMaker, other_catalog: m.Catalog
+) -> None:
     make_package(name="Developer tools")
     make_package(name="Sales tools", in_catalog=other_catalog)
     hidden = make_package(name="On-call")
@@ -80,9 +82,11 @@ def test_select_keeps_only_the_named_properties(admin_api: Api, make_package: Pa
 def test_expand_resource_role_scopes_and_policies(admin_api: Api, make_package: PackageMaker, approver: m.User) -> None:
     package = make_package(roles=2, approvers=[approver], name="Developer tools")
     plain = admin_api.get(f"accessPackages/{package.pk}").body
-    assert "resourceRoleScopes" not in plain and "assignmentPolicies" not in plain
+    assert "resourceRoleScopes" not in plain
+    assert "assignmentPolicies" not in plain
     expanded = admin_api.get(
-        f"accessPackages/{package.pk}", **{"$expand": "resourceRoleScopes($expand=role,scope),assignmentPolicies,catalog"}
+        f"accessPackages/{package.pk}",
+        **{"$expand": "resourceRoleScopes($expand=role,scope),assignmentPolicies,catalog"},
     ).body
     assert len(expanded["resourceRoleScopes"]) == 2
     scope = expanded["resourceRoleScopes"][0]
@@ -110,7 +114,8 @@ def test_paging_follows_next_link_with_a_server_side_cap(admin_api: Api, catalog
     assert len(seen) == MAX_PAGE_SIZE + 5
 
     small = admin_api.get("accessPackages", **{"$top": "2"})
-    assert len(small.body["value"]) == 2 and "@odata.nextLink" in small.body
+    assert len(small.body["value"]) == 2
+    assert "@odata.nextLink" in small.body
 
 
 def test_users_and_groups_resolve_ids(admin_api: Api, requestor: m.User) -> None:
@@ -138,7 +143,9 @@ def test_assignment_filters_on_state_and_package(admin_api: Api, make_package: P
     other = make_package(allowed_target_scope=m.TargetScope.NO_ONE)
     people = [f.UserFactory() for _ in range(3)]
     admin = m.User.objects.create_superuser("root", "root@portcullis.example", "pw")
-    create_direct_assignments(admin, package.pk, policy_id=package.policies.get().pk, target_ids=[p.pk for p in people[:2]])
+    create_direct_assignments(
+        admin, package.pk, policy_id=package.policies.get().pk, target_ids=[p.pk for p in people[:2]]
+    )
     create_direct_assignments(admin, other.pk, policy_id=other.policies.get().pk, target_ids=[people[2].pk])
     deliver()
     answer = admin_api.get("assignments", **{"$filter": f"accessPackage/id eq '{package.pk}' and state eq 'delivered'"})

@@ -39,7 +39,9 @@ def world(
     package = make_package(approvers=[approver], name="Developer tools")
     direct = f.PolicyFactory(package=package, allowed_target_scope=m.TargetScope.NO_ONE, display_name="Direct")
     member = f.UserFactory(username="member")
-    assigned = assignment_services.create_direct_assignments(admin, package.pk, policy_id=direct.pk, target_ids=[member.pk])
+    assigned = assignment_services.create_direct_assignments(
+        admin, package.pk, policy_id=direct.pk, target_ids=[member.pk]
+    )
     pending = request_services.submit_request(requestor, package.pk, policy_id=package.policies.first().pk)
     assert pending.state == m.RequestState.PENDING_APPROVAL
     assignment = m.Assignment.objects.get(pk=assigned[0].assignment_id)
@@ -155,7 +157,8 @@ def test_out_of_catalog_token_lists_nothing_of_the_other_catalog(api_as: ApiMake
         answer = foreign.get(collection)
         assert answer.status == 200
         names = [row.get("displayName") for row in answer.body["value"]]
-        assert "Engineering" not in names and "Developer tools" not in names, collection
+        assert "Engineering" not in names, collection
+        assert "Developer tools" not in names, collection
         if collection not in {"catalogs"}:
             assert answer.body["value"] == [], collection
     reader = _token(api_as, "reader")

@@ -102,7 +102,11 @@ def test_approver_approves_and_a_second_decision_is_409(
     assert late.error["code"] == "alreadyDecided"
     assert "Already decided by" in late.error["message"]
     after = as_approver.get(path).body
-    assert (after["status"], after["reviewResult"], after["reviewedBy"]["id"]) == ("Completed", "Approve", str(approver.pk))
+    assert (after["status"], after["reviewResult"], after["reviewedBy"]["id"]) == (
+        "Completed",
+        "Approve",
+        str(approver.pk),
+    )
 
 
 def test_requestor_cannot_approve_own_request(api_as: ApiMaker, requestor: m.User, package: m.AccessPackage) -> None:
@@ -182,7 +186,8 @@ def test_extend_and_remove_own_access(api_as: ApiMaker, requestor: m.User, catal
     assert mine.get("assignments/filterByCurrentUser(on='target')").body["value"][0]["id"] == str(assignment_id)
 
     extend = mine.post(
-        "assignmentRequests", {"requestType": "userUpdate", "assignment": {"id": str(assignment_id)}, "justification": "more"}
+        "assignmentRequests",
+        {"requestType": "userUpdate", "assignment": {"id": str(assignment_id)}, "justification": "more"},
     )
     assert extend.status == 201, extend.body
     assert extend.body["requestType"] == "userExtend"

@@ -41,6 +41,10 @@ def _request(catalog: m.Catalog, approver: m.User) -> None:
     )
 
 
+def _assignment(catalog: m.Catalog) -> None:
+    f.AssignmentFactory(policy__package__catalog=catalog)
+
+
 def _organization(catalog: m.Catalog, approver: m.User) -> None:
     organization = f.ConnectedOrganizationFactory()
     f.OrganizationDomainFactory(organization=organization)
@@ -56,7 +60,7 @@ ENDPOINTS: list[tuple[str, str, Builder, int]] = [
     ("accessPackages", "$expand=resourceRoleScopes,assignmentPolicies,catalog", _package, 9),
     ("assignmentPolicies", "$expand=accessPackage,catalog", _policy, 7),
     ("assignmentRequests", "$expand=accessPackage,requestor,assignment", _request, 2),
-    ("assignments", "$expand=accessPackage,assignmentPolicy,target", lambda c, a: f.AssignmentFactory(policy__package__catalog=c), 6),
+    ("assignments", "$expand=accessPackage,assignmentPolicy,target", lambda c, a: _assignment(c), 6),
     ("connectedOrganizations", "", _organization, 3),
     ("/v1.0/users", "", lambda c, a: f.UserFactory(), 2),
     ("/v1.0/groups", "", lambda c, a: f.DirectoryGroupFactory(), 2),

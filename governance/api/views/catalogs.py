@@ -56,7 +56,7 @@ CATALOG_PROPERTIES = ("displayName", "description", "isExternallyVisible", "stat
 
 
 def _catalog_changes(data: dict[str, Any]) -> dict[str, Any]:
-    refuse_unknown(data, CATALOG_PROPERTIES + ("id",))
+    refuse_unknown(data, (*CATALOG_PROPERTIES, "id"))
     if data.get("catalogType") not in (None, "userManaged"):
         raise ValidationFailed("Only userManaged catalogs exist here.", field="catalogType")
     changes: dict[str, Any] = {}
@@ -89,7 +89,9 @@ class CatalogMixin(ResourceView):
 
 
 class CatalogList(CatalogMixin):
-    @extend_schema(tags=TAG, parameters=COLLECTION_PARAMETERS, responses={200: page_of(CatalogOut, "Catalog"), **ERRORS})
+    @extend_schema(
+        tags=TAG, parameters=COLLECTION_PARAMETERS, responses={200: page_of(CatalogOut, "Catalog"), **ERRORS}
+    )
     def get(self, request: Request) -> Response:
         return self.list_response(request)
 

@@ -51,7 +51,9 @@ class UserMixin(ResourceView):
 
 
 class UserList(UserMixin):
-    @extend_schema(tags=DIRECTORY_TAG, parameters=COLLECTION_PARAMETERS, responses={200: page_of(UserOut, "User"), **ERRORS})
+    @extend_schema(
+        tags=DIRECTORY_TAG, parameters=COLLECTION_PARAMETERS, responses={200: page_of(UserOut, "User"), **ERRORS}
+    )
     def get(self, request: Request) -> Response:
         return self.list_response(request)
 
@@ -81,7 +83,9 @@ class GroupMixin(ResourceView):
 
 
 class GroupList(GroupMixin):
-    @extend_schema(tags=DIRECTORY_TAG, parameters=COLLECTION_PARAMETERS, responses={200: page_of(GroupOut, "Group"), **ERRORS})
+    @extend_schema(
+        tags=DIRECTORY_TAG, parameters=COLLECTION_PARAMETERS, responses={200: page_of(GroupOut, "Group"), **ERRORS}
+    )
     def get(self, request: Request) -> Response:
         return self.list_response(request)
 
@@ -161,7 +165,9 @@ class OrganizationList(OrganizationMixin):
     def get(self, request: Request) -> Response:
         return self.list_response(request)
 
-    @extend_schema(tags=ORGANIZATION_TAG, request=ORGANIZATION_INPUT, responses={201: ConnectedOrganizationOut, **ERRORS})
+    @extend_schema(
+        tags=ORGANIZATION_TAG, request=ORGANIZATION_INPUT, responses={201: ConnectedOrganizationOut, **ERRORS}
+    )
     def post(self, request: Request) -> Response:
         changes = _organization_changes(body_of(request))
         organization = organization_services.create_organization(
@@ -175,11 +181,15 @@ class OrganizationList(OrganizationMixin):
 
 
 class OrganizationItem(OrganizationMixin):
-    @extend_schema(tags=ORGANIZATION_TAG, parameters=ITEM_PARAMETERS, responses={200: ConnectedOrganizationOut, **ERRORS})
+    @extend_schema(
+        tags=ORGANIZATION_TAG, parameters=ITEM_PARAMETERS, responses={200: ConnectedOrganizationOut, **ERRORS}
+    )
     def get(self, request: Request, pk: uuid.UUID) -> Response:
         return self.retrieve(request, pk)
 
-    @extend_schema(tags=ORGANIZATION_TAG, request=ORGANIZATION_INPUT, responses={200: ConnectedOrganizationOut, **ERRORS})
+    @extend_schema(
+        tags=ORGANIZATION_TAG, request=ORGANIZATION_INPUT, responses={200: ConnectedOrganizationOut, **ERRORS}
+    )
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
         changes = _organization_changes(body_of(request))
         return self.render(organization_services.update_organization(self.client, pk, **changes))

@@ -122,7 +122,9 @@ def _package_changes(data: dict[str, Any]) -> dict[str, Any]:
 
 class PackageList(PackageMixin):
     @extend_schema(
-        tags=PACKAGE_TAG, parameters=COLLECTION_PARAMETERS, responses={200: page_of(PackageOut, "AccessPackage"), **ERRORS}
+        tags=PACKAGE_TAG,
+        parameters=COLLECTION_PARAMETERS,
+        responses={200: page_of(PackageOut, "AccessPackage"), **ERRORS},
     )
     def get(self, request: Request) -> Response:
         return self.list_response(request)
@@ -342,7 +344,9 @@ def _targets(spec: PolicySpec, items: list[Any]) -> None:
     users, groups, organizations = [], [], []
     for item in items:
         if not isinstance(item, dict):
-            raise ValidationFailed("'specificAllowedTargets' lists subject sets (objects).", field="specificAllowedTargets")
+            raise ValidationFailed(
+                "'specificAllowedTargets' lists subject sets (objects).", field="specificAllowedTargets"
+            )
         kind = str(item.get("@odata.type", "")).removeprefix("#").removeprefix("microsoft.graph.")
         if kind == "singleUser":
             users.append(id_of(item, "userId", required=True))
@@ -390,7 +394,12 @@ _REQUESTOR_SETTINGS = (
     "enableOnBehalfRequestorsToRemoveAccess",
     "onBehalfRequestors",
 )
-_APPROVAL_SETTINGS = ("isApprovalRequiredForAdd", "isApprovalRequiredForUpdate", "isRequestorJustificationRequired", "stages")
+_APPROVAL_SETTINGS = (
+    "isApprovalRequiredForAdd",
+    "isApprovalRequiredForUpdate",
+    "isRequestorJustificationRequired",
+    "stages",
+)
 _STAGE_SETTINGS = (
     "durationBeforeAutomaticDenial",
     "isApproverJustificationRequired",
@@ -414,7 +423,8 @@ def _requestor_settings(spec: PolicySpec, settings: dict[str, Any]) -> None:
         raise ValidationFailed("'onBehalfRequestors' is not supported.", field="onBehalfRequestors")
     if spec.allowed_target_scope == TargetScope.NO_ONE and bool_of(settings, "enableTargetsToSelfAddAccess"):
         raise ValidationFailed(
-            "With allowedTargetScope notSpecified only administrators assign; enableTargetsToSelfAddAccess must be false.",
+            "With allowedTargetScope notSpecified only administrators assign: "
+            "enableTargetsToSelfAddAccess must be false.",
             field="enableTargetsToSelfAddAccess",
         )
     if "enableTargetsToSelfAddAccess" in settings and spec.allowed_target_scope != TargetScope.NO_ONE:
@@ -427,7 +437,9 @@ def _requestor_settings(spec: PolicySpec, settings: dict[str, Any]) -> None:
 def _approval_settings(spec: PolicySpec, settings: dict[str, Any]) -> None:
     refuse_unknown(settings, _APPROVAL_SETTINGS, "requestApprovalSettings")
     spec.requires_approval = bool_of(settings, "isApprovalRequiredForAdd", spec.requires_approval)
-    spec.extension_requires_approval = bool_of(settings, "isApprovalRequiredForUpdate", spec.extension_requires_approval)
+    spec.extension_requires_approval = bool_of(
+        settings, "isApprovalRequiredForUpdate", spec.extension_requires_approval
+    )
     spec.requestor_justification_required = bool_of(
         settings, "isRequestorJustificationRequired", spec.requestor_justification_required
     )

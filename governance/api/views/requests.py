@@ -35,14 +35,14 @@ from governance.api.views.packages import _parse_duration
 from governance.models import (
     ApprovalStage,
     ApproverKind,
-    GroupMembership,
-    StageApprover,
     Assignment,
     AssignmentRequest,
     AssignmentState,
     Decision,
+    GroupMembership,
     RequestState,
     RequestType,
+    StageApprover,
     User,
 )
 from governance.permissions import Action, approvable_requests, can, own_assignments, own_requests, restrict
@@ -152,7 +152,9 @@ class RequestMixin(ResourceView):
         user = _personal_or_none(self)
         if user is not None:
             # A person sees their own requests, as in My Access, besides what their roles show.
-            visible = AssignmentRequest.objects.filter(Q(pk__in=visible.values("pk")) | Q(target=user) | Q(requestor=user))
+            visible = AssignmentRequest.objects.filter(
+                Q(pk__in=visible.values("pk")) | Q(target=user) | Q(requestor=user)
+            )
         return visible.order_by("-created_at", "pk")
 
     def optimize(self, queryset: QuerySet[Any], options: QueryOptions) -> QuerySet[Any]:
@@ -179,7 +181,9 @@ class RequestList(RequestMixin):
         request_type = _request_type(text_of(data, "requestType", required=True))
         assignment = object_of(data, "assignment")
         justification = text_of(data, "justification")
-        package_id = _ref(assignment, "accessPackageId", "accessPackage") or id_of(object_of(data, "accessPackage"), "id")
+        package_id = _ref(assignment, "accessPackageId", "accessPackage") or id_of(
+            object_of(data, "accessPackage"), "id"
+        )
         policy_id = _ref(assignment, "assignmentPolicyId", "assignmentPolicy")
         target_id = _ref(assignment, "targetId", "target", "objectId")
         start, end = _schedule(data)
@@ -202,7 +206,9 @@ class RequestList(RequestMixin):
         elif request_type == RequestType.USER_ADD:
             user = self.acting_user()
             if user is None:
-                raise NotAllowed("userAdd asks for access for oneself: use a personal token (create_api_client --user).")
+                raise NotAllowed(
+                    "userAdd asks for access for oneself: use a personal token (create_api_client --user)."
+                )
             if target_id and target_id != str(user.pk):
                 raise NotAllowed("A personal token requests access only for its own user.", field="targetId")
             if not package_id:
@@ -400,8 +406,10 @@ def approval_of(request: AssignmentRequest, user: User | None) -> dict[str, Any]
                 "assignedToMe": bool(mine),
                 "justification": decision.justification if decision else None,
                 "reviewedBy": (
-                    {"id": str(decision.approver_id) if decision.approver_id else None,
-                     "displayName": decision.approver_label}  # fmt: skip
+                    {
+                        "id": str(decision.approver_id) if decision.approver_id else None,
+                        "displayName": decision.approver_label,
+                    }
                     if decision
                     else None
                 ),
@@ -449,7 +457,11 @@ class ApprovalMixin(ResourceView):
 
     def approval_request(self, pk: uuid.UUID) -> AssignmentRequest:
         found: AssignmentRequest | None = (
-            self.base_queryset().select_related("policy").prefetch_related("policy__stages", "decisions").filter(pk=pk).first()
+            self.base_queryset()
+            .select_related("policy")
+            .prefetch_related("policy__stages", "decisions")
+            .filter(pk=pk)
+            .first()
         )
         if found is None:
             raise NotFound("Approval not found.")
@@ -493,9 +505,7 @@ class ApprovalsOfCurrentUser(ApprovalMixin):
 
 
 class ApprovalStageList(ApprovalMixin):
-    @extend_schema(
-        tags=APPROVAL_TAG, responses={200: page_of(ApprovalStageOut, "ApprovalStage"), **ERRORS}
-    )
+    @extend_schema(tags=APPROVAL_TAG, responses={200: page_of(ApprovalStageOut, "ApprovalStage"), **ERRORS})
     def get(self, request: Request, pk: uuid.UUID) -> Response:
         self.query_options(request, collection=False)
         return Response({"value": approval_of(self.approval_request(pk), self.acting_user())["stages"]})
@@ -519,7 +529,5 @@ class ApprovalStageItem(ApprovalMixin):
         result = text_of(data, "reviewResult", required=True)
         if result not in Decision.values:
             raise ValidationFailed("'reviewResult' is Approve or Deny.", field="reviewResult")
-        approval_services.decide(
-            self.client, found.pk, result, text_of(data, "justification"), stage_order=stage.order
-        )
+        approval_services.decide(self.client, found.pk, result, text_of(data, "justification"), stage_order=stage.order)
         return no_content()
