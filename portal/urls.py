@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("django-admin/", admin.site.urls),
+    path("governance/api-clients/", include("governance.api_client_urls")),
     path("governance/", include("governance.urls")),
     path("myaccess/", include("myaccess.urls")),
     path("v1.0/", include("governance.api.urls")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -28,3 +29,28 @@ class GraphAutoSchema(AutoSchema):
         if self.method == "GET" and not self.path.rstrip("/").endswith("}") and operation_id.endswith("_retrieve"):
             operation_id = operation_id.removesuffix("_retrieve") + "_list"
         return operation_id
+
+    def get_description(self) -> str:  # type: ignore[override]
+        """The endpoint's own docstring only, never one inherited from the shared base views."""
+        own = type(self.view).__dict__.get("__doc__") or ""
+        method = getattr(self.view, self.method.lower(), None)
+        return inspect.cleandoc(own or getattr(method, "__doc__", None) or "")
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> Any:
+        """Name, in each endpoint's query options, what it can filter, expand and select."""
+        operation = super().get_operation(*args, **kwargs)
+        if not operation:
+            return operation
+        filters = sorted(getattr(self.view, "filters", {}))
+        expand = sorted(getattr(self.view, "expandable", {}))
+        serializer = getattr(self.view, "serializer", None)
+        select = sorted(serializer.property_names()) if serializer is not None else []
+        extra = {
+            "$filter": f"Properties: {', '.join(filters)}." if filters else "Nothing can be filtered here.",
+            "$expand": f"Properties: {', '.join(expand)}." if expand else "Nothing can be expanded here.",
+            "$select": f"Properties: {', '.join(select)}." if select else "",
+        }
+        for parameter in operation.get("parameters", []):
+            if parameter.get("in") == "query" and parameter.get("name") in extra:
+                parameter["description"] = f"{parameter.get('description', '')} {extra[parameter['name']]}".strip()
+        return operation

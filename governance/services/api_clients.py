@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from governance.models import ApiClient, ApiClientRole, Catalog, GlobalRole, User
@@ -92,6 +93,13 @@ def create_api_client(
         )
         log_action(actor, "api_client.created", client, rights=client.describe_rights())
     return IssuedToken(client=client, token=token)
+
+
+def api_clients_for(actor: Any) -> QuerySet[ApiClient]:
+    """The API clients a person may see and revoke: all of them for global administrators."""
+    if actor is None or not _may_manage(actor):
+        raise NotFound("Page not found.")
+    return ApiClient.objects.select_related("user", "catalog")
 
 
 def revoke_api_client(actor: Any, client_id: UUID | str) -> ApiClient:

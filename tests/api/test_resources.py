@@ -174,7 +174,11 @@ def test_policy_create_put_patch_delete(admin_api: Api, make_package: PackageMak
     assert made.status == 201, made.body
     policy = m.AssignmentPolicy.objects.get(pk=made.body["id"])
     assert (policy.expiration_type, policy.expiration_hours) == (m.ExpirationType.AFTER_HOURS, 8)
-    assert policy.allow_extension and policy.extension_requires_approval and policy.approver_justification_required
+    assert (policy.allow_extension, policy.extension_requires_approval, policy.approver_justification_required) == (
+        True,
+        True,
+        True,
+    )
     assert list(policy.specific_groups.all()) == [group]
     kinds = [(a.kind, a.is_fallback) for s in policy.stages.order_by("order") for a in s.approvers.all()]
     assert sorted(kinds) == [("manager", False), ("sponsor", False), ("user", True)]
