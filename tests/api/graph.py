@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from kiota_abstractions.authentication import (
@@ -35,4 +36,6 @@ def graph_call(base_url: str, token: str, call: Callable[[GraphServiceClient], A
         adapter.base_url = base_url.rstrip("/") + "/v1.0"
         return await call(GraphServiceClient(request_adapter=adapter))
 
-    return asyncio.run(run())
+    # In a thread of its own: Playwright's sync API may already run a loop on this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run()).result()
