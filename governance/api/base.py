@@ -18,10 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.api.auth import BearerTokenAuthentication, TokenRateThrottle
-from governance.api.errors import ODataError
 from governance.api.odata import FilterField, QueryOptions, encode_skiptoken, parse_options
 from governance.models import ApiClient, User
-from governance.services.errors import DomainError, ValidationFailed
+from governance.services.errors import NotFound, ValidationFailed
 
 # --- Output -------------------------------------------------------------------------------
 
@@ -238,14 +237,6 @@ class GraphView(APIView):
     def acting_user(self) -> User | None:
         return self.client.acting_user
 
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, DomainError):
-            # A refusal, not a crash: the services already rolled their transaction back.
-            from governance.api.errors import error_body
-
-            return Response(error_body(exc.code, exc.message, exc.field), status=exc.http_status)
-        return super().handle_exception(exc)
-
 
 class ResourceView(GraphView):
     """One kind of Graph resource: how to find it, filter it, expand it and render it."""
@@ -294,8 +285,6 @@ class ResourceView(GraphView):
         return Response(body)
 
     def get_object(self, pk: Any, queryset: QuerySet[Any] | None = None, options: QueryOptions | None = None) -> Any:
-        from governance.services.errors import NotFound
-
         queryset = self.base_queryset() if queryset is None else queryset
         if options is not None:
             queryset = self.optimize(queryset, options)
@@ -311,6 +300,3 @@ class ResourceView(GraphView):
 
 def no_content(status: int = 204) -> Response:
     return Response(status=status)
-
-
-__all__ = ["ODataError"]

@@ -39,6 +39,7 @@ from governance.models import AuditEvent, Catalog, CatalogState, DirectoryGroup,
 from governance.permissions import Action, get_for, restrict
 from governance.services import catalogs as catalog_services
 from governance.services.errors import NotFound, ValidationFailed
+from governance.services.requests import is_uuid
 
 TAG = ["catalogs"]
 
@@ -250,7 +251,7 @@ class ResourceRequestList(ResourceView):
         resource_data = object_of(data, "resource", required=True)
         refuse_unknown(resource_data, ("id", "originId", "originSystem", "displayName", "description"), "resource")
         catalog_id = id_of(object_of(data, "catalog", required=True), "id", required=True)
-        if catalog_id is None or not _is_uuid(catalog_id):
+        if catalog_id is None or not is_uuid(catalog_id):
             raise NotFound("Catalog not found.")
         if request_type == "adminAdd":
             resource = self._add(catalog_id, resource_data)
@@ -282,7 +283,7 @@ class ResourceRequestList(ResourceView):
                 field="originSystem",
             )
         origin_id = text_of(data, "originId", required=True)
-        group = DirectoryGroup.objects.filter(pk=origin_id).first() if _is_uuid(origin_id) else None
+        group = DirectoryGroup.objects.filter(pk=origin_id).first() if is_uuid(origin_id) else None
         if group is None:
             raise ValidationFailed("No group of the built-in directory has this originId.", field="originId")
         return catalog_services.add_resource(
@@ -299,17 +300,9 @@ class ResourceRequestList(ResourceView):
         resources = restrict(Resource.objects.filter(catalog=catalog), self.client, Action.VIEW)
         resource_id = id_of(data, "id")
         if resource_id is not None:
-            found = resources.filter(pk=resource_id).first() if _is_uuid(resource_id) else None
+            found = resources.filter(pk=resource_id).first() if is_uuid(resource_id) else None
         else:
             found = resources.filter(origin_id=text_of(data, "originId", required=True)).first()
         if found is None:
             raise NotFound("Resource not found in this catalog.")
         return found
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

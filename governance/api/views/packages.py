@@ -43,8 +43,9 @@ from governance.models import (
 from governance.permissions import Action, get_for, restrict
 from governance.services import packages as package_services
 from governance.services import policies as policy_services
-from governance.services.errors import NotFound, ValidationFailed
+from governance.services.errors import ValidationFailed
 from governance.services.policies import ApproverSpec, PolicySpec, StageSpec
+from governance.services.requests import is_uuid
 
 PACKAGE_TAG = ["accessPackages"]
 POLICY_TAG = ["assignmentPolicies"]
@@ -236,14 +237,14 @@ def _role_named(package: AccessPackage, role: dict[str, Any], scope: dict[str, A
     roles = ResourceRole.objects.select_related("resource").filter(resource__catalog_id=package.catalog_id)
     role_id = id_of(role, "id")
     if role_id is not None:
-        found = roles.filter(pk=role_id).first() if _is_uuid(role_id) else None
+        found = roles.filter(pk=role_id).first() if is_uuid(role_id) else None
     else:
         resource = object_of(role, "resource")
         resource_id = id_of(resource, "id") or id_of(scope, "id")
         resource_origin = text_of(resource, "originId") or text_of(scope, "originId")
         candidates = roles.filter(origin_id=text_of(role, "originId", required=True))
         if resource_id is not None:
-            candidates = candidates.filter(resource_id=resource_id) if _is_uuid(resource_id) else roles.none()
+            candidates = candidates.filter(resource_id=resource_id) if is_uuid(resource_id) else roles.none()
         elif resource_origin:
             candidates = candidates.filter(resource__origin_id=resource_origin)
         else:
@@ -572,14 +573,3 @@ class PolicyItem(PolicyMixin):
     def delete(self, request: Request, pk: uuid.UUID) -> Response:
         policy_services.delete_policy(self.client, pk)
         return no_content()
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-__all__ = ["NotFound"]

@@ -63,11 +63,6 @@ def _request_type(value: str) -> str:
     return REQUEST_TYPE_ALIASES.get(value, value)
 
 
-def _personal_or_none(view: ResourceView) -> User | None:
-    client = getattr(view.request, "user", None)
-    return getattr(client, "acting_user", None)
-
-
 def _current_user_filter(on: str, allowed: tuple[str, ...]) -> str:
     if on not in allowed:
         raise ValidationFailed(f"filterByCurrentUser(on=...) takes {' or '.join(allowed)}.", field="on")
@@ -149,7 +144,7 @@ class RequestMixin(ResourceView):
 
     def base_queryset(self) -> QuerySet[AssignmentRequest]:
         visible = restrict(AssignmentRequest.objects.all(), self.client, Action.VIEW)
-        user = _personal_or_none(self)
+        user = self.acting_user()
         if user is not None:
             # A person sees their own requests, as in My Access, besides what their roles show.
             visible = AssignmentRequest.objects.filter(
@@ -300,7 +295,7 @@ class AssignmentMixin(ResourceView):
 
     def base_queryset(self) -> QuerySet[Assignment]:
         visible = restrict(Assignment.objects.all(), self.client, Action.VIEW)
-        user = _personal_or_none(self)
+        user = self.acting_user()
         if user is not None:
             visible = Assignment.objects.filter(Q(pk__in=visible.values("pk")) | Q(target=user))
         return visible.order_by("-created_at", "pk")
