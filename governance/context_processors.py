@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from governance.permissions import Action, can_globally, has_admin_portal
+from governance.models import GlobalRole
+from governance.permissions import Action, can_globally, has_admin_portal, role_set
 
 
 def navigation(request: HttpRequest) -> dict[str, object]:
@@ -15,6 +16,7 @@ def navigation(request: HttpRequest) -> dict[str, object]:
             "governance": has_admin_portal(user),
             "connectors": can_globally(user, Action.MANAGE_CONNECTORS),
             "organizations": can_globally(user, Action.MANAGE_ORGANIZATIONS),
+            "api_clients": GlobalRole.GLOBAL_ADMIN in role_set(user).global_roles,
             "django_admin": user.is_superuser,
         }
     }

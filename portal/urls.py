@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from portal.health import healthz
 
@@ -10,7 +11,11 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("django-admin/", admin.site.urls),
     path("governance/connectors/", include("governance.connector_urls")),
+    path("governance/api-clients/", include("governance.api_client_urls")),
     path("governance/", include("governance.urls")),
     path("myaccess/", include("myaccess.urls")),
+    path("v1.0/", include("governance.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("governance.home_urls")),
 ]

@@ -284,3 +284,16 @@ class ApprovalLinkFactory(DjangoModelFactory):
     approver = factory.SubFactory(UserFactory)
     stage_order = 1
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+
+class ApiClientFactory(DjangoModelFactory):
+    """An application token's row (``services.api_clients.create_api_client`` also returns
+    the token itself; use it when a test calls the API)."""
+
+    class Meta:
+        model = m.ApiClient
+
+    name = factory.Sequence(lambda n: f"api-client-{n}")
+    role = m.ApiClientRole.GLOBAL_ADMIN
+    token_hash = factory.Sequence(lambda n: f"{n:064x}")
+    token_prefix = "pcs_test"

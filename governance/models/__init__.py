@@ -1,3 +1,4 @@
+from governance.models.apiclient import ApiClient, ApiClientRole
 from governance.models.approval_link import ApprovalLink
 from governance.models.assignment import (
     Assignment,
@@ -50,6 +51,8 @@ from governance.models.request import (
 
 __all__ = [
     "AccessPackage",
+    "ApiClient",
+    "ApiClientRole",
     "ApprovalDecision",
     "ApprovalLink",
     "ApprovalStage",

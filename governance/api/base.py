@@ -1,0 +1,302 @@
+"""The machinery every endpoint shares: authentication, OData options, paging, output."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+from django.db.models import Model, QuerySet
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance.api.auth import BearerTokenAuthentication, TokenRateThrottle
+from governance.api.odata import FilterField, QueryOptions, encode_skiptoken, parse_options
+from governance.models import ApiClient, User
+from governance.services.errors import NotFound, ValidationFailed
+
+# --- Output -------------------------------------------------------------------------------
+
+
+class GraphDateTime(serializers.DateTimeField):
+    """ISO-8601 in UTC with a ``Z``, as Graph writes times."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M:%SZ", default_timezone=dt.UTC, **kwargs)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class Constant(serializers.Field):
+    """A property whose value is the same for every object (e.g. ``catalogType``)."""
+
+    def __init__(self, value: Any, **kwargs: Any) -> None:
+        self.value = value
+        kwargs.setdefault("source", "*")
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> Any:
+        return self.value
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class ConstantBool(Constant):
+    pass
+
+
+class GraphSerializer(serializers.Serializer):
+    """Read-only output. Navigation properties appear only when ``$expand`` asks for them;
+    ``$select`` keeps only the properties named (``id`` always stays)."""
+
+    navigation: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, *args: Any, expand: Iterable[str] = (), select: Iterable[str] | None = None, **kwargs: Any):
+        self._expand = frozenset(expand)
+        self._select = frozenset(select) if select is not None else None
+        # Only an instance being rendered is pruned; the schema and property lists see all.
+        self._rendering = (args[0] if args else kwargs.get("instance")) is not None
+        super().__init__(*args, **kwargs)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for name, field in list(fields.items()):
+            if self._rendering and (
+                (name in self.navigation and name not in self._expand)
+                or (self._select is not None and name != "id" and name not in self._select)
+            ):
+                del fields[name]
+                continue
+            field.read_only = True
+            field.required = False  # $select and $expand may leave any property out
+            field.allow_null = True
+        return fields
+
+    @classmethod
+    def property_names(cls) -> frozenset[str]:
+        return frozenset(cls().get_fields())
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Graph's error body."""
+
+    error = inline_serializer(
+        "ErrorDetail",
+        fields={
+            "code": serializers.CharField(),
+            "message": serializers.CharField(),
+            "target": serializers.CharField(required=False),
+        },
+    )
+
+
+ERRORS = {
+    status: OpenApiResponse(ErrorSerializer, description=text)
+    for status, text in (
+        (400, "Bad input or an unsupported query option."),
+        (401, "Missing, unknown or revoked token."),
+        (403, "Visible, but this action is not allowed."),
+        (404, "Not found, or not visible to this token."),
+        (409, "Not possible in the object's current state."),
+        (429, "Too many calls; wait Retry-After seconds."),
+    )
+}
+
+
+def page_of(serializer: type[GraphSerializer], name: str) -> Any:
+    return inline_serializer(
+        f"{name}Collection",
+        fields={
+            "@odata.context": serializers.CharField(required=False),
+            "@odata.count": serializers.IntegerField(required=False),
+            "@odata.nextLink": serializers.CharField(required=False),
+            "value": serializer(many=True),
+        },
+    )
+
+
+COLLECTION_PARAMETERS = [
+    OpenApiParameter("$filter", OpenApiTypes.STR, description="eq, and, contains() on the properties listed."),
+    OpenApiParameter("$select", OpenApiTypes.STR, description="Comma-separated properties."),
+    OpenApiParameter("$expand", OpenApiTypes.STR, description="Comma-separated navigation properties."),
+    OpenApiParameter("$top", OpenApiTypes.INT, description="Page size (the server caps it)."),
+    OpenApiParameter("$count", OpenApiTypes.BOOL, description="Include @odata.count."),
+    OpenApiParameter("$skiptoken", OpenApiTypes.STR, description="From @odata.nextLink."),
+]
+ITEM_PARAMETERS = [
+    OpenApiParameter("$select", OpenApiTypes.STR, description="Comma-separated properties."),
+    OpenApiParameter("$expand", OpenApiTypes.STR, description="Comma-separated navigation properties."),
+]
+
+
+# --- Input ------------------------------------------------------------------------------
+
+
+def body_of(request: Request) -> dict[str, Any]:
+    data = request.data
+    if not isinstance(data, Mapping):
+        raise ValidationFailed("The request body must be a JSON object.")
+    return dict(data)
+
+
+def refuse_unknown(data: Mapping[str, Any], known: Iterable[str], where: str = "") -> None:
+    """Properties we do not support are refused, so nobody believes they took effect."""
+    unknown = sorted(k for k in data if not k.startswith("@odata.") and k not in set(known))
+    if unknown:
+        place = f" in {where}" if where else ""
+        raise ValidationFailed(f"Property '{unknown[0]}'{place} is not supported.", field=unknown[0])
+
+
+def text_of(data: Mapping[str, Any], name: str, *, required: bool = False, default: str = "") -> str:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise ValidationFailed(f"'{name}' is required.", field=name)
+        return default
+    if not isinstance(value, str):
+        raise ValidationFailed(f"'{name}' must be a string.", field=name)
+    return value
+
+
+def bool_of(data: Mapping[str, Any], name: str, default: bool = False) -> bool:
+    value = data.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ValidationFailed(f"'{name}' must be true or false.", field=name)
+    return value
+
+
+def object_of(data: Mapping[str, Any], name: str, *, required: bool = False) -> dict[str, Any]:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise ValidationFailed(f"'{name}' is required.", field=name)
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationFailed(f"'{name}' must be an object.", field=name)
+    return dict(value)
+
+
+def list_of(data: Mapping[str, Any], name: str) -> list[Any]:
+    value = data.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValidationFailed(f"'{name}' must be an array.", field=name)
+    return value
+
+
+def id_of(data: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise ValidationFailed(f"'{name}' is required.", field=name)
+        return None
+    if not isinstance(value, str):
+        raise ValidationFailed(f"'{name}' must be an id (a GUID string).", field=name)
+    return value
+
+
+def datetime_of(data: Mapping[str, Any], name: str) -> dt.datetime | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    parsed = None
+    if isinstance(value, str):
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        raise ValidationFailed(f"'{name}' must be an ISO-8601 date and time, e.g. 2030-01-31T17:00:00Z.", field=name)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+# --- Views --------------------------------------------------------------------------------
+
+
+class GraphView(APIView):
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [TokenRateThrottle]
+
+    @property
+    def client(self) -> ApiClient:
+        user = self.request.user
+        assert isinstance(user, ApiClient)
+        return user
+
+    def acting_user(self) -> User | None:
+        return self.client.acting_user
+
+
+class ResourceView(GraphView):
+    """One kind of Graph resource: how to find it, filter it, expand it and render it."""
+
+    serializer: ClassVar[type[GraphSerializer]]
+    filters: ClassVar[Mapping[str, FilterField]] = {}
+    expandable: ClassVar[Mapping[str, frozenset[str]]] = {}
+    noun: ClassVar[str] = "object"
+
+    def base_queryset(self) -> QuerySet[Any]:
+        raise NotImplementedError
+
+    def optimize(self, queryset: QuerySet[Any], options: QueryOptions) -> QuerySet[Any]:
+        """select_related/prefetch for what is rendered, so a page costs a constant count."""
+        return queryset
+
+    def query_options(self, request: Request, *, collection: bool) -> QueryOptions:
+        return parse_options(
+            request.query_params,
+            collection=collection,
+            filters=self.filters,
+            expand=self.expandable,
+            select=self.serializer.property_names(),
+        )
+
+    def render(self, obj: Model, options: QueryOptions | None = None, status: int = 200) -> Response:
+        options = options or QueryOptions()
+        data = self.serializer(obj, expand=options.expand, select=options.select).data
+        return Response(data, status=status)
+
+    def list_response(self, request: Request, queryset: QuerySet[Any] | None = None) -> Response:
+        options = self.query_options(request, collection=True)
+        queryset = self.base_queryset() if queryset is None else queryset
+        queryset = queryset.filter(options.filter)
+        body: dict[str, Any] = {}
+        if options.count:
+            body["@odata.count"] = queryset.count()
+        rows = list(self.optimize(queryset, options)[options.offset : options.offset + options.top + 1])
+        more = len(rows) > options.top
+        rows = rows[: options.top]
+        body["value"] = self.serializer(rows, many=True, expand=options.expand, select=options.select).data
+        if more:
+            params = request.query_params.copy()
+            params["$skiptoken"] = encode_skiptoken(options.offset + options.top)
+            body["@odata.nextLink"] = request.build_absolute_uri(request.path) + "?" + urlencode(params, safe="$(),'/")
+        return Response(body)
+
+    def get_object(self, pk: Any, queryset: QuerySet[Any] | None = None, options: QueryOptions | None = None) -> Any:
+        queryset = self.base_queryset() if queryset is None else queryset
+        if options is not None:
+            queryset = self.optimize(queryset, options)
+        obj = queryset.filter(pk=pk).first()
+        if obj is None:
+            raise NotFound(f"{self.noun[0].upper()}{self.noun[1:]} not found.")
+        return obj
+
+    def retrieve(self, request: Request, pk: Any, queryset: QuerySet[Any] | None = None) -> Response:
+        options = self.query_options(request, collection=False)
+        return self.render(self.get_object(pk, queryset, options), options)
+
+
+def no_content(status: int = 204) -> Response:
+    return Response(status=status)

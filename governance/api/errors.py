@@ -1,0 +1,96 @@
+"""Every refusal as a Graph-style error: ``{"error": {"code": ..., "message": ...}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from governance.services.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+class ODataError(exceptions.APIException):
+    """A refusal the API itself decides (bad query option, unsupported property)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalidRequest"
+
+    def __init__(self, message: str, *, code: str = "invalidRequest", http_status: int = 400, target: str = ""):
+        super().__init__(message, code)
+        self.status_code = http_status  # type: ignore[assignment]
+        self.graph_code = code
+        self.target = target
+
+
+def error_body(code: str, message: str, target: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if target:
+        error["target"] = target
+    return {"error": error}
+
+
+_DRF_CODES: dict[type[exceptions.APIException], str] = {
+    exceptions.NotAuthenticated: "InvalidAuthenticationToken",
+    exceptions.AuthenticationFailed: "InvalidAuthenticationToken",
+    exceptions.PermissionDenied: "forbidden",
+    exceptions.NotFound: "notFound",
+    exceptions.MethodNotAllowed: "methodNotAllowed",
+    exceptions.NotAcceptable: "notAcceptable",
+    exceptions.UnsupportedMediaType: "unsupportedMediaType",
+    exceptions.Throttled: "TooManyRequests",
+    exceptions.ParseError: "invalidRequest",
+}
+
+
+def _first_message(detail: Any, path: str = "") -> tuple[str, str]:
+    """A DRF validation error as one sentence and the (camelCase) property it is about."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = "" if key == "non_field_errors" else (f"{path}.{key}" if path else str(key))
+            return _first_message(value, name)
+    if isinstance(detail, list) and detail:
+        for index, value in enumerate(detail):
+            if value:
+                nested = isinstance(value, dict | list)
+                return _first_message(value, f"{path}[{index}]" if nested else path)
+    text = str(detail)
+    return (f"{path}: {text}" if path else text), path
+
+
+def graph_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's exception hook: domain errors, DRF errors and 404s in Graph's error shape."""
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.field), status=exc.http_status)
+    if isinstance(exc, Http404):
+        return Response(error_body("notFound", str(exc) or "Not found."), status=404)
+    if isinstance(exc, ODataError):
+        return Response(error_body(exc.graph_code, str(exc.detail), exc.target), status=exc.status_code)
+    if isinstance(exc, exceptions.ValidationError):
+        message, target = _first_message(exc.detail)
+        return Response(error_body("invalidRequest", message, target), status=400)
+    if isinstance(exc, exceptions.APIException):
+        code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "invalidRequest")
+        headers: dict[str, str] = {}
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
+        wait = getattr(exc, "wait", None)
+        if wait is not None:
+            headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+        return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
+    return None
+
+
+@csrf_exempt
+def not_found_json(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any path under /v1.0/ that the API does not serve."""
+    return JsonResponse(
+        error_body("notFound", f"Resource not found for the segment '{path.split('/')[0] or request.path}'."),
+        status=404,
+    )

@@ -1,0 +1,387 @@
+"""Graph v1.0 shapes of our objects (output only; input is read by the views).
+
+Names, casing and enums follow Microsoft Graph's entitlement-management resources. What we
+do not have is left out rather than invented.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from governance.api.base import Constant, ConstantBool, GraphDateTime, GraphSerializer
+from governance.models import (
+    ApproverKind,
+    Assignment,
+    AssignmentPolicy,
+    AssignmentRequest,
+    ExpirationType,
+    Resource,
+    ResourceType,
+    TargetScope,
+    User,
+    UserType,
+)
+
+# Resource types as Graph's originSystem names them.
+ORIGIN_SYSTEM: dict[str, str] = {
+    ResourceType.GROUP: "AadGroup",
+    ResourceType.APPLICATION: "AadApplication",
+    ResourceType.SITE: "SharePointOnline",
+}
+RESOURCE_TYPE_OF_ORIGIN = {v: k for k, v in ORIGIN_SYSTEM.items()}
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class OriginSystem(serializers.Field):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source=kwargs.pop("source", "resource_type"), **kwargs)
+
+    def to_representation(self, value: str) -> str:
+        return ORIGIN_SYSTEM.get(value, value)
+
+
+# --- Catalogs and resources -------------------------------------------------------------
+
+
+class CatalogOut(GraphSerializer):
+    id = serializers.UUIDField()
+    displayName = serializers.CharField(source="display_name")
+    description = serializers.CharField()
+    catalogType = Constant("userManaged")
+    state = serializers.CharField()
+    isExternallyVisible = serializers.BooleanField(source="is_externally_visible")
+    createdDateTime = GraphDateTime(source="created_at")
+    modifiedDateTime = GraphDateTime(source="modified_at")
+
+
+class ResourceScopeOut(GraphSerializer):
+    """A resource's root scope: ours are always the whole resource."""
+
+    id = serializers.UUIDField()
+    displayName = serializers.CharField(source="display_name")
+    description = serializers.CharField()
+    originId = serializers.CharField(source="origin_id")
+    originSystem = OriginSystem()
+    isRootScope = ConstantBool(True)
+
+
+class ResourceBrief(GraphSerializer):
+    id = serializers.UUIDField()
+    displayName = serializers.CharField(source="display_name")
+    description = serializers.CharField()
+    originId = serializers.CharField(source="origin_id")
+    originSystem = OriginSystem()
+    createdDateTime = GraphDateTime(source="created_at")
+
+
+class ResourceRoleBrief(GraphSerializer):
+    id = serializers.UUIDField()
+    displayName = serializers.CharField(source="display_name")
+    description = serializers.CharField()
+    originId = serializers.CharField(source="origin_id")
+    originSystem = OriginSystem(source="resource.resource_type")
+
+
+class ResourceRoleOut(ResourceRoleBrief):
+    resource = ResourceBrief()
+
+
+class ResourceOut(ResourceBrief):
+    navigation = frozenset({"roles", "scopes", "catalog"})
+
+    roles = ResourceRoleBrief(many=True, source="roles.all")
+    scopes = serializers.SerializerMethodField()
+    catalog = CatalogOut()
+
+    @extend_schema_field(ResourceScopeOut(many=True))
+    def get_scopes(self, resource: Resource) -> Any:
+        return ResourceScopeOut([resource], many=True).data
+
+
+class ResourceRoleScopeOut(GraphSerializer):
+    """A resource role bundled in a package; the scope is the role's resource."""
+
+    id = serializers.UUIDField()
+    createdDateTime = GraphDateTime(source="created_at")
+    role = ResourceRoleOut(source="resource_role")
+    scope = ResourceScopeOut(source="resource_role.resource")
+
+
+class ResourceRequestOut(GraphSerializer):
+    id = serializers.CharField()
+    requestType = serializers.CharField(source="request_type")
+    state = serializers.CharField()
+    createdDateTime = GraphDateTime(source="created_at")
+    resource = ResourceBrief()
+    catalog = CatalogOut()
+
+
+# --- People -----------------------------------------------------------------------------
+
+
+class SubjectOut(GraphSerializer):
+    """accessPackageSubject: the ``objectId`` is the person's id everywhere in the API."""
+
+    id = serializers.UUIDField()
+    objectId = serializers.UUIDField(source="id")
+    displayName = serializers.CharField(source="__str__")
+    email = serializers.CharField()
+    principalName = serializers.CharField(source="user_principal_name")
+    subjectType = Constant("user")
+
+
+class UserOut(GraphSerializer):
+    id = serializers.UUIDField()
+    displayName = serializers.CharField(source="__str__")
+    mail = serializers.CharField(source="email")
+    userPrincipalName = serializers.CharField(source="user_principal_name")
+    userType = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_userType(self, user: User) -> str:
+        return "Guest" if user.user_type == UserType.GUEST else "Member"
+
+
+class GroupOut(GraphSerializer):
+    id = serializers.UUIDField()
+    displayName = serializers.CharField(source="display_name")
+    description = serializers.CharField()
+    mail = serializers.CharField()
+
+
+class DomainSourceOut(serializers.Serializer):
+    domainName = serializers.CharField(source="domain")
+    displayName = serializers.CharField(source="domain")
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return {"@odata.type": "#microsoft.graph.domainIdentitySource", **super().to_representation(instance)}
+
+
+class ConnectedOrganizationOut(GraphSerializer):
+    id = serializers.UUIDField()
+    displayName = serializers.CharField(source="display_name")
+    description = serializers.CharField()
+    state = serializers.CharField()
+    identitySources = DomainSourceOut(many=True, source="domains.all")
+    createdDateTime = GraphDateTime(source="created_at")
+    modifiedDateTime = GraphDateTime(source="modified_at")
+
+
+# --- Policies ---------------------------------------------------------------------------
+
+
+def _duration(policy: AssignmentPolicy) -> str | None:
+    if policy.expiration_type == ExpirationType.AFTER_DAYS and policy.expiration_days:
+        return f"P{policy.expiration_days}D"
+    if policy.expiration_type == ExpirationType.AFTER_HOURS and policy.expiration_hours:
+        return f"PT{policy.expiration_hours}H"
+    return None
+
+
+EXPIRATION_TYPE: dict[str, str] = {
+    ExpirationType.NEVER: "noExpiration",
+    ExpirationType.ON_DATE: "afterDateTime",
+    ExpirationType.AFTER_DAYS: "afterDuration",
+    ExpirationType.AFTER_HOURS: "afterDuration",
+}
+
+
+def iso(value: Any) -> str | None:
+    return GraphDateTime().to_representation(value) if value is not None else None
+
+
+def subject_sets(approvers: Any) -> list[dict[str, Any]]:
+    sets: list[dict[str, Any]] = []
+    for approver in approvers:
+        if approver.kind == ApproverKind.USER:
+            sets.append({"@odata.type": "#microsoft.graph.singleUser", "userId": str(approver.user_id)})
+        elif approver.kind == ApproverKind.GROUP:
+            sets.append({"@odata.type": "#microsoft.graph.groupMembers", "groupId": str(approver.group_id)})
+        elif approver.kind == ApproverKind.MANAGER:
+            sets.append({"@odata.type": "#microsoft.graph.requestorManager", "managerLevel": 1})
+        elif approver.kind == ApproverKind.SPONSOR:
+            sets.append({"@odata.type": "#microsoft.graph.targetUserSponsors"})
+    return sets
+
+
+_OBJECT = OpenApiTypes.OBJECT
+
+
+class PolicyBrief(GraphSerializer):
+    id = serializers.UUIDField()
+    displayName = serializers.CharField(source="display_name")
+    description = serializers.CharField()
+    allowedTargetScope = serializers.CharField(source="allowed_target_scope")
+    specificAllowedTargets = serializers.SerializerMethodField()
+    expiration = serializers.SerializerMethodField()
+    requestorSettings = serializers.SerializerMethodField()
+    requestApprovalSettings = serializers.SerializerMethodField()
+    createdDateTime = GraphDateTime(source="created_at")
+    modifiedDateTime = GraphDateTime(source="modified_at")
+
+    @extend_schema_field({"type": "array", "items": {"type": "object"}})
+    def get_specificAllowedTargets(self, policy: AssignmentPolicy) -> list[dict[str, Any]]:
+        targets: list[dict[str, Any]] = []
+        if policy.allowed_target_scope == TargetScope.SPECIFIC_USERS:
+            targets += [
+                {"@odata.type": "#microsoft.graph.singleUser", "userId": str(u.pk), "description": str(u)}
+                for u in policy.specific_users.all()
+            ]
+            targets += [
+                {"@odata.type": "#microsoft.graph.groupMembers", "groupId": str(g.pk), "description": str(g)}
+                for g in policy.specific_groups.all()
+            ]
+        elif policy.allowed_target_scope == TargetScope.SPECIFIC_ORGANIZATIONS:
+            targets += [
+                {
+                    "@odata.type": "#microsoft.graph.connectedOrganizationMembers",
+                    "connectedOrganizationId": str(o.pk),
+                    "description": str(o),
+                }
+                for o in policy.specific_organizations.all()
+            ]
+        return targets
+
+    @extend_schema_field(_OBJECT)
+    def get_expiration(self, policy: AssignmentPolicy) -> dict[str, Any]:
+        return {
+            "type": EXPIRATION_TYPE.get(policy.expiration_type, "notSpecified"),
+            "endDateTime": iso(policy.expiration_date) if policy.expiration_type == ExpirationType.ON_DATE else None,
+            "duration": _duration(policy),
+        }
+
+    @extend_schema_field(_OBJECT)
+    def get_requestorSettings(self, policy: AssignmentPolicy) -> dict[str, Any]:
+        return {
+            "enableTargetsToSelfAddAccess": policy.enabled and not policy.is_admin_direct,
+            "enableTargetsToSelfUpdateAccess": policy.allow_extension,
+            # Anyone may give up their own access, whatever the policy.
+            "enableTargetsToSelfRemoveAccess": True,
+            "allowCustomAssignmentSchedule": policy.allow_custom_schedule,
+            "enableOnBehalfRequestorsToAddAccess": False,
+            "enableOnBehalfRequestorsToUpdateAccess": False,
+            "enableOnBehalfRequestorsToRemoveAccess": False,
+            "onBehalfRequestors": [],
+        }
+
+    @extend_schema_field(_OBJECT)
+    def get_requestApprovalSettings(self, policy: AssignmentPolicy) -> dict[str, Any]:
+        stages = sorted(policy.stages.all(), key=lambda s: s.order) if policy.requires_approval else []
+        return {
+            "isApprovalRequiredForAdd": policy.requires_approval,
+            "isApprovalRequiredForUpdate": policy.extension_requires_approval,
+            "isRequestorJustificationRequired": policy.requestor_justification_required,
+            "stages": [
+                {
+                    "durationBeforeAutomaticDenial": f"P{stage.timeout_days}D",
+                    "isApproverJustificationRequired": policy.approver_justification_required,
+                    "isEscalationEnabled": False,
+                    "durationBeforeEscalation": None,
+                    "primaryApprovers": subject_sets(a for a in stage.approvers.all() if not a.is_fallback),
+                    "fallbackPrimaryApprovers": subject_sets(a for a in stage.approvers.all() if a.is_fallback),
+                    "escalationApprovers": [],
+                    "fallbackEscalationApprovers": [],
+                }
+                for stage in stages
+            ],
+        }
+
+
+class PackageBrief(GraphSerializer):
+    id = serializers.UUIDField()
+    displayName = serializers.CharField(source="display_name")
+    description = serializers.CharField()
+    isHidden = serializers.BooleanField(source="is_hidden")
+    createdDateTime = GraphDateTime(source="created_at")
+    modifiedDateTime = GraphDateTime(source="modified_at")
+
+
+class PolicyOut(PolicyBrief):
+    navigation = frozenset({"accessPackage", "catalog"})
+
+    accessPackage = PackageBrief(source="package")
+    catalog = CatalogOut(source="package.catalog")
+
+
+class PackageOut(PackageBrief):
+    navigation = frozenset({"catalog", "resourceRoleScopes", "assignmentPolicies"})
+
+    catalog = CatalogOut()
+    resourceRoleScopes = ResourceRoleScopeOut(many=True, source="role_links.all")
+    assignmentPolicies = PolicyBrief(many=True, source="policies.all")
+
+
+# --- Assignments and requests -----------------------------------------------------------
+
+
+class ScheduleOut(serializers.Serializer):
+    """entitlementManagementSchedule: when access starts and ends."""
+
+    startDateTime = GraphDateTime(allow_null=True)
+    expiration = serializers.DictField(allow_null=True)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        start, end = instance
+        return {
+            "startDateTime": iso(start),
+            "expiration": {"endDateTime": iso(end), "type": "afterDateTime" if end else "noExpiration"},
+        }
+
+
+class AssignmentOut(GraphSerializer):
+    navigation = frozenset({"accessPackage", "assignmentPolicy"})
+
+    id = serializers.UUIDField()
+    state = serializers.CharField()
+    status = serializers.CharField(source="get_state_display")
+    expiredDateTime = serializers.SerializerMethodField()
+    schedule = serializers.SerializerMethodField()
+    target = SubjectOut()
+    accessPackage = PackageBrief(source="package")
+    assignmentPolicy = PolicyBrief(source="policy")
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_expiredDateTime(self, assignment: Assignment) -> str | None:
+        return iso(assignment.ended_at) if assignment.state == "expired" else None
+
+    @extend_schema_field(ScheduleOut)
+    def get_schedule(self, assignment: Assignment) -> dict[str, Any]:
+        return ScheduleOut((assignment.start_at, assignment.end_at)).data
+
+
+class RequestOut(GraphSerializer):
+    navigation = frozenset({"accessPackage", "requestor"})
+
+    id = serializers.UUIDField()
+    requestType = serializers.CharField(source="request_type")
+    state = serializers.CharField()
+    status = serializers.CharField(source="get_state_display")
+    justification = serializers.CharField()
+    createdDateTime = GraphDateTime(source="created_at")
+    completedDateTime = GraphDateTime(source="completed_at")
+    schedule = serializers.SerializerMethodField()
+    assignment = serializers.SerializerMethodField()
+    accessPackage = PackageBrief(source="package")
+    requestor = SubjectOut()
+
+    @extend_schema_field(ScheduleOut)
+    def get_schedule(self, request: AssignmentRequest) -> dict[str, Any]:
+        return ScheduleOut((request.schedule_start, request.schedule_end)).data
+
+    @extend_schema_field(_OBJECT)
+    def get_assignment(self, request: AssignmentRequest) -> dict[str, Any]:
+        """What the request is about, with the ids a Graph request body names; the full
+        assignment (state, schedule) when it exists and ``$expand=assignment`` asks."""
+        reference: dict[str, Any] = {
+            "id": str(request.assignment_id) if request.assignment_id else None,
+            "targetId": str(request.target_id),
+            "accessPackageId": str(request.package_id),
+            "assignmentPolicyId": str(request.policy_id) if request.policy_id else None,
+        }
+        if "assignment" in self._expand and request.assignment is not None:
+            reference |= AssignmentOut(request.assignment, expand=("target",)).data
+        return reference

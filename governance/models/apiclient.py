@@ -1,0 +1,131 @@
+"""API clients: bearer tokens for automation, acting with a role or as one person."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import models
+
+from governance.models.catalog import Catalog, CatalogRole
+from governance.models.identity import GlobalRole
+
+if TYPE_CHECKING:
+    from governance.models.identity import User
+    from governance.permissions import RoleSet
+
+
+class ApiClientRole(models.TextChoices):
+    """The roles an application token can hold (DESIGN §9's ``--role`` values)."""
+
+    GLOBAL_ADMIN = "global_admin", "Global administrator"
+    GOVERNANCE_ADMIN = "governance_admin", "Identity Governance administrator"
+    USER_ADMIN = "user_admin", "User administrator"
+    CATALOG_OWNER = "catalog_owner", "Catalog owner"
+    CATALOG_READER = "catalog_reader", "Catalog reader"
+    PACKAGE_MANAGER = "package_manager", "Access package manager"
+    ASSIGNMENT_MANAGER = "assignment_manager", "Access package assignment manager"
+
+
+# An application token's role, as the global or catalog role the portal knows.
+GLOBAL_ROLE_OF: dict[str, str] = {
+    ApiClientRole.GLOBAL_ADMIN: GlobalRole.GLOBAL_ADMIN,
+    ApiClientRole.GOVERNANCE_ADMIN: GlobalRole.GOVERNANCE_ADMIN,
+    ApiClientRole.USER_ADMIN: GlobalRole.USER_ADMIN,
+}
+CATALOG_ROLE_OF: dict[str, str] = {
+    ApiClientRole.CATALOG_OWNER: CatalogRole.OWNER,
+    ApiClientRole.CATALOG_READER: CatalogRole.READER,
+    ApiClientRole.PACKAGE_MANAGER: CatalogRole.PACKAGE_MANAGER,
+    ApiClientRole.ASSIGNMENT_MANAGER: CatalogRole.ASSIGNMENT_MANAGER,
+}
+
+
+class ApiClient(models.Model):
+    """A bearer token and what it may do.
+
+    An *application* token holds one role (a catalog role with its catalog); a *personal*
+    token acts as its user, with exactly that person's rights. Only a hash of the token is
+    stored; the token itself is shown once, when it is made.
+
+    An instance is a principal for :mod:`governance.permissions` (``get_role_set``) and an
+    actor for :mod:`governance.services.audit` (``audit_label``, ``acting_user``).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=128, unique=True)
+    role = models.CharField(max_length=32, choices=ApiClientRole.choices, blank=True)
+    catalog = models.ForeignKey(Catalog, on_delete=models.CASCADE, null=True, blank=True, related_name="api_clients")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="api_tokens"
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token_prefix = models.CharField(max_length=12, editable=False, help_text="The token's first characters.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, role="", catalog__isnull=True)
+                    | models.Q(
+                        user__isnull=True,
+                        role__in=list(GLOBAL_ROLE_OF),
+                        catalog__isnull=True,
+                    )
+                    | models.Q(user__isnull=True, role__in=list(CATALOG_ROLE_OF), catalog__isnull=False)
+                ),
+                name="api_client_role_or_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # --- A principal ------------------------------------------------------------------
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.user is None or self.user.is_active
+
+    @property
+    def is_personal(self) -> bool:
+        return self.user_id is not None
+
+    def get_role_set(self) -> RoleSet:
+        from governance.permissions import ANONYMOUS, RoleSet, role_set
+
+        if not self.is_active:
+            return ANONYMOUS
+        if self.user is not None:
+            return role_set(self.user)
+        if self.role in GLOBAL_ROLE_OF:
+            return RoleSet(authenticated=True, global_roles=frozenset({GLOBAL_ROLE_OF[self.role]}))
+        if self.role in CATALOG_ROLE_OF and self.catalog_id is not None:
+            return RoleSet(authenticated=True, catalog_roles={self.catalog_id: frozenset({CATALOG_ROLE_OF[self.role]})})
+        return ANONYMOUS
+
+    @property
+    def acting_user(self) -> User | None:
+        return self.user
+
+    @property
+    def audit_label(self) -> str:
+        if self.user is not None:
+            return f"api:{self.name} as {self.user.username}"
+        return f"api:{self.name}"
+
+    def describe_rights(self) -> str:
+        if self.user is not None:
+            return f"Acts as {self.user}"
+        label = self.get_role_display()
+        return f"{label} of {self.catalog}" if self.catalog is not None else label
