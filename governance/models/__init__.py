@@ -23,6 +23,15 @@ from governance.models.identity import (
     User,
     UserType,
 )
+from governance.models.identity_sources import (
+    DirectorySyncState,
+    ExternalIdentity,
+    ExternalUserLifecycle,
+    ExternalUserOffboarding,
+    IdentityProvider,
+    SyncMode,
+    SyncOutcome,
+)
 from governance.models.outbox import OutboundEmail
 from governance.models.package import (
     AccessPackage,
@@ -69,13 +78,18 @@ __all__ = [
     "DeliveryAttempt",
     "DirectoryGroup",
     "DirectoryRoleAssignment",
+    "DirectorySyncState",
     "DriftMode",
     "ExpirationType",
     "ExpiryReminder",
+    "ExternalIdentity",
+    "ExternalUserLifecycle",
+    "ExternalUserOffboarding",
     "GlobalRole",
     "GrantState",
     "GroupMembership",
     "GroupSource",
+    "IdentityProvider",
     "Operation",
     "OrganizationDomain",
     "OutboundEmail",
@@ -91,6 +105,8 @@ __all__ = [
     "RoleOperationKind",
     "RoleOperationState",
     "StageApprover",
+    "SyncMode",
+    "SyncOutcome",
     "TargetScope",
     "User",
     "UserType",
