@@ -272,3 +272,38 @@ class OutboundEmailFactory(DjangoModelFactory):
     to_address = factory.LazyAttribute(lambda o: o.recipient.email)
     subject = "Hello"
     body_text = "Body\n"
+
+
+# --- Sign-in and identity sources (issue 8) ----------------------------------------------
+
+
+class ExternalIdentityFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ExternalIdentity
+
+    user = factory.SubFactory(UserFactory)
+    provider = m.IdentityProvider.OIDC
+    issuer = "https://id.portcullis.example"
+    subject = factory.Sequence(lambda n: f"subject-{n}")
+
+
+class DirectorySyncStateFactory(DjangoModelFactory):
+    class Meta:
+        model = m.DirectorySyncState
+
+    source = factory.Sequence(lambda n: f"ldap-{n}")
+
+
+class ExternalUserLifecycleFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ExternalUserLifecycle
+
+    organization = factory.SubFactory(ConnectedOrganizationFactory)
+
+
+class ExternalUserOffboardingFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ExternalUserOffboarding
+
+    user = factory.SubFactory(ExternalUserFactory)
+    last_assignment_ended_at = factory.LazyFunction(timezone.now)
