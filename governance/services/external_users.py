@@ -28,6 +28,7 @@ from governance.models import (
     ExternalUserOffboarding,
     GrantState,
     RequestState,
+    RequestType,
     RoleGrant,
     User,
     UserType,
@@ -100,7 +101,10 @@ def update_settings(
 
 def _has_access_or_request() -> Q:
     active = Assignment.objects.filter(target=OuterRef("pk"), state__in=AssignmentState.ACTIVE)
-    open_request = AssignmentRequest.objects.filter(target=OuterRef("pk"), state__in=RequestState.OPEN)
+    # A removal still delivering is no reason to stay; a request for new access is.
+    open_request = AssignmentRequest.objects.filter(
+        target=OuterRef("pk"), state__in=RequestState.OPEN, request_type__in=RequestType.ADDS | RequestType.UPDATES
+    )
     return Q(Exists(active)) | Q(Exists(open_request))
 
 
