@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -220,6 +221,23 @@ class OIDCBackend(OIDCAuthenticationBackend):
         if config.client_id not in audiences:
             raise SuspiciousOperation("The ID token was issued to another client.")
         return payload
+
+    def retrieve_matching_jwk(self, token: str) -> Any:
+        # An ID token may omit "kid" when the provider has a single signing key (RFC 7517);
+        # the parent insists on one.
+        header = jwt.get_unverified_header(token)
+        if "kid" in header:
+            return super().retrieve_matching_jwk(token)
+        response = requests.get(self.OIDC_OP_JWKS_ENDPOINT, timeout=self.get_settings("OIDC_TIMEOUT", None))
+        response.raise_for_status()
+        keys = [
+            key
+            for key in response.json().get("keys", [])
+            if key.get("alg") in (None, header.get("alg")) and key.get("use", "sig") == "sig"
+        ]
+        if len(keys) != 1:
+            raise SuspiciousOperation("The ID token names no signing key and the provider has several.")
+        return jwt.PyJWK(keys[0])
 
     def get_userinfo(self, access_token: str, id_token: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         claims = dict(payload)

@@ -108,3 +108,12 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
             "Start again from the sign-in page.",
             status=400,
         )
+    except Exception:
+        log.exception("Single sign-on failed")
+        return _problem(
+            request,
+            "Sign-in failed",
+            f"{config.provider_name} answered in a way Portcullis did not understand, so you were not signed in. "
+            "Try again later; local accounts can still sign in.",
+            status=502,
+        )
