@@ -15,6 +15,7 @@ def navigation(request: HttpRequest) -> dict[str, object]:
             "governance": has_admin_portal(user),
             "connectors": can_globally(user, Action.MANAGE_CONNECTORS),
             "organizations": can_globally(user, Action.MANAGE_ORGANIZATIONS),
+            "directory": can_globally(user, Action.MANAGE_DIRECTORY) or can_globally(user, Action.MANAGE_ORGANIZATIONS),
             "django_admin": user.is_superuser,
         }
     }

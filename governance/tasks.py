@@ -168,3 +168,7 @@ def external_user_lifecycle() -> dict[str, int]:
     """Beat: block external users whose last assignment ended; remove them when their days are up."""
     report = external_users.run_external_user_lifecycle()
     return {"blocked": report.blocked, "removed": report.removed, "kept": report.kept}
+
+
+def run_directory_sync_soon() -> None:
+    _publish(sync_directory)

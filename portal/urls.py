@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/sso/callback/", signin.oidc_callback, name="oidc_callback"),
     path("django-admin/", admin.site.urls),
     path("governance/connectors/", include("governance.connector_urls")),
+    path("governance/identity/", include("governance.identity_urls")),
     path("governance/", include("governance.urls")),
     path("myaccess/", include("myaccess.urls")),
     path("", include("governance.home_urls")),
