@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -505,11 +506,15 @@ def _apply_people(
     sync.load(people, full=full)
     if full:
         sync.refuse_mass_deletion(people, int(config["max_delete_percent"]))
+    seen: list[UUID] = []
     for person in people:
         identity = sync.identities.get(person.uuid) or sync.match(person)
         if identity is not None:
             _update_person(identity, person, report, sync.events, now)
+            seen.append(identity.pk)
     sync.save_new()
+    for chunk in _chunks(seen):
+        ExternalIdentity.objects.filter(pk__in=chunk).update(last_seen_at=now)
     if full:
         sync.mark_missing({p.uuid for p in people})
     _apply_managers(config.source, people, sync.identities)
@@ -529,6 +534,7 @@ class _PeopleSync:
         self.events: list[AuditEvent] = []
         self.new_users: list[User] = []
         self.new_identities: list[ExternalIdentity] = []
+        self.creating: set[str] = set()
 
     def _scope(self) -> Any:
         return ExternalIdentity.objects.select_related("user").filter(
@@ -564,6 +570,10 @@ class _PeopleSync:
         """A person seen for the first time: an account to link, or a new one (then None)."""
         existing = self.by_username.get(person.username)
         if existing is None:
+            if person.username in self.creating:
+                self.report.skipped.append(f"{person.dn}: another entry already has the username {person.username}.")
+                return None
+            self.creating.add(person.username)
             self._create(person)
             return None
         if existing.user_type == UserType.GUEST:
@@ -673,12 +683,16 @@ def _update_person(
     if changed:
         user.save(update_fields=changed)
         report.updated += 1
+        events.append(build_event(None, "user.updated_from_directory", user, fields=changed))
+    before = (identity.dn, identity.disabled, identity.missing_since, identity.subject)
     identity.dn = person.dn.lower()
     identity.disabled = person.disabled
     identity.missing_since = None
+    identity.subject = person.uuid
     identity.last_seen_at = now
-    if identity.pk and not identity._state.adding:
-        identity.save(update_fields=["dn", "disabled", "missing_since", "last_seen_at", "subject"])
+    # Unchanged identities (nearly all, in a full sync) get last_seen_at in one UPDATE per chunk.
+    if not identity._state.adding and before != (identity.dn, identity.disabled, None, identity.subject):
+        identity.save(update_fields=["dn", "disabled", "missing_since", "subject"])
 
 
 def _user_ids_by_dn(source: str, dns: Iterable[str], known: Mapping[str, UUID]) -> dict[str, UUID]:
@@ -696,7 +710,8 @@ def _user_ids_by_dn(source: str, dns: Iterable[str], known: Mapping[str, UUID]) 
 def _apply_managers(source: str, people: list[LdapPerson], identities: Mapping[str, ExternalIdentity]) -> None:
     known = {i.dn: i.user.pk for i in identities.values() if i.dn}
     by_dn = _user_ids_by_dn(source, (p.manager_dn for p in people), known)
-    changed: list[User] = []
+    # One UPDATE per manager (a team at a time), not one per person.
+    teams: dict[UUID | None, list[UUID]] = defaultdict(list)
     for person in people:
         identity = identities.get(person.uuid)
         if identity is None:
@@ -707,8 +722,10 @@ def _apply_managers(source: str, people: list[LdapPerson], identities: Mapping[s
             manager_id = None
         if user.manager_id != manager_id:
             user.manager_id = manager_id
-            changed.append(user)
-    User.objects.bulk_update(changed, ["manager"], batch_size=CHUNK)
+            teams[manager_id].append(user.pk)
+    for manager_id, team in teams.items():
+        for chunk in _chunks(team):
+            User.objects.filter(pk__in=chunk).update(manager_id=manager_id)
 
 
 def _apply_groups(config: SyncConfig, groups: list[LdapGroup], report: SyncReport, *, full: bool) -> None:

@@ -151,6 +151,7 @@ def _refresh_profile(user: User, email: str, claims: Mapping[str, Any]) -> None:
             changed.append(field)
     if changed:
         user.save(update_fields=changed)
+        log_action(None, "user.updated_from_sign_in", user, fields=changed)
 
 
 def _first_sign_in(issuer: str, subject: str, email: str, claims: Mapping[str, Any], names: ClaimNames) -> User:

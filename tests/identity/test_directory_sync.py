@@ -276,3 +276,17 @@ def test_not_configured_does_nothing(settings: Any) -> None:
     assert tasks.sync_directory.apply().get() == {"configured": False}
     with pytest.raises(CommandError, match="not configured"):
         call_command("sync_directory")
+
+
+def test_two_entries_with_one_username(slapd: Slapd, settings: Any) -> None:
+    settings.LDAP_SYNC = sync_settings(slapd)
+    with slapd.admin() as conn:
+        add_person(conn, "twin")
+        conn.add(f"ou=more,{PEOPLE}", ["organizationalUnit"], {"ou": "more"})
+        assert conn.add(f"uid=twin,ou=more,{PEOPLE}", ["inetOrgPerson"], {"cn": "Twin", "sn": "Twin", "uid": "twin"}), (
+            conn.result
+        )
+    report = directory_sync.sync_directory()
+    assert report.created == 1
+    assert report.skipped == [f"uid=twin,ou=more,{PEOPLE}: another entry already has the username twin."]
+    assert m.User.objects.filter(username="twin").count() == 1
