@@ -17,6 +17,7 @@ def navigation(request: HttpRequest) -> dict[str, object]:
             "connectors": can_globally(user, Action.MANAGE_CONNECTORS),
             "organizations": can_globally(user, Action.MANAGE_ORGANIZATIONS),
             "api_clients": GlobalRole.GLOBAL_ADMIN in role_set(user).global_roles,
+            "directory": can_globally(user, Action.MANAGE_DIRECTORY) or can_globally(user, Action.MANAGE_ORGANIZATIONS),
             "django_admin": user.is_superuser,
         }
     }

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.models import Assignment, AssignmentRequest, GrantState, RequestState
-from governance.services import approvals, assignments, delivery, outbox, packages
+from governance.services import approvals, assignments, delivery, directory_sync, external_users, outbox, packages
 from governance.services.grants import refresh_many
 
 log = logging.getLogger(__name__)
@@ -141,3 +141,34 @@ def check_drift() -> dict[str, int]:
     for error in report.errors or []:
         log.warning("Drift check: %s", error)
     return {"roles": report.roles_checked, "drifted": report.drifted, "healed": report.healed}
+
+
+# --- Sign-in and directory (issue 8) ---------------------------------------------------
+
+
+@shared_task(name="governance.tasks.sync_directory")
+def sync_directory() -> dict[str, object]:
+    """Beat: import people and groups from LDAP (does nothing unless LDAP_SYNC_URL is set)."""
+    if directory_sync.sync_config() is None:
+        return {"configured": False}
+    try:
+        report = directory_sync.sync_directory()
+    except directory_sync.SyncAlreadyRunning as exc:
+        log.info("Directory sync skipped: %s", exc.message)
+        return {"skipped": exc.message}
+    except directory_sync.DirectorySyncError as exc:
+        # Recorded on the sync's state (shown on the page); the next beat tries again.
+        log.warning("Directory sync failed: %s", exc.message)
+        return {"failed": exc.message}
+    return report.counts()
+
+
+@shared_task(name="governance.tasks.external_user_lifecycle")
+def external_user_lifecycle() -> dict[str, int]:
+    """Beat: block external users whose last assignment ended; remove them when their days are up."""
+    report = external_users.run_external_user_lifecycle()
+    return {"blocked": report.blocked, "removed": report.removed, "kept": report.kept}
+
+
+def run_directory_sync_soon() -> None:
+    _publish(sync_directory)

@@ -108,6 +108,50 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# --- Single sign-on (OpenID Connect) and directory sync: README "Sign-in and directory" --
+# Without OIDC_ISSUER nothing about single sign-on shows or runs; local accounts always work.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
+OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="")
+OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid email profile")
+OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
+OIDC_EMAIL_CLAIM = env.str("OIDC_EMAIL_CLAIM", default="email")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="")
+OIDC_MEMBER_DOMAINS = env.list("OIDC_MEMBER_DOMAINS", default=[])
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=5.0)
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    *(["governance.identity.oidc.OIDCBackend"] if OIDC_ISSUER else []),
+]
+LDAP_SYNC = {
+    "source": env.str("LDAP_SYNC_SOURCE", default="ldap"),
+    "url": env.str("LDAP_SYNC_URL", default=""),
+    "bind_dn": env.str("LDAP_SYNC_BIND_DN", default=""),
+    "bind_password": env.str("LDAP_SYNC_BIND_PASSWORD", default=""),
+    "start_tls": env.bool("LDAP_SYNC_START_TLS", default=False),
+    "ca_file": env.str("LDAP_SYNC_CA_FILE", default=""),
+    "timeout": env.int("LDAP_SYNC_TIMEOUT", default=10),
+    "page_size": env.int("LDAP_SYNC_PAGE_SIZE", default=500),
+    "user_base": env.str("LDAP_SYNC_USER_BASE", default=""),
+    "user_filter": env.str("LDAP_SYNC_USER_FILTER", default="(objectClass=inetOrgPerson)"),
+    "username_attribute": env.str("LDAP_SYNC_USERNAME_ATTRIBUTE", default="uid"),
+    "email_attribute": env.str("LDAP_SYNC_EMAIL_ATTRIBUTE", default="mail"),
+    "display_name_attribute": env.str("LDAP_SYNC_DISPLAY_NAME_ATTRIBUTE", default="displayName"),
+    "manager_attribute": env.str("LDAP_SYNC_MANAGER_ATTRIBUTE", default="manager"),
+    "disabled_filter": env.str("LDAP_SYNC_DISABLED_FILTER", default=""),
+    "group_base": env.str("LDAP_SYNC_GROUP_BASE", default=""),
+    "group_filter": env.str(
+        "LDAP_SYNC_GROUP_FILTER", default="(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
+    ),
+    "full_sync_hours": env.int("LDAP_SYNC_FULL_SYNC_HOURS", default=24),
+    "max_delete_percent": env.int("LDAP_SYNC_MAX_DELETE_PERCENT", default=50),
+}
+LDAP_SYNC_INTERVAL_MINUTES = env.int("LDAP_SYNC_INTERVAL_MINUTES", default=15)
+# External users whose last assignment ended (per connected organization, these are the defaults).
+EXTERNAL_USER_BLOCK_SIGN_IN = env.bool("EXTERNAL_USER_BLOCK_SIGN_IN", default=True)
+EXTERNAL_USER_REMOVE_AFTER_DAYS = env.int("EXTERNAL_USER_REMOVE_AFTER_DAYS", default=30)
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -215,6 +259,11 @@ CELERY_BEAT_SCHEDULE = {
     "send-expiry-reminders": {"task": "governance.tasks.send_expiry_reminders", "schedule": timedelta(hours=1)},
     "time-out-approvals": {"task": "governance.tasks.time_out_approvals", "schedule": timedelta(minutes=15)},
     "check-drift": {"task": "governance.tasks.check_drift", "schedule": crontab(minute=17)},
+    "sync-directory": {
+        "task": "governance.tasks.sync_directory",
+        "schedule": timedelta(minutes=max(LDAP_SYNC_INTERVAL_MINUTES, 1)),
+    },
+    "external-user-lifecycle": {"task": "governance.tasks.external_user_lifecycle", "schedule": timedelta(hours=1)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

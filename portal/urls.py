@@ -3,15 +3,19 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
+from governance.views import signin
 from portal.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/sso/", signin.oidc_start, name="oidc_start"),
+    path("accounts/sso/callback/", signin.oidc_callback, name="oidc_callback"),
     path("django-admin/", admin.site.urls),
     path("governance/connectors/", include("governance.connector_urls")),
     path("governance/api-clients/", include("governance.api_client_urls")),
+    path("governance/identity/", include("governance.identity_urls")),
     path("governance/", include("governance.urls")),
     path("myaccess/", include("myaccess.urls")),
     path("v1.0/", include("governance.api.urls")),

@@ -297,3 +297,38 @@ class ApiClientFactory(DjangoModelFactory):
     role = m.ApiClientRole.GLOBAL_ADMIN
     token_hash = factory.Sequence(lambda n: f"{n:064x}")
     token_prefix = "pcs_test"
+
+
+# --- Sign-in and identity sources (issue 8) ----------------------------------------------
+
+
+class ExternalIdentityFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ExternalIdentity
+
+    user = factory.SubFactory(UserFactory)
+    provider = m.IdentityProvider.OIDC
+    issuer = "https://id.portcullis.example"
+    subject = factory.Sequence(lambda n: f"subject-{n}")
+
+
+class DirectorySyncStateFactory(DjangoModelFactory):
+    class Meta:
+        model = m.DirectorySyncState
+
+    source = factory.Sequence(lambda n: f"ldap-{n}")
+
+
+class ExternalUserLifecycleFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ExternalUserLifecycle
+
+    organization = factory.SubFactory(ConnectedOrganizationFactory)
+
+
+class ExternalUserOffboardingFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ExternalUserOffboarding
+
+    user = factory.SubFactory(ExternalUserFactory)
+    last_assignment_ended_at = factory.LazyFunction(timezone.now)

@@ -25,6 +25,15 @@ from governance.models.identity import (
     User,
     UserType,
 )
+from governance.models.identity_sources import (
+    DirectorySyncState,
+    ExternalIdentity,
+    ExternalUserLifecycle,
+    ExternalUserOffboarding,
+    IdentityProvider,
+    SyncMode,
+    SyncOutcome,
+)
 from governance.models.outbox import OutboundEmail
 from governance.models.package import (
     AccessPackage,
@@ -74,13 +83,18 @@ __all__ = [
     "DeliveryAttempt",
     "DirectoryGroup",
     "DirectoryRoleAssignment",
+    "DirectorySyncState",
     "DriftMode",
     "ExpirationType",
     "ExpiryReminder",
+    "ExternalIdentity",
+    "ExternalUserLifecycle",
+    "ExternalUserOffboarding",
     "GlobalRole",
     "GrantState",
     "GroupMembership",
     "GroupSource",
+    "IdentityProvider",
     "Operation",
     "OrganizationDomain",
     "OutboundEmail",
@@ -96,6 +110,8 @@ __all__ = [
     "RoleOperationKind",
     "RoleOperationState",
     "StageApprover",
+    "SyncMode",
+    "SyncOutcome",
     "TargetScope",
     "User",
     "UserType",

@@ -117,6 +117,7 @@ class DirectoryRoleAssignment(models.Model):
 class GroupSource(models.TextChoices):
     BUILTIN = "builtin", "Built-in directory"
     LDAP = "ldap", "LDAP directory"
+    OIDC = "oidc", "Identity provider (sign-in claim)"
 
 
 class DirectoryGroup(CatalogScoped, models.Model):
