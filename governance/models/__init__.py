@@ -39,6 +39,7 @@ from governance.models.policy import (
     StageApprover,
     TargetScope,
 )
+from governance.models.portal import FormSubmission
 from governance.models.request import (
     ApprovalDecision,
     AssignmentRequest,
@@ -72,6 +73,7 @@ __all__ = [
     "DriftMode",
     "ExpirationType",
     "ExpiryReminder",
+    "FormSubmission",
     "GlobalRole",
     "GrantState",
     "GroupMembership",
