@@ -210,9 +210,11 @@ def catalog_resource_add(request: HttpRequest, pk: UUID) -> HttpResponse:
     """Search a connector's groups, then Add one to the catalog (a resource with its roles)."""
     catalog = find_catalog(request, pk, Action.MANAGE_CATALOG)
     connectors = Connector.objects.filter(enabled=True).order_by("display_name")
-    search = ResourceSearchForm(request.GET or None, connectors=connectors)
-    if not search.is_bound:
-        search = ResourceSearchForm(initial={"connector": connectors.first()}, connectors=connectors)
+    query = request.GET.copy()
+    first = connectors.first()
+    if first is not None:
+        query.setdefault("connector", str(first.pk))
+    search = ResourceSearchForm(query, connectors=connectors)
     results: list[tuple[str, str]] = []
     problem = ""
     connector = None
@@ -233,7 +235,7 @@ def catalog_resource_add(request: HttpRequest, pk: UUID) -> HttpResponse:
         else:
             messages.error(request, "Choose a group from the search results.")
         return redirect(request.get_full_path())
-    if search.is_bound and search.is_valid() and search.cleaned_data["q"]:
+    if search.is_valid() and search.cleaned_data["q"]:
         connector = search.cleaned_data["connector"]
         results, problem = _search_connector(connector, search.cleaned_data["q"])
     present = set(
@@ -250,7 +252,7 @@ def catalog_resource_add(request: HttpRequest, pk: UUID) -> HttpResponse:
             "connector": connector,
             "results": [(origin, name, origin in present) for origin, name in results],
             "problem": problem,
-            "searched": bool(search.is_bound and search.data.get("q")),
+            "searched": bool(query.get("q")),
         },
         partial="governance/catalogs/_resource_results.html",
     )
