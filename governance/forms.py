@@ -274,7 +274,9 @@ class AddRoleForm(PortalForm):
         roles = ResourceRole.objects.none()
         if resource_id and _is_uuid(resource_id):
             roles = ResourceRole.objects.filter(resource_id=resource_id, resource__catalog_id=package.catalog_id)
-        self.fields["resource_role"].queryset = roles  # type: ignore[attr-defined]
+        role_field = self.fields["resource_role"]
+        role_field.queryset = roles  # type: ignore[attr-defined]
+        role_field.label_from_instance = lambda role: role.display_name  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -64,3 +64,31 @@ def audit_object_link(event: Any) -> str:
     if not href:
         return format_html("{}", event.object_repr)
     return format_html('<a href="{}">{}</a>', href, event.object_repr)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_short(item)}" for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_short(item) for item in value)
+    return str(value)
+
+
+def _change(pair: Any) -> str:
+    if isinstance(pair, list | tuple) and len(pair) == 2:
+        return f"{_short(pair[0])} → {_short(pair[1])}"
+    return _short(pair)
+
+
+@register.filter
+def audit_details(data: Any) -> str:
+    """An event's details as ``key: value`` pairs; ``changes`` as ``field: before → after``."""
+    if not isinstance(data, dict):
+        return _short(data) if data else ""
+    parts = []
+    for key, value in data.items():
+        if key == "changes" and isinstance(value, dict):
+            parts.append("; ".join(f"{field}: {_change(pair)}" for field, pair in value.items()))
+        else:
+            parts.append(f"{key}: {_short(value)}")
+    return " · ".join(parts)

@@ -62,13 +62,15 @@ class TestList:
         assert _rows(client.get("/governance/assignments/", {"sort": "-person"})) == ["Bob Brown", "Alice Anders"]
 
     def test_pages_of_fifty(self, scene: Scene, as_persona: Any) -> None:
-        for n in range(55):
+        for _n in range(55):
             f.AssignmentFactory(package=scene.package, policy=scene.direct_policy, target=f.UserFactory())
         client = as_persona("admin")
         first = client.get("/governance/assignments/")
-        assert len(first.context["page"].rows) == 50 and first.context["page"].has_next
+        assert len(first.context["page"].rows) == 50
+        assert first.context["page"].has_next
         second = client.get("/governance/assignments/", {"page": "2"})
-        assert len(second.context["page"].rows) == 7 and not second.context["page"].has_next
+        assert len(second.context["page"].rows) == 7
+        assert not second.context["page"].has_next
         assert not {a.pk for a in first.context["page"].rows} & {a.pk for a in second.context["page"].rows}
         assert client.get("/governance/assignments/", {"page": "nonsense"}).status_code == 200
 
@@ -82,13 +84,17 @@ class TestList:
 class TestDetail:
     def test_every_role_with_its_state_and_attempts(self, scene: Scene, as_persona: Any) -> None:
         page = text(as_persona("catalog_reader").get(f"/governance/assignments/{scene.partial.pk}/"))
-        assert f"{scene.good_role} " in page and "Granted" in page
-        assert f"{scene.bad_role} " in page and "Failed" in page
-        assert "Permanent error" in page and "groupNotFound" in page
+        assert f"{scene.good_role} " in page
+        assert "Granted" in page
+        assert f"{scene.bad_role} " in page
+        assert "Failed" in page
+        assert "Permanent error" in page
+        assert "groupNotFound" in page
         assert "does not exist in the built-in directory" in page
         assert "Built-in directory" in page  # the connector of each attempt
         # A reader sees no actions.
-        assert "Remove assignment" not in page and "Reprocess" not in page
+        assert "Remove assignment" not in page
+        assert "Reprocess" not in page
 
 
 class TestNewAssignment:
@@ -165,12 +171,14 @@ class TestNewAssignment:
         token = client.get(url).context["form"].initial["submission"]
         dana = f.UserFactory(username="dana")
         response = client.post(url, {"submission": token, "users": [dana.pk], "policy": requestable.pk})
-        assert response.status_code == 200 and response.context["form"].errors["policy"]
+        assert response.status_code == 200
+        assert response.context["form"].errors["policy"]
 
     def test_without_an_admin_direct_policy_the_page_says_how_to_add_one(self, as_persona: Any, catalog) -> None:
         package = f.AccessPackageFactory(catalog=catalog)
         page = text(as_persona("pkg_manager").get(f"/governance/packages/{package.pk}/assignments/new/"))
-        assert "no enabled policy for direct assignment" in page and "Add policy" in page
+        assert "no enabled policy for direct assignment" in page
+        assert "Add policy" in page
 
 
 class TestRemoveAndEnd:

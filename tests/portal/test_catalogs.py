@@ -17,9 +17,11 @@ pytestmark = pytest.mark.django_db
 
 def test_list_shows_only_ones_catalogs(as_persona: Any, catalog, other_catalog, catalog_reader) -> None:
     page = text(as_persona("catalog_reader").get("/governance/catalogs/"))
-    assert "Engineering" in page and "Finance" not in page
+    assert "Engineering" in page
+    assert "Finance" not in page
     page = text(as_persona("admin").get("/governance/catalogs/", {"q": "fin"}))
-    assert "Finance" in page and "Engineering" not in page
+    assert "Finance" in page
+    assert "Engineering" not in page
 
 
 class TestCreateEditDelete:
@@ -51,7 +53,8 @@ class TestCreateEditDelete:
         response = client.post(f"/governance/catalogs/{catalog.pk}/edit/", data, follow=True)
         assert "Changes saved." in text(response)
         catalog.refresh_from_db()
-        assert catalog.state == "unpublished" and catalog.description == "Builds things"
+        assert catalog.state == "unpublished"
+        assert catalog.description == "Builds things"
         assert m.AuditEvent.objects.filter(action="catalog.updated", object_id=str(catalog.pk)).count() == 1
         client.post(f"/governance/catalogs/{catalog.pk}/edit/", data)
         assert m.AuditEvent.objects.filter(action="catalog.updated", object_id=str(catalog.pk)).count() == 1
@@ -103,7 +106,8 @@ class TestMembers:
         response = client.post(f"/governance/catalogs/{catalog.pk}/roles/add/", {"role": "nonsense"})
         assert response.status_code == 200
         errors = response.context["role_form"].errors
-        assert "users" in errors and "role" in errors
+        assert "users" in errors
+        assert "role" in errors
         assert snapshot() == before
 
 
@@ -137,7 +141,8 @@ class TestResources:
             f"/governance/catalogs/{catalog.pk}/resources/add/", {"q": "build"}, HTTP_HX_REQUEST="true"
         )
         body = response.content.decode()
-        assert body.lstrip().startswith('<div id="results">') and "Build agents" in body
+        assert body.lstrip().startswith('<div id="results">')
+        assert "Build agents" in body
 
     def test_remove_refused_while_used_then_allowed(self, scene: Scene, as_persona: Any) -> None:
         client = as_persona("catalog_owner")

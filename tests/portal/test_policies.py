@@ -45,7 +45,9 @@ class TestAddPolicy:
         response = client.post(f"/governance/packages/{package.pk}/policies/new/", data, follow=True)
         assert "Policy Direct created." in text(response)
         policy = package.policies.get()
-        assert policy.is_admin_direct and policy.expiration_type == "never" and policy.enabled
+        assert policy.is_admin_direct
+        assert policy.expiration_type == "never"
+        assert policy.enabled
         assert m.AuditEvent.objects.filter(action="policy.created", object_id=str(policy.pk)).exists()
         # Double submit: still one policy.
         client.post(f"/governance/packages/{package.pk}/policies/new/", data)
@@ -90,10 +92,13 @@ class TestAddPolicy:
         assert policy.description == "For contractors"
         assert list(policy.specific_users.all()) == [requester]
         assert list(policy.specific_groups.all()) == [engineers]
-        assert policy.requires_approval and policy.approver_justification_required
-        assert policy.requestor_justification_required and policy.allow_custom_schedule
+        assert policy.requires_approval
+        assert policy.approver_justification_required
+        assert policy.requestor_justification_required
+        assert policy.allow_custom_schedule
         assert (policy.expiration_type, policy.expiration_hours) == ("after_hours", 8)
-        assert policy.allow_extension and policy.extension_requires_approval
+        assert policy.allow_extension
+        assert policy.extension_requires_approval
         stages = list(policy.stages.order_by("order").prefetch_related("approvers"))
         assert [s.timeout_days for s in stages] == [7, 3, 2]
         assert {(a.kind, a.user_id, a.is_fallback) for a in stages[0].approvers.all()} == {
