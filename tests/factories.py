@@ -272,3 +272,12 @@ class OutboundEmailFactory(DjangoModelFactory):
     to_address = factory.LazyAttribute(lambda o: o.recipient.email)
     subject = "Hello"
     body_text = "Body\n"
+
+
+class FormSubmissionFactory(DjangoModelFactory):
+    class Meta:
+        model = m.FormSubmission
+
+    token = factory.Faker("uuid4", cast_to=None)
+    user = factory.SubFactory(UserFactory)
+    result_url = "/governance/packages/"
