@@ -150,6 +150,18 @@ def test_view_and_filter_assignments_and_download(page: Page, scene: Scene, pkg_
     with open(download.value.path(), newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["Person"], r["Status"]) for r in rows] == [("Erin Ended", "Expired")]
+    # Search as one types, and sort by a column: only the table is swapped, the URL follows.
+    page.get_by_label("Status").select_option(label="Active")
+    page.get_by_label("Person").fill("bob")
+    expect(results(page)).not_to_contain_text("Alice Anders")
+    expect(results(page)).to_contain_text("Bob Brown")
+    page.get_by_label("Person").fill("")
+    expect(results(page)).to_contain_text("Alice Anders")
+    results(page).get_by_role("link", name="Person").click()
+    expect(results(page).locator("tbody tr").first).to_contain_text("Alice Anders")
+    results(page).get_by_role("link", name="Person").click()
+    expect(results(page).locator("tbody tr").first).to_contain_text("Bob Brown")
+    assert "sort=-person" in page.url
 
 
 def test_view_a_requests_delivery_errors(page: Page, scene: Scene, catalog_owner: m.User) -> None:
