@@ -102,7 +102,6 @@ class AssignmentFilter(PersonSearch):
     sort = filters.OrderingFilter(
         fields=(
             ("target__display_name", "person"),
-            ("package__display_name", "package"),
             ("state", "status"),
             ("start_at", "start"),
             ("end_at", "end"),
@@ -132,6 +131,14 @@ class AssignmentFilter(PersonSearch):
         return queryset.filter(state=value)
 
 
+# Across packages a list may hold a million rows: only orders an index serves are offered.
+INDEXED_SORTS = (("target__display_name", "person"), ("created_at", "created"))
+
+
+class AllAssignmentsFilter(AssignmentFilter):
+    sort = filters.OrderingFilter(fields=INDEXED_SORTS)
+
+
 # --- Requests ---------------------------------------------------------------------------
 
 OPEN = "open"
@@ -149,7 +156,6 @@ class RequestFilter(PersonSearch, DateRangeMixin):
     sort = filters.OrderingFilter(
         fields=(
             ("target__display_name", "person"),
-            ("package__display_name", "package"),
             ("state", "status"),
             ("request_type", "type"),
             ("created_at", "created"),
@@ -167,6 +173,10 @@ class RequestFilter(PersonSearch, DateRangeMixin):
         if value == ATTENTION:
             return queryset.filter(state__in=RequestState.REPROCESSABLE)
         return queryset.filter(state=value)
+
+
+class AllRequestsFilter(RequestFilter):
+    sort = filters.OrderingFilter(fields=INDEXED_SORTS)
 
 
 # --- Audit log ----------------------------------------------------------------------------

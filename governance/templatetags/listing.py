@@ -32,7 +32,11 @@ def _swap_link(href: str, label: str) -> str:
 
 @register.simple_tag(takes_context=True)
 def sort_header(context: dict[str, Any], key: str, label: str) -> str:
-    """A column header that sorts by ``key``; clicking again reverses the order."""
+    """A column header that sorts by ``key``; clicking again reverses the order. A column
+    the list's filter cannot sort by is a plain header."""
+    sortable = {value for value, _ in context["filter"].form.fields["sort"].choices}
+    if key not in sortable:
+        return format_html('<th scope="col">{}</th>', label)
     params = context["request"].GET.copy()
     current = params.get("sort", "")
     if current == key:

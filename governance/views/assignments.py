@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from governance.filters import AssignmentFilter, with_drift
+from governance.filters import AllAssignmentsFilter, AssignmentFilter, with_drift
 from governance.forms import NewAssignmentForm, RemoveAssignmentForm, SelectionForm, UpdateEndForm, searching
 from governance.models import (
     AccessPackage,
@@ -57,7 +57,8 @@ def _assignments(request: HttpRequest, package: AccessPackage | None = None) -> 
 
 
 def _filtered(request: HttpRequest, package: AccessPackage | None) -> AssignmentFilter:
-    return AssignmentFilter(request.GET, queryset=_assignments(request, package))
+    filterset = AssignmentFilter if package is not None else AllAssignmentsFilter
+    return filterset(request.GET, queryset=_assignments(request, package))
 
 
 def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[str, Any]:

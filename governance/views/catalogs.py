@@ -38,7 +38,6 @@ from governance.services.errors import DomainError
 from governance.views.access import admin_portal, require, visible
 from governance.views.listing import paginate
 from governance.views.outcomes import refusals_as_messages, submit_once
-from governance.views.packages import active_assignment_count
 from governance.web import attach_error, render_page
 
 
@@ -116,9 +115,7 @@ def catalog_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
             .select_related("user")
             .order_by("role", "user__display_name"),
             "resources": _resources(catalog),
-            "packages": AccessPackage.objects.filter(catalog=catalog)
-            .annotate(active_assignments=active_assignment_count())
-            .order_by("display_name"),
+            "packages": AccessPackage.objects.filter(catalog=catalog).order_by("display_name"),
             "role_form": CatalogRoleForm() if manage else None,
         },
     )

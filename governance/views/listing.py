@@ -63,9 +63,11 @@ def paginate(request: HttpRequest, queryset: QuerySet[Any], per_page: int = PER_
     except ValueError:
         number = 1
     offset = (number - 1) * per_page
-    # A unique last key, so rows with equal sort values never repeat or vanish across pages.
-    ordering = list(queryset.query.order_by or queryset.model._meta.ordering)
-    queryset = queryset.order_by(*ordering, "pk")
+    # A unique last key, so rows with equal sort values never repeat or vanish across pages;
+    # in the direction of the last key, so an index on (that key, id) serves the whole order.
+    ordering = [str(key) for key in (queryset.query.order_by or queryset.model._meta.ordering)]
+    tiebreak = "-pk" if ordering and ordering[-1].startswith("-") else "pk"
+    queryset = queryset.order_by(*ordering, tiebreak)
     rows = list(queryset[offset : offset + per_page + 1])
     return Page(rows=rows[:per_page], number=number, per_page=per_page, has_next=len(rows) > per_page)
 

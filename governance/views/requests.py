@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from governance.filters import RequestFilter
+from governance.filters import AllRequestsFilter, RequestFilter
 from governance.forms import CancelRequestForm, SelectionForm
 from governance.models import AccessPackage, AssignmentRequest, DeliveryAttempt, Outcome, RequestState
 from governance.permissions import Action, can, catalogs_where, restrict
@@ -49,7 +49,7 @@ def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[s
     queryset = restrict(AssignmentRequest.objects.all(), request.user, Action.VIEW)
     if package is not None:
         queryset = queryset.filter(package=package)
-    filterset = RequestFilter(request.GET, queryset=queryset)
+    filterset = (RequestFilter if package is not None else AllRequestsFilter)(request.GET, queryset=queryset)
     rows = filterset.qs.select_related("target", "requestor", "package", "policy").annotate(errors=_error_count())
     if package is None:
         where = catalogs_where(request.user, Action.REPROCESS)
