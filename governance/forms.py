@@ -35,6 +35,7 @@ from governance.models import (
     User,
 )
 from governance.services.policies import MAX_STAGE_TIMEOUT_DAYS, MAX_STAGES, ApproverSpec, PolicySpec, StageSpec
+from governance.services.requests import is_uuid
 
 DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 PICKER_RESULTS = 20
@@ -66,7 +67,7 @@ def directory_matches(kind: str, query: str, exclude: Iterable[str] = (), limit:
 
 
 def directory_entries(kind: str, ids: Iterable[str]) -> list[Any]:
-    valid = [pk for pk in ids if _is_uuid(pk)]
+    valid = [pk for pk in ids if is_uuid(pk)]
     if not valid:
         return []
     if kind == "group":
@@ -74,14 +75,6 @@ def directory_entries(kind: str, ids: Iterable[str]) -> list[Any]:
     return list(
         User.objects.filter(pk__in=valid).select_related("connected_organization").order_by("display_name", "username")
     )
-
-
-def _is_uuid(value: object) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 class DirectoryPicker(forms.Widget):
@@ -99,6 +92,7 @@ class DirectoryPicker(forms.Widget):
         self.query = ""
 
     def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
+        # Each form gets its own copy of the widget, so keeping the search text here is safe.
         self.query = (data.get(f"{name}__q") or "").strip()
         getter = getattr(data, "getlist", None)
         return list(getter(name)) if getter else list(data.get(name) or [])
@@ -272,7 +266,7 @@ class AddRoleForm(PortalForm):
         ).select_related("connector")
         resource_id = self.data.get("resource") or self.initial.get("resource")
         roles = ResourceRole.objects.none()
-        if resource_id and _is_uuid(resource_id):
+        if resource_id and is_uuid(resource_id):
             roles = ResourceRole.objects.filter(resource_id=resource_id, resource__catalog_id=package.catalog_id)
         role_field = self.fields["resource_role"]
         role_field.queryset = roles  # type: ignore[attr-defined]
@@ -578,22 +572,6 @@ class UpdateEndForm(forms.Form):
 
 class CancelRequestForm(forms.Form):
     reason = forms.CharField(label="Reason", required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=4000)
-
-
-class SelectionForm(forms.Form):
-    """The rows ticked in a list, for a bulk action."""
-
-    ids = forms.TypedMultipleChoiceField(coerce=str, required=False)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["ids"].choices = [(v, v) for v in self.data.getlist("ids") if _is_uuid(v)]  # type: ignore[attr-defined]
-
-    def clean_ids(self) -> list[str]:
-        ids: list[str] = self.cleaned_data["ids"]
-        if not ids:
-            raise forms.ValidationError("Select at least one row.")
-        return ids
 
 
 # --- Connected organizations ------------------------------------------------------------

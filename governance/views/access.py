@@ -14,7 +14,7 @@ from django.db import models
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 
-from governance.permissions import Action, can, has_admin_portal, restrict
+from governance.permissions import Action, can, catalogs_where, has_admin_portal, restrict
 
 _M = TypeVar("_M", bound=models.Model)
 View = Callable[..., HttpResponseBase]
@@ -44,3 +44,14 @@ def require(request: HttpRequest, action: Action, obj: models.Model) -> None:
     """An action the person may not take on this object answers 404, like an invisible one."""
     if not can(request.user, action, obj):
         raise Http404("Not found.")
+
+
+def may_somewhere(request: HttpRequest, action: Action) -> bool:
+    """The person may take ``action`` in at least one catalog (shows a list's buttons)."""
+    where = catalogs_where(request.user, action)
+    return where is None or bool(where)
+
+
+def selected_ids(request: HttpRequest) -> list[str]:
+    """The rows ticked in a list for a bulk action; the service reports ids it cannot find."""
+    return [value for value in request.POST.getlist("ids") if value]

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from governance.filters import AllAssignmentsFilter, AssignmentFilter, with_drift
-from governance.forms import NewAssignmentForm, RemoveAssignmentForm, SelectionForm, UpdateEndForm, searching
+from governance.forms import NewAssignmentForm, RemoveAssignmentForm, UpdateEndForm, searching
 from governance.models import (
     AccessPackage,
     Assignment,
@@ -24,10 +24,10 @@ from governance.models import (
     GrantState,
     RoleGrant,
 )
-from governance.permissions import Action, can, catalogs_where, restrict
+from governance.permissions import Action, can, restrict
 from governance.services import assignments as assignment_service
 from governance.services.errors import DomainError
-from governance.views.access import admin_portal, visible
+from governance.views.access import admin_portal, may_somewhere, selected_ids, visible
 from governance.views.listing import paginate, stream_csv
 from governance.views.outcomes import refusals_as_messages, submit_once
 from governance.views.packages import find_package, package_tabs
@@ -64,11 +64,9 @@ def _filtered(request: HttpRequest, package: AccessPackage | None) -> Assignment
 def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[str, Any]:
     filterset = _filtered(request, package)
     rows = filterset.qs.select_related("target", "package", "policy")
-    if package is None:
-        where = catalogs_where(request.user, Action.REPROCESS)
-        can_reprocess = where is None or bool(where)
-    else:
-        can_reprocess = can(request.user, Action.REPROCESS, package)
+    can_reprocess = (
+        can(request.user, Action.REPROCESS, package) if package else may_somewhere(request, Action.REPROCESS)
+    )
     return {
         "filter": filterset,
         "page": paginate(request, rows),
@@ -245,11 +243,11 @@ def assignment_reprocess(request: HttpRequest, pk: UUID) -> HttpResponse:
 @require_POST
 def assignment_reprocess_selected(request: HttpRequest) -> HttpResponse:
     """Seed 004: select assignments, click Reprocess; ineligible ones are reported."""
-    form = SelectionForm(request.POST)
+    ids = selected_ids(request)
     back = safe_next(request, reverse("governance:assignment_list"))
-    if not form.is_valid():
+    if not ids:
         messages.error(request, "Select at least one assignment to reprocess.")
         return redirect(back)
-    result = assignment_service.reprocess_assignments(request.user, form.cleaned_data["ids"])
+    result = assignment_service.reprocess_assignments(request.user, ids)
     (messages.success if not result.skipped else messages.warning)(request, f"Reprocess: {result.summary()}")
     return redirect(back)

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import Count, Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -37,7 +38,7 @@ from governance.services import catalogs as catalog_service
 from governance.services.errors import DomainError
 from governance.views.access import admin_portal, require, visible
 from governance.views.listing import paginate
-from governance.views.outcomes import refusals_as_messages, submit_once
+from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
 from governance.web import attach_error, render_page
 
 
@@ -149,8 +150,6 @@ def catalog_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
 def catalog_delete(request: HttpRequest, pk: UUID) -> HttpResponse:
     """Rule 10: only an empty catalog; otherwise the message says what is still in it."""
     if request.method == "POST":
-        form = ConfirmForm(request.POST)
-        form.is_valid()
 
         def delete() -> str:
             catalog = find_catalog(request, pk, Action.MANAGE_CATALOG)
@@ -158,9 +157,7 @@ def catalog_delete(request: HttpRequest, pk: UUID) -> HttpResponse:
             messages.success(request, f"Catalog {catalog} deleted.")
             return reverse("governance:catalog_list")
 
-        with refusals_as_messages(request):
-            return redirect(submit_once(request, form.token, delete))
-        return redirect("governance:catalog_detail", pk=pk)
+        return delete_once(request, delete, reverse("governance:catalog_detail", args=[pk]))
     catalog = find_catalog(request, pk, Action.MANAGE_CATALOG)
     return render(request, "governance/catalogs/delete.html", {"catalog": catalog, "form": ConfirmForm()})
 
@@ -174,8 +171,9 @@ def catalog_role_add(request: HttpRequest, pk: UUID) -> HttpResponse:
         return render(request, "governance/catalogs/add_member.html", {"catalog": catalog, "role_form": form})
     role = form.cleaned_data["role"]
     try:
-        for user in form.cleaned_data["users"]:
-            catalog_service.add_catalog_role(request.user, catalog.pk, user.pk, role)
+        with transaction.atomic():  # everyone chosen gets the role, or nobody does
+            for user in form.cleaned_data["users"]:
+                catalog_service.add_catalog_role(request.user, catalog.pk, user.pk, role)
     except DomainError as error:
         attach_error(form, error, {"user": "users"})
         return render(request, "governance/catalogs/add_member.html", {"catalog": catalog, "role_form": form})

@@ -19,7 +19,7 @@ from governance.services import organizations as organization_service
 from governance.services.errors import DomainError
 from governance.views.access import admin_portal, require, visible
 from governance.views.listing import paginate
-from governance.views.outcomes import refusals_as_messages, submit_once
+from governance.views.outcomes import delete_once, submit_once
 from governance.web import attach_error, render_page
 
 
@@ -111,8 +111,6 @@ def organization_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
 def organization_delete(request: HttpRequest, pk: UUID) -> HttpResponse:
     """Refused, with the policies named, while a policy still names the organization."""
     if request.method == "POST":
-        form = ConfirmForm(request.POST)
-        form.is_valid()
 
         def delete() -> str:
             organization = find_organization(request, pk)
@@ -120,9 +118,7 @@ def organization_delete(request: HttpRequest, pk: UUID) -> HttpResponse:
             messages.success(request, f"Connected organization {organization} deleted.")
             return reverse("governance:organization_list")
 
-        with refusals_as_messages(request):
-            return redirect(submit_once(request, form.token, delete))
-        return redirect("governance:organization_edit", pk=pk)
+        return delete_once(request, delete, reverse("governance:organization_edit", args=[pk]))
     organization = find_organization(request, pk)
     return render(
         request, "governance/organizations/delete.html", {"organization": organization, "form": ConfirmForm()}

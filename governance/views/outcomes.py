@@ -9,9 +9,11 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.db import IntegrityError, transaction
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.utils import timezone
 
+from governance.forms import ConfirmForm
 from governance.models import FormSubmission, User
 from governance.services.errors import DomainError, ValidationFailed
 from governance.web import not_found_on_refusal
@@ -57,3 +59,13 @@ def submit_once(request: HttpRequest, token: UUID | None, create: Callable[[], s
         record.save(update_fields=["result_url"])
         FormSubmission.objects.filter(created_at__lt=timezone.now() - SUBMISSION_MEMORY).delete()
     return url
+
+
+def delete_once(request: HttpRequest, delete: Callable[[], str], refused_url: str) -> HttpResponse:
+    """A confirmed Delete: ``delete`` runs once per confirmation (a second click goes where
+    the first went); a refusal, such as rule 10's, comes back as a message at ``refused_url``."""
+    form = ConfirmForm(request.POST)
+    form.is_valid()
+    with refusals_as_messages(request):
+        return redirect(submit_once(request, form.token, delete))
+    return redirect(refused_url)

@@ -24,21 +24,16 @@ from governance.models import (
     RoleOperation,
     RoleOperationState,
 )
-from governance.permissions import Action, can, catalogs_where, restrict
+from governance.permissions import Action, can, restrict
 from governance.services import packages as package_service
 from governance.services import sharing
 from governance.services.errors import DomainError
-from governance.views.access import admin_portal, require, visible
+from governance.views.access import admin_portal, may_somewhere, require, visible
 from governance.views.listing import paginate
-from governance.views.outcomes import refusals_as_messages, submit_once
+from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
 from governance.web import attach_error, render_page
 
 RECENT_OPERATIONS = 5
-
-
-def may_create_packages(request: HttpRequest) -> bool:
-    where = catalogs_where(request.user, Action.MANAGE)
-    return where is None or bool(where)
 
 
 def package_tabs(request: HttpRequest, package: AccessPackage, tab: str) -> dict[str, Any]:
@@ -75,14 +70,18 @@ def package_list(request: HttpRequest) -> HttpResponse:
     return render_page(
         request,
         "governance/packages/list.html",
-        {"filter": filterset, "page": paginate(request, filterset.qs), "can_create": may_create_packages(request)},
+        {
+            "filter": filterset,
+            "page": paginate(request, filterset.qs),
+            "can_create": may_somewhere(request, Action.MANAGE),
+        },
         partial="governance/packages/_table.html",
     )
 
 
 @admin_portal
 def package_create(request: HttpRequest) -> HttpResponse:
-    if not may_create_packages(request):
+    if not may_somewhere(request, Action.MANAGE):
         raise Http404("Not found.")
     catalogs = restrict(Catalog.objects.all(), request.user, Action.MANAGE)
     form = PackageForm(request.POST or None, catalogs=catalogs, initial={"catalog": request.GET.get("catalog")})
@@ -157,8 +156,6 @@ def package_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
 def package_delete(request: HttpRequest, pk: UUID) -> HttpResponse:
     """Rule 10: refused with the reason while active assignments or open requests remain."""
     if request.method == "POST":
-        form = ConfirmForm(request.POST)
-        form.is_valid()
 
         def delete() -> str:
             package = find_package(request, pk, Action.MANAGE)
@@ -166,9 +163,7 @@ def package_delete(request: HttpRequest, pk: UUID) -> HttpResponse:
             messages.success(request, f"Access package {package} deleted.")
             return reverse("governance:package_list")
 
-        with refusals_as_messages(request):
-            return redirect(submit_once(request, form.token, delete))
-        return redirect("governance:package_overview", pk=pk)
+        return delete_once(request, delete, reverse("governance:package_overview", args=[pk]))
     package = find_package(request, pk, Action.MANAGE)
     return render(
         request,

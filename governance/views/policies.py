@@ -18,7 +18,7 @@ from governance.permissions import Action
 from governance.services import policies as policy_service
 from governance.services.errors import DomainError
 from governance.views.access import admin_portal
-from governance.views.outcomes import refusals_as_messages, submit_once
+from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
 from governance.views.packages import find_package, package_tabs
 from governance.web import attach_error
 
@@ -94,8 +94,6 @@ def policy_set_enabled(request: HttpRequest, pk: UUID, policy_pk: UUID) -> HttpR
 def policy_delete(request: HttpRequest, pk: UUID, policy_pk: UUID) -> HttpResponse:
     package = find_package(request, pk, Action.MANAGE)
     if request.method == "POST":
-        form = ConfirmForm(request.POST)
-        form.is_valid()
 
         def delete() -> str:
             policy = _policy_of(package, policy_pk)
@@ -103,9 +101,7 @@ def policy_delete(request: HttpRequest, pk: UUID, policy_pk: UUID) -> HttpRespon
             messages.success(request, f"Policy {policy} deleted.")
             return reverse("governance:policy_list", args=[package.pk])
 
-        with refusals_as_messages(request):
-            return redirect(submit_once(request, form.token, delete))
-        return redirect("governance:policy_list", pk=package.pk)
+        return delete_once(request, delete, reverse("governance:policy_list", args=[package.pk]))
     policy = _policy_of(package, policy_pk)
     return render(
         request,

@@ -16,12 +16,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from governance.filters import AllRequestsFilter, RequestFilter
-from governance.forms import CancelRequestForm, SelectionForm
+from governance.forms import CancelRequestForm
 from governance.models import AccessPackage, AssignmentRequest, DeliveryAttempt, Outcome, RequestState
-from governance.permissions import Action, can, catalogs_where, restrict
+from governance.permissions import Action, can, restrict
 from governance.services import requests as request_service
 from governance.services.approvals import current_stage, stage_approvers
-from governance.views.access import admin_portal, visible
+from governance.views.access import admin_portal, may_somewhere, selected_ids, visible
 from governance.views.listing import paginate
 from governance.views.outcomes import refusals_as_messages
 from governance.views.packages import find_package, package_tabs
@@ -51,11 +51,9 @@ def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[s
         queryset = queryset.filter(package=package)
     filterset = (RequestFilter if package is not None else AllRequestsFilter)(request.GET, queryset=queryset)
     rows = filterset.qs.select_related("target", "requestor", "package", "policy").annotate(errors=_error_count())
-    if package is None:
-        where = catalogs_where(request.user, Action.REPROCESS)
-        can_reprocess = where is None or bool(where)
-    else:
-        can_reprocess = can(request.user, Action.REPROCESS, package)
+    can_reprocess = (
+        can(request.user, Action.REPROCESS, package) if package else may_somewhere(request, Action.REPROCESS)
+    )
     return {
         "filter": filterset,
         "page": paginate(request, rows),
@@ -162,11 +160,11 @@ def request_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
 @require_POST
 def request_reprocess_selected(request: HttpRequest) -> HttpResponse:
     """Seed 001: select requests, click Reprocess; ineligible ones are skipped with the reason."""
-    form = SelectionForm(request.POST)
+    ids = selected_ids(request)
     back = safe_next(request, reverse("governance:request_list"))
-    if not form.is_valid():
+    if not ids:
         messages.error(request, "Select at least one request to reprocess.")
         return redirect(back)
-    result = request_service.reprocess_requests(request.user, form.cleaned_data["ids"])
+    result = request_service.reprocess_requests(request.user, ids)
     (messages.success if not result.skipped else messages.warning)(request, f"Reprocess: {result.summary()}")
     return redirect(back)
