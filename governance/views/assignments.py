@@ -22,7 +22,9 @@ from governance.models import (
     AssignmentState,
     DeliveryAttempt,
     GrantState,
+    RequestState,
     RoleGrant,
+    TargetScope,
 )
 from governance.permissions import Action, can, restrict
 from governance.services import assignments as assignment_service
@@ -105,7 +107,7 @@ def _download(request: HttpRequest, package: AccessPackage | None) -> StreamingH
     """The filtered list, every page of it, streamed row by row."""
     rows = (
         _filtered(request, package)
-        .qs.order_by("-created_at", "pk")
+        .qs.order_by("-created_at", "-pk")
         .values_list(
             "target__display_name",
             "target__user_principal_name",
@@ -172,7 +174,7 @@ def assignment_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
 def assignment_create(request: HttpRequest, pk: UUID) -> HttpResponse:
     """New assignment (seed 003 "Directly assign a user"), through an admin-direct policy."""
     package = find_package(request, pk, Action.ASSIGN)
-    policies = package.policies.filter(allowed_target_scope="notSpecified", enabled=True).order_by("created_at")
+    policies = package.policies.filter(allowed_target_scope=TargetScope.NO_ONE, enabled=True).order_by("created_at")
     form = NewAssignmentForm(request.POST or None, policies=policies)
     if request.method == "POST" and not searching(form, request.POST) and form.is_valid():
         data = form.cleaned_data
@@ -188,7 +190,7 @@ def assignment_create(request: HttpRequest, pk: UUID) -> HttpResponse:
                 justification=data["justification"],
             )
             names = ", ".join(str(r.target) for r in created)
-            scheduled = any(r.state == "scheduled" for r in created)
+            scheduled = any(r.state == RequestState.SCHEDULED for r in created)
             messages.success(request, f"{'Scheduled' if scheduled else 'Assigned'}: {names}.")
             return reverse("governance:package_assignments", args=[package.pk])
 
