@@ -83,5 +83,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "alert": False,
         },
     ]
-    events = restrict(AuditEvent.objects.all(), user, Action.VIEW).order_by("-created_at", "-id")[:RECENT_EVENTS]
+    # Grant-level events are the engine's bookkeeping; the audit log has them all.
+    events = (
+        restrict(AuditEvent.objects.all(), user, Action.VIEW)
+        .exclude(action__startswith="grant.")
+        .order_by("-created_at", "-id")[:RECENT_EVENTS]
+    )
     return render(request, "governance/dashboard.html", {"tiles": tiles, "events": events})
