@@ -249,3 +249,47 @@ def test_gets_never_change_anything(scene: Scene, as_persona: Any) -> None:
     for _, url in VIEW_PAGES + MANAGE_PAGES + CATALOG_PAGES:
         client.get(url(scene))
     assert snapshot() == before
+
+
+GARBAGE = {
+    "submission": "not-a-token",
+    "display_name": "x" * 300,
+    "users": ["nope", "00000000-0000-0000-0000-000000000000"],
+    "recipients": "nope",
+    "policy": "nope",
+    "resource": "nope",
+    "resource_role": "nope",
+    "start": "tomorrow",
+    "end": "2001-13-45T99:99",
+    "ids": ["nope", "00000000-0000-0000-0000-000000000000"],
+    "allowed_target_scope": "everyone",
+    "expiration_type": "sometimes",
+    "expiration_days": "-3",
+    "stage1_timeout_days": "many",
+    "role": "king",
+    "domains": "!!!",
+    "state": "liquid",
+    "enabled": "maybe",
+    "connector": "nope",
+    "origin_id": "",
+}
+
+
+def test_garbage_never_breaks_a_page(scene: Scene, as_persona: Any, contoso: m.ConnectedOrganization) -> None:
+    """Whatever is posted, the answer is a form error, a message or a 404: never a 500."""
+    client = as_persona("admin")
+    urls = [url(scene) for _, url, _, _ in ACTIONS] + [
+        "/governance/packages/new/",
+        "/governance/catalogs/new/",
+        "/governance/organizations/new/",
+        f"/governance/organizations/{contoso.pk}/",
+        "/governance/assignments/reprocess/",
+        "/governance/requests/reprocess/",
+        f"/governance/catalogs/{scene.package.catalog_id}/resources/add/",
+    ]
+    for url in urls:
+        response = client.post(url, GARBAGE)
+        assert response.status_code in {200, 302, 404}, (url, response.status_code)
+    for url in ["/governance/assignments/", "/governance/requests/", "/governance/audit/", "/governance/packages/"]:
+        response = client.get(url, {"page": "-7", "sort": "password", "status": "x", "date_from": "x", "catalog": "x"})
+        assert response.status_code == 200, url
