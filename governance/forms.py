@@ -49,8 +49,9 @@ def directory_matches(kind: str, query: str, exclude: Iterable[str] = (), limit:
     query = query.strip()
     if not query:
         return []
+    exclude = [pk for pk in exclude if is_uuid(pk)]
     if kind == "group":
-        groups = DirectoryGroup.objects.filter(display_name__icontains=query).exclude(pk__in=list(exclude))
+        groups = DirectoryGroup.objects.filter(display_name__icontains=query).exclude(pk__in=exclude)
         return list(groups.order_by("display_name")[:limit])
     people = (
         User.objects.filter(is_active=True)
@@ -60,7 +61,7 @@ def directory_matches(kind: str, query: str, exclude: Iterable[str] = (), limit:
             | Q(email__icontains=query)
             | Q(user_principal_name__icontains=query)
         )
-        .exclude(pk__in=list(exclude))
+        .exclude(pk__in=exclude)
         .select_related("connected_organization")
     )
     return list(people.order_by("display_name", "username")[:limit])

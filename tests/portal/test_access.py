@@ -255,6 +255,8 @@ GARBAGE = {
     "submission": "not-a-token",
     "display_name": "x" * 300,
     "users": ["nope", "00000000-0000-0000-0000-000000000000"],
+    "users__q": "a",
+    "recipients__q": "a",
     "recipients": "nope",
     "policy": "nope",
     "resource": "nope",
@@ -290,6 +292,8 @@ def test_garbage_never_breaks_a_page(scene: Scene, as_persona: Any, contoso: m.C
     for url in urls:
         response = client.post(url, GARBAGE)
         assert response.status_code in {200, 302, 404}, (url, response.status_code)
+    search = {"kind": "group", "name": "x y", "x y": "nope", "users": "nope", "users__q": "a", "x y__q": "a"}
+    assert client.get("/governance/directory/search/", search).status_code == 200
     for url in ["/governance/assignments/", "/governance/requests/", "/governance/audit/", "/governance/packages/"]:
         response = client.get(url, {"page": "-7", "sort": "password", "status": "x", "date_from": "x", "catalog": "x"})
         assert response.status_code == 200, url
