@@ -1,9 +1,74 @@
 from django.urls import path
 
-from governance.views.home import dashboard
+from governance.views import assignments, audit, catalogs, directory, home, organizations, packages, policies, requests
 
 app_name = "governance"
 
 urlpatterns = [
-    path("", dashboard, name="dashboard"),
+    path("", home.dashboard, name="dashboard"),
+    # Catalogs
+    path("catalogs/", catalogs.catalog_list, name="catalog_list"),
+    path("catalogs/new/", catalogs.catalog_create, name="catalog_create"),
+    path("catalogs/<uuid:pk>/", catalogs.catalog_detail, name="catalog_detail"),
+    path("catalogs/<uuid:pk>/edit/", catalogs.catalog_edit, name="catalog_edit"),
+    path("catalogs/<uuid:pk>/delete/", catalogs.catalog_delete, name="catalog_delete"),
+    path("catalogs/<uuid:pk>/roles/add/", catalogs.catalog_role_add, name="catalog_role_add"),
+    path("catalogs/<uuid:pk>/roles/<uuid:role_pk>/remove/", catalogs.catalog_role_remove, name="catalog_role_remove"),
+    path("catalogs/<uuid:pk>/resources/add/", catalogs.catalog_resource_add, name="catalog_resource_add"),
+    path(
+        "catalogs/<uuid:pk>/resources/<uuid:resource_pk>/remove/",
+        catalogs.catalog_resource_remove,
+        name="catalog_resource_remove",
+    ),
+    # Access packages and their tabs
+    path("packages/", packages.package_list, name="package_list"),
+    path("packages/new/", packages.package_create, name="package_create"),
+    path("packages/<uuid:pk>/", packages.package_overview, name="package_overview"),
+    path("packages/<uuid:pk>/edit/", packages.package_edit, name="package_edit"),
+    path("packages/<uuid:pk>/delete/", packages.package_delete, name="package_delete"),
+    path("packages/<uuid:pk>/share/", packages.package_share, name="package_share"),
+    path("packages/<uuid:pk>/roles/", packages.package_roles, name="package_roles"),
+    path("packages/<uuid:pk>/roles/progress/", packages.package_role_progress, name="package_role_progress"),
+    path("packages/<uuid:pk>/roles/add/", packages.package_role_add, name="package_role_add"),
+    path("packages/<uuid:pk>/roles/<uuid:role_pk>/remove/", packages.package_role_remove, name="package_role_remove"),
+    path("packages/<uuid:pk>/policies/", policies.policy_list, name="policy_list"),
+    path("packages/<uuid:pk>/policies/new/", policies.policy_create, name="policy_create"),
+    path("packages/<uuid:pk>/policies/<uuid:policy_pk>/", policies.policy_edit, name="policy_edit"),
+    path(
+        "packages/<uuid:pk>/policies/<uuid:policy_pk>/enabled/", policies.policy_set_enabled, name="policy_set_enabled"
+    ),
+    path("packages/<uuid:pk>/policies/<uuid:policy_pk>/delete/", policies.policy_delete, name="policy_delete"),
+    path("packages/<uuid:pk>/assignments/", assignments.package_assignments, name="package_assignments"),
+    path("packages/<uuid:pk>/assignments/new/", assignments.assignment_create, name="assignment_create"),
+    path(
+        "packages/<uuid:pk>/assignments/download/",
+        assignments.package_assignments_download,
+        name="package_assignments_download",
+    ),
+    path("packages/<uuid:pk>/requests/", requests.package_requests, name="package_requests"),
+    # Requests
+    path("requests/", requests.request_list, name="request_list"),
+    path("requests/reprocess/", requests.request_reprocess_selected, name="request_reprocess_selected"),
+    path("requests/<uuid:pk>/", requests.request_detail, name="request_detail"),
+    path("requests/<uuid:pk>/errors/", requests.request_errors, name="request_errors"),
+    path("requests/<uuid:pk>/reprocess/", requests.request_reprocess, name="request_reprocess"),
+    path("requests/<uuid:pk>/cancel/", requests.request_cancel, name="request_cancel"),
+    # Assignments
+    path("assignments/", assignments.assignment_list, name="assignment_list"),
+    path("assignments/download/", assignments.assignment_download, name="assignment_download"),
+    path("assignments/reprocess/", assignments.assignment_reprocess_selected, name="assignment_reprocess_selected"),
+    path("assignments/<uuid:pk>/", assignments.assignment_detail, name="assignment_detail"),
+    path("assignments/<uuid:pk>/reprocess/", assignments.assignment_reprocess, name="assignment_reprocess"),
+    path("assignments/<uuid:pk>/remove/", assignments.assignment_remove, name="assignment_remove"),
+    path("assignments/<uuid:pk>/end/", assignments.assignment_update_end, name="assignment_update_end"),
+    # Audit log
+    path("audit/", audit.audit_list, name="audit_list"),
+    path("audit/download/", audit.audit_download, name="audit_download"),
+    # Connected organizations
+    path("organizations/", organizations.organization_list, name="organization_list"),
+    path("organizations/new/", organizations.organization_create, name="organization_create"),
+    path("organizations/<uuid:pk>/", organizations.organization_edit, name="organization_edit"),
+    path("organizations/<uuid:pk>/delete/", organizations.organization_delete, name="organization_delete"),
+    # The directory picker's live search
+    path("directory/search/", directory.directory_search, name="directory_search"),
 ]

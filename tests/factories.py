@@ -332,3 +332,12 @@ class ExternalUserOffboardingFactory(DjangoModelFactory):
 
     user = factory.SubFactory(ExternalUserFactory)
     last_assignment_ended_at = factory.LazyFunction(timezone.now)
+
+
+class FormSubmissionFactory(DjangoModelFactory):
+    class Meta:
+        model = m.FormSubmission
+
+    token = factory.Faker("uuid4", cast_to=None)
+    user = factory.SubFactory(UserFactory)
+    result_url = "/governance/packages/"

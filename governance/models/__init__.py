@@ -50,6 +50,7 @@ from governance.models.policy import (
     StageApprover,
     TargetScope,
 )
+from governance.models.portal import FormSubmission
 from governance.models.request import (
     ApprovalDecision,
     AssignmentRequest,
@@ -90,6 +91,7 @@ __all__ = [
     "ExternalIdentity",
     "ExternalUserLifecycle",
     "ExternalUserOffboarding",
+    "FormSubmission",
     "GlobalRole",
     "GrantState",
     "GroupMembership",

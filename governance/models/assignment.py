@@ -55,6 +55,8 @@ class Assignment(CatalogScoped, models.Model):
             models.Index(fields=["package", "state", "-created_at"], name="assignment_package_state"),
             models.Index(fields=["state", "end_at"], name="assignment_state_end"),
             models.Index(fields=["target", "state"], name="assignment_target_state"),
+            # The portal's list across packages, newest first, one page at a time.
+            models.Index(fields=["created_at", "id"], name="assignment_created"),
         ]
         constraints = [
             # Rule 12: one active assignment per person and package.

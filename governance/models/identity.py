@@ -89,6 +89,8 @@ class User(CatalogScoped, AbstractUser):
     class Meta(AbstractUser.Meta):
         ordering = ["username"]
         swappable = "AUTH_USER_MODEL"
+        # Lists of assignments and requests sort by the person's name.
+        indexes = [models.Index(fields=["display_name"], name="user_display_name")]
 
     def __str__(self) -> str:
         return self.display_name or self.get_full_name() or self.username

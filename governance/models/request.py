@@ -104,6 +104,8 @@ class AssignmentRequest(CatalogScoped, models.Model):
             models.Index(fields=["state", "stage_due_at"], name="request_stage_due"),
             models.Index(fields=["state", "schedule_start"], name="request_schedule_start"),
             models.Index(fields=["state", "completed_at"], name="request_completed"),
+            # The portal's list across packages, newest first, one page at a time.
+            models.Index(fields=["created_at", "id"], name="request_created"),
         ]
         constraints = [
             # Rule 12 at the database level: one open add-request per person and package,

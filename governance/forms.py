@@ -1,0 +1,605 @@
+"""Forms of the admin portal. Each one collects what ONE service needs; the service decides.
+
+Field names follow the services' ``DomainError.field`` names, so a refusal lands next to
+the field it is about (see :func:`governance.web.attach_error`).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.db.models import Q, QuerySet
+from django.template.loader import render_to_string
+
+from governance.models import (
+    AccessPackage,
+    ApproverKind,
+    AssignmentPolicy,
+    Catalog,
+    CatalogRole,
+    CatalogState,
+    ConnectedOrganization,
+    ConnectedOrganizationState,
+    Connector,
+    DirectoryGroup,
+    ExpirationType,
+    Resource,
+    ResourceRole,
+    ResourceType,
+    TargetScope,
+    User,
+)
+from governance.services.policies import MAX_STAGE_TIMEOUT_DAYS, MAX_STAGES, ApproverSpec, PolicySpec, StageSpec
+from governance.services.requests import is_uuid
+
+DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+PICKER_RESULTS = 20
+
+
+# --- A directory picker that works without JavaScript ------------------------------------
+
+
+def directory_matches(kind: str, query: str, exclude: Iterable[str] = (), limit: int = PICKER_RESULTS) -> list[Any]:
+    """People (or groups) whose name, username or email contains ``query``."""
+    query = query.strip()
+    if not query:
+        return []
+    exclude = [pk for pk in exclude if is_uuid(pk)]
+    if kind == "group":
+        groups = DirectoryGroup.objects.filter(display_name__icontains=query).exclude(pk__in=exclude)
+        return list(groups.order_by("display_name")[:limit])
+    people = (
+        User.objects.filter(is_active=True)
+        .filter(
+            Q(display_name__icontains=query)
+            | Q(username__icontains=query)
+            | Q(email__icontains=query)
+            | Q(user_principal_name__icontains=query)
+        )
+        .exclude(pk__in=exclude)
+        .select_related("connected_organization")
+    )
+    return list(people.order_by("display_name", "username")[:limit])
+
+
+def directory_entries(kind: str, ids: Iterable[str]) -> list[Any]:
+    valid = [pk for pk in ids if is_uuid(pk)]
+    if not valid:
+        return []
+    if kind == "group":
+        return list(DirectoryGroup.objects.filter(pk__in=valid).order_by("display_name"))
+    return list(
+        User.objects.filter(pk__in=valid).select_related("connected_organization").order_by("display_name", "username")
+    )
+
+
+class DirectoryPicker(forms.Widget):
+    """Chosen people (or groups) as ticked boxes, a search box, and the matches of the last
+    search as unticked boxes. Without JavaScript the search is a submit button that shows
+    the form again; with htmx the matches follow the typing."""
+
+    template_name = "governance/widgets/picker.html"
+    allow_multiple_selected = True
+
+    def __init__(self, kind: str = "user", attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs)
+        self.kind = kind
+        self.label = ""
+        self.query = ""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
+        # Each form gets its own copy of the widget, so keeping the search text here is safe.
+        self.query = (data.get(f"{name}__q") or "").strip()
+        getter = getattr(data, "getlist", None)
+        return list(getter(name)) if getter else list(data.get(name) or [])
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        return False
+
+    def format_value(self, value: Any) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, list | tuple | set | QuerySet):
+            value = [value]
+        return [str(getattr(v, "pk", v)) for v in value if v]
+
+    def _render(self, template_name: str, context: dict[str, Any], renderer: Any = None) -> Any:
+        # The project's engine, so the picker's template lives with the portal's templates.
+        return render_to_string(template_name, context)
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        chosen = self.format_value(value)
+        context["widget"].update(
+            {
+                "kind": self.kind,
+                "label": self.label,
+                "query": self.query,
+                "chosen": directory_entries(self.kind, chosen),
+                "matches": directory_matches(self.kind, self.query, exclude=chosen),
+            }
+        )
+        return context
+
+
+def searching(form: forms.Form, data: Any) -> bool:
+    """The no-JavaScript search button was pressed: show the form again, without errors."""
+    if "_search" not in data:
+        return False
+    form.is_valid()
+    form.errors.clear()
+    return True
+
+
+class PortalForm(forms.Form):
+    """Base of the portal's forms: pickers are labelled like their field."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.label_pickers()
+
+    def label_pickers(self) -> None:
+        for field in self.fields.values():
+            if isinstance(field.widget, DirectoryPicker):
+                field.widget.label = str(field.label)
+
+
+class OnceForm(PortalForm):
+    """A form that creates something carries a token, so sending it twice creates once."""
+
+    submission = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("submission", uuid.uuid4())
+
+    @property
+    def token(self) -> uuid.UUID | None:
+        return self.cleaned_data.get("submission")
+
+
+def people_field(label: str, *, required: bool = False, help_text: str = "") -> forms.ModelMultipleChoiceField:
+    return forms.ModelMultipleChoiceField(
+        queryset=User.objects.filter(is_active=True),
+        widget=DirectoryPicker("user"),
+        label=label,
+        required=required,
+        help_text=help_text,
+    )
+
+
+def groups_field(label: str, *, help_text: str = "") -> forms.ModelMultipleChoiceField:
+    return forms.ModelMultipleChoiceField(
+        queryset=DirectoryGroup.objects.all(),
+        widget=DirectoryPicker("group"),
+        label=label,
+        required=False,
+        help_text=help_text,
+    )
+
+
+# --- Catalogs -------------------------------------------------------------------------
+
+
+class CatalogForm(OnceForm):
+    display_name = forms.CharField(label="Name", max_length=256)
+    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    is_externally_visible = forms.BooleanField(
+        label="Enabled for external users",
+        required=False,
+        initial=True,
+        help_text="Users of connected organizations may request packages of this catalog where a policy allows.",
+    )
+
+
+class CatalogEditForm(CatalogForm):
+    state = forms.ChoiceField(
+        label="State",
+        choices=CatalogState.choices,
+        help_text="An unpublished catalog's packages cannot be requested.",
+    )
+
+
+class CatalogRoleForm(PortalForm):
+    users = people_field("People", required=True)
+    role = forms.ChoiceField(label="Role", choices=CatalogRole.choices)
+
+
+class ResourceSearchForm(forms.Form):
+    connector = forms.ModelChoiceField(queryset=Connector.objects.none(), label="Connector", empty_label=None)
+    q = forms.CharField(label="Search groups", required=False)
+
+    def __init__(self, *args: Any, connectors: QuerySet[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["connector"].queryset = connectors  # type: ignore[attr-defined]
+
+
+class AddResourceForm(forms.Form):
+    connector = forms.UUIDField()
+    origin_id = forms.CharField(max_length=512)
+    display_name = forms.CharField(max_length=256)
+    resource_type = forms.ChoiceField(choices=ResourceType.choices, initial=ResourceType.GROUP)
+
+
+# --- Access packages ------------------------------------------------------------------
+
+
+class PackageForm(OnceForm):
+    catalog = forms.ModelChoiceField(queryset=Catalog.objects.none(), label="Catalog")
+    display_name = forms.CharField(label="Name", max_length=256)
+    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    is_hidden = forms.BooleanField(
+        label="Hidden",
+        required=False,
+        help_text="Not listed in My Access; only people with the direct link (and a policy that allows them) see it.",
+    )
+
+    def __init__(self, *args: Any, catalogs: QuerySet[Catalog], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["catalog"].queryset = catalogs  # type: ignore[attr-defined]
+
+
+class PackageEditForm(PortalForm):
+    display_name = forms.CharField(label="Name", max_length=256)
+    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    is_hidden = PackageForm.base_fields["is_hidden"]
+
+
+class ShareLinkForm(OnceForm):
+    recipients = people_field("People", required=True, help_text="Each gets an email with the My Access link.")
+    note = forms.CharField(label="Message", required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class AddRoleForm(PortalForm):
+    resource = forms.ModelChoiceField(queryset=Resource.objects.none(), label="Resource")
+    resource_role = forms.ModelChoiceField(queryset=ResourceRole.objects.none(), label="Role", required=False)
+
+    def __init__(self, *args: Any, package: AccessPackage, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["resource"].queryset = Resource.objects.filter(  # type: ignore[attr-defined]
+            catalog_id=package.catalog_id
+        ).select_related("connector")
+        resource_id = self.data.get("resource") or self.initial.get("resource")
+        roles = ResourceRole.objects.none()
+        if resource_id and is_uuid(resource_id):
+            roles = ResourceRole.objects.filter(resource_id=resource_id, resource__catalog_id=package.catalog_id)
+        role_field = self.fields["resource_role"]
+        role_field.queryset = roles  # type: ignore[attr-defined]
+        role_field.label_from_instance = lambda role: role.display_name  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        if data.get("resource") and not data.get("resource_role") and "resource_role" not in self.errors:
+            self.add_error("resource_role", "Choose a role of this resource.")
+        return data
+
+
+# --- Policies -------------------------------------------------------------------------
+
+SCOPE_HELP: dict[str, str] = {
+    TargetScope.NO_ONE: "Nobody requests it: administrators assign people with New assignment.",
+    TargetScope.SPECIFIC_USERS: "Only the users and members of the groups you choose below.",
+    TargetScope.ALL_MEMBERS: "Every internal user of the directory; external users cannot.",
+    TargetScope.ALL_USERS: "Every user of the directory, internal and external.",
+    TargetScope.SPECIFIC_ORGANIZATIONS: "Users of the connected organizations you choose below.",
+    TargetScope.ALL_ORGANIZATIONS: "Users of every connected organization in the Configured state.",
+    TargetScope.ALL_EXTERNAL: "Any external user, whether or not their organization is connected.",
+}
+
+EXPIRATION_HELP: dict[str, str] = {
+    ExpirationType.ON_DATE: "Every assignment ends on the same date.",
+    ExpirationType.AFTER_DAYS: "Each assignment ends this many days after it starts.",
+    ExpirationType.AFTER_HOURS: "Each assignment ends this many hours after it starts (short, privileged access).",
+    ExpirationType.NEVER: "Assignments last until someone removes them.",
+}
+
+
+@dataclass
+class Choice:
+    """A radio button with one line saying what it means."""
+
+    radio: Any
+    help: str
+
+
+@dataclass
+class StageFields:
+    number: int
+    enabled: Any
+    approvers: Any
+    approver_groups: Any
+    manager: Any
+    sponsor: Any
+    fallback: Any
+    fallback_groups: Any
+    timeout_days: Any
+
+
+class PolicyForm(OnceForm):
+    display_name = forms.CharField(label="Name", max_length=256)
+    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    allowed_target_scope = forms.ChoiceField(
+        label="Who can request",
+        choices=TargetScope.choices,
+        widget=forms.RadioSelect,
+        initial=TargetScope.SPECIFIC_USERS,
+    )
+    specific_users = people_field("Users who can request")
+    specific_groups = groups_field("Groups whose members can request")
+    specific_organizations = forms.ModelMultipleChoiceField(
+        queryset=ConnectedOrganization.objects.all(),
+        label="Connected organizations",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    requires_approval = forms.BooleanField(
+        label="Require approval",
+        required=False,
+        help_text="Requests wait for an approver; without it they are approved at once.",
+    )
+    approver_justification_required = forms.BooleanField(
+        label="Require approver justification",
+        required=False,
+        help_text="Approvers must say why they approve or deny.",
+    )
+    requestor_justification_required = forms.BooleanField(
+        label="Require requestor justification",
+        required=False,
+        help_text="Requestors must give a business justification.",
+    )
+    allow_custom_schedule = forms.BooleanField(
+        label="Request for specific period?",
+        required=False,
+        help_text="Requestors may choose a start and an end, within the expiration below.",
+    )
+    expiration_type = forms.ChoiceField(
+        label="Expiration", choices=ExpirationType.choices, widget=forms.RadioSelect, initial=ExpirationType.AFTER_DAYS
+    )
+    expiration_date = forms.DateTimeField(label="Access ends on", required=False, widget=DATETIME_WIDGET)
+    expiration_days = forms.IntegerField(label="Days", required=False, min_value=1, initial=365)
+    expiration_hours = forms.IntegerField(label="Hours", required=False, min_value=1)
+    allow_extension = forms.BooleanField(
+        label="Allow users to extend access",
+        required=False,
+        help_text="People are emailed 14 days and 1 day before the end, with a link to extend.",
+    )
+    extension_requires_approval = forms.BooleanField(
+        label="Require approval to extend",
+        required=False,
+        help_text="Extensions go to this policy's approvers.",
+    )
+    enabled = forms.BooleanField(
+        label="Enabled",
+        required=False,
+        initial=True,
+        help_text="A disabled policy accepts no new requests.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["specific_organizations"].queryset = ConnectedOrganization.objects.order_by(  # type: ignore[attr-defined]
+            "display_name"
+        )
+        for n in range(1, MAX_STAGES + 1):
+            if n > 1:
+                self.fields[f"stage{n}_enabled"] = forms.BooleanField(label=f"Add stage {n}", required=False)
+            self.fields[f"stage{n}_approvers"] = people_field("Approvers")
+            self.fields[f"stage{n}_approver_groups"] = groups_field("Approver groups", help_text="Any member decides.")
+            self.fields[f"stage{n}_manager"] = forms.BooleanField(label="Requestor's manager", required=False)
+            self.fields[f"stage{n}_sponsor"] = forms.BooleanField(label="Requestor's sponsor", required=False)
+            self.fields[f"stage{n}_fallback"] = people_field(
+                "Fallback approvers", help_text="Asked only when the approvers above resolve to nobody."
+            )
+            self.fields[f"stage{n}_fallback_groups"] = groups_field("Fallback approver groups")
+            self.fields[f"stage{n}_timeout_days"] = forms.IntegerField(
+                label="Days to decide",
+                min_value=1,
+                max_value=MAX_STAGE_TIMEOUT_DAYS,
+                initial=14,
+                required=False,
+                help_text="Without a decision in this many days the request is canceled.",
+            )
+        self.label_pickers()
+
+    # What the template shows: each choice with its line of help, stages as groups.
+    def scope_choices(self) -> list[Choice]:
+        return [Choice(radio, SCOPE_HELP[radio.data["value"]]) for radio in self["allowed_target_scope"]]
+
+    def expiration_choices(self) -> list[Choice]:
+        return [Choice(radio, EXPIRATION_HELP[radio.data["value"]]) for radio in self["expiration_type"]]
+
+    def stages(self) -> Iterator[StageFields]:
+        for n in range(1, MAX_STAGES + 1):
+            yield StageFields(
+                number=n,
+                enabled=self[f"stage{n}_enabled"] if n > 1 else None,
+                **{
+                    name: self[f"stage{n}_{name}"]
+                    for name in (
+                        "approvers",
+                        "approver_groups",
+                        "manager",
+                        "sponsor",
+                        "fallback",
+                        "fallback_groups",
+                        "timeout_days",
+                    )
+                },
+            )
+
+    def _used_stages(self) -> list[int]:
+        data = self.cleaned_data
+        if not data.get("requires_approval"):
+            return []
+        return [1] + [n for n in range(2, MAX_STAGES + 1) if data.get(f"stage{n}_enabled")]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        if data.get("allowed_target_scope") == TargetScope.NO_ONE:
+            return data
+        # Said here rather than by the service so the message sits next to the stage.
+        for n in self._used_stages():
+            if not (
+                data.get(f"stage{n}_approvers")
+                or data.get(f"stage{n}_approver_groups")
+                or data.get(f"stage{n}_manager")
+                or data.get(f"stage{n}_sponsor")
+            ):
+                self.add_error(f"stage{n}_approvers", f"Stage {n}: choose at least one approver.")
+        return data
+
+    def to_spec(self) -> PolicySpec:
+        data = self.cleaned_data
+        stages = []
+        for n in self._used_stages():
+            approvers = [ApproverSpec(ApproverKind.USER, user_id=u.pk) for u in data[f"stage{n}_approvers"]]
+            approvers += [ApproverSpec(ApproverKind.GROUP, group_id=g.pk) for g in data[f"stage{n}_approver_groups"]]
+            if data.get(f"stage{n}_manager"):
+                approvers.append(ApproverSpec(ApproverKind.MANAGER))
+            if data.get(f"stage{n}_sponsor"):
+                approvers.append(ApproverSpec(ApproverKind.SPONSOR))
+            approvers += [
+                ApproverSpec(ApproverKind.USER, user_id=u.pk, is_fallback=True) for u in data[f"stage{n}_fallback"]
+            ]
+            approvers += [
+                ApproverSpec(ApproverKind.GROUP, group_id=g.pk, is_fallback=True)
+                for g in data[f"stage{n}_fallback_groups"]
+            ]
+            stages.append(StageSpec(timeout_days=data.get(f"stage{n}_timeout_days") or 14, approvers=approvers))
+        return PolicySpec(
+            display_name=data["display_name"],
+            description=data.get("description") or "",
+            allowed_target_scope=data["allowed_target_scope"],
+            specific_user_ids=[u.pk for u in data["specific_users"]],
+            specific_group_ids=[g.pk for g in data["specific_groups"]],
+            specific_organization_ids=[o.pk for o in data["specific_organizations"]],
+            requires_approval=data.get("requires_approval", False),
+            stages=stages,
+            requestor_justification_required=data.get("requestor_justification_required", False),
+            approver_justification_required=data.get("approver_justification_required", False),
+            allow_custom_schedule=data.get("allow_custom_schedule", False),
+            expiration_type=data["expiration_type"],
+            expiration_date=data.get("expiration_date"),
+            expiration_days=data.get("expiration_days"),
+            expiration_hours=data.get("expiration_hours"),
+            allow_extension=data.get("allow_extension", False),
+            extension_requires_approval=data.get("extension_requires_approval", False),
+            enabled=data.get("enabled", False),
+        )
+
+    @staticmethod
+    def initial_from(spec: PolicySpec) -> dict[str, Any]:
+        """The form's initial values for a saved policy (the inverse of :meth:`to_spec`)."""
+        initial: dict[str, Any] = {
+            name: getattr(spec, name)
+            for name in (
+                "display_name",
+                "description",
+                "allowed_target_scope",
+                "requires_approval",
+                "approver_justification_required",
+                "requestor_justification_required",
+                "allow_custom_schedule",
+                "expiration_type",
+                "expiration_date",
+                "expiration_days",
+                "expiration_hours",
+                "allow_extension",
+                "extension_requires_approval",
+                "enabled",
+            )
+        }
+        initial["specific_users"] = [str(pk) for pk in spec.specific_user_ids]
+        initial["specific_groups"] = [str(pk) for pk in spec.specific_group_ids]
+        initial["specific_organizations"] = [str(pk) for pk in spec.specific_organization_ids]
+        for n, stage in enumerate(spec.stages, start=1):
+            primary = [a for a in stage.approvers if not a.is_fallback]
+            fallback = [a for a in stage.approvers if a.is_fallback]
+            initial[f"stage{n}_enabled"] = True
+            initial[f"stage{n}_timeout_days"] = stage.timeout_days
+            initial[f"stage{n}_approvers"] = [str(a.user_id) for a in primary if a.kind == ApproverKind.USER]
+            initial[f"stage{n}_approver_groups"] = [str(a.group_id) for a in primary if a.kind == ApproverKind.GROUP]
+            initial[f"stage{n}_manager"] = any(a.kind == ApproverKind.MANAGER for a in primary)
+            initial[f"stage{n}_sponsor"] = any(a.kind == ApproverKind.SPONSOR for a in primary)
+            initial[f"stage{n}_fallback"] = [str(a.user_id) for a in fallback if a.kind == ApproverKind.USER]
+            initial[f"stage{n}_fallback_groups"] = [str(a.group_id) for a in fallback if a.kind == ApproverKind.GROUP]
+        return initial
+
+
+# --- Assignments and requests ---------------------------------------------------------
+
+
+class NewAssignmentForm(OnceForm):
+    users = people_field("Users", required=True)
+    policy = forms.ModelChoiceField(
+        queryset=AssignmentPolicy.objects.none(),
+        label="Policy",
+        help_text='Policies set to "No one (admin direct assignment only)".',
+    )
+    start = forms.DateTimeField(
+        label="Start", required=False, widget=DATETIME_WIDGET, help_text="Empty: now. In the future: scheduled."
+    )
+    end = forms.DateTimeField(
+        label="End", required=False, widget=DATETIME_WIDGET, help_text="Empty: the policy's expiration applies."
+    )
+    justification = forms.CharField(
+        label="Justification", required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=4000
+    )
+
+    def __init__(self, *args: Any, policies: QuerySet[AssignmentPolicy], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["policy"].queryset = policies  # type: ignore[attr-defined]
+        if not self.is_bound and len(policies) == 1:
+            self.initial.setdefault("policy", policies[0].pk)
+
+
+class RemoveAssignmentForm(forms.Form):
+    justification = forms.CharField(
+        label="Justification", required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=4000
+    )
+
+
+class UpdateEndForm(forms.Form):
+    end = forms.DateTimeField(label="End", required=False, widget=DATETIME_WIDGET, help_text="Empty: no end date.")
+
+
+class CancelRequestForm(forms.Form):
+    reason = forms.CharField(label="Reason", required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=4000)
+
+
+# --- Connected organizations ------------------------------------------------------------
+
+DOMAIN_SPLIT = re.compile(r"[\s,;]+")
+
+
+class OrganizationForm(OnceForm):
+    display_name = forms.CharField(label="Name", max_length=256)
+    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    domains = forms.CharField(
+        label="Domains",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One or more domains of the organization (contoso.example), separated by spaces or commas.",
+    )
+    state = forms.ChoiceField(
+        label="State",
+        choices=ConnectedOrganizationState.choices,
+        initial=ConnectedOrganizationState.CONFIGURED,
+        help_text=(
+            "Configured: policies for all connected organizations include it. Proposed: only policies that name it."
+        ),
+    )
+
+    def clean_domains(self) -> list[str]:
+        return [d for d in DOMAIN_SPLIT.split(self.cleaned_data["domains"]) if d]
+
+
+class ConfirmForm(OnceForm):
+    """A confirmation (Delete, Remove): its token makes a second click go where the first went."""

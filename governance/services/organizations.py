@@ -1,0 +1,167 @@
+"""Connected organizations: external organizations, known by their domains, whose users a
+policy may let request (DESIGN §2). Managed by administrators with a global role."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+
+from governance.models import (
+    ConnectedOrganization,
+    ConnectedOrganizationState,
+    OrganizationDomain,
+)
+from governance.permissions import Action, can_globally, get_for
+from governance.services.audit import log_action
+from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
+from governance.services.requests import is_uuid
+
+# A DNS name: labels of letters, digits and inner hyphens, a top-level label of letters.
+DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _clean_domains(domains: Sequence[str]) -> list[str]:
+    cleaned = list(dict.fromkeys(d.strip().lower().rstrip(".") for d in domains if d and d.strip()))
+    if not cleaned:
+        raise ValidationFailed("Enter at least one domain of the organization.", field="domains")
+    bad = [d for d in cleaned if not DOMAIN.match(d)]
+    if bad:
+        raise ValidationFailed(f"Not a domain name: {', '.join(bad)}.", field="domains")
+    return cleaned
+
+
+def _clean_name(value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationFailed("A name is required.", field="display_name")
+    if len(value) > 256:
+        raise ValidationFailed("The name can be at most 256 characters.", field="display_name")
+    return value
+
+
+def _check_unique(name: str, domains: list[str], organization: ConnectedOrganization | None) -> None:
+    others = (
+        ConnectedOrganization.objects.exclude(pk=organization.pk) if organization else ConnectedOrganization.objects
+    )
+    if others.filter(display_name__iexact=name).exists():
+        raise ValidationFailed("A connected organization with this name already exists.", field="display_name")
+    taken = OrganizationDomain.objects.filter(domain__in=domains).select_related("organization")
+    if organization is not None:
+        taken = taken.exclude(organization=organization)
+    clash = taken.first()
+    if clash is not None:
+        raise ValidationFailed(f"{clash.domain} already belongs to {clash.organization}.", field="domains")
+
+
+def _check_state(state: str) -> str:
+    if state not in ConnectedOrganizationState.values:
+        raise ValidationFailed("Choose Configured or Proposed.", field="state")
+    return state
+
+
+def create_organization(
+    actor: Any,
+    *,
+    display_name: str,
+    domains: Sequence[str],
+    description: str = "",
+    state: str = ConnectedOrganizationState.CONFIGURED,
+) -> ConnectedOrganization:
+    if not can_globally(actor, Action.MANAGE_ORGANIZATIONS):
+        raise NotAllowed("You may not manage connected organizations.")
+    name = _clean_name(display_name)
+    cleaned = _clean_domains(domains)
+    state = _check_state(state)
+    with transaction.atomic():
+        _check_unique(name, cleaned, None)
+        organization = ConnectedOrganization.objects.create(
+            display_name=name, description=(description or "").strip(), state=state
+        )
+        OrganizationDomain.objects.bulk_create(
+            OrganizationDomain(organization=organization, domain=domain) for domain in cleaned
+        )
+        log_action(actor, "organization.created", organization, domains=cleaned, state=state)
+    return organization
+
+
+def update_organization(
+    actor: Any,
+    organization_id: UUID | str,
+    *,
+    display_name: str,
+    domains: Sequence[str],
+    description: str = "",
+    state: str = ConnectedOrganizationState.CONFIGURED,
+) -> ConnectedOrganization:
+    """Replace an organization's name, description, domains and state."""
+    if not is_uuid(organization_id):
+        raise NotFound("Connected organization not found.")
+    name = _clean_name(display_name)
+    cleaned = _clean_domains(domains)
+    state = _check_state(state)
+    with transaction.atomic():
+        organization: ConnectedOrganization = get_for(
+            actor,
+            Action.MANAGE_ORGANIZATIONS,
+            ConnectedOrganization.objects.select_for_update(of=("self",)),
+            organization_id,
+            "connected organization",
+        )
+        _check_unique(name, cleaned, organization)
+        before = {
+            "display_name": organization.display_name,
+            "description": organization.description,
+            "state": organization.state,
+            "domains": sorted(organization.domains.values_list("domain", flat=True)),
+        }
+        organization.display_name = name
+        organization.description = (description or "").strip()
+        organization.state = state
+        after = {
+            "display_name": name,
+            "description": organization.description,
+            "state": state,
+            "domains": sorted(cleaned),
+        }
+        changes = {k: [before[k], v] for k, v in after.items() if before[k] != v}
+        if changes:
+            organization.save()
+            organization.domains.exclude(domain__in=cleaned).delete()
+            OrganizationDomain.objects.bulk_create(
+                OrganizationDomain(organization=organization, domain=domain)
+                for domain in cleaned
+                if domain not in before["domains"]
+            )
+            log_action(actor, "organization.updated", organization, changes=changes)
+    return organization
+
+
+def delete_organization(actor: Any, organization_id: UUID | str) -> None:
+    """Refused while a policy names the organization: the policy would silently change."""
+    if not is_uuid(organization_id):
+        raise NotFound("Connected organization not found.")
+    with transaction.atomic():
+        organization: ConnectedOrganization = get_for(
+            actor,
+            Action.MANAGE_ORGANIZATIONS,
+            ConnectedOrganization.objects.select_for_update(of=("self",)),
+            organization_id,
+            "connected organization",
+        )
+        policies = list(
+            organization.policies.select_related("package").order_by("package__display_name", "display_name")[:6]
+        )
+        if policies:
+            names = ", ".join(f"{p.package} · {p}" for p in policies[:5]) + (", …" if len(policies) > 5 else "")
+            raise StillInUse(f"{organization} is named by policies: {names}. Remove it from them before deleting it.")
+        log_action(
+            actor,
+            "organization.deleted",
+            organization,
+            domains=list(organization.domains.values_list("domain", flat=True)),
+        )
+        organization.delete()

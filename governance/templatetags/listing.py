@@ -1,0 +1,98 @@
+"""Template tags of the admin portal's lists: sortable headers, pager links, audit links."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+
+register = template.Library()
+
+# Where an audit event's object lives in the portal, by its model name.
+AUDIT_OBJECT_URLS = {
+    "accesspackage": "governance:package_overview",
+    "assignment": "governance:assignment_detail",
+    "assignmentrequest": "governance:request_detail",
+    "catalog": "governance:catalog_detail",
+    "connectedorganization": "governance:organization_edit",
+}
+
+
+def _swap_link(href: str, label: str) -> str:
+    """A link that works alone and, with htmx, swaps only the results and keeps the URL."""
+    return format_html(
+        '<a href="{}" hx-get="{}" hx-target="#results" hx-swap="outerHTML" hx-push-url="true">{}</a>',
+        href,
+        href,
+        label,
+    )
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context: dict[str, Any], key: str, label: str) -> str:
+    """A column header that sorts by ``key``; clicking again reverses the order. A column
+    the list's filter cannot sort by is a plain header."""
+    sortable = {value for value, _ in context["filter"].form.fields["sort"].choices}
+    if key not in sortable:
+        return format_html('<th scope="col">{}</th>', label)
+    params = context["request"].GET.copy()
+    current = params.get("sort", "")
+    if current == key:
+        params["sort"], arrow, state = f"-{key}", " ▲", "ascending"
+    elif current == f"-{key}":
+        params["sort"], arrow, state = key, " ▼", "descending"
+    else:
+        params["sort"], arrow, state = key, "", "none"
+    params.pop("page", None)
+    link = _swap_link(f"?{params.urlencode()}", f"{label}{arrow}")
+    return format_html('<th scope="col" aria-sort="{}">{}</th>', state, link)
+
+
+@register.simple_tag(takes_context=True)
+def page_link(context: dict[str, Any], number: int, label: str) -> str:
+    params = context["request"].GET.copy()
+    params["page"] = str(number)
+    return _swap_link(f"?{params.urlencode()}", label)
+
+
+@register.simple_tag
+def audit_object_link(event: Any) -> str:
+    """The event's object, linked when the portal has a page for it."""
+    name = AUDIT_OBJECT_URLS.get(event.object_type)
+    try:
+        href = reverse(name, args=[event.object_id]) if name else ""
+    except NoReverseMatch:
+        href = ""
+    if not href:
+        return format_html("{}", event.object_repr)
+    return format_html('<a href="{}">{}</a>', href, event.object_repr)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_short(item)}" for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_short(item) for item in value)
+    return str(value)
+
+
+def _change(pair: Any) -> str:
+    if isinstance(pair, list | tuple) and len(pair) == 2:
+        return f"{_short(pair[0])} → {_short(pair[1])}"
+    return _short(pair)
+
+
+@register.filter
+def audit_details(data: Any) -> str:
+    """An event's details as ``key: value`` pairs; ``changes`` as ``field: before → after``."""
+    if not isinstance(data, dict):
+        return _short(data) if data else ""
+    parts = []
+    for key, value in data.items():
+        if key == "changes" and isinstance(value, dict):
+            parts.append("; ".join(f"{field}: {_change(pair)}" for field, pair in value.items()))
+        else:
+            parts.append(f"{key}: {_short(value)}")
+    return " · ".join(parts)

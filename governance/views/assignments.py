@@ -1,0 +1,255 @@
+"""Assignments, per package and across the catalogs a person may see (seeds 003 and 004):
+filter by status, search, sort, page, Download (CSV), New assignment, remove, Reprocess."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from governance.filters import AllAssignmentsFilter, AssignmentFilter, with_drift
+from governance.forms import NewAssignmentForm, RemoveAssignmentForm, UpdateEndForm, searching
+from governance.models import (
+    AccessPackage,
+    Assignment,
+    AssignmentState,
+    DeliveryAttempt,
+    GrantState,
+    RequestState,
+    RoleGrant,
+    TargetScope,
+)
+from governance.permissions import Action, can, restrict
+from governance.services import assignments as assignment_service
+from governance.services.errors import DomainError
+from governance.views.access import admin_portal, may_somewhere, selected_ids, visible
+from governance.views.listing import paginate, stream_csv
+from governance.views.outcomes import refusals_as_messages, submit_once
+from governance.views.packages import find_package, package_tabs
+from governance.web import attach_error, render_page, safe_next
+
+STATE_LABELS = dict(AssignmentState.choices)
+CSV_HEADER = [
+    "Person",
+    "User principal name",
+    "Email",
+    "Access package",
+    "Policy",
+    "Status",
+    "Drifted",
+    "Start",
+    "End",
+    "Assigned",
+    "Assignment id",
+]
+
+
+def _assignments(request: HttpRequest, package: AccessPackage | None = None) -> QuerySet[Assignment]:
+    queryset = restrict(Assignment.objects.all(), request.user, Action.VIEW)
+    if package is not None:
+        queryset = queryset.filter(package=package)
+    return with_drift(queryset)
+
+
+def _filtered(request: HttpRequest, package: AccessPackage | None) -> AssignmentFilter:
+    filterset = AssignmentFilter if package is not None else AllAssignmentsFilter
+    return filterset(request.GET, queryset=_assignments(request, package))
+
+
+def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[str, Any]:
+    filterset = _filtered(request, package)
+    rows = filterset.qs.select_related("target", "package", "policy")
+    can_reprocess = (
+        can(request.user, Action.REPROCESS, package) if package else may_somewhere(request, Action.REPROCESS)
+    )
+    return {
+        "filter": filterset,
+        "page": paginate(request, rows),
+        "show_package": package is None,
+        "can_reprocess_any": can_reprocess,
+        "download_url": (
+            reverse("governance:package_assignments_download", args=[package.pk])
+            if package
+            else reverse("governance:assignment_download")
+        ),
+    }
+
+
+@admin_portal
+def assignment_list(request: HttpRequest) -> HttpResponse:
+    return render_page(
+        request,
+        "governance/assignments/list.html",
+        _list_context(request, None),
+        partial="governance/assignments/_table.html",
+    )
+
+
+@admin_portal
+def package_assignments(request: HttpRequest, pk: UUID) -> HttpResponse:
+    package = find_package(request, pk)
+    return render_page(
+        request,
+        "governance/packages/assignments.html",
+        {**package_tabs(request, package, "assignments"), **_list_context(request, package)},
+        partial="governance/assignments/_table.html",
+    )
+
+
+def _download(request: HttpRequest, package: AccessPackage | None) -> StreamingHttpResponse:
+    """The filtered list, every page of it, streamed row by row."""
+    rows = (
+        _filtered(request, package)
+        .qs.order_by("-created_at", "-pk")
+        .values_list(
+            "target__display_name",
+            "target__user_principal_name",
+            "target__email",
+            "package__display_name",
+            "policy__display_name",
+            "state",
+            "drifted",
+            "start_at",
+            "end_at",
+            "created_at",
+            "pk",
+        )
+    )
+
+    def lines() -> Any:
+        for row in rows.iterator(chunk_size=2000):
+            state, drifted = row[5], row[6]
+            yield (*row[:5], STATE_LABELS.get(state, state), "yes" if drifted else "", *row[7:])
+
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    name = f"assignments-{package.pk if package else 'all'}-{stamp}.csv"
+    return stream_csv(name, CSV_HEADER, lines())
+
+
+@admin_portal
+def assignment_download(request: HttpRequest) -> StreamingHttpResponse:
+    return _download(request, None)
+
+
+@admin_portal
+def package_assignments_download(request: HttpRequest, pk: UUID) -> StreamingHttpResponse:
+    return _download(request, find_package(request, pk))
+
+
+@admin_portal
+def assignment_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
+    assignment = visible(request, Assignment.objects.select_related("package__catalog", "policy", "target"), pk)
+    attempts = DeliveryAttempt.objects.select_related("connector").order_by("-started_at")
+    grants = (
+        RoleGrant.objects.filter(assignment=assignment)
+        .select_related("resource_role__resource__connector")
+        .prefetch_related(Prefetch("attempts_log", queryset=attempts))
+        .order_by("resource_role__resource__display_name", "resource_role__display_name")
+    )
+    user = request.user
+    return render(
+        request,
+        "governance/assignments/detail.html",
+        {
+            "assignment": assignment,
+            "grants": grants,
+            "requests": assignment.requests.select_related("policy").order_by("-created_at")[:20],
+            "drifted": any(g.state == GrantState.DRIFTED for g in grants),
+            "can_assign": assignment.is_active and can(user, Action.ASSIGN, assignment),
+            "can_reprocess": assignment.is_active and can(user, Action.REPROCESS, assignment),
+            "remove_form": RemoveAssignmentForm(),
+            "end_form": UpdateEndForm(initial={"end": assignment.end_at}),
+        },
+    )
+
+
+@admin_portal
+def assignment_create(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """New assignment (seed 003 "Directly assign a user"), through an admin-direct policy."""
+    package = find_package(request, pk, Action.ASSIGN)
+    policies = package.policies.filter(allowed_target_scope=TargetScope.NO_ONE, enabled=True).order_by("created_at")
+    form = NewAssignmentForm(request.POST or None, policies=policies)
+    if request.method == "POST" and not searching(form, request.POST) and form.is_valid():
+        data = form.cleaned_data
+
+        def assign() -> str:
+            created = assignment_service.create_direct_assignments(
+                request.user,
+                package.pk,
+                policy_id=data["policy"].pk,
+                target_ids=[u.pk for u in data["users"]],
+                start=data["start"],
+                end=data["end"],
+                justification=data["justification"],
+            )
+            names = ", ".join(str(r.target) for r in created)
+            scheduled = any(r.state == RequestState.SCHEDULED for r in created)
+            messages.success(request, f"{'Scheduled' if scheduled else 'Assigned'}: {names}.")
+            return reverse("governance:package_assignments", args=[package.pk])
+
+        try:
+            return redirect(submit_once(request, form.token, assign))
+        except DomainError as error:
+            attach_error(form, error)
+    return render(
+        request,
+        "governance/assignments/new.html",
+        {**package_tabs(request, package, "assignments"), "form": form, "policies": policies},
+    )
+
+
+@admin_portal
+@require_POST
+def assignment_remove(request: HttpRequest, pk: UUID) -> HttpResponse:
+    form = RemoveAssignmentForm(request.POST)
+    form.is_valid()
+    with refusals_as_messages(request):
+        removal = assignment_service.remove_assignment(request.user, pk, form.cleaned_data.get("justification", ""))
+        if removal is None:
+            messages.info(request, "This assignment was already removed.")
+        else:
+            messages.success(request, "Assignment removed; its access is being taken away.")
+    return redirect("governance:assignment_detail", pk=pk)
+
+
+@admin_portal
+@require_POST
+def assignment_update_end(request: HttpRequest, pk: UUID) -> HttpResponse:
+    form = UpdateEndForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter a valid end date and time.")
+        return redirect("governance:assignment_detail", pk=pk)
+    with refusals_as_messages(request):
+        assignment_service.update_assignment_end(request.user, pk, form.cleaned_data["end"])
+        messages.success(request, "End date changed.")
+    return redirect("governance:assignment_detail", pk=pk)
+
+
+@admin_portal
+@require_POST
+def assignment_reprocess(request: HttpRequest, pk: UUID) -> HttpResponse:
+    with refusals_as_messages(request):
+        assignment_service.reprocess_assignment(request.user, pk)
+        messages.success(request, "Reprocessing: the target systems are checked and missing access is granted again.")
+    return redirect(safe_next(request, reverse("governance:assignment_detail", args=[pk])))
+
+
+@admin_portal
+@require_POST
+def assignment_reprocess_selected(request: HttpRequest) -> HttpResponse:
+    """Seed 004: select assignments, click Reprocess; ineligible ones are reported."""
+    ids = selected_ids(request)
+    back = safe_next(request, reverse("governance:assignment_list"))
+    if not ids:
+        messages.error(request, "Select at least one assignment to reprocess.")
+        return redirect(back)
+    result = assignment_service.reprocess_assignments(request.user, ids)
+    (messages.success if not result.skipped else messages.warning)(request, f"Reprocess: {result.summary()}")
+    return redirect(back)

@@ -1,0 +1,125 @@
+"""Connected organizations: external organizations, by domain, whose users policies may
+let request. Only administrators with a global role see this page."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.db.models import Count, Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from governance.filters import OrganizationFilter
+from governance.forms import ConfirmForm, OrganizationForm
+from governance.models import ConnectedOrganization, OrganizationDomain
+from governance.permissions import Action, can_globally, restrict
+from governance.services import organizations as organization_service
+from governance.services.errors import DomainError
+from governance.views.access import admin_portal, require, visible
+from governance.views.listing import paginate
+from governance.views.outcomes import delete_once, submit_once
+from governance.web import attach_error, render_page
+
+
+def _may_manage(request: HttpRequest) -> None:
+    if not can_globally(request.user, Action.MANAGE_ORGANIZATIONS):
+        raise Http404("Not found.")
+
+
+def find_organization(request: HttpRequest, pk: UUID) -> ConnectedOrganization:
+    organization = visible(request, ConnectedOrganization.objects.all(), pk)
+    require(request, Action.MANAGE_ORGANIZATIONS, organization)
+    return organization
+
+
+@admin_portal
+def organization_list(request: HttpRequest) -> HttpResponse:
+    _may_manage(request)
+    organizations = (
+        restrict(ConnectedOrganization.objects.all(), request.user, Action.VIEW)
+        .annotate(user_count=Count("users", distinct=True), policy_count=Count("policies", distinct=True))
+        .prefetch_related(Prefetch("domains", queryset=OrganizationDomain.objects.order_by("domain")))
+    )
+    filterset = OrganizationFilter(request.GET, queryset=organizations)
+    return render_page(
+        request,
+        "governance/organizations/list.html",
+        {"filter": filterset, "page": paginate(request, filterset.qs)},
+        partial="governance/organizations/_table.html",
+    )
+
+
+@admin_portal
+def organization_create(request: HttpRequest) -> HttpResponse:
+    _may_manage(request)
+    form = OrganizationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+
+        def create() -> str:
+            organization = organization_service.create_organization(
+                request.user,
+                display_name=data["display_name"],
+                description=data["description"],
+                domains=data["domains"],
+                state=data["state"],
+            )
+            messages.success(request, f"Connected organization {organization} added.")
+            return reverse("governance:organization_list")
+
+        try:
+            return redirect(submit_once(request, form.token, create))
+        except DomainError as error:
+            attach_error(form, error)
+    return render(request, "governance/organizations/form.html", {"form": form, "organization": None})
+
+
+@admin_portal
+def organization_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
+    organization = find_organization(request, pk)
+    form = OrganizationForm(
+        request.POST or None,
+        initial={
+            "display_name": organization.display_name,
+            "description": organization.description,
+            "domains": " ".join(organization.domains.values_list("domain", flat=True)),
+            "state": organization.state,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            organization_service.update_organization(
+                request.user,
+                organization.pk,
+                display_name=data["display_name"],
+                description=data["description"],
+                domains=data["domains"],
+                state=data["state"],
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect("governance:organization_list")
+    return render(request, "governance/organizations/form.html", {"form": form, "organization": organization})
+
+
+@admin_portal
+def organization_delete(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """Refused, with the policies named, while a policy still names the organization."""
+    if request.method == "POST":
+
+        def delete() -> str:
+            organization = find_organization(request, pk)
+            organization_service.delete_organization(request.user, organization.pk)
+            messages.success(request, f"Connected organization {organization} deleted.")
+            return reverse("governance:organization_list")
+
+        return delete_once(request, delete, reverse("governance:organization_edit", args=[pk]))
+    organization = find_organization(request, pk)
+    return render(
+        request, "governance/organizations/delete.html", {"organization": organization, "form": ConfirmForm()}
+    )

@@ -1,0 +1,291 @@
+"""Access packages: the list, a new package, and the package's Overview and Resource roles
+tabs (seed 003: Hidden, Delete, Add resource roles, Remove resource role)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from governance import notifications
+from governance.filters import PackageFilter
+from governance.forms import AddRoleForm, ConfirmForm, PackageEditForm, PackageForm, ShareLinkForm, searching
+from governance.models import (
+    AccessPackage,
+    AssignmentState,
+    Catalog,
+    PackageResourceRole,
+    RequestState,
+    RoleOperation,
+    RoleOperationState,
+)
+from governance.permissions import Action, can, restrict
+from governance.services import packages as package_service
+from governance.services import sharing
+from governance.services.errors import DomainError
+from governance.views.access import admin_portal, may_somewhere, require, visible
+from governance.views.listing import paginate
+from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
+from governance.web import attach_error, render_page
+
+RECENT_OPERATIONS = 5
+
+
+def package_tabs(request: HttpRequest, package: AccessPackage, tab: str) -> dict[str, Any]:
+    """What every tab of a package page needs: the package, the tab, and what the person may do."""
+    user = request.user
+    return {
+        "package": package,
+        "tab": tab,
+        "can_manage": can(user, Action.MANAGE, package),
+        "can_assign": can(user, Action.ASSIGN, package),
+        "can_reprocess": can(user, Action.REPROCESS, package),
+        "can_cancel": can(user, Action.CANCEL, package),
+    }
+
+
+def find_package(request: HttpRequest, pk: UUID, action: Action | None = None) -> AccessPackage:
+    """A package the person may see (and, with ``action``, act on), or 404."""
+    package = visible(request, AccessPackage.objects.select_related("catalog"), pk)
+    if action is not None:
+        require(request, action, package)
+    return package
+
+
+# --- List and create ----------------------------------------------------------------------
+
+
+@admin_portal
+def package_list(request: HttpRequest) -> HttpResponse:
+    catalogs = restrict(Catalog.objects.all(), request.user, Action.VIEW)
+    # No count of assignments per row: at 10,000 a package, counting 50 of them costs
+    # more than the page; the Overview has the count.
+    packages = restrict(AccessPackage.objects.all(), request.user, Action.VIEW).select_related("catalog")
+    filterset = PackageFilter(request.GET, queryset=packages, catalogs=catalogs)
+    return render_page(
+        request,
+        "governance/packages/list.html",
+        {
+            "filter": filterset,
+            "page": paginate(request, filterset.qs),
+            "can_create": may_somewhere(request, Action.MANAGE),
+        },
+        partial="governance/packages/_table.html",
+    )
+
+
+@admin_portal
+def package_create(request: HttpRequest) -> HttpResponse:
+    if not may_somewhere(request, Action.MANAGE):
+        raise Http404("Not found.")
+    catalogs = restrict(Catalog.objects.all(), request.user, Action.MANAGE)
+    form = PackageForm(request.POST or None, catalogs=catalogs, initial={"catalog": request.GET.get("catalog")})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+
+        def create() -> str:
+            package = package_service.create_package(
+                request.user,
+                data["catalog"].pk,
+                display_name=data["display_name"],
+                description=data["description"],
+                is_hidden=data["is_hidden"],
+            )
+            messages.success(request, f"Access package {package} created. Next: add resource roles and a policy.")
+            return reverse("governance:package_roles", args=[package.pk])
+
+        try:
+            return redirect(submit_once(request, form.token, create))
+        except DomainError as error:
+            attach_error(form, error)
+    return render(request, "governance/packages/new.html", {"form": form})
+
+
+# --- Overview -----------------------------------------------------------------------------
+
+
+@admin_portal
+def package_overview(request: HttpRequest, pk: UUID) -> HttpResponse:
+    package = find_package(request, pk)
+    counts = {
+        "active_assignments": package.assignments.filter(state__in=AssignmentState.ACTIVE).count(),
+        "open_requests": package.requests.filter(state__in=RequestState.OPEN).count(),
+        "policies": package.policies.count(),
+        "roles": package.role_links.count(),
+    }
+    context = package_tabs(request, package, "overview")
+    context.update(
+        counts=counts,
+        link=notifications.package_link(package),
+        share_form=ShareLinkForm() if context["can_assign"] else None,
+    )
+    return render(request, "governance/packages/overview.html", context)
+
+
+@admin_portal
+def package_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """Overview > Edit: name, description and Hidden."""
+    package = find_package(request, pk, Action.MANAGE)
+    form = PackageEditForm(
+        request.POST or None,
+        initial={
+            "display_name": package.display_name,
+            "description": package.description,
+            "is_hidden": package.is_hidden,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            package_service.update_package(request.user, package.pk, **form.cleaned_data)
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect("governance:package_overview", pk=package.pk)
+    return render(
+        request, "governance/packages/edit.html", {**package_tabs(request, package, "overview"), "form": form}
+    )
+
+
+@admin_portal
+def package_delete(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """Rule 10: refused with the reason while active assignments or open requests remain."""
+    if request.method == "POST":
+
+        def delete() -> str:
+            package = find_package(request, pk, Action.MANAGE)
+            package_service.delete_package(request.user, package.pk)
+            messages.success(request, f"Access package {package} deleted.")
+            return reverse("governance:package_list")
+
+        return delete_once(request, delete, reverse("governance:package_overview", args=[pk]))
+    package = find_package(request, pk, Action.MANAGE)
+    return render(
+        request,
+        "governance/packages/delete.html",
+        {**package_tabs(request, package, "overview"), "form": ConfirmForm()},
+    )
+
+
+@admin_portal
+@require_POST
+def package_share(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """Overview > Email this link: the My Access link to named people."""
+    package = find_package(request, pk, Action.ASSIGN)
+    form = ShareLinkForm(request.POST)
+    if searching(form, request.POST) or not form.is_valid():
+        context = package_tabs(request, package, "overview")
+        return render(request, "governance/packages/share.html", {**context, "share_form": form})
+    data = form.cleaned_data
+
+    def share() -> str:
+        sent = sharing.email_package_link(request.user, package.pk, [u.pk for u in data["recipients"]], data["note"])
+        messages.success(request, f"The link was emailed to {sent} {'person' if sent == 1 else 'people'}.")
+        return reverse("governance:package_overview", args=[package.pk])
+
+    try:
+        return redirect(submit_once(request, form.token, share))
+    except DomainError as error:
+        attach_error(form, error)
+    return render(
+        request, "governance/packages/share.html", {**package_tabs(request, package, "overview"), "share_form": form}
+    )
+
+
+# --- Resource roles -----------------------------------------------------------------------
+
+
+def _operations(package: AccessPackage) -> list[dict[str, Any]]:
+    """The latest role changes with their propagation progress (rule 8)."""
+    rows = []
+    for operation in RoleOperation.objects.filter(package=package).order_by("-created_at")[:RECENT_OPERATIONS]:
+        progress = package_service.operation_progress(operation)
+        running = operation.state == RoleOperationState.PROPAGATING or progress["queued"] > 0
+        total = max(progress["total"], 1)
+        rows.append(
+            {
+                "operation": operation,
+                "progress": progress,
+                "running": running,
+                "percent": min(100, round(100 * (progress["done"] + progress["failed"]) / total)),
+            }
+        )
+    return rows
+
+
+def _operations_context(package: AccessPackage) -> dict[str, Any]:
+    operations = _operations(package)
+    return {"package": package, "operations": operations, "polling": any(o["running"] for o in operations)}
+
+
+@admin_portal
+def package_roles(request: HttpRequest, pk: UUID) -> HttpResponse:
+    package = find_package(request, pk)
+    links = (
+        PackageResourceRole.objects.filter(package=package)
+        .select_related("resource_role__resource__connector")
+        .order_by("resource_role__resource__display_name", "resource_role__display_name")
+    )
+    return render(
+        request,
+        "governance/packages/roles.html",
+        {**package_tabs(request, package, "roles"), "links": links, **_operations_context(package)},
+    )
+
+
+@admin_portal
+def package_role_progress(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """The progress panel alone, polled by htmx while a change propagates."""
+    package = find_package(request, pk)
+    return render(request, "governance/packages/_operations.html", _operations_context(package))
+
+
+@admin_portal
+def package_role_add(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """Add resource roles: pick a resource of the catalog, then one of its roles."""
+    package = find_package(request, pk, Action.MANAGE)
+    form = AddRoleForm(request.POST or None, package=package, initial={"resource": request.GET.get("resource")})
+    if request.method == "POST" and form.is_valid():
+        role = form.cleaned_data["resource_role"]
+        try:
+            operation = package_service.add_resource_role(request.user, package.pk, role.pk)
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            if operation is None:
+                messages.info(request, f"{role} is already in this access package.")
+            else:
+                messages.success(
+                    request,
+                    f"{role} added. Existing assignments ({operation.total}) get it in the background.",
+                )
+            return redirect("governance:package_roles", pk=package.pk)
+    roles = form.fields["resource_role"].queryset  # type: ignore[attr-defined]
+    if not form.is_bound and len(roles) == 1:
+        form.initial["resource_role"] = roles[0].pk
+    return render(
+        request,
+        "governance/packages/add_role.html",
+        {**package_tabs(request, package, "roles"), "form": form, "chosen_resource": form["resource"].value()},
+    )
+
+
+@admin_portal
+@require_POST
+def package_role_remove(request: HttpRequest, pk: UUID, role_pk: UUID) -> HttpResponse:
+    package = find_package(request, pk, Action.MANAGE)
+    with refusals_as_messages(request):
+        operation = package_service.remove_resource_role(request.user, package.pk, role_pk)
+        if operation is None:
+            messages.info(request, "This resource role is no longer in the access package.")
+        else:
+            messages.success(
+                request,
+                f"{operation.role_label} removed. Existing assignments ({operation.total}) lose it in the background.",
+            )
+    return redirect("governance:package_roles", pk=package.pk)
