@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from governance.models import (
     ConnectedOrganization,
@@ -78,31 +78,38 @@ def create_organization(
     state = _check_state(state)
     with transaction.atomic():
         _check_unique(name, cleaned, None)
-        organization = ConnectedOrganization.objects.create(
-            display_name=name, description=(description or "").strip(), state=state
-        )
-        OrganizationDomain.objects.bulk_create(
-            OrganizationDomain(organization=organization, domain=domain) for domain in cleaned
-        )
+        try:
+            with transaction.atomic():
+                organization = ConnectedOrganization.objects.create(
+                    display_name=name, description=(description or "").strip(), state=state
+                )
+                OrganizationDomain.objects.bulk_create(
+                    OrganizationDomain(organization=organization, domain=domain) for domain in cleaned
+                )
+        except IntegrityError as exc:  # another administrator took the name or a domain meanwhile
+            raise ValidationFailed("This name or domain was just taken; try again.", field="display_name") from exc
         log_action(actor, "organization.created", organization, domains=cleaned, state=state)
     return organization
 
 
-def update_organization(
-    actor: Any,
-    organization_id: UUID | str,
-    *,
-    display_name: str,
-    domains: Sequence[str],
-    description: str = "",
-    state: str = ConnectedOrganizationState.CONFIGURED,
-) -> ConnectedOrganization:
-    """Replace an organization's name, description, domains and state."""
+def update_organization(actor: Any, organization_id: UUID | str, **changes: Any) -> ConnectedOrganization:
+    """Change any of name, description, domains and state; what is not given stays.
+
+    The portal's form sends all four; the API's PATCH only what it changes.
+    """
+    unknown = set(changes) - {"display_name", "description", "state", "domains"}
+    if unknown:
+        raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))} here.")
     if not is_uuid(organization_id):
         raise NotFound("Connected organization not found.")
-    name = _clean_name(display_name)
-    cleaned = _clean_domains(domains)
-    state = _check_state(state)
+    if "display_name" in changes:
+        changes["display_name"] = _clean_name(changes["display_name"])
+    if "description" in changes:
+        changes["description"] = (changes["description"] or "").strip()
+    if "state" in changes:
+        changes["state"] = _check_state(changes["state"])
+    if "domains" in changes:
+        changes["domains"] = sorted(_clean_domains(changes["domains"]))
     with transaction.atomic():
         organization: ConnectedOrganization = get_for(
             actor,
@@ -111,32 +118,27 @@ def update_organization(
             organization_id,
             "connected organization",
         )
-        _check_unique(name, cleaned, organization)
         before = {
             "display_name": organization.display_name,
             "description": organization.description,
             "state": organization.state,
             "domains": sorted(organization.domains.values_list("domain", flat=True)),
         }
-        organization.display_name = name
-        organization.description = (description or "").strip()
-        organization.state = state
-        after = {
-            "display_name": name,
-            "description": organization.description,
-            "state": state,
-            "domains": sorted(cleaned),
-        }
-        changes = {k: [before[k], v] for k, v in after.items() if before[k] != v}
-        if changes:
+        after = {**before, **changes}
+        _check_unique(after["display_name"], after["domains"], organization)
+        diff = {k: [before[k], v] for k, v in after.items() if before[k] != v}
+        if diff:
+            organization.display_name = after["display_name"]
+            organization.description = after["description"]
+            organization.state = after["state"]
             organization.save()
-            organization.domains.exclude(domain__in=cleaned).delete()
+            organization.domains.exclude(domain__in=after["domains"]).delete()
             OrganizationDomain.objects.bulk_create(
                 OrganizationDomain(organization=organization, domain=domain)
-                for domain in cleaned
+                for domain in after["domains"]
                 if domain not in before["domains"]
             )
-            log_action(actor, "organization.updated", organization, changes=changes)
+            log_action(actor, "organization.updated", organization, changes=diff)
     return organization
 
 
