@@ -8,9 +8,10 @@ each with a message a person can act on.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from governance.models import Connector
@@ -73,10 +74,13 @@ class BaseConnector:
     kind: ClassVar[str]
     # Whether `members()` can read the target (drift checks skip connectors that cannot).
     can_read_members: ClassVar[bool] = True
+    # The configuration keys a connector understands, with their defaults.
+    defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, connector: Connector) -> None:
         self.model = connector
         self.config: dict[str, object] = dict(connector.config or {})
+        self.settings: dict[str, Any] = {**self.defaults, **self.config}
 
     # --- batches: what connectors implement (one call for many people where the target can)
     def grant_many(
@@ -101,6 +105,15 @@ class BaseConnector:
         outcome = result.get(subject.id)
         if isinstance(outcome, ConnectorError):
             raise outcome
+
+    def secret_from_env(self, setting: str, what: str, code: str, *, allow_empty: bool = False) -> str:
+        """A secret read from the environment variable named by ``setting`` (never stored in
+        the database); a missing one is a permanent error that names the variable."""
+        name = str(self.settings[setting])
+        value = os.environ.get(name)
+        if value is None or (not value and not allow_empty):
+            raise PermanentError(f"The environment variable {name} that should hold the {what} is not set.", code=code)
+        return value
 
     def members(self, role: RoleTarget) -> set[UUID]:
         """Ids of the people who hold the role in the target system now."""

@@ -13,7 +13,6 @@ when a real member arrives, and it never counts as a member.
 from __future__ import annotations
 
 import contextlib
-import os
 import ssl
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -74,10 +73,10 @@ _pool_lock = threading.Lock()
 
 class LdapConnector(BaseConnector):
     kind = "ldap"
+    defaults = DEFAULTS
 
     def __init__(self, connector: Any) -> None:
         super().__init__(connector)
-        self.settings = {**DEFAULTS, **self.config}
         self._dn_cache: dict[str, str] = {}
 
     # --- connection -------------------------------------------------------------------
@@ -86,14 +85,7 @@ class LdapConnector(BaseConnector):
         return str(self.settings["url"])
 
     def _password(self) -> str:
-        name = str(self.settings["password_env"])
-        value = os.environ.get(name)
-        if value is None:
-            raise PermanentError(
-                f"The environment variable {name} that should hold the LDAP bind password is not set.",
-                code="passwordMissing",
-            )
-        return value
+        return self.secret_from_env("password_env", "LDAP bind password", "passwordMissing", allow_empty=True)
 
     def _pool_key(self) -> tuple[Any, ...]:
         return (self.model.pk, self.url, self.settings["bind_dn"], bool(self.settings["start_tls"]))

@@ -8,7 +8,6 @@ timeouts and refused connections are transient; other 4xx answers are permanent.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable, Sequence
 from email.utils import parsedate_to_datetime
@@ -71,10 +70,10 @@ def _quote(value: str) -> str:
 
 class ScimConnector(BaseConnector):
     kind = "scim"
+    defaults = DEFAULTS
 
     def __init__(self, connector: Any) -> None:
         super().__init__(connector)
-        self.settings = {**DEFAULTS, **self.config}
         self._ids: dict[str, str] = {}
 
     @property
@@ -82,14 +81,7 @@ class ScimConnector(BaseConnector):
         return str(self.settings["base_url"]).rstrip("/")
 
     def _token(self) -> str:
-        name = str(self.settings["token_env"])
-        value = os.environ.get(name)
-        if not value:
-            raise PermanentError(
-                f"The environment variable {name} that should hold the SCIM bearer token is not set.",
-                code="tokenMissing",
-            )
-        return value
+        return self.secret_from_env("token_env", "SCIM bearer token", "tokenMissing")
 
     def _client(self) -> httpx.Client:
         token = self._token()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -55,21 +54,11 @@ def verify(secret: str, header: str, body: bytes, tolerance: int = 300, now: flo
 
 class WebhookConnector(BaseConnector):
     kind = "webhook"
+    defaults = DEFAULTS
     can_read_members = False
 
-    def __init__(self, connector: Any) -> None:
-        super().__init__(connector)
-        self.settings = {**DEFAULTS, **self.config}
-
     def _secret(self) -> str:
-        name = str(self.settings["secret_env"])
-        value = os.environ.get(name)
-        if not value:
-            raise PermanentError(
-                f"The environment variable {name} that should hold the webhook signing secret is not set.",
-                code="secretMissing",
-            )
-        return value
+        return self.secret_from_env("secret_env", "webhook signing secret", "secretMissing")
 
     def _post(self, event: dict[str, Any], key: str) -> None:
         body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
