@@ -69,6 +69,24 @@ def _unavailable(request: HttpRequest, reason: str) -> HttpResponse:
     return redirect("login")
 
 
+def _code_refused(request: HttpRequest, provider: str, response: requests.Response) -> HttpResponse:
+    """The provider answered the code exchange with a 4xx: the code is stale or reused, or our
+    client id / secret are not the ones it knows."""
+    try:
+        error = str(response.json().get("error", ""))[:80]
+    except ValueError:
+        error = ""
+    log.warning("Single sign-on: %s refused the code exchange: %s %s", provider, response.status_code, error)
+    return _problem(
+        request,
+        "Sign-in did not complete",
+        f"{provider} refused to complete this sign-in ({response.status_code}{' ' + error if error else ''}). "
+        "Start again from the sign-in page; if it happens again, the single sign-on settings "
+        "(client id or secret) do not match the provider: tell your administrator.",
+        status=400,
+    )
+
+
 def oidc_start(request: HttpRequest) -> HttpResponse:
     """Send the browser to the provider's authorize endpoint."""
     if oidc_config() is None:
@@ -97,6 +115,10 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
         return _problem(request, exc.title, exc.message, status=403)
     except ProviderUnavailable as exc:
         return _unavailable(request, exc.message)
+    except requests.HTTPError as exc:
+        if exc.response is None or exc.response.status_code >= 500:
+            return _unavailable(request, f"{config.provider_name} did not answer ({type(exc).__name__}).")
+        return _code_refused(request, config.provider_name, exc.response)
     except requests.RequestException as exc:
         return _unavailable(request, f"{config.provider_name} did not answer ({type(exc).__name__}).")
     except (SuspiciousOperation, jwt.PyJWTError) as exc:

@@ -286,3 +286,25 @@ def test_misconfiguration_is_reported_by_check_and_on_the_login_page(client: Cli
     assert b"Sign in with" not in page.content
     assert b"Single sign-on is unavailable: OIDC_ISSUER must be an http(s) URL" in page.content
     assert b'name="password"' in page.content
+
+
+def test_an_id_token_issued_to_another_client_signs_nobody_in(
+    client: Client, oidc_provider: Provider, settings: Any
+) -> None:
+    """The provider's ID token names the client it was issued to (``aud``); a token meant for
+    another application at the same provider must not sign anyone in here."""
+    oidc_provider.set_user("ivy-sub", email="ivy@portcullis.example", preferred_username="ivy")
+    location = oidc_provider.authorize(start(client), "ivy-sub")
+    settings.OIDC_RP_CLIENT_ID = "another-application"
+    before = snapshot()
+
+    response = client.get(callback_path(location))
+
+    # The provider refuses to hand this client's code to another client; either way (refused
+    # there, or an ID token whose audience is not us, refused here) nobody is signed in.
+    assert response.status_code == 400
+    assert b"Sign-in did not complete" in response.content
+    assert b"refused to complete this sign-in (400 invalid_grant)" in response.content
+    assert signed_in_user(client) is None
+    assert snapshot() == before
+    assert not m.User.objects.filter(username="ivy").exists()
