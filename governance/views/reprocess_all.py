@@ -94,7 +94,7 @@ def _confirm(request: HttpRequest, kind: BulkReprocessKind, package: AccessPacka
         if request.method == "POST":
             operation = queue_reprocess_matching(request.user, scope)
             if operation.matched:
-                messages.success(request, f"Reprocessing {operation.matched:,} {noun}s — queued.")
+                messages.success(request, f"Reprocessing {operation.matched:,} {noun}s — queued")
             else:
                 messages.info(request, f"Nothing to reprocess: no {noun}s match.")
             return redirect("governance:bulk_reprocess_detail", pk=operation.pk)
