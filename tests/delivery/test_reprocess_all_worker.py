@@ -102,5 +102,6 @@ def test_a_worker_killed_mid_operation_and_a_new_one_finish_without_doubles(
     assert set(audits) == {str(r.pk) for r in made}
     assert set(audits.values()) == {1}, "each request is reprocessed exactly once"
     successes = Counter(m.DeliveryAttempt.objects.filter(outcome=m.Outcome.SUCCESS).values_list("grant_id", flat=True))
-    assert len(successes) == 300 and set(successes.values()) == {1}
+    assert len(successes) == 300
+    assert set(successes.values()) == {1}
     assert m.GroupMembership.objects.filter(group_id=role.resource.origin_id).count() == 300

@@ -46,9 +46,7 @@ def states_of(requests: list[m.AssignmentRequest]) -> set[str]:
 
 
 def reprocess_audits(requests: list[m.AssignmentRequest]) -> int:
-    return m.AuditEvent.objects.filter(
-        action="request.reprocess", object_id__in=[str(r.pk) for r in requests]
-    ).count()
+    return m.AuditEvent.objects.filter(action="request.reprocess", object_id__in=[str(r.pk) for r in requests]).count()
 
 
 def test_get_shows_the_count_and_changes_nothing(catalog: m.Catalog, admin: m.User, client: Any) -> None:
@@ -72,7 +70,7 @@ def test_the_click_queues_one_operation_and_the_task_reprocesses_every_match(
     catalog: m.Catalog, admin: m.User, client: Any, settings: Any
 ) -> None:
     settings.BULK_REPROCESS_BATCH_SIZE = 25
-    package, role, made = failed_requests(admin, catalog, 60, prefix="bulk")
+    _package, role, made = failed_requests(admin, catalog, 60, prefix="bulk")
     client.force_login(admin)
     response = client.post(f"{ALL_REQUESTS}?status=attention&q=bulk")
     operation = m.BulkReprocess.objects.get()
@@ -143,7 +141,7 @@ def test_the_click_costs_the_same_queries_whatever_the_count(
 
 
 @pytest.mark.parametrize(
-    "query, message",
+    ("query", "message"),
     [
         ("status=bogus", "Select a valid choice"),
         ("date_from=yesterday", "Enter a valid date"),
@@ -181,7 +179,8 @@ def test_who_may_click_and_who_may_see_the_progress(
     progress = client.post(ALL_REQUESTS).url
     assert client.get(progress).status_code == 200
     partial = client.get(progress, headers={"HX-Request": "true"}).content.decode()
-    assert "<html" not in partial and 'hx-trigger="every 1s"' in partial
+    assert "<html" not in partial
+    assert 'hx-trigger="every 1s"' in partial
     client.force_login(finance_owner)
     assert client.get(progress).status_code == 404
     client.force_login(admin)  # global roles see every operation
