@@ -132,9 +132,13 @@ def test_the_click_costs_the_same_queries_whatever_the_count(
     failed_requests(admin, catalog, 2, prefix="few")
     client.force_login(admin)
     client.get("/governance/")  # the session and the role cache are warm for both
+    with CaptureQueriesContext(connection) as confirm_few:
+        assert "Reprocess all 2 matching" in text(client.get(ALL_REQUESTS, {"q": "few"}))
     with CaptureQueriesContext(connection) as few:
         assert client.post(f"{ALL_REQUESTS}?q=few").status_code == 302
     failed_requests(admin, catalog, 120, prefix="many", name="Big outage")
+    with django_assert_num_queries(len(confirm_few.captured_queries)):
+        assert "Reprocess all 120 matching" in text(client.get(ALL_REQUESTS, {"q": "many"}))
     with django_assert_num_queries(len(few.captured_queries)):
         assert client.post(f"{ALL_REQUESTS}?q=many").status_code == 302
     assert list(m.BulkReprocess.objects.order_by("created_at").values_list("matched", flat=True)) == [2, 120]
