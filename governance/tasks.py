@@ -125,7 +125,7 @@ def propagate_role_operation_soon(operation_id: UUID) -> None:
 # --- Reprocess all matching (DESIGN §8) -------------------------------------------------
 
 
-@shared_task(name="governance.tasks.reprocess_matching")
+@shared_task(name="governance.tasks.reprocess_matching", acks_late=True, reject_on_worker_lost=True)
 def reprocess_matching(operation_id: str) -> bool:
     """Batches of a bulk reprocess; goes on in a fresh task so delivery gets a turn. Safe to
     run twice or after a killed worker: each batch moves the operation's cursor as it commits."""
