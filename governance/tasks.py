@@ -12,7 +12,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.models import Assignment, AssignmentRequest, GrantState, RequestState
-from governance.services import approvals, assignments, delivery, directory_sync, external_users, outbox, packages
+from governance.services import (
+    approvals,
+    assignments,
+    delivery,
+    directory_sync,
+    external_users,
+    outbox,
+    packages,
+    reprocess,
+)
 from governance.services.grants import refresh_many
 
 log = logging.getLogger(__name__)
@@ -73,7 +82,8 @@ def sweep_deliveries() -> dict[str, int]:
     emails = len(outbox.unsent_due())
     if emails:
         _publish(send_pending_emails)
-    return {"due": int(due), "settled": settled, "emails": emails}
+    resumed = reprocess.resume_stalled()
+    return {"due": int(due), "settled": settled, "emails": emails, "bulk_reprocess_resumed": resumed}
 
 
 # --- Email ----------------------------------------------------------------------------
@@ -110,6 +120,23 @@ def propagate_role_operation(operation_id: str) -> bool:
 
 def propagate_role_operation_soon(operation_id: UUID) -> None:
     _publish(propagate_role_operation, str(operation_id))
+
+
+# --- Reprocess all matching (DESIGN §8) -------------------------------------------------
+
+
+@shared_task(name="governance.tasks.reprocess_matching", acks_late=True, reject_on_worker_lost=True)
+def reprocess_matching(operation_id: str) -> bool:
+    """Batches of a bulk reprocess; goes on in a fresh task so delivery gets a turn. Safe to
+    run twice or after a killed worker: each batch moves the operation's cursor as it commits."""
+    done = reprocess.run_reprocess_matching(UUID(operation_id))
+    if not done:
+        _publish(reprocess_matching, operation_id)
+    return done
+
+
+def reprocess_matching_soon(operation_id: UUID) -> None:
+    _publish(reprocess_matching, str(operation_id))
 
 
 # --- Beat jobs ------------------------------------------------------------------------

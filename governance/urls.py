@@ -1,6 +1,17 @@
 from django.urls import path
 
-from governance.views import assignments, audit, catalogs, directory, home, organizations, packages, policies, requests
+from governance.views import (
+    assignments,
+    audit,
+    catalogs,
+    directory,
+    home,
+    organizations,
+    packages,
+    policies,
+    reprocess_all,
+    requests,
+)
 
 app_name = "governance"
 
@@ -46,9 +57,20 @@ urlpatterns = [
         name="package_assignments_download",
     ),
     path("packages/<uuid:pk>/requests/", requests.package_requests, name="package_requests"),
+    path(
+        "packages/<uuid:pk>/requests/reprocess-all/",
+        reprocess_all.package_requests_reprocess_all,
+        name="package_requests_reprocess_all",
+    ),
+    path(
+        "packages/<uuid:pk>/assignments/reprocess-all/",
+        reprocess_all.package_assignments_reprocess_all,
+        name="package_assignments_reprocess_all",
+    ),
     # Requests
     path("requests/", requests.request_list, name="request_list"),
     path("requests/reprocess/", requests.request_reprocess_selected, name="request_reprocess_selected"),
+    path("requests/reprocess-all/", reprocess_all.request_reprocess_all, name="request_reprocess_all"),
     path("requests/<uuid:pk>/", requests.request_detail, name="request_detail"),
     path("requests/<uuid:pk>/errors/", requests.request_errors, name="request_errors"),
     path("requests/<uuid:pk>/reprocess/", requests.request_reprocess, name="request_reprocess"),
@@ -57,10 +79,13 @@ urlpatterns = [
     path("assignments/", assignments.assignment_list, name="assignment_list"),
     path("assignments/download/", assignments.assignment_download, name="assignment_download"),
     path("assignments/reprocess/", assignments.assignment_reprocess_selected, name="assignment_reprocess_selected"),
+    path("assignments/reprocess-all/", reprocess_all.assignment_reprocess_all, name="assignment_reprocess_all"),
     path("assignments/<uuid:pk>/", assignments.assignment_detail, name="assignment_detail"),
     path("assignments/<uuid:pk>/reprocess/", assignments.assignment_reprocess, name="assignment_reprocess"),
     path("assignments/<uuid:pk>/remove/", assignments.assignment_remove, name="assignment_remove"),
     path("assignments/<uuid:pk>/end/", assignments.assignment_update_end, name="assignment_update_end"),
+    # "Reprocess all matching": an operation's progress
+    path("reprocess/<uuid:pk>/", reprocess_all.bulk_reprocess_detail, name="bulk_reprocess_detail"),
     # Audit log
     path("audit/", audit.audit_list, name="audit_list"),
     path("audit/download/", audit.audit_download, name="audit_download"),

@@ -212,6 +212,8 @@ DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=1
 # A claim older than this is considered abandoned (worker killed) and re-offered.
 DELIVERY_CLAIM_TIMEOUT_SECONDS = env.int("DELIVERY_CLAIM_TIMEOUT_SECONDS", default=300)
 DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=500)
+# "Reprocess all matching": ids per batch, each batch its own transaction.
+BULK_REPROCESS_BATCH_SIZE = env.int("BULK_REPROCESS_BATCH_SIZE", default=1000)
 
 # --- Emailed approval links (DESIGN §6) -----------------------------------------------
 # On: the signed link also asks the approver to sign in as themselves. Off: the signed,

@@ -245,6 +245,17 @@ class RoleOperationFactory(DjangoModelFactory):
     kind = m.RoleOperationKind.ADD
 
 
+class BulkReprocessFactory(DjangoModelFactory):
+    class Meta:
+        model = m.BulkReprocess
+
+    kind = m.BulkReprocessKind.REQUESTS
+    actor = factory.SubFactory(UserFactory)
+    actor_label = factory.LazyAttribute(lambda o: o.actor.username)
+    query = "status=attention"
+    as_of = factory.LazyFunction(timezone.now)
+
+
 class ExpiryReminderFactory(DjangoModelFactory):
     class Meta:
         model = m.ExpiryReminder

@@ -11,6 +11,7 @@ from governance.models.assignment import (
     RoleGrant,
 )
 from governance.models.audit import AuditEvent
+from governance.models.bulk import BulkReprocess, BulkReprocessKind, BulkReprocessState
 from governance.models.catalog import Catalog, CatalogRole, CatalogRoleAssignment, CatalogState
 from governance.models.connector import Connector, ConnectorKind, DriftMode, Resource, ResourceRole, ResourceType
 from governance.models.identity import (
@@ -72,6 +73,9 @@ __all__ = [
     "AssignmentRequest",
     "AssignmentState",
     "AuditEvent",
+    "BulkReprocess",
+    "BulkReprocessKind",
+    "BulkReprocessState",
     "Catalog",
     "CatalogRole",
     "CatalogRoleAssignment",

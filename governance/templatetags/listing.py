@@ -15,6 +15,7 @@ AUDIT_OBJECT_URLS = {
     "accesspackage": "governance:package_overview",
     "assignment": "governance:assignment_detail",
     "assignmentrequest": "governance:request_detail",
+    "bulkreprocess": "governance:bulk_reprocess_detail",
     "catalog": "governance:catalog_detail",
     "connectedorganization": "governance:organization_edit",
 }

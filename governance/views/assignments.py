@@ -20,6 +20,7 @@ from governance.models import (
     AccessPackage,
     Assignment,
     AssignmentState,
+    BulkReprocessKind,
     DeliveryAttempt,
     GrantState,
     RequestState,
@@ -33,6 +34,7 @@ from governance.views.access import admin_portal, may_somewhere, selected_ids, v
 from governance.views.listing import paginate, stream_csv
 from governance.views.outcomes import refusals_as_messages, submit_once
 from governance.views.packages import find_package, package_tabs
+from governance.views.reprocess_all import reprocess_all_url
 from governance.web import attach_error, render_page, safe_next
 
 STATE_LABELS = dict(AssignmentState.choices)
@@ -74,6 +76,9 @@ def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[s
         "page": paginate(request, rows),
         "show_package": package is None,
         "can_reprocess_any": can_reprocess,
+        "reprocess_all_url": reprocess_all_url(request, BulkReprocessKind.ASSIGNMENTS, package)
+        if can_reprocess
+        else "",
         "download_url": (
             reverse("governance:package_assignments_download", args=[package.pk])
             if package

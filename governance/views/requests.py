@@ -17,7 +17,14 @@ from django.views.decorators.http import require_POST
 
 from governance.filters import AllRequestsFilter, RequestFilter
 from governance.forms import CancelRequestForm
-from governance.models import AccessPackage, AssignmentRequest, DeliveryAttempt, Outcome, RequestState
+from governance.models import (
+    AccessPackage,
+    AssignmentRequest,
+    BulkReprocessKind,
+    DeliveryAttempt,
+    Outcome,
+    RequestState,
+)
 from governance.permissions import Action, can, restrict
 from governance.services import requests as request_service
 from governance.services.approvals import current_stage, stage_approvers
@@ -25,6 +32,7 @@ from governance.views.access import admin_portal, may_somewhere, selected_ids, v
 from governance.views.listing import paginate
 from governance.views.outcomes import refusals_as_messages
 from governance.views.packages import find_package, package_tabs
+from governance.views.reprocess_all import reprocess_all_url
 from governance.web import render_page, safe_next
 
 
@@ -59,6 +67,7 @@ def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[s
         "page": paginate(request, rows),
         "show_package": package is None,
         "can_reprocess_any": can_reprocess,
+        "reprocess_all_url": reprocess_all_url(request, BulkReprocessKind.REQUESTS, package) if can_reprocess else "",
     }
 
 

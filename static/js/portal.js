@@ -10,6 +10,10 @@
     table.querySelectorAll("tbody input[type=checkbox][name=ids]").forEach(function (row) {
       row.checked = box.checked;
     });
+    // Gmail's offer: all on this page are ticked; select every row the filter matches?
+    var results = box.closest("#results");
+    var banner = results && results.querySelector("[data-select-all-banner]");
+    if (banner) banner.hidden = !box.checked;
   });
 
   // "Copy link" puts the My Access link on the clipboard.
