@@ -27,9 +27,7 @@ def alice(db):
 
 
 def sign_in(client, username, password, address="10.0.0.1"):
-    return client.post(
-        "/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address
-    )
+    return client.post("/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
 
 
 def fail(client, times, username="alice", address="10.0.0.1"):
