@@ -23,13 +23,13 @@ class LockoutBackend(AxesStandaloneBackend):
     def authenticate(self, request: HttpRequest | None, *args: Any, **kwargs: Any) -> None:
         if request is None:
             return None
-        return super().authenticate(request, *args, **kwargs)  # type: ignore[no-any-return]
+        return super().authenticate(request, *args, **kwargs)
 
 
 def not_a_password_sign_in(request: HttpRequest, credentials: dict[str, Any] | None) -> bool:
     """Only username+password sign-ins count: a failed single sign-on callback has no username
     and must neither add to nor be refused by the lockout."""
-    return not (credentials or {}).get(settings.AXES_USERNAME_FORM_FIELD)
+    return not (credentials or {}).get("username")
 
 
 def lockout_minutes(request: HttpRequest) -> int:
@@ -53,5 +53,5 @@ def locked_out(
             "locked_minutes": lockout_minutes(request),
             "failure_limit": settings.AXES_FAILURE_LIMIT,
         },
-        status=settings.AXES_HTTP_RESPONSE_CODE,
+        status=429,  # Too Many Requests
     )
