@@ -26,7 +26,8 @@ def _debug_only() -> None:
 
 def mailbox(request: HttpRequest) -> HttpResponse:
     _debug_only()
-    to = request.GET.get("to", "").strip()
+    # A NUL byte is no address, and PostgreSQL refuses to compare text holding one.
+    to = request.GET.get("to", "").replace("\x00", "").strip()
     emails = OutboundEmail.objects.select_related("recipient").order_by("-created_at", "pk")
     if to:
         emails = emails.filter(Q(to_address__icontains=to) | Q(recipient__username__iexact=to))

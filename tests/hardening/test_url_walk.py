@@ -25,12 +25,17 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 
 from governance import models as m
 from governance.services import approval_links
+from governance.services.api_clients import create_api_client
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
-# Writes a GET may make: the session (messages, login) and django-axes' bookkeeping.
+# Writes a GET may make: the session (messages, login), django-axes' bookkeeping, and an
+# API token's "last used" time (authentication bookkeeping, no state of the domain).
 WRITABLE_TABLES = ("django_session", "axes_")
+BOOKKEEPING = re.compile(
+    r'^UPDATE "governance_apiclient" SET "last_used_at" = %s WHERE "governance_apiclient"."id" = %s$'
+)
 API_PREFIX = "/v1.0/"
 
 
@@ -220,6 +225,8 @@ def world(admin, requestor, catalog, contoso, make_package) -> dict[str, Any]:
         "group": f.DirectoryGroupFactory(),
         "email": f.OutboundEmailFactory(recipient=admin, body_html='<p style="color:red">Hello</p>'),
         "approval_token": approval_links.issue_link(request, admin),
+        # The API's global administrator: the walk sends it along to every URL as admin.
+        "bearer": "Bearer " + create_api_client(None, "url-walk", role="global_admin").token,
         "target": "target",
         "approver": "approver",
     }
@@ -251,7 +258,7 @@ class WriteRecorder:
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         match = WRITE.match(sql)
-        if match and not match[1].startswith(WRITABLE_TABLES):
+        if match and not match[1].startswith(WRITABLE_TABLES) and not BOOKKEEPING.match(sql.strip()):
             self.writes.append(f"{self.current}: {sql[:160]}")
         return execute(sql, params, many, context)
 
@@ -294,12 +301,53 @@ def test_every_pattern_is_walked(urls):
 def test_get_as_global_admin_changes_nothing_and_never_fails(client, world, urls, settings):
     settings.DEBUG = True  # the development mailbox's pages answer too
     client.force_login(world["admin"])
-    statuses, errors, writes = walk(client, "get", urls)
+    statuses, errors, writes = walk(client, "get", urls, HTTP_AUTHORIZATION=world["bearer"])
     assert not errors, "\n".join(errors)
     assert not writes, "GET changed the database:\n" + "\n".join(writes)
     # The walk reached the pages, not a wall of redirects and 404s.
     reached = [url for url, status in statuses.items() if status == 200]
     assert len(reached) > len(urls) // 2, statuses
+
+
+def test_get_with_action_and_junk_parameters_changes_nothing_and_never_fails(client, world, urls, settings):
+    """The parameters the views read, with real ids and with junk: still read-only, still no 500."""
+    settings.DEBUG = True
+    client.force_login(world["admin"])
+    real = {
+        "ids": [str(world["request"].pk), str(world["assignment"].pk)],
+        "enabled": "0",
+        "decision": "approve",
+        "justification": "walk",
+        "confirm": "1",
+        "kind": "ldap",
+        "status": "all",
+        "view": "history",
+        "resource": str(world["resource"].pk),
+        "catalog": str(world["catalog"].pk),
+        "policy": str(world["policy"].pk),
+        "submitted": "1",
+        "next": "/",
+        "name": "users",
+    }
+    junk = {
+        "page": "-1x",
+        "sort": "')--",
+        "state": "nope",
+        "q": "a\x00b",
+        "to": "\x00",
+        "start": "2026-13-45",
+        "ids": "not-a-uuid",
+        "catalog": "not-a-uuid",
+        "resource": "00000000-0000-0000-0000-000000000000",
+        "error": "access_denied",
+        "$filter": "id eq '",
+        "$top": "-5",
+    }
+    nul = {key: "x\x00y" for key in {*real, *junk}}
+    for params in (real, junk, nul):
+        _, errors, writes = walk(client, "get", urls, data=params, HTTP_AUTHORIZATION=world["bearer"])
+        assert not errors, "\n".join(errors)
+        assert not writes, "GET changed the database:\n" + "\n".join(writes)
 
 
 def test_get_anonymously_changes_nothing_and_never_fails(client, world, urls):
