@@ -85,6 +85,8 @@ def test_pages_pass_the_policy(page: Page, scene: Scene, admin: m.User) -> None:
     page.wait_for_timeout(200)
     assert any("style-src" in problem for problem in watch.take())
 
+    admin.is_staff = admin.is_superuser = True  # the Django admin is checked too
+    admin.save()
     sign_in(page, "admin")
     pages = [
         "/governance/",
@@ -113,6 +115,10 @@ def test_pages_pass_the_policy(page: Page, scene: Scene, admin: m.User) -> None:
         "/myaccess/requests/",
         "/myaccess/approvals/",
         f"/myaccess/approvals/{approval.pk}/",
+        "/django-admin/",
+        "/django-admin/governance/catalog/",
+        f"/django-admin/governance/catalog/{package.catalog_id}/change/",
+        f"/django-admin/governance/user/{admin.pk}/change/",
     ]
     for path in pages:
         watch.visit(path)
