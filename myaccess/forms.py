@@ -30,6 +30,12 @@ def _when_field(label: str, help_text: str = "") -> forms.DateTimeField:
 class SearchForm(forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=200)
 
+    @property
+    def query(self) -> str:
+        """The search words; nothing when they are no valid search (too long, a NUL byte, which
+        PostgreSQL cannot even compare)."""
+        return str(self.cleaned_data.get("q", "")) if self.is_valid() else ""
+
 
 class RequestForm(forms.Form):
     """Request access: policy (when several apply), justification, an optional period."""

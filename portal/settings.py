@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -43,6 +44,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "governance",
     "myaccess",
 ]
@@ -58,6 +61,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "governance.middleware.ViewerTimeZoneMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -121,6 +127,8 @@ OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="")
 OIDC_MEMBER_DOMAINS = env.list("OIDC_MEMBER_DOMAINS", default=[])
 OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=5.0)
 AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out username+address is refused before any backend checks a password.
+    "portal.lockout.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
     *(["governance.identity.oidc.OIDCBackend"] if OIDC_ISSUER else []),
 ]
@@ -151,6 +159,19 @@ LDAP_SYNC_INTERVAL_MINUTES = env.int("LDAP_SYNC_INTERVAL_MINUTES", default=15)
 # External users whose last assignment ended (per connected organization, these are the defaults).
 EXTERNAL_USER_BLOCK_SIGN_IN = env.bool("EXTERNAL_USER_BLOCK_SIGN_IN", default=True)
 EXTERNAL_USER_REMOVE_AFTER_DAYS = env.int("EXTERNAL_USER_REMOVE_AFTER_DAYS", default=30)
+
+# --- Sign-in lockout (django-axes): README "Locked accounts" -------------------------------
+# Failed password sign-ins are counted per username and client address; at the limit that
+# pair is refused for the cool-off time, correct password or not. API tokens never touch this.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "portal.lockout.locked_out"
+AXES_WHITELIST_CALLABLE = "portal.lockout.not_a_password_sign_in"
+# Successful sign-ins are not logged by axes (one row per sign-in, nobody reads them).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -189,18 +210,50 @@ EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Portcullis <portcullis@portcullis.example>")
 
 # --- Production hardening (checked by `manage.py check --deploy`) ---------------------
+# Over plain http (`make run`, DEBUG on) cookies must travel without TLS; in production
+# only over https.
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # "Header=value" of the TLS-terminating proxy (e.g. X-Forwarded-Proto=https); empty when
+    # gunicorn faces clients itself, because then anyone could send the header.
+    _proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="X-Forwarded-Proto=https")
+    if _proxy_ssl_header:
+        _name, _, _value = _proxy_ssl_header.partition("=")
+        if not _value:
+            raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must look like X-Forwarded-Proto=https.")
+        SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.strip().upper().replace("-", "_"), _value.strip())
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Pages read the token from the template (hx-headers), never from the cookie.
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content Security Policy (django-csp): scripts and styles only from our own static files,
+# no inline code, no eval. htmx is told not to inject its indicator style (base.html).
+# The API reference (/api/docs/) relaxes styles and workers on that view only (portal/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Domain rules ---------------------------------------------------------------------
 REPROCESS_WINDOW_DAYS = env.int("REPROCESS_WINDOW_DAYS", default=14)
@@ -303,5 +356,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes logs every failed sign-in at WARNING; its INFO lines are bookkeeping.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -228,7 +228,8 @@ class OIDCBackend(OIDCAuthenticationBackend):
         header = jwt.get_unverified_header(token)
         if "kid" in header:
             return super().retrieve_matching_jwk(token)
-        response = requests.get(self.OIDC_OP_JWKS_ENDPOINT, timeout=self.get_settings("OIDC_TIMEOUT", None))
+        timeout = self.get_settings("OIDC_TIMEOUT", 5.0)
+        response = requests.get(self.OIDC_OP_JWKS_ENDPOINT, timeout=timeout)
         response.raise_for_status()
         keys = [
             key

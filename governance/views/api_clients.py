@@ -28,7 +28,8 @@ def api_client_list(request: HttpRequest) -> HttpResponse:
     except DomainError as error:
         not_found_on_refusal(error)
         raise
-    query = request.GET.get("q", "").strip()
+    # A NUL byte is no search, and PostgreSQL refuses to compare text holding one.
+    query = request.GET.get("q", "").replace("\x00", "").strip()
     status = request.GET.get("status", "")
     if query:
         clients = clients.filter(Q(name__icontains=query) | Q(user__username__icontains=query))
