@@ -210,7 +210,9 @@ def test_cancel_and_reprocess_race_on_undelivered_requests(make_package, admin):
         request.refresh_from_db()
         assert request.state in {m.RequestState.CANCELED, m.RequestState.DELIVERED}
         assignment = request.assignment
-        expected = m.AssignmentState.REMOVED if request.state == m.RequestState.CANCELED else m.AssignmentState.DELIVERED
+        expected = (
+            m.AssignmentState.REMOVED if request.state == m.RequestState.CANCELED else m.AssignmentState.DELIVERED
+        )
         assert assignment.state == expected
     check_invariants()
 

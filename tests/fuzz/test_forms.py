@@ -100,8 +100,10 @@ TARGETS: dict[str, list[Target]] = {
     "CatalogForm": [Target(lambda w: reverse("governance:catalog_create"))],
     "CatalogEditForm": [Target(lambda w: reverse("governance:catalog_edit", args=[w.catalog.pk]))],
     "CatalogRoleForm": [
-        Target(lambda w: reverse("governance:catalog_role_add", args=[w.catalog.pk]), extra_fields=lambda w: [
-            "users__q", "_search"])
+        Target(
+            lambda w: reverse("governance:catalog_role_add", args=[w.catalog.pk]),
+            extra_fields=lambda w: ["users__q", "_search"],
+        )
     ],
     "ResourceSearchForm": [
         Target(lambda w: reverse("governance:catalog_resource_add", args=[w.catalog.pk]), method="get")
@@ -110,19 +112,27 @@ TARGETS: dict[str, list[Target]] = {
     "PackageForm": [Target(lambda w: reverse("governance:package_create"))],
     "PackageEditForm": [Target(lambda w: reverse("governance:package_edit", args=[w.package.pk]))],
     "ShareLinkForm": [
-        Target(lambda w: reverse("governance:package_share", args=[w.package.pk]), extra_fields=lambda w: [
-            "recipients__q", "_search"])
+        Target(
+            lambda w: reverse("governance:package_share", args=[w.package.pk]),
+            extra_fields=lambda w: ["recipients__q", "_search"],
+        )
     ],
     "AddRoleForm": [Target(lambda w: reverse("governance:package_role_add", args=[w.package.pk]))],
     "PolicyForm": [
-        Target(lambda w: reverse("governance:policy_create", args=[w.package.pk]), extra_fields=lambda w: [
-            *STAGE_FIELDS, "_search", "stage1_approvers__q", "specific_users__q"]),
-        Target(lambda w: reverse("governance:policy_edit", args=[w.package.pk, w.policy.pk]),
-               extra_fields=lambda w: STAGE_FIELDS),
+        Target(
+            lambda w: reverse("governance:policy_create", args=[w.package.pk]),
+            extra_fields=lambda w: [*STAGE_FIELDS, "_search", "stage1_approvers__q", "specific_users__q"],
+        ),
+        Target(
+            lambda w: reverse("governance:policy_edit", args=[w.package.pk, w.policy.pk]),
+            extra_fields=lambda w: STAGE_FIELDS,
+        ),
     ],
     "NewAssignmentForm": [
-        Target(lambda w: reverse("governance:assignment_create", args=[w.package.pk]), extra_fields=lambda w: [
-            "users__q", "_search"])
+        Target(
+            lambda w: reverse("governance:assignment_create", args=[w.package.pk]),
+            extra_fields=lambda w: ["users__q", "_search"],
+        )
     ],
     "RemoveAssignmentForm": [Target(lambda w: reverse("governance:assignment_remove", args=[w.assignment.pk]))],
     "UpdateEndForm": [Target(lambda w: reverse("governance:assignment_update_end", args=[w.assignment.pk]))],
@@ -139,7 +149,7 @@ TARGETS: dict[str, list[Target]] = {
     ],
     "ConnectorForm": [
         Target(
-            lambda w: reverse("connectors:new") + f"?kind={kind}",
+            lambda w, kind=kind: reverse("connectors:new") + f"?kind={kind}",
             extra_fields=lambda w, kind=kind: [s.name for s in connector_service.FIELDS[kind]],
         )
         for kind in ("ldap", "scim", "webhook")
@@ -222,8 +232,16 @@ def world(catalog: m.Catalog, admin: m.User, approver: m.User, requestor: m.User
         later.strftime("%Y-%m-%dT%H:%M"),
         *(
             pk
-            for model in (m.User, m.DirectoryGroup, m.Catalog, m.Connector, m.Resource, m.ResourceRole,
-                          m.AssignmentPolicy, m.ConnectedOrganization)  # fmt: skip
+            for model in (
+                m.User,
+                m.DirectoryGroup,
+                m.Catalog,
+                m.Connector,
+                m.Resource,
+                m.ResourceRole,
+                m.AssignmentPolicy,
+                m.ConnectedOrganization,
+            )
             for pk in _ids(model)
         ),
     ]

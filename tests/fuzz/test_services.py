@@ -1,3 +1,4 @@
+# ruff: noqa: B008 - each lambda of CALLS draws its arguments once, as defaults, by design
 """Every service that takes what a person typed or an API client sent, fed arbitrary values of
 the declared types: it succeeds or raises a domain error (never IntegrityError, ValueError,
 TypeError, KeyError, a database error), and after a domain error the database is unchanged."""
@@ -30,7 +31,7 @@ from governance.services import (
 )
 from governance.services.errors import DomainError, NotFound
 from tests.fuzz.strategies import BAD_UUIDS, NASTY_STRINGS, TEXT
-from tests.fuzz.test_forms import World, fingerprint, rolled_back, world  # noqa: F401 - the shared world fixture
+from tests.fuzz.test_forms import World, fingerprint, rolled_back
 
 pytestmark = pytest.mark.django_db
 
@@ -125,7 +126,8 @@ CALLS: dict[str, Call] = {
         reprocess.reprocess_assignments(w.admin, a)),
     "create_package": lambda w, d: lambda c=d.draw(ids(w, m.Catalog)), n=d.draw(TEXTS), t=d.draw(TEXTS), h=d.draw(
         BOOLS): packages.create_package(w.admin, c, display_name=n, description=t, is_hidden=h),
-    "update_package": lambda w, d: lambda p=d.draw(ids(w, m.AccessPackage)), ch=d.draw(st.fixed_dictionaries({}, optional={
+    "update_package": lambda w, d: lambda p=d.draw(ids(w, m.AccessPackage)), ch=d.draw(st.fixed_dictionaries({},
+        optional={
         "display_name": TEXTS, "description": TEXTS, "is_hidden": BOOLS})): packages.update_package(w.admin, p, **ch),
     "delete_package": lambda w, d: lambda p=d.draw(ids(w, m.AccessPackage)): packages.delete_package(w.admin, p),
     "add_resource_role": lambda w, d: lambda p=d.draw(ids(w, m.AccessPackage)), r=d.draw(ids(w, m.ResourceRole)): (
@@ -169,7 +171,8 @@ CALLS: dict[str, Call] = {
         d.draw(BOOLS)), days=d.draw(INTS): external_users.update_settings(
         w.admin, o, block_sign_in=b, remove_account=r, remove_after_days=days),
     "create_api_client": lambda w, d: lambda n=d.draw(TEXTS), r=d.draw(st.sampled_from([
-        *m.ApiClientRole.values, "", "root"])), c=d.draw(st.one_of(st.none(), TEXTS, st.just("Engineering"))), u=d.draw(st.one_of(
+        *m.ApiClientRole.values, "", "root"])), c=d.draw(st.one_of(st.none(), TEXTS, st.just("Engineering"))), u=d.draw(
+        st.one_of(
         st.none(), TEXTS, st.just("requestor"))): api_clients.create_api_client(
         w.admin, n, role=r, catalog_name=c, username=u),
     "email_package_link": lambda w, d: lambda p=d.draw(ids(w, m.AccessPackage)), r=d.draw(st.lists(ids(w, m.User),
@@ -178,7 +181,7 @@ CALLS: dict[str, Call] = {
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
-def test_a_service_succeeds_or_refuses_cleanly(name: str, world: World) -> None:  # noqa: F811 - the fixture
+def test_a_service_succeeds_or_refuses_cleanly(name: str, world: World) -> None:
     @settings(max_examples=SERVICE_EXAMPLES if settings.default.max_examples <= 25 else settings.default.max_examples)
     @given(data=st.data())
     def fuzz(data: st.DataObject) -> None:
@@ -190,18 +193,18 @@ def test_a_service_succeeds_or_refuses_cleanly(name: str, world: World) -> None:
             except DomainError as refusal:
                 after = fingerprint()
                 changed = sorted(k for k in before if before[k] != after[k])
-                assert not changed, f"refused ({refusal.message!r}) but wrote {changed}"
+                assert not changed, f"refused ({refusal.message!r}) but wrote {changed}"  # noqa: PT017
 
     fuzz()
 
 
-def test_a_decision_on_a_mangled_request_id_is_not_found(world: World) -> None:  # noqa: F811
+def test_a_decision_on_a_mangled_request_id_is_not_found(world: World) -> None:
     """Found by the fuzzer: a bad id leaked Django's ValidationError (a 500 on a mangled link)."""
     with pytest.raises(NotFound):
         approvals.decide(world.approver, "not-a-uuid", m.Decision.APPROVE)  # type: ignore[arg-type]
 
 
-def test_lifecycle_settings_of_a_mangled_organization_id_are_not_found(world: World) -> None:  # noqa: F811
+def test_lifecycle_settings_of_a_mangled_organization_id_are_not_found(world: World) -> None:
     """Found by the fuzzer: a bad id leaked Django's ValidationError."""
     with pytest.raises(NotFound):
         external_users.update_settings(
