@@ -143,6 +143,23 @@ def violations() -> list[str]:  # noqa: C901 - one block per invariant, in the b
         elif any(s in _G.WANTED for s in states):
             problems.append(f"assignment {assignment.pk}: {assignment.state} but still wants grants {states}")
 
+    # 4b. Rule 8: once no role operation is propagating, an active assignment wants exactly
+    #     the roles of its package, no more and no fewer.
+    if not m.RoleOperation.objects.filter(state=m.RoleOperationState.PROPAGATING).exists():
+        package_roles: dict[UUID, set[UUID]] = defaultdict(set)
+        for package_id, role_id in m.PackageResourceRole.objects.values_list("package_id", "resource_role_id"):
+            package_roles[package_id].add(role_id)
+        for assignment in assignments.values():
+            if assignment.state not in _A.ACTIVE:
+                continue
+            wanted = {g.resource_role_id for g in grants_of[assignment.pk] if g.state in _G.WANTED}
+            if wanted != package_roles[assignment.package_id]:
+                missing = len(package_roles[assignment.package_id] - wanted)
+                extra = len(wanted - package_roles[assignment.package_id])
+                problems.append(
+                    f"assignment {assignment.pk}: lacks {missing} and has {extra} roles its package does not"
+                )
+
     # 5. Request states agree with their assignments (DESIGN §3).
     for request in requests.values():
         assignment = assignments.get(request.assignment_id) if request.assignment_id else None

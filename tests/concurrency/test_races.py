@@ -3,6 +3,8 @@ decide, never luck. After every scenario the whole database must pass check_inva
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -13,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from governance import models as m
-from governance.services import approvals, assignments, delivery, requests
+from governance.services import approvals, assignments, delivery, packages, requests
 from governance.services.errors import AlreadyDecided, DuplicateRequest, InvalidTransition
 from governance.services.reprocess import reprocess_requests
 from tests import factories as f
@@ -24,6 +26,7 @@ from tests.conftest import need
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 APPROVE, DENY = m.Decision.APPROVE, m.Decision.DENY
+DELAY = float(os.environ.get("RACE_DELAY", "0.05"))
 
 
 @pytest.fixture(autouse=True)
@@ -242,6 +245,39 @@ def test_twenty_workers_claim_each_grant_once(make_package):
     assert m.DeliveryAttempt.objects.count() == 120  # nobody delivered a grant twice
     assert set(m.RoleGrant.objects.values_list("state", flat=True)) == {m.GrantState.GRANTED}
     assert set(m.AssignmentRequest.objects.values_list("state", flat=True)) == {m.RequestState.DELIVERED}
+    check_invariants()
+
+
+# --- Resource roles (rule 8) while people are being assigned -------------------------------
+
+
+def test_roles_added_and_removed_while_twenty_people_are_assigned(make_package, admin, catalog):
+    package = make_package(roles=2)
+    kept, dropped = list(m.ResourceRole.objects.filter(package_links__package=package))
+    added = f.ResourceRoleFactory(resource__catalog=catalog)
+    people = [f.UserFactory() for _ in range(THREADS - 2)]
+
+    def add_role() -> Any:
+        time.sleep(DELAY)  # land while the submissions are mid-transaction
+        operation = packages.add_resource_role(admin, package.pk, added.pk)
+        return packages.propagate_role_operation(operation.pk) if operation else None
+
+    def remove_role() -> Any:
+        time.sleep(DELAY)
+        operation = packages.remove_resource_role(admin, package.pk, dropped.pk)
+        return packages.propagate_role_operation(operation.pk) if operation else None
+
+    outcomes = race(
+        *(lambda p=p: requests.submit_request(p, package.pk) for p in people),
+        add_role,
+        remove_role,
+    )
+    assert not leaked(outcomes)
+    settle()
+    for person in people:
+        assignment = m.Assignment.objects.get(target=person, package=package)
+        wanted = set(assignment.grants.filter(state__in=m.GrantState.WANTED).values_list("resource_role", flat=True))
+        assert wanted == {kept.pk, added.pk}, person
     check_invariants()
 
 
