@@ -30,6 +30,11 @@ def _when_field(label: str, help_text: str = "") -> forms.DateTimeField:
 class SearchForm(forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=200)
 
+    @property
+    def text(self) -> str:
+        """What the list filters on: the typed text without NUL, which PostgreSQL refuses."""
+        return str(self.data.get("q", "")).replace("\x00", "").strip()[:200]
+
 
 class RequestForm(forms.Form):
     """Request access: policy (when several apply), justification, an optional period."""

@@ -28,7 +28,7 @@ def api_client_list(request: HttpRequest) -> HttpResponse:
     except DomainError as error:
         not_found_on_refusal(error)
         raise
-    query = request.GET.get("q", "").strip()
+    query = request.GET.get("q", "").replace("\x00", "").strip()  # PostgreSQL refuses NUL
     status = request.GET.get("status", "")
     if query:
         clients = clients.filter(Q(name__icontains=query) | Q(user__username__icontains=query))

@@ -59,7 +59,7 @@ def request_access(request: HttpRequest) -> HttpResponse:
     """My Access home: requestable, not Hidden (rule 9), searchable."""
     user: User = request.user  # type: ignore[assignment]
     search = SearchForm(request.GET)
-    query = search.data.get("q", "").strip()
+    query = search.text
     has_access, open_request = _mine(user)
     packages = (
         discoverable_packages(user)

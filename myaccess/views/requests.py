@@ -35,7 +35,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
     if status not in STATUS_FILTERS:
         status = "all"
     search = SearchForm(request.GET)
-    query = search.data.get("q", "").strip()
+    query = search.text
     rows = own_requests(user).select_related("package", "target")
     states = STATUS_FILTERS[status]
     if states is not None:
