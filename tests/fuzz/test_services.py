@@ -29,7 +29,7 @@ from governance.services import (
     requests,
     sharing,
 )
-from governance.services.errors import DomainError, NotFound
+from governance.services.errors import DomainError, NotFound, ValidationFailed
 from tests.fuzz.strategies import BAD_UUIDS, NASTY_STRINGS, TEXT
 from tests.fuzz.test_forms import World, fingerprint, rolled_back
 
@@ -210,3 +210,18 @@ def test_lifecycle_settings_of_a_mangled_organization_id_are_not_found(world: Wo
         external_users.update_settings(
             world.admin, "not-a-uuid", block_sign_in=True, remove_account=False, remove_after_days=30
         )
+
+
+def test_a_nul_in_a_name_or_description_is_refused(world: World) -> None:
+    """Found by the fuzzer on PostgreSQL: a NUL reached the INSERT (DataError, a 500)."""
+    for call in (
+        lambda: catalogs.create_catalog(world.admin, display_name="Finance", description="\x00"),
+        lambda: catalogs.update_catalog(world.admin, world.catalog.pk, description="a\x00"),
+        lambda: packages.create_package(world.admin, world.catalog.pk, display_name="a\x00b"),
+        lambda: packages.update_package(world.admin, world.package.pk, description="\x00"),
+        lambda: organizations.create_organization(
+            world.admin, display_name="Fabrikam", domains=["fabrikam.example"], description="\x00"
+        ),
+    ):
+        with rolled_back(), pytest.raises(ValidationFailed, match="NUL"):
+            call()
