@@ -46,7 +46,8 @@ PICKER_RESULTS = 20
 
 def directory_matches(kind: str, query: str, exclude: Iterable[str] = (), limit: int = PICKER_RESULTS) -> list[Any]:
     """People (or groups) whose name, username or email contains ``query``."""
-    query = query.strip()
+    # PostgreSQL refuses NUL in a text parameter; nobody's name contains one anyway.
+    query = query.replace("\x00", "").strip()
     if not query:
         return []
     exclude = [pk for pk in exclude if is_uuid(pk)]

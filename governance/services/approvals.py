@@ -171,6 +171,10 @@ def decide(
     if decision not in Decision.values:
         raise ValidationFailed("Choose Approve or Deny.", field="decision")
     justification = (justification or "").strip()
+    try:
+        request_id = UUID(str(request_id))
+    except ValueError:  # a mangled link or API path: nothing by that id
+        raise NotFound("Request not found.") from None
 
     with transaction.atomic():
         request = (

@@ -25,10 +25,11 @@ from governance.permissions import Action, can_globally, forget_roles, get_for
 from governance.services.audit import actor_user, log_action
 from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.services.requests import is_uuid
+from governance.services.text import clean_text
 
 
 def _name(value: str) -> str:
-    value = (value or "").strip()
+    value = clean_text(value, "display_name")
     if not value:
         raise ValidationFailed("A name is required.", field="display_name")
     if len(value) > 256:
@@ -47,7 +48,7 @@ def create_catalog(
     with transaction.atomic():
         catalog = Catalog.objects.create(
             display_name=display_name,
-            description=(description or "").strip(),
+            description=clean_text(description, "description"),
             is_externally_visible=is_externally_visible,
         )
         log_action(actor, "catalog.created", catalog)
@@ -70,6 +71,8 @@ def update_catalog(actor: Any, catalog_id: UUID | str, **changes: Any) -> Catalo
         catalog: Catalog = get_for(
             actor, Action.MANAGE_CATALOG, Catalog.objects.select_for_update(of=("self",)), catalog_id, "catalog"
         )
+        if "description" in changes:
+            changes["description"] = clean_text(changes["description"], "description")
         if "display_name" in changes:
             changes["display_name"] = _name(changes["display_name"])
             if Catalog.objects.filter(display_name__iexact=changes["display_name"]).exclude(pk=catalog.pk).exists():
@@ -170,7 +173,7 @@ def add_resource(
                     connector=connector,
                     origin_id=origin_id,
                     display_name=_name(display_name),
-                    description=(description or "").strip(),
+                    description=clean_text(description, "description"),
                     resource_type=resource_type,
                 )
         except IntegrityError as exc:

@@ -36,6 +36,7 @@ from governance.models import (
 from governance.permissions import Action, can_globally
 from governance.services.audit import log_action
 from governance.services.errors import NotFound, ValidationFailed
+from governance.services.requests import is_uuid
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,9 @@ def update_settings(
     if remove_after_days < 1 or remove_after_days > 3650:
         raise ValidationFailed("Between 1 and 3650 days.", field="remove_after_days")
     with transaction.atomic():
-        organization = ConnectedOrganization.objects.filter(pk=organization_id).first()
+        organization = (
+            ConnectedOrganization.objects.filter(pk=organization_id).first() if is_uuid(organization_id) else None
+        )
         if organization is None:
             raise NotFound("Connected organization not found.")
         row, _ = ExternalUserLifecycle.objects.select_for_update().get_or_create(organization=organization)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from governance import notifications
@@ -88,9 +88,31 @@ def _deliver_add(request: AssignmentRequest, actor: Any, now: datetime) -> None:
     log_action(actor, "assignment.created", assignment, request=str(request.pk), end=end)
     request.assignment = assignment
     request.save(update_fields=["assignment", "modified_at"])
+    hold_package_roles(request.package_id)
     roles = ResourceRole.objects.filter(package_links__package=request.package).select_related("resource")
     want_roles(assignment, list(roles), request=request, actor=actor)
     refresh_states(assignment, actor=actor)
+
+
+HOLD_PACKAGE_ROLES_SQL = "SELECT 1 FROM governance_accesspackage WHERE id = %s FOR KEY SHARE"
+
+
+def hold_package_roles(package_id: Any) -> None:
+    """Keep the package's resource roles from changing until this transaction commits.
+
+    Adding or removing a role locks the package row FOR UPDATE and then propagates to the
+    active assignments it can see. An assignment being created meanwhile would read the old
+    roles and stay invisible to the propagation, so it would miss the change for good (found
+    by the concurrency suite). FOR KEY SHARE waits for a role change in progress and makes
+    the next one wait for us, but does not make deliveries of one package wait for each other.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                HOLD_PACKAGE_ROLES_SQL,
+                [package_id],
+            )
+    # SQLite allows one writer at a time: a role change cannot interleave.
 
 
 def _assignment_of(request: AssignmentRequest) -> Assignment:

@@ -19,6 +19,7 @@ from governance.permissions import Action, can_globally, get_for
 from governance.services.audit import log_action
 from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.services.requests import is_uuid
+from governance.services.text import clean_text
 
 # A DNS name: labels of letters, digits and inner hyphens, a top-level label of letters.
 DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -35,7 +36,7 @@ def _clean_domains(domains: Sequence[str]) -> list[str]:
 
 
 def _clean_name(value: str) -> str:
-    value = (value or "").strip()
+    value = clean_text(value, "display_name")
     if not value:
         raise ValidationFailed("A name is required.", field="display_name")
     if len(value) > 256:
@@ -81,7 +82,7 @@ def create_organization(
         try:
             with transaction.atomic():
                 organization = ConnectedOrganization.objects.create(
-                    display_name=name, description=(description or "").strip(), state=state
+                    display_name=name, description=clean_text(description, "description"), state=state
                 )
                 OrganizationDomain.objects.bulk_create(
                     OrganizationDomain(organization=organization, domain=domain) for domain in cleaned
@@ -105,7 +106,7 @@ def update_organization(actor: Any, organization_id: UUID | str, **changes: Any)
     if "display_name" in changes:
         changes["display_name"] = _clean_name(changes["display_name"])
     if "description" in changes:
-        changes["description"] = (changes["description"] or "").strip()
+        changes["description"] = clean_text(changes["description"], "description")
     if "state" in changes:
         changes["state"] = _check_state(changes["state"])
     if "domains" in changes:

@@ -32,12 +32,13 @@ from governance.services.errors import NotAllowed, NotFound, StillInUse, Validat
 from governance.services.grants import refresh_states, unwant_grants, wake_delivery
 from governance.services.machines import ASSIGNMENT, GRANT
 from governance.services.requests import is_uuid
+from governance.services.text import clean_text
 
 PROPAGATION_BATCH = 500
 
 
 def _clean_name(value: str, field: str = "display_name") -> str:
-    value = (value or "").strip()
+    value = clean_text(value, field)
     if not value:
         raise ValidationFailed("A name is required.", field=field)
     if len(value) > 256:
@@ -59,7 +60,7 @@ def create_package(
         package = AccessPackage.objects.create(
             catalog=catalog,
             display_name=_clean_name(display_name),
-            description=(description or "").strip(),
+            description=clean_text(description, "description"),
             is_hidden=bool(is_hidden),
         )
         log_action(actor, "package.created", package, hidden=package.is_hidden)
@@ -83,7 +84,7 @@ def update_package(actor: Any, package_id: UUID | str, **changes: Any) -> Access
             if name == "display_name":
                 value = _clean_name(value)
             elif name == "description":
-                value = (value or "").strip()
+                value = clean_text(value, "description")
             elif name == "is_hidden":
                 value = bool(value)
             if getattr(package, name) != value:

@@ -53,6 +53,13 @@ def token(db: None) -> str:
     return create_api_client(None, "fuzzer", role="global_admin").token
 
 
+@pytest.fixture
+def narrow_token(token: str) -> str:
+    """A reader of another catalog: most objects are 404 to it and every change is refused."""
+    f.CatalogFactory(display_name="Finance")
+    return create_api_client(None, "narrow-fuzzer", role="catalog_reader", catalog_name="Finance").token
+
+
 # Loaded when the module is collected (the schema needs no database).
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 
@@ -65,6 +72,22 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_api_answers_match_the_schema(case: Any, token: str, settings: Any) -> None:
+    call_and_check(case, token, settings)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=5,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+def test_a_narrow_token_gets_documented_refusals(case: Any, narrow_token: str, settings: Any) -> None:
+    """The 403s and 404s a narrower client meets are in the schema too, never a 500."""
+    call_and_check(case, narrow_token, settings)
+
+
+def call_and_check(case: Any, token: str, settings: Any) -> None:
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_token": "100000/minute"}}
     response = case.call(headers={"Authorization": f"Bearer {token}"})
     case.validate_response(

@@ -22,6 +22,7 @@ from governance.services.errors import (
     ValidationFailed,
 )
 from tests import factories as f
+from tests.concurrency.invariants import check_invariants
 from tests.conftest import members_of, snapshot
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +76,7 @@ class TestRule1ReprocessRequest:
         assert request.assignment.state == m.AssignmentState.DELIVERED
         assert "requestor" in members_of(bad)
         assert m.AuditEvent.objects.filter(action="request.reprocess", object_id=str(request.pk)).exists()
+        check_invariants()
 
     def test_refused_for_a_delivered_request(self, make_package, requestor, admin, deliver):
         request = requests.submit_request(requestor, make_package().pk)
@@ -187,6 +189,7 @@ class TestRule3Cancel:
         assert request.state == m.RequestState.CANCELED
         assert request.assignment.state == m.AssignmentState.REMOVED
         assert members_of(role) == set()
+        check_invariants()
 
     def test_requestor_cancels_only_while_pending_approval(self, make_package, requestor, approver):
         pending = requests.submit_request(requestor, make_package(approvers=[approver]).pk)
@@ -294,6 +297,7 @@ class TestRule4Approval:
         request.refresh_from_db()
         assert request.state == m.RequestState.DELIVERING
         assert list(request.decisions.values_list("stage_order", flat=True)) == [1, 2, 3]
+        check_invariants()
 
     def test_approver_justification_required(self, make_package, requestor, approver):
         request = requests.submit_request(
@@ -383,6 +387,7 @@ class TestRule6Expiry:
         expiry = m.AssignmentRequest.objects.get(request_type=m.RequestType.SYSTEM_REMOVE)
         assert expiry.state == m.RequestState.DELIVERED
         assert m.OutboundEmail.objects.filter(kind="assignment_expired", recipient=requestor).exists()
+        check_invariants()
 
     def test_reminders_14_and_1_days_before_sent_once(self, make_package, requestor, deliver):
         package = make_package(expiration_days=30, allow_extension=True)
@@ -422,6 +427,7 @@ class TestRule6Expiry:
         assignment.refresh_from_db()
         assert extension.state == m.RequestState.DELIVERED
         assert assignment.end_at > old_end + timedelta(days=19)
+        check_invariants()
 
     def test_extension_refused_when_the_policy_does_not_allow_it(self, make_package, requestor, deliver):
         request = requests.submit_request(requestor, make_package(expiration_days=30).pk)

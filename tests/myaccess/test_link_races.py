@@ -11,8 +11,8 @@ from governance.services import approval_links, requests
 from governance.services.approval_links import SALT, LinkUsed
 from governance.services.errors import AlreadyDecided
 from tests import factories as f
+from tests.concurrency.racing import race
 from tests.conftest import need
-from tests.governance.test_concurrency import race
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 

@@ -13,6 +13,7 @@ from governance import models as m
 from governance.services import approvals, requests
 from governance.services.errors import AlreadyDecided, DuplicateRequest
 from tests import factories as f
+from tests.concurrency.invariants import check_invariants
 from tests.conftest import need
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -65,6 +66,7 @@ def test_two_approvers_at_once_make_exactly_one_decision(make_package, requestor
         assert request.state in {m.RequestState.DELIVERING, m.RequestState.DENIED}
         # Start over with a fresh request for the next round.
         request = requests.submit_request(f.UserFactory(), request.package_id)
+    check_invariants()
 
 
 def test_two_submissions_at_once_make_one_request(make_package, requestor, approver):
@@ -74,3 +76,4 @@ def test_two_submissions_at_once_make_one_request(make_package, requestor, appro
     assert len(made) == 1
     assert all(isinstance(o, DuplicateRequest) for o in outcomes if o not in made)
     assert m.AssignmentRequest.objects.filter(target=requestor, package=package).count() == 1
+    check_invariants()
