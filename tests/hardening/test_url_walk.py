@@ -80,6 +80,7 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "governance:request_": {"pk": "request"},
     "governance:assignment_": {"pk": "assignment"},
     "governance:organization_": {"pk": "organization"},
+    "governance:bulk_reprocess_": {"pk": "bulk_reprocess"},
     "myaccess:": {
         "package_id": "package",
         "assignment_id": "assignment",
@@ -220,6 +221,7 @@ def world(admin, requestor, catalog, contoso, make_package) -> dict[str, Any]:
         "assignment": assignment,
         "connector": f.ConnectorFactory(),
         "organization": contoso,
+        "bulk_reprocess": f.BulkReprocessFactory(actor=admin),
         "api_client": f.ApiClientFactory(),
         "user": requestor,
         "group": f.DirectoryGroupFactory(),
