@@ -420,7 +420,8 @@ def table(results: dict[str, Any]) -> str:
             f"| CSV download of {c['rows']:,} assignments ({c['server']}) | {c['seconds']} s, {_mb(c['bytes'])}, "
             f"peak RSS {c['peak_rss_mb']} MB (before {c['rss_before_mb']} MB; after 1/10 of the rows "
             f"{c['rss_after_tenth_mb']} MB, at the end {c['rss_at_end_mb']} MB) | < {c['target_rss_mb']:.0f} MB, "
-            f"flat | — | — | {_met(c['peak_rss_mb'] < c['target_rss_mb'] and flat)} |"
+            f"flat | bare COPY ... TO STDOUT {c.get('baseline_seconds', '—')} s | {c.get('ratio', '—')}x (time) "
+            f"| {_met(c['peak_rss_mb'] < c['target_rss_mb'] and flat)} |"
         )
     r = results.get("delivery_builtin")
     if r:
