@@ -409,7 +409,8 @@ def table(results: dict[str, Any]) -> str:
         few = f", {page['queries_few_rows']} with few rows" if "queries_few_rows" in page else ""
         ok = page["p95_ms"] < page["target_ms"] and page["constant_queries"]
         rows.append(
-            f"| {page['label']} | p50 {page['p50_ms']} ms, p95 {page['p95_ms']} ms; {page['queries']} queries{few} "
+            f"| {page['label']} | p50 {page['p50_ms']} ms, p95 {page['p95_ms']} ms (CPU p50 {page['cpu_p50_ms']} ms); "
+            f"{page['queries']} queries{few} "
             f"| < {page['target_ms']:.0f} ms, constant queries | bare SQL p50 {page['baseline_p50_ms']} ms "
             f"| {page['ratio']}x | {_met(ok)} |"
         )
