@@ -400,6 +400,7 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:,.0f} MB" if n < 1e9 else f"{n / 1e9:,.2f} GB"
 
 
+PAGE_ORDER = ("assignments", "requests", "request_detail", "myaccess", "api_assignments")
 FAILED_LABELS = {
     "delivery_builtin": "built-in connector, one worker",
     "delivery_ldap": "LDAP: our connector vs a bare ldap3 loop",
@@ -420,7 +421,10 @@ def table(results: dict[str, Any]) -> str:
             f"{s['assignments']:,} assignments, {s['requests']:,} requests | loaded in {g['load_seconds']} s, "
             f"database {_mb(g['database_bytes'])} | — | — | — | — |"
         )
-    for page in results.get("pages", {}).values():
+    pages = results.get("pages", {})
+    for page in sorted(
+        pages.values(), key=lambda p: list(PAGE_ORDER).index(p["key"]) if p.get("key") in PAGE_ORDER else 9
+    ):
         few = f", {page['queries_few_rows']} with few rows" if "queries_few_rows" in page else ""
         ok = page["p95_ms"] < page["target_ms"] and page["constant_queries"]
         rows.append(

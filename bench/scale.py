@@ -231,6 +231,7 @@ def bench_pages(runs: int = 30, warmup: int = 3) -> dict[str, Any]:
             ours = timed(page["call"], runs, warmup)
             bare = baseline(BASELINES[name], page.get("params", {}), runs, warmup)
             results[name] = {
+                "key": name,
                 "label": page["label"],
                 **ours,
                 **counts,
