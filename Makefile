@@ -61,8 +61,8 @@ pytest: $(VENV)/.dev ## The whole pytest suite (browser, LDAP and worker tests i
 
 test: $(VENV)/.dev system-deps lint typecheck checks security pytest ## Everything CI runs
 
-bench: $(VENV)/.dev ## Benchmarks of DESIGN §8 (figures printed and written to bench/results.json)
-	$(PY) bench/run.py
+bench: $(VENV)/.dev ## Benchmarks of DESIGN §8 (table printed, bench/results.json); BENCH_ARGS="--scale small"
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and local state under var/
 	rm -rf $(VENV) var/*.sqlite3* var/broker var/celerybeat-schedule* var/static

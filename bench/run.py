@@ -1,12 +1,24 @@
 #!/usr/bin/env python
-"""`make bench`: the delivery figures of DESIGN §8, measured with one real worker process.
+"""`make bench`: every figure of DESIGN §8, beside its target and (where there is one) a raw
+baseline measured in the same run. Prints ONE table and writes bench/results.json.
 
-Prints a table and writes bench/results.json. Needs PostgreSQL (BENCH_DATABASE_URL, default
-a fresh database `portcullis_bench` on 127.0.0.1:5432), Redis (REDIS_URL) and slapd.
+  data set      200 catalogs, 20,000 packages, 100,000 people, 1,000,000 assignments,
+                2,000,000 requests, loaded by bench/generate.py (kept between runs)
+  pages         p50/p95 and query counts of the list pages, the request detail, My Access
+                and the API, against a bare SQL query returning the same page
+  csv           download of every assignment through gunicorn: time and peak RSS
+  builtin       grants/s through the built-in connector   (target >= 1,000 with one worker)
+  ldap          our LDAP connector vs a bare ldap3 loop    (target: within 2x)
+  expiry        expiry of N due assignments, revoked       (target < 120 s for 100,000)
+  reprocess     bulk reprocess of 10,000 requests: the click returns in < 1 s (bench/reprocess.py)
 
-  grants/s through the built-in connector   (target >= 1,000 with one worker)
-  LDAP: our connector vs a bare ldap3 loop   (target: within 2x)
-  expiry of N due assignments, revoked       (target < 120 s for 100,000)
+Databases: BENCH_SCALE_DATABASE_URL (default `portcullis_scale`, or `portcullis_scale_small`
+with --scale small) holds the generated data; BENCH_DATABASE_URL (default a fresh
+`portcullis_bench`) the delivery runs. Needs Redis (REDIS_URL) and slapd.
+
+  bench/run.py                       everything, full size
+  bench/run.py --scale small         a quick smoke run with 1/100 of the data
+  bench/run.py --only pages,csv      some of it (the others keep their last results)
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,6 +40,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results.json"
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/portcullis_bench"
+SCALE_DB = {
+    "full": "postgres://postgres@127.0.0.1:5432/portcullis_scale",
+    "small": "postgres://postgres@127.0.0.1:5432/portcullis_scale_small",
+}
+SCALE_GROUPS = ("generate", "pages", "csv")
+DELIVERY_GROUPS = ("builtin", "ldap", "expiry", "reprocess")
+ALL_GROUPS = SCALE_GROUPS + DELIVERY_GROUPS
 
 
 def prepare_database(url: str) -> None:
@@ -254,51 +274,214 @@ def bench_expiry(n: int) -> dict[str, Any]:
     return {"assignments": n, "seconds": round(elapsed, 1), "per_second": round(n / elapsed), "target_seconds": 120}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="builtin,ldap,expiry")
-    parser.add_argument("--grants", type=int, default=10_000)
-    parser.add_argument("--ldap-grants", type=int, default=2_000)
-    parser.add_argument("--expire", type=int, default=100_000)
-    args = parser.parse_args()
+def bench_reprocess(n: int) -> dict[str, Any] | None:
+    """Bulk reprocess, measured by bench/reprocess.py when it is there."""
+    try:
+        from bench.reprocess import bench_bulk_reprocess  # type: ignore[import-not-found]
+    except ImportError:
+        print("  reprocess: bench/reprocess.py is missing, not measured", flush=True)
+        return None
+    return dict(bench_bulk_reprocess(n))
 
+
+def ensure_database(url: str) -> None:
+    """Create the database if it is missing (the scale database is kept between runs)."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0].replace("postgres://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def run_child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run one part in its own process (each part has its own database) and read its JSON."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = Path(handle.name)
+    try:
+        subprocess.run([sys.executable, *args, "--out", str(out)], cwd=ROOT, env=env, check=True)
+        text = out.read_text()
+        return json.loads(text) if text else {}
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def delivery_main(args: argparse.Namespace) -> None:
+    """The delivery figures, in this process, against a fresh database."""
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     os.environ["DATABASE_URL"] = url
     prepare_database(url)
     setup_django(url)
-
-    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     runs = {
         "builtin": lambda: bench_builtin(args.grants),
         "ldap": lambda: bench_ldap(args.ldap_grants),
         "expiry": lambda: bench_expiry(args.expire),
+        "reprocess": lambda: bench_reprocess(args.reprocess),
     }
+    results: dict[str, Any] = {}
     for name in args.only.split(","):
         print(f"… {name}", flush=True)
-        results[f"delivery_{name}"] = runs[name]()
-        print(json.dumps(results[f"delivery_{name}"]), flush=True)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        try:
+            results[f"delivery_{name}"] = runs[name]()
+        except Exception as error:  # noqa: BLE001 - one broken part must not lose the others' figures
+            traceback.print_exc()
+            results[f"delivery_{name}"] = {"error": f"{type(error).__name__}: {error}"}
+        print(f"  {name}: {json.dumps(results[f'delivery_{name}'])}", flush=True)
+    Path(args.out).write_text(json.dumps(results))
 
+
+SMALL = {"grants": 1_000, "ldap_grants": 200, "expire": 1_000, "reprocess": 100}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(ALL_GROUPS), help=f"some of {','.join(ALL_GROUPS)}")
+    parser.add_argument("--scale", default="full", choices=["full", "small"], help="small: 1/100 of the data")
+    parser.add_argument("--force", action="store_true", help="regenerate the data set even if it is there")
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per page")
+    parser.add_argument("--grants", type=int)
+    parser.add_argument("--ldap-grants", type=int)
+    parser.add_argument("--expire", type=int)
+    parser.add_argument("--reprocess", type=int)
+    for name in ("catalogs", "packages", "users", "assignments", "requests", "visible"):
+        parser.add_argument(f"--{name}", type=int, help="data set size")
+    parser.add_argument("--delivery-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    small = args.scale == "small"
+    defaults = SMALL if small else {"grants": 10_000, "ldap_grants": 2_000, "expire": 100_000, "reprocess": 10_000}
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.delivery_child:
+        delivery_main(args)
+        return
+
+    only = [name for name in args.only.split(",") if name]
+    unknown = sorted(set(only) - set(ALL_GROUPS))
+    if unknown:
+        parser.error(f"unknown part(s): {', '.join(unknown)}")
+    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    scale = [name for name in only if name in SCALE_GROUPS]
+    if scale:
+        url = os.environ.get("BENCH_SCALE_DATABASE_URL", SCALE_DB[args.scale])
+        ensure_database(url)
+        child = ["bench/scale.py", "--only", ",".join(scale), "--scale", args.scale, "--runs", str(args.runs)]
+        child += ["--force"] if args.force else []
+        for name in ("catalogs", "packages", "users", "assignments", "requests", "visible"):
+            if getattr(args, name) is not None:
+                child += [f"--{name}", str(getattr(args, name))]
+        results.update(run_child(child, {**os.environ, "DATABASE_URL": url}))
+    delivery = [name for name in only if name in DELIVERY_GROUPS]
+    if delivery:
+        child = ["bench/run.py", "--delivery-child", "--only", ",".join(delivery)]
+        for key in defaults:
+            child += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+        results.update(run_child(child, dict(os.environ)))
+    results["run"] = {
+        "scale": args.scale,
+        "parts": only,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+    }
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+    print()
     print(table(results))
+    print(f"\n(written to {RESULTS.relative_to(ROOT)})")
+
+
+def _met(ok: bool | None) -> str:
+    return "—" if ok is None else ("yes" if ok else "**NO**")
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.0f} MB" if n < 1e9 else f"{n / 1e9:,.2f} GB"
+
+
+PAGE_ORDER = ("assignments", "requests", "request_detail", "myaccess", "api_assignments")
+FAILED_LABELS = {
+    "delivery_builtin": "built-in connector, one worker",
+    "delivery_ldap": "LDAP: our connector vs a bare ldap3 loop",
+    "delivery_expiry": "expiry of due assignments",
+    "delivery_reprocess": "bulk reprocess of 10,000 requests: click returns",
+}
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = ["| figure | measured | target |", "|---|---|---|"]
-    if "delivery_builtin" in results:
-        r = results["delivery_builtin"]
+    rows = ["| figure | measured | target | baseline | ratio | met? |", "|---|---|---|---|---|---|"]
+    failed = {k: v for k, v in results.items() if isinstance(v, dict) and "error" in v}
+    results = {k: v for k, v in results.items() if k not in failed}
+    g = results.get("generate")
+    if g:
+        s = g["sizes"]
         rows.append(
-            f"| built-in connector, one worker | {r['grants_per_second']} grants/s "
-            f"({r['grants']} in {r['seconds']} s) | >= 1,000 grants/s |"
+            f"| data set: {s['catalogs']:,} catalogs, {s['packages']:,} packages, {s['users']:,} people, "
+            f"{s['assignments']:,} assignments, {s['requests']:,} requests | loaded in {g['load_seconds']} s, "
+            f"database {_mb(g['database_bytes'])} | — | — | — | — |"
         )
-    if "delivery_ldap" in results:
-        r = results["delivery_ldap"]
+    pages = results.get("pages", {})
+    for page in sorted(
+        pages.values(), key=lambda p: list(PAGE_ORDER).index(p["key"]) if p.get("key") in PAGE_ORDER else 9
+    ):
+        few = f", {page['queries_few_rows']} with few rows" if "queries_few_rows" in page else ""
+        ok = page["p95_ms"] < page["target_ms"] and page["constant_queries"]
         rows.append(
-            f"| LDAP: our connector vs a bare ldap3 loop | {r['ours_seconds']} s vs {r['raw_ldap3_seconds']} s "
-            f"= {r['ratio']}x ({r['grants']} members) | <= 2x |"
+            f"| {page['label']} | p50 {page['p50_ms']} ms, p95 {page['p95_ms']} ms (CPU p50 {page['cpu_p50_ms']} ms); "
+            f"{page['queries']} queries{few} "
+            f"| < {page['target_ms']:.0f} ms, constant queries | bare SQL p50 {page['baseline_p50_ms']} ms "
+            f"| {page['ratio']}x | {_met(ok)} |"
         )
-    if "delivery_expiry" in results:
-        r = results["delivery_expiry"]
-        rows.append(f"| expiry of {r['assignments']} due assignments, access revoked | {r['seconds']} s | < 120 s |")
+    c = results.get("csv")
+    if c:
+        flat = c["rss_at_end_mb"] - c["rss_after_tenth_mb"] < 10
+        rows.append(
+            f"| CSV download of {c['rows']:,} assignments ({c['server']}) | {c['seconds']} s, {_mb(c['bytes'])}, "
+            f"peak RSS {c['peak_rss_mb']} MB (before {c['rss_before_mb']} MB; after 1/10 of the rows "
+            f"{c['rss_after_tenth_mb']} MB, at the end {c['rss_at_end_mb']} MB) | < {c['target_rss_mb']:.0f} MB, "
+            f"flat | bare COPY ... TO STDOUT {c.get('baseline_seconds', '—')} s | {c.get('ratio', '—')}x (time) "
+            f"| {_met(c['peak_rss_mb'] < c['target_rss_mb'] and flat)} |"
+        )
+    r = results.get("delivery_builtin")
+    if r:
+        rows.append(
+            f"| built-in connector, one worker | {r['grants_per_second']:,} grants/s ({r['grants']:,} in "
+            f"{r['seconds']} s) | >= 1,000 grants/s | — | — | {_met(r['grants_per_second'] >= r['target'])} |"
+        )
+    r = results.get("delivery_ldap")
+    if r:
+        rows.append(
+            f"| LDAP: our connector, one worker ({r['grants']:,} members) | {r['ours_seconds']} s "
+            f"| <= 2x the bare loop | bare ldap3 loop {r['raw_ldap3_seconds']} s | {r['ratio']}x "
+            f"| {_met(r['ratio'] <= r['target_ratio'])} |"
+        )
+    r = results.get("delivery_expiry")
+    if r:
+        rows.append(
+            f"| expiry of {r['assignments']:,} due assignments, access revoked | {r['seconds']} s "
+            f"({r['per_second']:,}/s) | < {r['target_seconds']} s | — | — "
+            f"| {_met(r['seconds'] < r['target_seconds'])} |"
+        )
+    if "delivery_reprocess" in results:
+        r = results["delivery_reprocess"]
+        label = "bulk reprocess of 10,000 requests: click returns"
+        if r is None:
+            rows.append(f"| {label} | not measured (bench/reprocess.py missing) | < 1 s | — | — | — |")
+        else:
+            target = r.get("target_click_seconds", 1.0)
+            rows.append(
+                f"| {label} ({r['requests']:,} requests) | click {r['click_seconds']} s; all done "
+                f"{r['done_seconds']} s | < {target} s | — | — | {_met(r['click_seconds'] < target)} |"
+            )
+    for key, value in failed.items():
+        rows.append(f"| {FAILED_LABELS.get(key, key)} | **failed**: {value['error'][:200]} | — | — | — | **NO** |")
+    run = results.get("run")
+    if run:
+        rows.append(
+            f"\nscale {run['scale']}, finished {run['finished_at']}, load average {run['load_average']} "
+            f"on {run['cpus']} CPUs"
+        )
     return "\n".join(rows)
 
 

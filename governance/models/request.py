@@ -106,6 +106,7 @@ class AssignmentRequest(CatalogScoped, models.Model):
             models.Index(fields=["state", "completed_at"], name="request_completed"),
             # The portal's list across packages, newest first, one page at a time.
             models.Index(fields=["created_at", "id"], name="request_created"),
+            models.Index(fields=["state", "created_at", "id"], name="request_state_created"),
         ]
         constraints = [
             # Rule 12 at the database level: one open add-request per person and package,
