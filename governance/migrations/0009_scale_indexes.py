@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0007_admin_portal'),
+        ('governance', '0008_bulk_reprocess'),
     ]
 
     operations = [
