@@ -11,12 +11,14 @@ Every message is two templates: ``emails/<kind>.txt`` (first line: the subject) 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 
 from governance.models import (
@@ -35,16 +37,31 @@ def absolute(path: str) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
+_ANY_ID = UUID(int=0)
+
+
+@lru_cache(maxsize=64)
+def _route(name: str, prefix: str, urlconf: Any) -> str:
+    return reverse(name, urlconf=urlconf, args=[_ANY_ID] if name != "myaccess:home" else [])
+
+
+def link(name: str, pk: Any = None) -> str:
+    """The absolute URL of a page about one object. An expiry of 100,000 assignments writes
+    100,000 emails, so each route is resolved once and the id put in its place."""
+    path = _route(name, get_script_prefix(), get_urlconf())
+    return absolute(path if pk is None else path.replace(str(_ANY_ID), str(pk)))
+
+
 def request_link(request: AssignmentRequest) -> str:
-    return absolute(reverse("myaccess:request", args=[request.pk]))
+    return link("myaccess:request", request.pk)
 
 
 def package_link(package: AccessPackage) -> str:
-    return absolute(reverse("myaccess:package", args=[package.pk]))
+    return link("myaccess:package", package.pk)
 
 
 def extend_link(assignment: Assignment) -> str:
-    return absolute(reverse("myaccess:access_detail", args=[assignment.pk])) + "#extend"
+    return link("myaccess:access_detail", assignment.pk) + "#extend"
 
 
 def _reachable(recipient: User) -> bool:
@@ -58,14 +75,16 @@ def compose(
     *,
     request: AssignmentRequest | None = None,
     assignment: Assignment | None = None,
+    save: bool = True,
 ) -> OutboundEmail | None:
-    """Render ``emails/<kind>.txt`` and ``emails/<kind>.html`` into the outbox."""
+    """Render ``emails/<kind>.txt`` and ``emails/<kind>.html`` into the outbox (or, with
+    ``save=False``, into an unsaved row for the caller to bulk-insert with :func:`post`)."""
     if not _reachable(recipient):
         return None
     context = {
         "recipient": recipient,
         "site_url": settings.SITE_URL,
-        "myaccess_url": absolute(reverse("myaccess:home")),
+        "myaccess_url": link("myaccess:home"),
         **context,
     }
     # Times in the site's zone, named in the text: not the zone of whoever's click sent it.
@@ -74,7 +93,7 @@ def compose(
         first_line, _, body = rendered.partition("\n")
         subject = first_line.removeprefix("Subject:").strip()[:300]
         html = render_to_string(f"emails/{kind}.html", {**context, "subject": subject})
-    email = OutboundEmail.objects.create(
+    email = OutboundEmail(
         kind=kind,
         recipient=recipient,
         to_address=recipient.email,
@@ -84,11 +103,23 @@ def compose(
         request=request,
         assignment=assignment,
     )
+    if save:
+        post([email])
+    return email
+
+
+def post(emails: Sequence[OutboundEmail]) -> None:
+    """Put composed emails into the outbox (one INSERT) and wake the sender after commit."""
     from governance import tasks
     from governance.services.grants import on_commit_once
 
+    if not emails:
+        return
+    if len(emails) == 1:
+        emails[0].save(force_insert=True)
+    else:
+        OutboundEmail.objects.bulk_create(emails)
     on_commit_once(tasks.wake_email_sender)
-    return email
 
 
 def _request_context(request: AssignmentRequest) -> dict[str, Any]:
@@ -151,7 +182,12 @@ def request_denied(request: AssignmentRequest, decision: ApprovalDecision) -> No
     compose("request_denied", request.target, {**_request_context(request), "decision": decision}, request=request)
 
 
-def request_completed(request: AssignmentRequest) -> None:
+def requests_completed(requests: Iterable[AssignmentRequest]) -> None:
+    """:func:`request_completed` for many requests at once (set-based delivery and expiry)."""
+    post([email for request in requests if (email := request_completed(request, save=False)) is not None])
+
+
+def request_completed(request: AssignmentRequest, *, save: bool = True) -> OutboundEmail | None:
     """Delivered, partially delivered or failed: tell the person whose access it is."""
     if request.request_type == RequestType.SYSTEM_REMOVE:
         kind = "assignment_expired"
@@ -165,8 +201,8 @@ def request_completed(request: AssignmentRequest) -> None:
         kind = "request_delivery_failed"
     context = _request_context(request)
     if request.assignment is not None:
-        context["access_link"] = absolute(reverse("myaccess:access_detail", args=[request.assignment.pk]))
-    compose(kind, request.target, context, request=request, assignment=request.assignment)
+        context["access_link"] = link("myaccess:access_detail", request.assignment.pk)
+    return compose(kind, request.target, context, request=request, assignment=request.assignment, save=save)
 
 
 def request_canceled(request: AssignmentRequest) -> None:

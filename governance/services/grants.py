@@ -292,8 +292,7 @@ def complete_requests(
         )
     AuditEvent.objects.bulk_create(events)
     completed = [request for settled in done.values() for request in settled]
-    for request in completed:
-        notifications.request_completed(request)
+    notifications.requests_completed(completed)
     return completed
 
 

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -70,6 +71,14 @@ class TestExpiry:
             assert m.AuditEvent.objects.filter(action=action).count() == count, action
         attempts = m.DeliveryAttempt.objects.filter(request__in=removals, operation=m.Operation.REVOKE)
         assert attempts.count() == 6
+        # One "expired" email each (written in one insert per batch), with the way back.
+        emails = m.OutboundEmail.objects.filter(kind="assignment_expired")
+        assert sorted(e.recipient_id for e in emails) == sorted(p.pk for p in people)
+        for email in emails:
+            assert f"request it again: {settings.SITE_URL}/myaccess/packages/{package.pk}/" in email.body_text
+            assert email.request is not None
+            assert email.request.request_type == m.RequestType.SYSTEM_REMOVE
+            assert email.assignment == package.assignments.get(target_id=email.recipient_id)
 
     def test_query_count_does_not_grow_with_the_batch(self, make_package, deliver):
         counts = []
