@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from governance import models as m
 from governance.services import approvals, requests
 from governance.services.errors import AlreadyDecided, DuplicateRequest
 from tests import factories as f
 from tests.concurrency.invariants import check_invariants
+from tests.concurrency.racing import race
 from tests.conftest import need
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -22,28 +19,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 @pytest.fixture(autouse=True)
 def _postgres_only() -> None:
     need(connection.vendor == "postgresql", "row-lock races need PostgreSQL (set DATABASE_URL)")
-
-
-def race(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls at the same moment, each in its own thread and database connection."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            results[index] = call()
-        except Exception as exc:  # noqa: BLE001 - the outcome is what we assert on
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
 
 
 def test_two_approvers_at_once_make_exactly_one_decision(make_package, requestor, approver):
