@@ -96,8 +96,11 @@ def send_email(email_id: str) -> bool:
 
 @shared_task(name="governance.tasks.send_pending_emails")
 def send_pending_emails() -> int:
-    """Send what the outbox holds; go on in a fresh task if there is more than a minute's worth."""
-    sent, more = outbox.send_due(max_seconds=60)
+    """Send what the outbox holds; go on in a fresh task if there is more than a minute's worth.
+
+    Access changes go first: while grants wait for delivery (an expiry of thousands, say),
+    the sender works in short slices so the same worker gets back to revoking."""
+    sent, more = outbox.send_due(max_seconds=5 if delivery.has_due_work() else 60)
     if more:
         _publish(send_pending_emails)
     return sent

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -20,8 +21,9 @@ log = logging.getLogger(__name__)
 MAX_EMAIL_ATTEMPTS = 8
 
 
-def send_outbound_email(email_id: UUID) -> bool:
-    """Send one outbox row. True when it is (now or already) sent."""
+def send_outbound_email(email_id: UUID, connection: Any = None) -> bool:
+    """Send one outbox row (over ``connection`` when the caller holds one open). True when
+    it is (now or already) sent."""
     with transaction.atomic():
         email = OutboundEmail.objects.select_for_update(skip_locked=True, of=("self",)).filter(pk=email_id).first()
         if email is None:
@@ -33,6 +35,7 @@ def send_outbound_email(email_id: UUID) -> bool:
             body=email.body_text,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[email.to_address],
+            connection=connection,
         )
         if email.body_html:
             message.attach_alternative(email.body_html, "text/html")
@@ -62,6 +65,18 @@ def unsent_due(now: datetime | None = None) -> list[UUID]:
     )
 
 
+def _open_connection() -> Any:
+    """One connection to the mail server for a batch, not one per message. When it cannot
+    be opened, each message tries on its own and its failure is recorded and retried."""
+    connection = get_connection(fail_silently=False)
+    try:
+        connection.open()
+    except Exception as exc:  # noqa: BLE001 - the per-message path records the error
+        log.warning("Could not open a connection to the mail server: %s", exc)
+        return None
+    return connection
+
+
 def send_due(max_seconds: float = 60.0) -> tuple[int, bool]:
     """Send due emails until none is left or the time is up: (sent, more left)."""
     deadline = time.monotonic() + max_seconds
@@ -71,12 +86,17 @@ def send_due(max_seconds: float = 60.0) -> tuple[int, bool]:
         if not batch:
             return sent, False
         progressed = False
-        for email_id in batch:
-            if send_outbound_email(email_id):
-                sent += 1
-                progressed = True
-            if time.monotonic() >= deadline:
-                return sent, True
+        connection = _open_connection()
+        try:
+            for email_id in batch:
+                if send_outbound_email(email_id, connection):
+                    sent += 1
+                    progressed = True
+                if time.monotonic() >= deadline:
+                    return sent, True
+        finally:
+            if connection is not None:
+                connection.close()
         if not progressed:
             return sent, False  # every due email failed: the sweeper retries after backoff
     return sent, True

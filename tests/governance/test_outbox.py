@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.core.mail.backends import locmem
 
 from governance import models as m
 from governance.services import outbox, requests
@@ -70,3 +71,37 @@ def test_decisions_are_audited_by_name(make_package, requestor, approver):
     first = request_service.submit_request(requestor, make_package(approvers=[approver]).pk)
     approvals.decide(approver, first.pk, m.Decision.DENY, "No")
     assert m.AuditEvent.objects.filter(action="request.stage_denied", object_id=str(first.pk)).exists()
+
+
+def test_a_batch_with_the_mail_server_down_records_each_failure(settings):
+    """send_due opens one connection per batch; when it cannot, every message still tries,
+    fails, and is kept for a retry — nothing is lost and the task does not crash."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 1
+    emails = f.OutboundEmailFactory.create_batch(3)
+    assert outbox.send_due(max_seconds=30) == (0, False)
+    for email in emails:
+        email.refresh_from_db()
+        assert email.sent_at is None
+        assert email.attempts == 1
+        assert email.last_error
+
+
+class CountingBackend(locmem.EmailBackend):
+    """The in-memory backend, counting the connections opened (one per SMTP session)."""
+
+    opened = 0
+
+    def open(self) -> bool:
+        CountingBackend.opened += 1
+        return True
+
+
+def test_a_batch_goes_out_over_one_connection(settings):
+    settings.EMAIL_BACKEND = "tests.governance.test_outbox.CountingBackend"
+    CountingBackend.opened = 0
+    emails = f.OutboundEmailFactory.create_batch(4)
+    assert outbox.send_due(max_seconds=30) == (4, False)
+    assert sorted(message.to[0] for message in mail.outbox) == sorted(e.to_address for e in emails)
+    assert CountingBackend.opened == 1
+    assert not outbox.unsent_due()
