@@ -41,14 +41,14 @@ _ANY_ID = UUID(int=0)
 
 
 @lru_cache(maxsize=64)
-def _route(name: str, prefix: str, urlconf: Any) -> str:
-    return reverse(name, urlconf=urlconf, args=[_ANY_ID] if name != "myaccess:home" else [])
+def _route(name: str, with_id: bool, prefix: str, urlconf: Any) -> str:
+    return reverse(name, urlconf=urlconf, args=[_ANY_ID] if with_id else [])
 
 
 def link(name: str, pk: Any = None) -> str:
     """The absolute URL of a page about one object. An expiry of 100,000 assignments writes
     100,000 emails, so each route is resolved once and the id put in its place."""
-    path = _route(name, get_script_prefix(), get_urlconf())
+    path = _route(name, pk is not None, get_script_prefix(), get_urlconf())
     return absolute(path if pk is None else path.replace(str(_ANY_ID), str(pk)))
 
 
@@ -115,10 +115,7 @@ def post(emails: Sequence[OutboundEmail]) -> None:
 
     if not emails:
         return
-    if len(emails) == 1:
-        emails[0].save(force_insert=True)
-    else:
-        OutboundEmail.objects.bulk_create(emails)
+    OutboundEmail.objects.bulk_create(emails)
     on_commit_once(tasks.wake_email_sender)
 
 
