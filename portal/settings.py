@@ -255,6 +255,15 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# --- Outbound calls: README "Connector secrets and outbound calls" ----------------------------
+# Outbound calls (connectors, OIDC, directory sync) never reach link-local or cloud-metadata
+# addresses; loopback only when allowed (tests and a target on this host); private ranges
+# (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10) by default, since directories live there.
+OUTBOUND_ALLOW_LOOPBACK = env.bool("OUTBOUND_ALLOW_LOOPBACK", default=False)
+OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=True)
+OUTBOUND_MAX_RESPONSE_BYTES = env.int("OUTBOUND_MAX_RESPONSE_BYTES", default=5 * 1024 * 1024)
+OUTBOUND_MAX_TIMEOUT_SECONDS = env.float("OUTBOUND_MAX_TIMEOUT_SECONDS", default=30.0)
+
 # --- Domain rules ---------------------------------------------------------------------
 REPROCESS_WINDOW_DAYS = env.int("REPROCESS_WINDOW_DAYS", default=14)
 # Expiry reminders go out this many days before the end (rule 6).
