@@ -46,6 +46,7 @@ typecheck: $(VENV)/.dev ## mypy
 checks: $(VENV)/.dev ## makemigrations --check and check --deploy with production-like settings
 	$(PY) manage.py makemigrations --check --dry-run
 	DEBUG=0 SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+		CONNECTOR_SECRET_KEYS=$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
 		ALLOWED_HOSTS=portcullis.example SITE_URL=https://portcullis.example \
 		$(PY) manage.py check --deploy --fail-level WARNING
 

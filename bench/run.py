@@ -180,11 +180,10 @@ def bench_ldap(n: int) -> dict[str, Any]:
 
     from governance import models as m
     from governance import tasks
-    from tests.ldap_server import ADMIN_DN, ADMIN_PASSWORD, GROUPS, PASSWORD_ENV, PEOPLE, start_slapd
+    from tests.ldap_server import ADMIN_DN, ADMIN_PASSWORD, GROUPS, PEOPLE, start_slapd
 
     directory = Path(tempfile.mkdtemp(prefix="portcullis-bench-slapd-"))
     slapd = start_slapd(directory)
-    os.environ[PASSWORD_ENV] = ADMIN_PASSWORD
     try:
         catalog = m.Catalog.objects.create(display_name=f"Bench LDAP {uuid.uuid4().hex[:6]}")
         connector = m.Connector.objects.create(
@@ -193,13 +192,14 @@ def bench_ldap(n: int) -> dict[str, Any]:
             config={
                 "url": slapd.url,
                 "bind_dn": ADMIN_DN,
-                "password_env": PASSWORD_ENV,
                 "user_base": PEOPLE,
                 "group_base": GROUPS,
                 "user_attribute": "uid",
                 "user_match": "username",
             },
         )
+        connector.store_secrets({"password": ADMIN_PASSWORD})
+        connector.save(update_fields=["encrypted_secrets"])
         ours_dn = slapd.add_group("ours")
         raw_dn = slapd.add_group("raw")
         resource = m.Resource.objects.create(
@@ -209,7 +209,8 @@ def bench_ldap(n: int) -> dict[str, Any]:
         users = seed(n, role, state=m.AssignmentState.DELIVERING)
         slapd.add_people(u.username for u in users)
 
-        with OneWorker():
+        # slapd runs on this host: the worker may call loopback (refused by default).
+        with OneWorker(OUTBOUND_ALLOW_LOOPBACK="1"):
             start = time.perf_counter()
             tasks.deliver.delay()
             wait_until(lambda: not m.RoleGrant.objects.filter(resource_role=role, state="pending").exists())

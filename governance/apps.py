@@ -7,5 +7,6 @@ class GovernanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the sign-in and directory sync system checks.
-        from governance.identity import checks  # noqa: F401
+        # Registers the system checks: sign-in and directory sync, connector secrets.
+        from governance import checks  # noqa: F401
+        from governance.identity import checks as identity_checks  # noqa: F401

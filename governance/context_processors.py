@@ -14,7 +14,7 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     return {
         "nav": {
             "governance": has_admin_portal(user),
-            "connectors": can_globally(user, Action.MANAGE_CONNECTORS),
+            "connectors": can_globally(user, Action.VIEW_CONNECTORS),
             "organizations": can_globally(user, Action.MANAGE_ORGANIZATIONS),
             "api_clients": GlobalRole.GLOBAL_ADMIN in role_set(user).global_roles,
             "directory": can_globally(user, Action.MANAGE_DIRECTORY) or can_globally(user, Action.MANAGE_ORGANIZATIONS),

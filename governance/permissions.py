@@ -43,16 +43,19 @@ class Action(StrEnum):
     REPROCESS = "reprocess"  # reprocess requests and assignments
     CANCEL = "cancel"  # cancel requests (as an administrator)
     CREATE_CATALOG = "create_catalog"
-    MANAGE_CONNECTORS = "manage_connectors"
+    VIEW_CONNECTORS = "view_connectors"  # the connectors list: names and health
+    MANAGE_CONNECTORS = "manage_connectors"  # add, edit, test, delete connectors and their secrets
     MANAGE_ORGANIZATIONS = "manage_organizations"
     MANAGE_DIRECTORY = "manage_directory"  # people, groups, global roles
 
 
 _EVERYTHING = frozenset(Action)
 
+# Connectors hold the credentials of target systems and decide where calls go: only global
+# administrators manage them (DESIGN §11); every other administrator sees names and health.
 GLOBAL_ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     GlobalRole.GLOBAL_ADMIN: _EVERYTHING,
-    GlobalRole.GOVERNANCE_ADMIN: _EVERYTHING - {Action.MANAGE_DIRECTORY},
+    GlobalRole.GOVERNANCE_ADMIN: _EVERYTHING - {Action.MANAGE_DIRECTORY, Action.MANAGE_CONNECTORS},
     GlobalRole.USER_ADMIN: _EVERYTHING - {Action.MANAGE_CONNECTORS},
 }
 
@@ -66,6 +69,8 @@ CATALOG_ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     CatalogRole.ASSIGNMENT_MANAGER: frozenset({Action.VIEW, Action.ASSIGN, Action.REPROCESS, Action.CANCEL}),
     CatalogRole.READER: frozenset({Action.VIEW}),
 }
+# Global actions a catalog role also grants (connectors are not in any catalog).
+CATALOG_ROLE_GLOBAL_ACTIONS: frozenset[Action] = frozenset({Action.VIEW_CONNECTORS})
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class RoleSet:
 
     @property
     def global_actions(self) -> frozenset[Action]:
-        actions: set[Action] = set()
+        actions: set[Action] = set(CATALOG_ROLE_GLOBAL_ACTIONS) if self.catalog_roles else set()
         for role in self.global_roles:
             actions |= GLOBAL_ROLE_ACTIONS.get(role, frozenset())
         return frozenset(actions)
@@ -279,6 +284,7 @@ ACTION_VERBS: dict[Action, str] = {
     Action.REPROCESS: "reprocess",
     Action.CANCEL: "cancel",
     Action.CREATE_CATALOG: "create catalogs in",
+    Action.VIEW_CONNECTORS: "view",
     Action.MANAGE_CONNECTORS: "manage",
     Action.MANAGE_ORGANIZATIONS: "manage",
     Action.MANAGE_DIRECTORY: "manage",

@@ -6,6 +6,8 @@ email). With ``DEBUG=0`` the missing secrets fail loudly instead of falling back
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -254,6 +256,25 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     },
 }
+
+# --- Connector secrets and outbound calls: README "Connector secrets and outbound calls" ----
+# Fernet keys, comma-separated: the first encrypts, every one decrypts (rotation). With
+# DEBUG on and none given, a development key is derived from SECRET_KEY so `make run` needs
+# nothing; `check --deploy` fails without them when DEBUG=0 (governance/checks.py).
+CONNECTOR_SECRET_KEYS = env.list("CONNECTOR_SECRET_KEYS", default=[])
+if DEBUG and not CONNECTOR_SECRET_KEYS:
+    CONNECTOR_SECRET_KEYS = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(b"portcullis connector secrets:" + SECRET_KEY.encode()).digest()
+        ).decode()
+    ]
+# Outbound calls (connectors, OIDC, directory sync) never reach link-local or cloud-metadata
+# addresses; loopback only when allowed (tests and a target on this host); private ranges
+# (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10) by default, since directories live there.
+OUTBOUND_ALLOW_LOOPBACK = env.bool("OUTBOUND_ALLOW_LOOPBACK", default=False)
+OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=True)
+OUTBOUND_MAX_RESPONSE_BYTES = env.int("OUTBOUND_MAX_RESPONSE_BYTES", default=5 * 1024 * 1024)
+OUTBOUND_MAX_TIMEOUT_SECONDS = env.float("OUTBOUND_MAX_TIMEOUT_SECONDS", default=30.0)
 
 # --- Domain rules ---------------------------------------------------------------------
 REPROCESS_WINDOW_DAYS = env.int("REPROCESS_WINDOW_DAYS", default=14)

@@ -35,6 +35,24 @@ def _isolated_celery() -> Iterator[None]:
     switch_broker(*previous)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _targets_on_this_host() -> Iterator[None]:
+    """slapd, scim2-server, the webhook receiver and the OpenID provider run on 127.0.0.1:
+    outbound calls may reach loopback here (a test turns it off to see the refusal). Worker
+    processes started by the tests read it from the environment."""
+    from django.conf import settings
+
+    previous = (settings.OUTBOUND_ALLOW_LOOPBACK, os.environ.get("OUTBOUND_ALLOW_LOOPBACK"))
+    settings.OUTBOUND_ALLOW_LOOPBACK = True
+    os.environ["OUTBOUND_ALLOW_LOOPBACK"] = "1"
+    yield
+    settings.OUTBOUND_ALLOW_LOOPBACK = previous[0]
+    if previous[1] is None:
+        os.environ.pop("OUTBOUND_ALLOW_LOOPBACK", None)
+    else:
+        os.environ["OUTBOUND_ALLOW_LOOPBACK"] = previous[1]
+
+
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -211,5 +229,5 @@ def snapshot() -> dict[str, int]:
 # a real SCIM server and a webhook receiver.
 from tests.browser import browser, page  # noqa: E402, F401
 from tests.ldap_server import slapd  # noqa: E402, F401
-from tests.targets import private_redis, scim_server, webhook_receiver  # noqa: E402, F401
+from tests.targets import listener, private_redis, scim_server, webhook_receiver  # noqa: E402, F401
 from tests.workers import make_worker, worker  # noqa: E402, F401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import factory
 from django.utils import timezone
@@ -94,9 +95,18 @@ class CatalogRoleFactory(DjangoModelFactory):
 class ConnectorFactory(DjangoModelFactory):
     class Meta:
         model = m.Connector
+        skip_postgeneration_save = True
 
     display_name = factory.Sequence(lambda n: f"Connector {n}")
     kind = m.ConnectorKind.BUILTIN
+
+    @factory.post_generation
+    def secrets(obj: m.Connector, create: bool, extracted: dict[str, str] | None, **kwargs: Any) -> None:
+        """``ConnectorFactory(secrets={"token": ...})`` stores them encrypted, as the form does."""
+        if extracted:
+            obj.store_secrets(extracted)
+            if create:
+                obj.save(update_fields=["encrypted_secrets"])
 
 
 def builtin_connector() -> m.Connector:

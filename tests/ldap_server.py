@@ -7,7 +7,6 @@ on the same port with the same data.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -24,7 +23,6 @@ ADMIN_DN = f"cn=admin,{SUFFIX}"
 ADMIN_PASSWORD = "secret"
 PEOPLE = f"ou=people,{SUFFIX}"
 GROUPS = f"ou=groups,{SUFFIX}"
-PASSWORD_ENV = "PORTCULLIS_TEST_LDAP_PASSWORD"
 
 _CONFIG = """dn: cn=config
 objectClass: olcGlobal
@@ -197,14 +195,8 @@ def slapd() -> Iterator[Slapd]:
     need(slapd_path() is not None, "LDAP tests need slapd (apt-get install slapd ldap-utils)")
     directory = Path(tempfile.mkdtemp(prefix="portcullis-slapd-"))
     server = start_slapd(directory)
-    previous = os.environ.get(PASSWORD_ENV)
-    os.environ[PASSWORD_ENV] = ADMIN_PASSWORD
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
-        if previous is None:
-            os.environ.pop(PASSWORD_ENV, None)
-        else:
-            os.environ[PASSWORD_ENV] = previous

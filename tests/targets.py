@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -19,9 +20,7 @@ import pytest
 from governance.connectors.webhook import SIGNATURE_HEADER, verify
 from tests.ldap_server import free_port
 
-SCIM_TOKEN_ENV = "PORTCULLIS_TEST_SCIM_TOKEN"
 SCIM_TOKEN = "scim-test-token"
-WEBHOOK_SECRET_ENV = "PORTCULLIS_TEST_WEBHOOK_SECRET"
 WEBHOOK_SECRET = "webhook-test-secret"
 
 
@@ -83,10 +82,9 @@ class ScimServer:
 
 
 @pytest.fixture
-def scim_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScimServer]:
+def scim_server() -> Iterator[ScimServer]:
     server = ScimServer()
     server.start()
-    monkeypatch.setenv(SCIM_TOKEN_ENV, SCIM_TOKEN)
     try:
         yield server
     finally:
@@ -157,14 +155,88 @@ class Receiver:
 
 
 @pytest.fixture
-def webhook_receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+def webhook_receiver() -> Iterator[Receiver]:
     receiver = Receiver()
     receiver.start()
-    monkeypatch.setenv(WEBHOOK_SECRET_ENV, WEBHOOK_SECRET)
     try:
         yield receiver
     finally:
         receiver.stop()
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Listener:
+    """Any HTTP server a test needs: answers every request with ``status``, ``headers`` and
+    ``body`` (``body_size`` bytes of filler instead, streamed, when set), and records what it
+    was sent. The "attacker's listener" of the security tests, or a throttling target."""
+
+    port: int = field(default_factory=free_port)
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    body_size: int = 0
+    declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
+    seen: list[Seen] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        listener = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                listener.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
+                self.send_response(listener.status)
+                for name, value in listener.headers.items():
+                    self.send_header(name, value)
+                size = listener.body_size or len(listener.body)
+                if listener.declare_length:
+                    self.send_header("Content-Length", str(size))
+                else:
+                    self.close_connection = True
+                self.end_headers()
+                if not listener.body_size:
+                    self.wfile.write(listener.body)
+                    return
+                chunk = b"x" * 65536
+                with contextlib.suppress(OSError):  # the client may stop reading: that is the point
+                    for start in range(0, size, len(chunk)):
+                        self.wfile.write(chunk[: size - start])
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    server = Listener()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass

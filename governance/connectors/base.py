@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from uuid import UUID
 
+from governance.encryption import SecretsUnavailable
 from governance.models import Connector
+from governance.models.connector import LEGACY_SECRET_PREFIX
 
 
 class ConnectorError(Exception):
@@ -81,6 +83,7 @@ class BaseConnector:
         self.model = connector
         self.config: dict[str, object] = dict(connector.config or {})
         self.settings: dict[str, Any] = {**self.defaults, **self.config}
+        self._secrets: dict[str, str] | None = None
 
     # --- batches: what connectors implement (one call for many people where the target can)
     def grant_many(
@@ -106,13 +109,37 @@ class BaseConnector:
         if isinstance(outcome, ConnectorError):
             raise outcome
 
-    def secret_from_env(self, setting: str, what: str, code: str, *, allow_empty: bool = False) -> str:
-        """A secret read from the environment variable named by ``setting`` (never stored in
-        the database); a missing one is a permanent error that names the variable."""
-        name = str(self.settings[setting])
-        value = os.environ.get(name)
-        if value is None or (not value and not allow_empty):
-            raise PermanentError(f"The environment variable {name} that should hold the {what} is not set.", code=code)
+    def secret(self, name: str, what: str, code: str) -> str:
+        """The connector's secret ``name``, decrypted from the database.
+
+        A connector saved before secrets were stored may still name an environment variable
+        in its config; only ``PORTCULLIS_CONNECTOR_*`` variables are read, any other name is
+        refused (it could be DATABASE_URL or SECRET_KEY sent to the target).
+        """
+        if self._secrets is None:
+            try:
+                self._secrets = self.model.stored_secrets()
+            except SecretsUnavailable as exc:
+                raise PermanentError(exc.message, code="secretUnreadable") from exc
+        value = self._secrets.get(name)
+        if value:
+            return value
+        variable = self.model.legacy_secret_variable(name)
+        if not variable:
+            raise PermanentError(
+                f"No {what} is stored for {self.model.display_name}: enter it on the connector's page.", code=code
+            )
+        if not variable.startswith(LEGACY_SECRET_PREFIX):
+            raise PermanentError(
+                f"The {what} of {self.model.display_name} is read from the environment variable {variable}, and "
+                f"only {LEGACY_SECRET_PREFIX}* variables may be: enter the {what} on the connector's page.",
+                code="secretVariableRefused",
+            )
+        value = os.environ.get(variable, "")
+        if not value:
+            raise PermanentError(
+                f"The environment variable {variable} that should hold the {what} is not set.", code=code
+            )
         return value
 
     def members(self, role: RoleTarget) -> set[UUID]:

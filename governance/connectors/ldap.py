@@ -2,8 +2,9 @@
 
 A resource's ``origin_id`` is the group's DN; its role is membership. People are found
 under ``user_base`` by one attribute (``uid``, ``mail``…) matched to a Portcullis field.
-The bind password comes from the environment variable the config names; it is never
-stored. Connections are kept per worker process and reused across batches.
+The bind password is the connector's stored secret ``password``. The server is reached
+through :func:`governance.outbound.ldap_server` (its address checked, then pinned).
+Connections are kept per worker process and reused across batches.
 
 ``groupOfNames`` requires at least one member: when the last real member goes, a
 placeholder DN (``placeholder_dn``) is put in, in the same modify; it is taken out again
@@ -13,7 +14,6 @@ when a real member arrives, and it never counts as a member.
 from __future__ import annotations
 
 import contextlib
-import ssl
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -35,13 +35,13 @@ from governance.connectors.base import (
     TransientError,
 )
 from governance.models import User
+from governance.outbound import OutboundError, ldap_server, one_line
 
 DEFAULTS: dict[str, Any] = {
     "url": "ldap://127.0.0.1:389",
     "start_tls": False,
     "ca_file": "",
     "bind_dn": "",
-    "password_env": "PORTCULLIS_LDAP_PASSWORD",
     "user_base": "",
     "user_attribute": "uid",
     "user_match": "username",  # which Portcullis field holds the value: username, email, user_principal_name
@@ -85,19 +85,23 @@ class LdapConnector(BaseConnector):
         return str(self.settings["url"])
 
     def _password(self) -> str:
-        return self.secret_from_env("password_env", "LDAP bind password", "passwordMissing", allow_empty=True)
+        return self.secret("password", "LDAP bind password", "passwordMissing")
 
     def _pool_key(self) -> tuple[Any, ...]:
         return (self.model.pk, self.url, self.settings["bind_dn"], bool(self.settings["start_tls"]))
 
     def _connect(self) -> ldap3.Connection:
         timeout = int(self.settings["timeout"])
-        tls = None
-        if self.url.startswith("ldaps://") or self.settings["start_tls"]:
-            tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=self.settings["ca_file"] or None)
-        server = ldap3.Server(
-            self.url, use_ssl=self.url.startswith("ldaps://"), tls=tls, get_info=ldap3.NONE, connect_timeout=timeout
-        )
+        try:
+            server = ldap_server(
+                self.url,
+                start_tls=bool(self.settings["start_tls"]),
+                ca_file=str(self.settings["ca_file"] or ""),
+                timeout=timeout,
+            )
+        except OutboundError as exc:
+            error = TransientError if exc.transient else PermanentError
+            raise error(f"The LDAP server {self.url} cannot be used: {exc.reason}.", code=exc.code) from exc
         conn = ldap3.Connection(
             server,
             user=self.settings["bind_dn"] or None,
@@ -112,14 +116,16 @@ class LdapConnector(BaseConnector):
                 conn.start_tls()
             bound = conn.bind()
         except UNREACHABLE as exc:
-            raise TransientError(f"The LDAP server {self.url} is unreachable: {exc}", code="unreachable") from exc
+            raise TransientError(
+                f"The LDAP server {self.url} is unreachable: {one_line(exc)}", code="unreachable"
+            ) from exc
         if not bound:
             result = conn.result or {}
             conn.unbind()
             if result.get("result") == 49:
                 raise PermanentError(
                     f"Cannot sign in to {self.url} as {self.settings['bind_dn']}: invalid credentials "
-                    f"(check ${self.settings['password_env']}).",
+                    "(enter the right bind password on the connector's page).",
                     code="invalidCredentials",
                 )
             raise self._error(result, f"bind to {self.url}")
@@ -152,15 +158,17 @@ class LdapConnector(BaseConnector):
         except UNREACHABLE as exc:
             self._drop()
             raise TransientError(
-                f"The LDAP server {self.url} is unreachable: the connection was lost during {operation} ({exc}).",
+                f"The LDAP server {self.url} is unreachable: the connection was lost during {operation} "
+                f"({one_line(exc)}).",
                 code="unreachable",
             ) from exc
 
     @staticmethod
     def _error(result: Mapping[str, Any], operation: str, dn: str = "") -> ConnectorError:
         code = int(result.get("result", 80))
-        description = str(result.get("description", "error"))
-        detail = str(result.get("message", "")).strip()
+        description = one_line(result.get("description", "error"), 64)
+        # The server's diagnostic message: its own words for an administrator, kept short.
+        detail = one_line(result.get("message", ""))
         text = f"LDAP {operation} failed: {description}" + (f" ({detail})" if detail else "")
         if code == 32:
             return PermanentError(f"The group {dn} does not exist in the LDAP directory.", code="noSuchObject")

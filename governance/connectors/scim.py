@@ -1,9 +1,14 @@
-"""SCIM 2.0 (RFC 7643/7644): group membership with PATCH, over httpx.
+"""SCIM 2.0 (RFC 7643/7644): group membership with PATCH.
 
 A resource's ``origin_id`` is the SCIM Group's ``id``; its role is membership. People are
 looked up by ``userName`` (or another attribute) equal to a Portcullis field. The bearer
-token comes from the environment variable the config names. 429 and 5xx answers,
-timeouts and refused connections are transient; other 4xx answers are permanent.
+token is the connector's stored secret ``token``. Calls go through
+:mod:`governance.outbound`. 429 and 5xx answers, timeouts and refused connections are
+transient; other 4xx answers are permanent.
+
+A failure is described by its status ("HTTP 404 Not Found") and, when the target answered
+with a well-formed SCIM error document (RFC 7644 §3.12), its ``detail`` cut to one short
+line: that is the target's own message for an administrator. Any other body is never shown.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from uuid import UUID
 
-import httpx
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -29,10 +33,10 @@ from governance.connectors.base import (
     TransientError,
 )
 from governance.models import User
+from governance.outbound import HttpSession, OutboundError, Reply, one_line
 
 DEFAULTS: dict[str, Any] = {
     "base_url": "",
-    "token_env": "PORTCULLIS_SCIM_TOKEN",
     "user_attribute": "userName",
     "user_match": "username",
     "timeout": 10,
@@ -41,11 +45,12 @@ DEFAULTS: dict[str, Any] = {
 USER_FIELDS = {"username": "username", "email": "email", "user_principal_name": "user_principal_name"}
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_JSON = "application/scim+json"
+SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 ALREADY_MEMBER = "Already a member of the SCIM group."
 NOT_IN_DIRECTORY = "No SCIM user for this person; nothing to remove."
 FILTER_CHUNK = 50
 
-_clients: dict[tuple[Any, ...], httpx.Client] = {}
+_clients: dict[tuple[Any, ...], HttpSession] = {}
 _clients_lock = threading.Lock()
 
 
@@ -81,16 +86,16 @@ class ScimConnector(BaseConnector):
         return str(self.settings["base_url"]).rstrip("/")
 
     def _token(self) -> str:
-        return self.secret_from_env("token_env", "SCIM bearer token", "tokenMissing")
+        return self.secret("token", "SCIM bearer token", "tokenMissing")
 
-    def _client(self) -> httpx.Client:
+    def _client(self) -> HttpSession:
         token = self._token()
-        key = (self.model.pk, self.base_url, token, bool(self.settings["verify_tls"]))
+        key = (self.model.pk, self.base_url, token, bool(self.settings["verify_tls"]), self.settings["timeout"])
         with _clients_lock:
             client = _clients.get(key)
             if client is None or client.is_closed:
-                client = httpx.Client(
-                    base_url=self.base_url,
+                client = HttpSession(
+                    self.base_url,
                     headers={"Authorization": f"Bearer {token}", "Accept": SCIM_JSON, "Content-Type": SCIM_JSON},
                     timeout=float(self.settings["timeout"]),
                     verify=bool(self.settings["verify_tls"]),
@@ -98,39 +103,55 @@ class ScimConnector(BaseConnector):
                 _clients[key] = client
         return client
 
-    def _request(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, path: str, what: str, **kwargs: Any) -> Reply:
         try:
             response = self._client().request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise TransientError(
-                f"The SCIM server {self.base_url} did not answer in time ({what}).", code="timeout"
+        except OutboundError as exc:
+            error = TransientError if exc.transient else PermanentError
+            raise error(
+                f"The SCIM server {self.base_url} could not be reached ({what}): {exc.reason}.", code=exc.code
             ) from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"The SCIM server {self.base_url} is unreachable: {exc}", code="unreachable") from exc
-        if response.is_success:
+        if response.ok:
             return response
-        detail = self._detail(response)
-        status = response.status_code
+        status = response.status
+        said = self._detail(response)
+        summary = response.summary + (f": {said}" if said else "")
         if status == 429 or status >= 500:
             wait = _seconds(response.headers.get("Retry-After"))
             hint = f"; it asks to retry after {wait:.0f} s" if wait is not None else ""
             raise TransientError(
-                f"The SCIM server answered {status} to {what}: {detail}{hint}", code=f"http{status}", retry_after=wait
+                f"The SCIM server answered {summary} to {what}{hint}", code=f"http{status}", retry_after=wait
             )
         if status in (401, 403):
             raise PermanentError(
-                f"The SCIM server refused the token in ${self.settings['token_env']} (HTTP {status}): {detail}",
+                f"The SCIM server refused the token ({summary}): enter the right token on the connector's page.",
                 code=f"http{status}",
             )
-        raise PermanentError(f"The SCIM server answered {status} to {what}: {detail}", code=f"http{status}")
+        raise PermanentError(f"The SCIM server answered {summary} to {what}", code=f"http{status}")
+
+    def _read(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        """A call whose answer must be a SCIM JSON object."""
+        try:
+            body = self._request(method, path, what, **kwargs).json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise PermanentError(
+                f"The SCIM server answered {what} with something that is not SCIM JSON.", code="badAnswer"
+            )
+        return body
 
     @staticmethod
-    def _detail(response: httpx.Response) -> str:
+    def _detail(response: Reply) -> str:
+        """The ``detail`` of a well-formed SCIM error document, on one short line; else ""."""
         try:
             body = response.json()
         except ValueError:
-            return response.text[:300] or response.reason_phrase
-        return str(body.get("detail") or body.get("scimType") or body)[:300]
+            return ""
+        if not isinstance(body, dict) or SCIM_ERROR not in (body.get("schemas") or []):
+            return ""
+        detail = body.get("detail")
+        return one_line(detail) if isinstance(detail, str) else ""
 
     # --- people ---------------------------------------------------------------------------
     def _value_of(self, subject: Subject) -> str:
@@ -143,12 +164,12 @@ class ScimConnector(BaseConnector):
         for start in range(0, len(lookup), FILTER_CHUNK):
             chunk = lookup[start : start + FILTER_CHUNK]
             query = " or ".join(f"{attribute} eq {_quote(v)}" for v in chunk)
-            body = self._request(
+            body = self._read(
                 "GET",
                 "/Users",
                 "a search for people",
                 params={"filter": query, "attributes": attribute, "count": len(chunk)},
-            ).json()
+            )
             for resource in body.get("Resources", []):
                 self._ids[str(resource.get(attribute, "")).lower()] = str(resource["id"])
         resolved: dict[UUID, str | ConnectorError] = {}
@@ -160,10 +181,8 @@ class ScimConnector(BaseConnector):
         return resolved
 
     def _members(self, group_id: str) -> set[str]:
-        response = self._request(
-            "GET", f"/Groups/{group_id}", f"reading group {group_id}", params={"attributes": "members"}
-        )
-        return {str(m["value"]) for m in response.json().get("members") or []}
+        body = self._read("GET", f"/Groups/{group_id}", f"reading group {group_id}", params={"attributes": "members"})
+        return {str(m["value"]) for m in body.get("members") or [] if isinstance(m, dict) and "value" in m}
 
     def _group_path(self, role: RoleTarget) -> str:
         return f"/Groups/{role.resource_origin_id}"
@@ -234,7 +253,7 @@ class ScimConnector(BaseConnector):
         values: set[str] = set()
         for start in range(0, len(member_ids), FILTER_CHUNK):
             chunk = member_ids[start : start + FILTER_CHUNK]
-            body = self._request(
+            body = self._read(
                 "GET",
                 "/Users",
                 "reading members",
@@ -243,21 +262,23 @@ class ScimConnector(BaseConnector):
                     "attributes": attribute,
                     "count": len(chunk),
                 },
-            ).json()
+            )
             values.update(str(r.get(attribute, "")).lower() for r in body.get("Resources", []))
         field = USER_FIELDS.get(str(self.settings["user_match"]), "username")
         return set(User.objects.annotate(key=Lower(field)).filter(key__in=values).values_list("pk", flat=True))
 
     def test(self) -> str:
         self._request("GET", "/ServiceProviderConfig", "the connection test")
-        total = self._request("GET", "/Groups", "the connection test", params={"count": 1}).json()
-        return f"Connected to {self.base_url}; {total.get('totalResults', 0)} groups."
+        total = self._read("GET", "/Groups", "the connection test", params={"count": 1}).get("totalResults")
+        # Only a number is repeated from the answer: nothing else of it is shown.
+        count = total if isinstance(total, int) and not isinstance(total, bool) else "an unknown number of"
+        return f"Connected to {self.base_url}; {count} groups."
 
     def search(self, query: str, limit: int = 20) -> list[tuple[str, str]]:
-        body = self._request(
+        body = self._read(
             "GET",
             "/Groups",
             "a search for groups",
             params={"filter": f"displayName co {_quote(query.strip())}", "attributes": "displayName", "count": limit},
-        ).json()
+        )
         return sorted((str(r["id"]), str(r.get("displayName", r["id"]))) for r in body.get("Resources", []))

@@ -2,10 +2,11 @@
 
 Each POST carries ``Idempotency-Key`` (the same for every retry of one change) and
 ``X-Portcullis-Signature: t=<unix time>,v1=<hex>``, where ``v1`` is the HMAC-SHA256 of
-``"<t>.<body>"`` with the shared secret read from the environment variable the config
-names. Receivers should check the signature, refuse stale timestamps, and deduplicate on
-the key. 2xx is success, 408/429/5xx and network failures are transient, other 4xx are
-permanent (the receiver's message is shown).
+``"<t>.<body>"`` with the connector's stored secret ``secret``. Receivers should check the
+signature, refuse stale timestamps, and deduplicate on the key. 2xx is success,
+408/429/5xx and network failures are transient, other 4xx are permanent. Calls go through
+:mod:`governance.outbound`; a failure is described by its status only ("HTTP 422
+Unprocessable Entity"), never by what the receiver wrote back.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
 from django.utils import timezone
 
 from governance.connectors.base import (
@@ -30,8 +30,9 @@ from governance.connectors.base import (
     Subject,
     TransientError,
 )
+from governance.outbound import HttpSession, OutboundError
 
-DEFAULTS: dict[str, Any] = {"url": "", "secret_env": "PORTCULLIS_WEBHOOK_SECRET", "timeout": 10}
+DEFAULTS: dict[str, Any] = {"url": "", "timeout": 10}
 SIGNATURE_HEADER = "X-Portcullis-Signature"
 
 
@@ -57,8 +58,17 @@ class WebhookConnector(BaseConnector):
     defaults = DEFAULTS
     can_read_members = False
 
+    def __init__(self, connector: Any) -> None:
+        super().__init__(connector)
+        self._session: HttpSession | None = None
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
     def _secret(self) -> str:
-        return self.secret_from_env("secret_env", "webhook signing secret", "secretMissing")
+        return self.secret("secret", "webhook signing secret", "secretMissing")
 
     def _post(self, event: dict[str, Any], key: str) -> None:
         body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
@@ -69,19 +79,19 @@ class WebhookConnector(BaseConnector):
             SIGNATURE_HEADER: sign(self._secret(), int(time.time()), body),
             "User-Agent": "Portcullis webhook",
         }
+        if self._session is None:
+            self._session = HttpSession(timeout=float(self.settings["timeout"]))
         try:
-            response = httpx.post(url, content=body, headers=headers, timeout=float(self.settings["timeout"]))
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"The webhook {url} did not answer in time.", code="timeout") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"The webhook {url} is unreachable: {exc}", code="unreachable") from exc
-        if response.is_success:
+            response = self._session.request("POST", url, content=body, headers=headers)
+        except OutboundError as exc:
+            error = TransientError if exc.transient else PermanentError
+            raise error(f"The webhook {url} could not be reached: {exc.reason}.", code=exc.code) from exc
+        if response.ok:
             return
-        text = response.text.strip()[:300] or response.reason_phrase
-        status = response.status_code
+        status = response.status
         if status in (408, 429) or status >= 500:
-            raise TransientError(f"The webhook answered {status}: {text}", code=f"http{status}")
-        raise PermanentError(f"The webhook refused the change ({status}): {text}", code=f"http{status}")
+            raise TransientError(f"The webhook answered {response.summary}.", code=f"http{status}")
+        raise PermanentError(f"The webhook refused the change ({response.summary}).", code=f"http{status}")
 
     def _event(self, kind: str, subject: Subject, role: RoleTarget, key: str) -> dict[str, Any]:
         return {

@@ -4,18 +4,22 @@ mozilla-django-oidc wants every provider endpoint as a setting; we read them fro
 provider's discovery document (``OIDC_ISSUER`` + ``/.well-known/openid-configuration``),
 lazily, so a provider that is down never breaks start-up or the password login. Its
 backend does not check the ID token's issuer and audience: :class:`OIDCBackend` does.
+
+Every call to the provider (discovery, keys, token, userinfo) goes through
+:mod:`governance.outbound` (checked addresses, no redirects, capped answers); none goes
+through mozilla-django-oidc's own ``requests`` calls, which :class:`OIDCBackend` replaces.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
-import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -23,6 +27,7 @@ from django.core.exceptions import SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 
+from governance.outbound import OutboundError, Reply, http_request
 from governance.services.signin import ClaimNames, user_from_claims
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,39 @@ class ProviderUnavailable(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class CodeRefused(Exception):
+    """The provider answered the code exchange with a 4xx (``error`` is its OAuth error code)."""
+
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(f"HTTP {status} {error}".strip())
+        self.status = status
+        self.error = error
+
+
+OAUTH_ERROR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+
+
+def _call(method: str, url: str, what: str, **kwargs: Any) -> Reply:
+    """One call to the provider; a failure to get any answer is :class:`ProviderUnavailable`."""
+    config = oidc_config()
+    name = config.provider_name if config else "The identity provider"
+    timeout = config.timeout if config else 5.0
+    try:
+        return http_request(method, url, timeout=timeout, **kwargs)
+    except OutboundError as exc:
+        raise ProviderUnavailable(f"{name} does not answer at {url} ({what}: {exc.reason}).") from exc
+
+
+def _json_object(reply: Reply, url: str) -> dict[str, Any]:
+    try:
+        document = reply.json()
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise ProviderUnavailable(f"{url} did not return a JSON object.")
+    return document
 
 
 @dataclass(frozen=True)
@@ -118,12 +156,13 @@ def discovery(config: OidcConfig) -> Mapping[str, Any]:
 
 
 def _fetch(config: OidcConfig) -> dict[str, Any]:
+    reply = _call("GET", config.discovery_url, "discovery")
+    if not reply.ok:
+        raise ProviderUnavailable(
+            f"{config.provider_name} does not answer at {config.discovery_url} ({reply.summary})."
+        )
     try:
-        response = requests.get(config.discovery_url, timeout=config.timeout)
-        response.raise_for_status()
-        document = response.json()
-    except requests.RequestException as exc:
-        raise ProviderUnavailable(f"{config.provider_name} does not answer at {config.discovery_url} ({exc}).") from exc
+        document = reply.json()
     except ValueError as exc:
         raise ProviderUnavailable(f"{config.discovery_url} did not return a JSON discovery document.") from exc
     if not isinstance(document, dict):
@@ -223,27 +262,49 @@ class OIDCBackend(OIDCAuthenticationBackend):
         return payload
 
     def retrieve_matching_jwk(self, token: str) -> Any:
-        # An ID token may omit "kid" when the provider has a single signing key (RFC 7517);
-        # the parent insists on one.
         header = jwt.get_unverified_header(token)
-        if "kid" in header:
-            return super().retrieve_matching_jwk(token)
-        timeout = self.get_settings("OIDC_TIMEOUT", 5.0)
-        response = requests.get(self.OIDC_OP_JWKS_ENDPOINT, timeout=timeout)
-        response.raise_for_status()
-        keys = [
+        url = str(self.OIDC_OP_JWKS_ENDPOINT)
+        reply = _call("GET", url, "signing keys")
+        if not reply.ok:
+            raise ProviderUnavailable(f"The provider's signing keys at {url} are unavailable ({reply.summary}).")
+        listed = _json_object(reply, url).get("keys")
+        candidates = [
             key
-            for key in response.json().get("keys", [])
-            if key.get("alg") in (None, header.get("alg")) and key.get("use", "sig") == "sig"
+            for key in (listed if isinstance(listed, list) else [])
+            if isinstance(key, dict)
+            and key.get("alg") in (None, header.get("alg"))
+            and key.get("use", "sig") == "sig"
+            and ("kid" not in header or key.get("kid") == header["kid"])
         ]
-        if len(keys) != 1:
-            raise SuspiciousOperation("The ID token names no signing key and the provider has several.")
-        return jwt.PyJWK(keys[0])
+        # An ID token may omit "kid" when the provider has a single signing key (RFC 7517).
+        if not candidates or ("kid" not in header and len(candidates) != 1):
+            raise SuspiciousOperation("The ID token names no signing key the provider lists.")
+        return jwt.PyJWK(candidates[-1])
+
+    def get_token(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        url = str(self.OIDC_OP_TOKEN_ENDPOINT)
+        reply = _call("POST", url, "code exchange", data=dict(payload))
+        if reply.status >= 500 or (reply.status != 200 and reply.status < 400):
+            raise ProviderUnavailable(f"The provider did not complete the sign-in ({reply.summary}).")
+        if reply.status != 200:
+            try:
+                error = str(reply.json().get("error", ""))
+            except (ValueError, AttributeError):
+                error = ""
+            raise CodeRefused(reply.status, error if OAUTH_ERROR_CODE.match(error) else "")
+        return _json_object(reply, url)
 
     def get_userinfo(self, access_token: str, id_token: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         claims = dict(payload)
-        if self.get_settings("OIDC_OP_USER_ENDPOINT"):
-            userinfo = super().get_userinfo(access_token, id_token, payload)
+        url = self.get_settings("OIDC_OP_USER_ENDPOINT")
+        if url:
+            reply = _call("GET", str(url), "userinfo", headers={"Authorization": f"Bearer {access_token}"})
+            if not reply.ok:
+                raise ProviderUnavailable(f"The provider's userinfo endpoint did not answer ({reply.summary}).")
+            if reply.headers.get("content-type", "").lower().startswith("application/jwt"):
+                userinfo = self.verify_token(reply.content.decode())
+            else:
+                userinfo = _json_object(reply, str(url))
             if userinfo.get("sub") not in (None, payload.get("sub")):
                 raise SuspiciousOperation("The userinfo endpoint described someone else.")
             claims.update(userinfo)

@@ -187,6 +187,8 @@ class DeliveryAttempt(CatalogScoped, models.Model):
         ordering = ["-started_at"]
         indexes = [
             models.Index(fields=["request", "outcome"], name="attempt_request_outcome"),
+            # A connector's health on the connectors page: its most recent attempt.
+            models.Index(fields=["connector", "-started_at"], name="attempt_connector_recent"),
         ]
 
     def __str__(self) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Mapping
 
 from django.db import models
 
+from governance import encryption
 from governance.models.catalog import Catalog
 from governance.models.querysets import CatalogScoped, RestrictedQuerySet
 
@@ -22,9 +25,18 @@ class DriftMode(models.TextChoices):
     HEAL = "heal", "Heal automatically"
 
 
+# Before secrets were stored encrypted, a connector's config named the environment variable
+# holding its secret. Such a connector keeps working only while that name carries this
+# prefix, until `manage.py import_connector_secrets` stores the value (README "Connector
+# secrets and outbound calls"); no other variable is ever read.
+LEGACY_SECRET_PREFIX = "PORTCULLIS_CONNECTOR_"
+# Secret name -> the config key that used to name its environment variable.
+LEGACY_SECRET_KEYS = {"password": "password_env", "token": "token_env", "secret": "secret_env"}
+
+
 class Connector(CatalogScoped, models.Model):
-    """A way into a target system. Secrets are never stored here, only the names of the
-    environment variables that hold them."""
+    """A way into a target system. Its secrets (a bind password, a bearer token, a signing
+    secret) are kept encrypted in ``encrypted_secrets`` and never shown back."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     display_name = models.CharField(max_length=256, unique=True)
@@ -32,6 +44,8 @@ class Connector(CatalogScoped, models.Model):
     config = models.JSONField(default=dict, blank=True)
     drift_mode = models.CharField(max_length=8, choices=DriftMode.choices, default=DriftMode.REPORT)
     enabled = models.BooleanField(default=True)
+    # A Fernet token of the JSON object {secret name: value} (governance/encryption.py).
+    encrypted_secrets = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
 
@@ -42,6 +56,23 @@ class Connector(CatalogScoped, models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    def stored_secrets(self) -> dict[str, str]:
+        """The decrypted secrets; raises :class:`encryption.SecretsUnavailable`."""
+        if not self.encrypted_secrets:
+            return {}
+        values = json.loads(encryption.decrypt(self.encrypted_secrets))
+        return {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else {}
+
+    def store_secrets(self, values: Mapping[str, str]) -> None:
+        """Replace the stored secrets (the caller saves the row)."""
+        cleaned = {k: v for k, v in values.items() if v}
+        self.encrypted_secrets = encryption.encrypt(json.dumps(cleaned, sort_keys=True)) if cleaned else ""
+
+    def legacy_secret_variable(self, name: str) -> str:
+        """The environment variable an old config names for secret ``name`` ("" when none)."""
+        key = LEGACY_SECRET_KEYS.get(name)
+        return str((self.config or {}).get(key) or "").strip() if key else ""
 
 
 class ResourceType(models.TextChoices):

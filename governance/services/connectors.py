@@ -1,34 +1,42 @@
-"""Connectors: configured and tested by administrators. Secrets never enter the database;
-a connector names the environment variable that holds its password, token or secret."""
+"""Connectors: configured and tested by global administrators only.
+
+A connector's password, token or signing secret is entered in the portal, stored encrypted
+(``Connector.encrypted_secrets``) and never shown back: the form says "Set" or "Not set" and
+takes a new value to replace it; the audit row says that it changed, never what it is.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+import os
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 
+from governance import encryption
 from governance.connectors import ConnectorError, for_connector
-from governance.models import Connector, ConnectorKind, DriftMode
+from governance.models import Connector, ConnectorKind, DeliveryAttempt, DriftMode
+from governance.models.connector import LEGACY_SECRET_KEYS, LEGACY_SECRET_PREFIX
+from governance.outbound import AddressNotAllowed, check_url
 from governance.permissions import Action, can_globally
 from governance.services.audit import log_action
 from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.services.requests import is_uuid
 
-ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 USER_MATCH = ("username", "email", "user_principal_name")
+SECRET_MAX_LENGTH = 4096
 
 
 @dataclass(frozen=True)
 class Field:
     name: str
     label: str
-    kind: str = "text"  # text, url, env, bool, int, choice
+    kind: str = "text"  # text, url, secret, bool, int, choice
     required: bool = False
     help: str = ""
     choices: tuple[str, ...] = ()
@@ -43,14 +51,7 @@ FIELDS: dict[str, tuple[Field, ...]] = {
         Field("start_tls", "Use StartTLS", "bool", help="Upgrade an ldap:// connection to TLS.", default=False),
         Field("ca_file", "CA certificate file", help="Path on the worker hosts; empty for the system's CAs."),
         Field("bind_dn", "Bind DN", required=True, help="The service account, e.g. cn=portcullis,ou=services,dc=…"),
-        Field(
-            "password_env",
-            "Password environment variable",
-            "env",
-            True,
-            "The name of the variable holding the bind password (never the password).",
-            default="PORTCULLIS_LDAP_PASSWORD",
-        ),
+        Field("password", "Bind password", "secret", True, "The service account's password."),
         Field("user_base", "People base DN", required=True, help="Where people are searched, e.g. ou=people,dc=…"),
         Field("user_attribute", "Person attribute", required=True, help="uid, mail, sAMAccountName…", default="uid"),
         Field(
@@ -74,14 +75,7 @@ FIELDS: dict[str, tuple[Field, ...]] = {
     ),
     ConnectorKind.SCIM: (
         Field("base_url", "SCIM base URL", "url", True, "e.g. https://app.example.com/scim/v2"),
-        Field(
-            "token_env",
-            "Token environment variable",
-            "env",
-            True,
-            "The name of the variable holding the bearer token.",
-            default="PORTCULLIS_SCIM_TOKEN",
-        ),
+        Field("token", "Bearer token", "secret", True, "The token the application issued for Portcullis."),
         Field("user_attribute", "User attribute", required=True, default="userName"),
         Field("user_match", "Matches Portcullis field", "choice", True, choices=USER_MATCH, default="username"),
         Field("verify_tls", "Verify TLS certificates", "bool", default=True),
@@ -89,21 +83,22 @@ FIELDS: dict[str, tuple[Field, ...]] = {
     ),
     ConnectorKind.WEBHOOK: (
         Field("url", "Webhook URL", "url", True, "Receives one signed JSON event per grant or revoke."),
-        Field(
-            "secret_env",
-            "Secret environment variable",
-            "env",
-            True,
-            "The name of the variable holding the HMAC signing secret.",
-            default="PORTCULLIS_WEBHOOK_SECRET",
-        ),
+        Field("secret", "Signing secret", "secret", True, "The shared secret the receiver checks signatures with."),
         Field("timeout", "Timeout (seconds)", "int", True, default=10),
     ),
 }
 
 
 def defaults(kind: str) -> dict[str, Any]:
-    return {f.name: f.default for f in FIELDS.get(kind, ())}
+    return {f.name: f.default for f in FIELDS.get(kind, ()) if f.kind != "secret"}
+
+
+def secret_fields(kind: str) -> tuple[Field, ...]:
+    return tuple(f for f in FIELDS.get(kind, ()) if f.kind == "secret")
+
+
+def max_timeout() -> int:
+    return max(int(settings.OUTBOUND_MAX_TIMEOUT_SECONDS), 1)
 
 
 def clean_config(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,6 +107,8 @@ def clean_config(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         raise ValidationFailed("Choose a kind of connector.", field="kind")
     config: dict[str, Any] = {}
     for spec in FIELDS[kind]:
+        if spec.kind == "secret":
+            continue  # never part of the config: see save_connector's ``secrets``
         value = raw.get(spec.name, spec.default)
         if spec.kind == "bool":
             config[spec.name] = bool(value) and str(value).lower() not in {"0", "false", "off", ""}
@@ -122,22 +119,26 @@ def clean_config(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         if spec.kind == "url" and text:
             parsed = urlparse(text)
             schemes = {"ldap", "ldaps"} if kind == ConnectorKind.LDAP else {"http", "https"}
-            if parsed.scheme not in schemes or not parsed.hostname:
+            try:
+                valid = parsed.scheme in schemes and bool(parsed.hostname)
+                parsed.port  # noqa: B018 - raises on a port out of range
+            except ValueError:
+                valid = False
+            if not valid:
                 raise ValidationFailed(
                     f"{spec.label} must be a {' or '.join(sorted(schemes))} URL with a host.", field=spec.name
                 )
-        if spec.kind == "env" and text and not ENV_NAME.match(text):
-            raise ValidationFailed(
-                f"{spec.label} must be the NAME of an environment variable (A-Z, 0-9, _), not the secret itself.",
-                field=spec.name,
-            )
+            try:
+                check_url(text)
+            except AddressNotAllowed as exc:
+                raise ValidationFailed(f"{spec.label}: {exc.reason}.", field=spec.name) from exc
         if spec.kind == "int":
             try:
                 number = int(text)
             except ValueError:
                 raise ValidationFailed(f"{spec.label} must be a whole number.", field=spec.name) from None
-            if not 1 <= number <= 300:
-                raise ValidationFailed(f"{spec.label} must be between 1 and 300.", field=spec.name)
+            if not 1 <= number <= max_timeout():
+                raise ValidationFailed(f"{spec.label} must be between 1 and {max_timeout()}.", field=spec.name)
             config[spec.name] = number
             continue
         if spec.kind == "choice" and text not in spec.choices:
@@ -151,9 +152,23 @@ def _require(actor: Any) -> None:
         raise NotFound("Connector not found.")
 
 
-def connectors_for(actor: Any) -> Any:
-    _require(actor)
-    return Connector.objects.annotate(resource_count=Count("resources")).order_by("display_name")
+def can_manage(actor: Any) -> bool:
+    return can_globally(actor, Action.MANAGE_CONNECTORS)
+
+
+def connectors_for(actor: Any) -> QuerySet[Connector]:
+    """The connectors list: names and health, for anyone who works in the admin portal.
+
+    Health is the connector's most recent delivery attempt (``last_outcome``,
+    ``last_attempt_at``), one query for the whole list."""
+    if not can_globally(actor, Action.VIEW_CONNECTORS):
+        raise NotFound("Connector not found.")
+    latest = DeliveryAttempt.objects.filter(connector=OuterRef("pk")).order_by("-started_at")
+    return Connector.objects.annotate(
+        resource_count=Count("resources"),
+        last_outcome=Subquery(latest.values("outcome")[:1]),
+        last_attempt_at=Subquery(latest.values("started_at")[:1]),
+    ).order_by("display_name")
 
 
 def get_connector(actor: Any, connector_id: UUID | str) -> Connector:
@@ -164,6 +179,60 @@ def get_connector(actor: Any, connector_id: UUID | str) -> Connector:
     return found
 
 
+@dataclass(frozen=True)
+class SecretState:
+    """What the form may say about one secret: never its value."""
+
+    field: Field
+    is_set: bool
+    problem: str = ""  # e.g. stored under a key that is gone
+    variable: str = ""  # an old config's PORTCULLIS_CONNECTOR_* variable, until imported
+
+
+def secret_states(connector: Connector | None, kind: str) -> list[SecretState]:
+    stored: Collection[str] = ()
+    problem = ""
+    if connector is not None:
+        try:
+            stored = connector.stored_secrets().keys()
+        except encryption.SecretsUnavailable as exc:
+            problem = exc.message
+    states = []
+    for spec in secret_fields(kind):
+        variable = connector.legacy_secret_variable(spec.name) if connector is not None else ""
+        if not variable.startswith(LEGACY_SECRET_PREFIX):
+            variable = ""  # never read (see BaseConnector.secret), so no secret: saving drops it
+        is_stored = spec.name in stored or bool(problem and connector and connector.encrypted_secrets)
+        states.append(SecretState(spec, is_set=is_stored, problem=problem, variable="" if is_stored else variable))
+    return states
+
+
+def _new_secrets(kind: str, secrets: Mapping[str, Any] | None) -> dict[str, str]:
+    """The secrets typed in this time (an empty one keeps what is stored)."""
+    typed: dict[str, str] = {}
+    for spec in secret_fields(kind):
+        value = str((secrets or {}).get(spec.name) or "")
+        if not value:
+            continue
+        if len(value) > SECRET_MAX_LENGTH or "\x00" in value:
+            raise ValidationFailed(
+                f"{spec.label} must be at most {SECRET_MAX_LENGTH} characters, without NUL.", field=spec.name
+            )
+        typed[spec.name] = value
+    return typed
+
+
+def _target_changed(kind: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> Field | None:
+    """The URL field whose host changed, if any: a stored secret goes only to the server it
+    was entered for."""
+    for spec in FIELDS[kind]:
+        if spec.kind == "url" and before.get(spec.name) is not None:
+            old, new = urlparse(str(before[spec.name])), urlparse(str(after.get(spec.name, "")))
+            if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
+                return spec
+    return None
+
+
 def save_connector(
     actor: Any,
     *,
@@ -171,9 +240,12 @@ def save_connector(
     display_name: str,
     kind: str,
     config: Mapping[str, Any],
+    secrets: Mapping[str, Any] | None = None,
     drift_mode: str = DriftMode.REPORT,
     enabled: bool = True,
 ) -> Connector:
+    """Create or change a connector. ``secrets`` holds values typed in this time; an empty
+    or missing one keeps the stored secret (which must exist for a required one)."""
     _require(actor)
     display_name = (display_name or "").strip()
     if not display_name:
@@ -183,6 +255,7 @@ def save_connector(
     if kind == ConnectorKind.BUILTIN and connector_id is None:
         raise ValidationFailed("There is one built-in directory; it cannot be added again.", field="kind")
     cleaned = clean_config(kind, config)
+    typed = _new_secrets(kind, secrets)
     with transaction.atomic():
         if connector_id is None:
             connector = Connector(kind=kind)
@@ -199,6 +272,7 @@ def save_connector(
             }
         if Connector.objects.filter(display_name__iexact=display_name).exclude(pk=connector.pk).exists():
             raise ValidationFailed("A connector with this name already exists.", field="display_name")
+        secret_changes = _apply_secrets(connector, kind, cleaned, typed, before.get("config") or {})
         connector.display_name = display_name
         connector.config = cleaned
         connector.drift_mode = drift_mode
@@ -210,8 +284,50 @@ def save_connector(
             "connector.created" if connector_id is None else "connector.updated",
             connector,
             changes={k: [before.get(k), v] for k, v in after.items() if before.get(k) != v},
+            secrets=secret_changes,
         )
     return connector
+
+
+def _apply_secrets(
+    connector: Connector,
+    kind: str,
+    cleaned: dict[str, Any],
+    typed: Mapping[str, str],
+    old_config: Mapping[str, Any],
+) -> dict[str, str]:
+    """Store the typed secrets (encrypted) with the ones kept; keep an old config's
+    environment reference for a secret not replaced. Returns, per secret, what happened
+    ("set", "replaced") for the audit row: never a value."""
+    existing = None if connector._state.adding else connector
+    states = {state.field.name: state for state in secret_states(existing, kind)}
+    moved = _target_changed(kind, old_config, cleaned) if old_config else None
+    for spec in secret_fields(kind):
+        state = states[spec.name]
+        has_one = state.is_set or bool(state.variable)
+        if spec.name not in typed and moved is not None and has_one:
+            raise ValidationFailed(
+                f"Enter the {spec.label.lower()} again: {moved.label} changed, and a stored secret is only "
+                "sent to the server it was entered for.",
+                field=spec.name,
+            )
+        if spec.required and spec.name not in typed and not has_one:
+            raise ValidationFailed(f"{spec.label} is required.", field=spec.name)
+        legacy_key = LEGACY_SECRET_KEYS.get(spec.name, "")
+        if spec.name not in typed and state.variable and legacy_key:
+            cleaned[legacy_key] = old_config[legacy_key]
+    if not typed:
+        return {}
+    try:
+        kept = connector.stored_secrets() if existing is not None else {}
+    except encryption.SecretsUnavailable:
+        kept = {}  # unreadable under the current keys: what is typed now replaces it
+    try:
+        connector.store_secrets({**kept, **typed})
+    except encryption.SecretsUnavailable as exc:
+        field_name = next(iter(typed))
+        raise ValidationFailed(exc.message, field=field_name) from exc
+    return {name: "replaced" if states[name].is_set or states[name].variable else "set" for name in sorted(typed)}
 
 
 def test_connection(actor: Any, connector_id: UUID | str) -> tuple[bool, str]:
@@ -241,3 +357,95 @@ def delete_connector(actor: Any, connector_id: UUID | str) -> None:
             raise StillInUse(f"{connector} is used by resources: {names}. Remove them from their catalogs first.")
         log_action(actor, "connector.deleted", connector)
         connector.delete()
+
+
+# --- Keys and old configurations (management commands) ------------------------------------
+
+
+@dataclass
+class ReencryptReport:
+    reencrypted: list[str] = field(default_factory=list)
+    current: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+
+def reencrypt_secrets() -> ReencryptReport:
+    """After a new key was put first in ``CONNECTOR_SECRET_KEYS``: encrypt every stored
+    secret with it, so the old key can be removed. Safe to repeat; one row at a time."""
+    report = ReencryptReport()
+    for pk in Connector.objects.exclude(encrypted_secrets="").order_by("display_name").values_list("pk", flat=True):
+        with transaction.atomic():
+            connector = Connector.objects.select_for_update().get(pk=pk)
+            token = connector.encrypted_secrets
+            if not token:
+                continue
+            if encryption.encrypted_with_first_key(token):
+                report.current.append(connector.display_name)
+                continue
+            try:
+                connector.encrypted_secrets = encryption.reencrypt(token)
+            except encryption.SecretsUnavailable:
+                report.unreadable.append(connector.display_name)
+                continue
+            connector.save(update_fields=["encrypted_secrets"])
+            log_action(None, "connector.secrets_reencrypted", connector)
+            report.reencrypted.append(connector.display_name)
+    return report
+
+
+@dataclass
+class ImportReport:
+    imported: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "connector: why"
+
+
+def import_connector_secrets(also_variables: Collection[str] = ()) -> ImportReport:
+    """Store, encrypted, the secrets old configurations still read from environment
+    variables, and drop those references. Only ``PORTCULLIS_CONNECTOR_*`` variables are read,
+    and the ones the operator names in ``also_variables``."""
+    report = ImportReport()
+    allowed = set(also_variables)
+    for pk in Connector.objects.order_by("display_name").values_list("pk", flat=True):
+        with transaction.atomic():
+            connector = Connector.objects.select_for_update().get(pk=pk)
+            references = {n: v for n in LEGACY_SECRET_KEYS if (v := connector.legacy_secret_variable(n))}
+            if not references:
+                continue
+            try:
+                stored = connector.stored_secrets()
+            except encryption.SecretsUnavailable as exc:
+                report.skipped.append(f"{connector}: {exc.message}")
+                continue
+            found: dict[str, str] = {}
+            dropped: dict[str, str] = {}
+            for name, variable in references.items():
+                if name in stored:
+                    dropped[name] = variable  # a secret was entered since: the reference is stale
+                elif not (variable.startswith(LEGACY_SECRET_PREFIX) or variable in allowed):
+                    report.skipped.append(
+                        f"{connector}: {variable} is not a {LEGACY_SECRET_PREFIX}* variable (enter the secret on "
+                        "the connector's page, or name the variable with --variable if it really holds it)"
+                    )
+                elif not os.environ.get(variable):
+                    report.skipped.append(f"{connector}: {variable} is not set here")
+                else:
+                    found[name] = os.environ[variable]
+            if not found and not dropped:
+                continue
+            if found:
+                connector.store_secrets({**stored, **found})
+            config = dict(connector.config)
+            for name in [*found, *dropped]:
+                config.pop(LEGACY_SECRET_KEYS[name], None)
+            connector.config = config
+            connector.save(update_fields=["encrypted_secrets", "config", "modified_at"])
+            log_action(
+                None,
+                "connector.secrets_imported",
+                connector,
+                secrets={name: f"imported from {references[name]}" for name in sorted(found)}
+                | {name: f"reference to {references[name]} dropped" for name in sorted(dropped)},
+            )
+            if found:
+                report.imported.append(connector.display_name)
+    return report

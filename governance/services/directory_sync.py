@@ -19,7 +19,6 @@ outcome.
 from __future__ import annotations
 
 import contextlib
-import ssl
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -51,6 +50,7 @@ from governance.models import (
     User,
     UserType,
 )
+from governance.outbound import OutboundError, ldap_server
 from governance.services.access_removal import DELETED_FROM_DIRECTORY, DISABLED_IN_DIRECTORY, remove_all_access
 from governance.services.audit import build_event
 
@@ -222,12 +222,9 @@ class Directory:
         config = self.config
         url = str(config["url"])
         timeout = int(config["timeout"])
-        tls = None
-        if url.startswith("ldaps://") or config["start_tls"]:
-            tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=config["ca_file"] or None)
         try:
-            server = ldap3.Server(
-                url, use_ssl=url.startswith("ldaps://"), tls=tls, get_info=ldap3.NONE, connect_timeout=timeout
+            server = ldap_server(
+                url, start_tls=bool(config["start_tls"]), ca_file=str(config["ca_file"] or ""), timeout=timeout
             )
             conn = ldap3.Connection(
                 server,
@@ -241,6 +238,8 @@ class Directory:
             if config["start_tls"]:
                 conn.start_tls()
             bound = conn.bind()
+        except OutboundError as exc:
+            raise DirectorySyncError(f"The LDAP server {url} cannot be used: {exc.reason}.") from exc
         except UNREACHABLE as exc:
             raise DirectorySyncError(f"The LDAP server {url} is unreachable: {exc}") from exc
         except ldap_errors.LDAPException as exc:

@@ -1,8 +1,8 @@
-"""The connectors page: list, add, edit, Test connection, delete (global administrators)."""
+"""The connectors page: the list (names and health) for every administrator; add, edit,
+Test connection and delete for global administrators only (404 for everyone else)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from django import forms
@@ -30,9 +30,12 @@ class ConnectorForm(forms.Form):
         help_text="What the periodic check does when access was removed outside Portcullis.",
     )
 
-    def __init__(self, kind: str, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, kind: str, *args: Any, secret_states: list[service.SecretState] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.kind = kind
+        states = {state.field.name: state for state in secret_states or []}
         for spec in service.FIELDS[kind]:
             field: forms.Field
             if spec.kind == "bool":
@@ -41,25 +44,31 @@ class ConnectorForm(forms.Form):
                 field = forms.IntegerField()
             elif spec.kind == "choice":
                 field = forms.ChoiceField(choices=[(c, c) for c in spec.choices])
+            elif spec.kind == "secret":
+                # Write-only: never rendered back, never autofilled with the admin's own password.
+                field = forms.CharField(
+                    required=False,
+                    strip=False,
+                    max_length=service.SECRET_MAX_LENGTH,
+                    widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+                )
+                state = states.get(spec.name) or service.SecretState(spec, is_set=False)
+                field.secret_state = state  # type: ignore[attr-defined]  # read by the template
             else:
                 field = forms.CharField(required=spec.required, max_length=1000)
             field.label = spec.label
             field.help_text = spec.help
-            field.initial = spec.default
-            if spec.kind == "env":
-                field.help_text += " " + _env_state(self.initial.get(spec.name) or spec.default)
+            if spec.kind != "secret":
+                field.initial = spec.default
             self.fields[spec.name] = field
 
     def config(self) -> dict[str, Any]:
-        return {spec.name: self.cleaned_data.get(spec.name) for spec in service.FIELDS[self.kind]}
+        return {
+            spec.name: self.cleaned_data.get(spec.name) for spec in service.FIELDS[self.kind] if spec.kind != "secret"
+        }
 
-
-def _env_state(name: str) -> str:
-    if not name:
-        return ""
-    return (
-        f"({name} is set on this web server.)" if os.environ.get(name) else f"({name} is NOT set on this web server.)"
-    )
+    def secrets(self) -> dict[str, str]:
+        return {spec.name: self.cleaned_data.get(spec.name) or "" for spec in service.secret_fields(self.kind)}
 
 
 def _connector_or_404(request: HttpRequest, pk: Any) -> Connector:
@@ -69,29 +78,31 @@ def _connector_or_404(request: HttpRequest, pk: Any) -> Connector:
         raise Http404(exc.message) from exc
 
 
+def _managers_only(request: HttpRequest) -> None:
+    if not service.can_manage(request.user):
+        raise Http404("Connector not found.")
+
+
 @login_required
 def connector_list(request: HttpRequest) -> HttpResponse:
     try:
         connectors = list(service.connectors_for(request.user))
     except NotFound as exc:
         raise Http404(exc.message) from exc
-    return render(request, "governance/connectors/list.html", {"connectors": connectors, "kinds": CREATABLE})
+    return render(
+        request,
+        "governance/connectors/list.html",
+        {"connectors": connectors, "kinds": CREATABLE, "can_manage": service.can_manage(request.user)},
+    )
 
 
 @login_required
 def connector_new(request: HttpRequest) -> HttpResponse:
+    _managers_only(request)
     kind = request.GET.get("kind") or request.POST.get("kind") or ""
     if kind not in dict(CREATABLE):
-        return _choose_kind(request)
+        return render(request, "governance/connectors/choose.html", {"kinds": CREATABLE})
     return _edit(request, None, kind)
-
-
-def _choose_kind(request: HttpRequest) -> HttpResponse:
-    try:
-        service.connectors_for(request.user)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    return render(request, "governance/connectors/choose.html", {"kinds": CREATABLE})
 
 
 @login_required
@@ -104,7 +115,9 @@ def _edit(request: HttpRequest, connector: Connector | None, kind: str) -> HttpR
     initial = {**service.defaults(kind), **(connector.config if connector else {})}
     if connector is not None:
         initial.update(display_name=connector.display_name, enabled=connector.enabled, drift_mode=connector.drift_mode)
-    form = ConnectorForm(kind, request.POST or None, initial=initial)
+    form = ConnectorForm(
+        kind, request.POST or None, initial=initial, secret_states=service.secret_states(connector, kind)
+    )
     if request.method == "POST" and form.is_valid():
         try:
             saved = service.save_connector(
@@ -113,6 +126,7 @@ def _edit(request: HttpRequest, connector: Connector | None, kind: str) -> HttpR
                 display_name=form.cleaned_data["display_name"],
                 kind=kind,
                 config=form.config(),
+                secrets=form.secrets(),
                 drift_mode=form.cleaned_data["drift_mode"],
                 enabled=form.cleaned_data["enabled"],
             )

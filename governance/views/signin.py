@@ -11,14 +11,13 @@ import logging
 from typing import Any
 
 import jwt
-import requests
 from django.contrib import messages
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from governance.identity.oidc import ProviderUnavailable, oidc_config, oidc_setting
+from governance.identity.oidc import CodeRefused, ProviderUnavailable, oidc_config, oidc_setting
 from governance.services.signin import SignInRefused
 
 log = logging.getLogger(__name__)
@@ -69,18 +68,15 @@ def _unavailable(request: HttpRequest, reason: str) -> HttpResponse:
     return redirect("login")
 
 
-def _code_refused(request: HttpRequest, provider: str, response: requests.Response) -> HttpResponse:
+def _code_refused(request: HttpRequest, provider: str, refused: CodeRefused) -> HttpResponse:
     """The provider answered the code exchange with a 4xx: the code is stale or reused, or our
     client id / secret are not the ones it knows."""
-    try:
-        error = str(response.json().get("error", ""))[:80]
-    except ValueError:
-        error = ""
-    log.warning("Single sign-on: %s refused the code exchange: %s %s", provider, response.status_code, error)
+    error = refused.error
+    log.warning("Single sign-on: %s refused the code exchange: %s %s", provider, refused.status, error)
     return _problem(
         request,
         "Sign-in did not complete",
-        f"{provider} refused to complete this sign-in ({response.status_code}{' ' + error if error else ''}). "
+        f"{provider} refused to complete this sign-in ({refused.status}{' ' + error if error else ''}). "
         "Start again from the sign-in page; if it happens again, the single sign-on settings "
         "(client id or secret) do not match the provider: tell your administrator.",
         status=400,
@@ -115,12 +111,8 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
         return _problem(request, exc.title, exc.message, status=403)
     except ProviderUnavailable as exc:
         return _unavailable(request, exc.message)
-    except requests.HTTPError as exc:
-        if exc.response is None or exc.response.status_code >= 500:
-            return _unavailable(request, f"{config.provider_name} did not answer ({type(exc).__name__}).")
-        return _code_refused(request, config.provider_name, exc.response)
-    except requests.RequestException as exc:
-        return _unavailable(request, f"{config.provider_name} did not answer ({type(exc).__name__}).")
+    except CodeRefused as exc:
+        return _code_refused(request, config.provider_name, exc)
     except (SuspiciousOperation, jwt.PyJWTError) as exc:
         log.warning("Single sign-on token refused: %s", exc)
         return _problem(

@@ -8,8 +8,8 @@ import pytest
 
 from governance import models as m
 from tests import factories as f
-from tests.ldap_server import ADMIN_DN, GROUPS, PASSWORD_ENV, PEOPLE, Slapd
-from tests.targets import SCIM_TOKEN_ENV, WEBHOOK_SECRET_ENV, Receiver, ScimServer
+from tests.ldap_server import ADMIN_DN, ADMIN_PASSWORD, GROUPS, PEOPLE, Slapd
+from tests.targets import SCIM_TOKEN, WEBHOOK_SECRET, Receiver, ScimServer
 
 
 @pytest.fixture
@@ -20,13 +20,13 @@ def ldap_connector(slapd: Slapd, db: None) -> m.Connector:
         config={
             "url": slapd.url,
             "bind_dn": ADMIN_DN,
-            "password_env": PASSWORD_ENV,
             "user_base": PEOPLE,
             "group_base": GROUPS,
             "user_attribute": "uid",
             "user_match": "username",
             "timeout": 3,
         },
+        secrets={"password": ADMIN_PASSWORD},
     )
 
 
@@ -54,7 +54,8 @@ def scim_connector(scim_server: ScimServer, db: None) -> m.Connector:
     return f.ConnectorFactory(
         display_name="Wiki (SCIM)",
         kind=m.ConnectorKind.SCIM,
-        config={"base_url": scim_server.url, "token_env": SCIM_TOKEN_ENV, "timeout": 3},
+        config={"base_url": scim_server.url, "timeout": 3},
+        secrets={"token": SCIM_TOKEN},
     )
 
 
@@ -63,5 +64,6 @@ def webhook_connector(webhook_receiver: Receiver, db: None) -> m.Connector:
     return f.ConnectorFactory(
         display_name="Badge system (webhook)",
         kind=m.ConnectorKind.WEBHOOK,
-        config={"url": webhook_receiver.url, "secret_env": WEBHOOK_SECRET_ENV, "timeout": 3},
+        config={"url": webhook_receiver.url, "timeout": 3},
+        secrets={"secret": WEBHOOK_SECRET},
     )

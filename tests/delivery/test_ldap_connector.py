@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import ldap3
@@ -13,7 +12,7 @@ from governance.connectors import PermanentError, TransientError, for_connector
 from governance.connectors.ldap import ALREADY_MEMBER, NOT_IN_DIRECTORY, LdapConnector
 from governance.services.delivery import subject_of, target_of
 from tests import factories as f
-from tests.ldap_server import PASSWORD_ENV, PEOPLE, Slapd
+from tests.ldap_server import ADMIN_PASSWORD, PEOPLE, Slapd
 
 pytestmark = [pytest.mark.ldap, pytest.mark.django_db]
 
@@ -109,14 +108,17 @@ def test_errors_say_what_to_fix(slapd, ldap_group, ldap_connector, people, catal
     assert outcome.message == "The group cn=nope,ou=groups,dc=x does not exist in the LDAP directory."
 
 
-def test_bad_credentials_and_missing_password_are_permanent(slapd, ldap_group, people, monkeypatch):
+def test_bad_credentials_and_missing_password_are_permanent(slapd, ldap_group, people):
     role = ldap_group("developers")
-    monkeypatch.setenv(PASSWORD_ENV, "wrong")
+    connector = role.resource.connector
+    connector.store_secrets({"password": "wrong"})
+    connector.save()
     with pytest.raises(PermanentError, match="invalid credentials"):
-        LdapConnector(role.resource.connector).grant(subject_of(people[0]), target_of(role))
-    monkeypatch.delenv(PASSWORD_ENV)
-    with pytest.raises(PermanentError, match=f"{PASSWORD_ENV} that should hold the LDAP bind password is not set"):
-        LdapConnector(role.resource.connector).test()
+        LdapConnector(connector).grant(subject_of(people[0]), target_of(role))
+    connector.store_secrets({})
+    connector.save()
+    with pytest.raises(PermanentError, match="No LDAP bind password is stored for Corporate LDAP"):
+        LdapConnector(connector).test()
 
 
 def test_server_down_is_transient_and_recovers(slapd, ldap_group, people):
@@ -141,6 +143,7 @@ def test_test_and_search(slapd, ldap_group, ldap_connector):
     assert [name for _, name in found] == ["developers"]
 
 
-def test_password_is_never_stored(ldap_connector):
-    assert "secret" not in str(ldap_connector.config)
-    assert os.environ[PASSWORD_ENV] == "secret"
+def test_password_is_stored_encrypted_only(ldap_connector):
+    assert ADMIN_PASSWORD not in str(ldap_connector.config)
+    assert ADMIN_PASSWORD not in ldap_connector.encrypted_secrets
+    assert ldap_connector.stored_secrets() == {"password": ADMIN_PASSWORD}

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = [
     "DEBUG",
@@ -28,6 +30,7 @@ NAMES = [
 PRODUCTION = {
     "DEBUG": "0",
     "SECRET_KEY": secrets.token_urlsafe(50),
+    "CONNECTOR_SECRET_KEYS": Fernet.generate_key().decode(),
     "ALLOWED_HOSTS": "portcullis.example",
     "SITE_URL": "https://portcullis.example",
 }
@@ -73,8 +76,10 @@ def test_production_knobs_come_from_the_environment():
 
 
 def test_production_passes_check_deploy():
-    # The browser tests' DJANGO_ALLOW_ASYNC_UNSAFE must not leak into a deployment check.
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"} | PRODUCTION
+    # The browser tests' DJANGO_ALLOW_ASYNC_UNSAFE and the suite's OUTBOUND_ALLOW_LOOPBACK
+    # must not leak into a deployment check.
+    leaks = {"DJANGO_ALLOW_ASYNC_UNSAFE", "OUTBOUND_ALLOW_LOOPBACK"}
+    env = {k: v for k, v in os.environ.items() if k not in leaks} | PRODUCTION
     finished = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
