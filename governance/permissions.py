@@ -46,6 +46,9 @@ class Action(StrEnum):
     MANAGE_CONNECTORS = "manage_connectors"
     MANAGE_ORGANIZATIONS = "manage_organizations"
     MANAGE_DIRECTORY = "manage_directory"  # people, groups, global roles
+    # How the installation itself is doing: /healthz?full, and every email in the
+    # development mailbox (approval links for everyone included).
+    VIEW_SYSTEM = "view_system"
 
 
 _EVERYTHING = frozenset(Action)
@@ -53,7 +56,7 @@ _EVERYTHING = frozenset(Action)
 GLOBAL_ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     GlobalRole.GLOBAL_ADMIN: _EVERYTHING,
     GlobalRole.GOVERNANCE_ADMIN: _EVERYTHING - {Action.MANAGE_DIRECTORY},
-    GlobalRole.USER_ADMIN: _EVERYTHING - {Action.MANAGE_CONNECTORS},
+    GlobalRole.USER_ADMIN: _EVERYTHING - {Action.MANAGE_CONNECTORS, Action.VIEW_SYSTEM},
 }
 
 CATALOG_ROLE_ACTIONS: dict[str, frozenset[Action]] = {
@@ -282,4 +285,5 @@ ACTION_VERBS: dict[Action, str] = {
     Action.MANAGE_CONNECTORS: "manage",
     Action.MANAGE_ORGANIZATIONS: "manage",
     Action.MANAGE_DIRECTORY: "manage",
+    Action.VIEW_SYSTEM: "view",
 }
