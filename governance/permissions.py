@@ -31,6 +31,7 @@ from governance.models import (
     CatalogRoleAssignment,
     DirectoryRoleAssignment,
     GlobalRole,
+    OutboundEmail,
     User,
 )
 
@@ -223,6 +224,19 @@ def own_assignments(user: User) -> models.QuerySet[Assignment]:
     if not getattr(user, "is_authenticated", False):
         return Assignment.objects.none()
     return Assignment.objects.filter(target=user)
+
+
+def own_emails(user: User) -> models.QuerySet[OutboundEmail]:
+    """The development mailbox: the emails sent to this person (by account or address);
+    everyone's for those who may see the system (approval links of others included)."""
+    if not getattr(user, "is_authenticated", False):
+        return OutboundEmail.objects.none()
+    if can_globally(user, Action.VIEW_SYSTEM):
+        return OutboundEmail.objects.all()
+    mine = models.Q(recipient=user)
+    if user.email:
+        mine |= models.Q(to_address__iexact=user.email)
+    return OutboundEmail.objects.filter(mine)
 
 
 def requestable_packages(user: User) -> models.QuerySet[AccessPackage]:
