@@ -6,6 +6,7 @@ email). With ``DEBUG=0`` the missing secrets fail loudly instead of falling back
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -103,7 +104,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so worker processes started by the tests share the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # A persistent connection serves one request or task after another on the same thread:
+    # gunicorn's sync workers and Celery's workers keep one each. The development server
+    # (`make run`) starts a thread per request, and each thread's connection would stay open
+    # until the garbage collector happens to free it: there, close it after every request.
+    _runserver = sys.argv[1:2] == ["runserver"]
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if _runserver else 60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
