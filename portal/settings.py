@@ -131,6 +131,10 @@ OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username
 OIDC_EMAIL_CLAIM = env.str("OIDC_EMAIL_CLAIM", default="email")
 OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="")
 OIDC_MEMBER_DOMAINS = env.list("OIDC_MEMBER_DOMAINS", default=[])
+# The tenant's own email domains besides the member domains: no connected organization may
+# claim them or their subdomains. The demo's people (and DEFAULT_FROM_EMAIL) are at
+# portcullis.example.
+TENANT_DOMAINS = env.list("TENANT_DOMAINS", default=["portcullis.example"] if DEBUG else [])
 OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=5.0)
 AUTHENTICATION_BACKENDS = [
     # First, so a locked-out username+address is refused before any backend checks a password.

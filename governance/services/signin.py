@@ -45,6 +45,7 @@ from governance.models import (
 )
 from governance.services.audit import log_action
 from governance.services.errors import DomainError
+from governance.services.organizations import tenant_domain_of
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +246,15 @@ def _link(existing: User, issuer: str, subject: str, email: str, internal: bool,
 
 
 def _organization_for(domain: str) -> ConnectedOrganization:
+    own = tenant_domain_of(domain)
+    if own is not None:
+        # Not a member domain, yet ours: no connected organization (known or proposed) may
+        # take its people in as external users.
+        raise SignInRefused(
+            f"{domain} belongs to this organization itself ({own}), but its people are not set up to sign in "
+            "here. Ask your administrator to add it to the member domains.",
+            title="Domain not set up for sign-in",
+        )
     known = OrganizationDomain.objects.select_related("organization").filter(domain=domain).first()
     if known is not None:
         return known.organization

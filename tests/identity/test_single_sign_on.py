@@ -159,6 +159,26 @@ def test_a_policy_for_all_external_users_admits_unknown_domains(
     assert list(organization.domains.values_list("domain", flat=True)) == ["newpartner.example"]
 
 
+@pytest.mark.parametrize("email", ["eve@eng.portcullis.example", "eve@corp.example"])
+def test_a_sign_in_never_proposes_the_tenants_own_domain(
+    client: Client, oidc_provider: Provider, make_package: Any, settings: Any, email: str
+) -> None:
+    """Under "All users not in your directory" an unknown domain becomes a proposed
+    organization, but never one of ours (a member domain's subdomain, a TENANT_DOMAINS one)."""
+    settings.TENANT_DOMAINS = ["corp.example"]
+    make_package(allowed_target_scope=m.TargetScope.ALL_EXTERNAL)
+    oidc_provider.set_user("eve-sub", email=email, email_verified=True)
+    before = snapshot()
+
+    response = sign_in_as(client, oidc_provider, "eve-sub")
+
+    assert response.status_code == 403
+    assert b"belongs to this organization itself" in response.content
+    assert signed_in_user(client) is None
+    assert not m.OrganizationDomain.objects.filter(domain=email.split("@")[1]).exists()
+    assert snapshot() == before
+
+
 def synced(username: str, email: str = "") -> m.User:
     """An account the directory sync brought in (an LDAP identity), not yet signed in by SSO."""
     user = f.UserFactory(username=username, email=email or f"{username}@portcullis.example")
