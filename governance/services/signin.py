@@ -165,7 +165,7 @@ def _first_sign_in(issuer: str, subject: str, email: str, claims: Mapping[str, A
     internal = domain in {d.lower() for d in names.member_domains}
     username = (_text(claims, names.username) if internal else "") or email
     existing = User.objects.select_for_update(of=("self",)).filter(username=username).first()
-    if existing is None:
+    if existing is None and internal:
         existing = _synced_account_with(email)
     if existing is not None:
         return _link(existing, issuer, subject, email, internal, verified=_email_verified(claims))
