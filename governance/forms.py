@@ -587,7 +587,10 @@ class OrganizationForm(OnceForm):
     domains = forms.CharField(
         label="Domains",
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="One or more domains of the organization (contoso.example), separated by spaces or commas.",
+        help_text=(
+            "One or more domains of the organization (contoso.example), separated by spaces or commas. "
+            "Your own domains and their subdomains cannot be claimed."
+        ),
     )
     state = forms.ChoiceField(
         label="State",

@@ -31,6 +31,7 @@ from governance.models import (
     CatalogRoleAssignment,
     DirectoryRoleAssignment,
     GlobalRole,
+    OutboundEmail,
     User,
 )
 
@@ -47,6 +48,9 @@ class Action(StrEnum):
     MANAGE_CONNECTORS = "manage_connectors"  # add, edit, test, delete connectors and their secrets
     MANAGE_ORGANIZATIONS = "manage_organizations"
     MANAGE_DIRECTORY = "manage_directory"  # people, groups, global roles
+    # How the installation itself is doing: /healthz?full, and every email in the
+    # development mailbox (approval links for everyone included).
+    VIEW_SYSTEM = "view_system"
 
 
 _EVERYTHING = frozenset(Action)
@@ -56,7 +60,7 @@ _EVERYTHING = frozenset(Action)
 GLOBAL_ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     GlobalRole.GLOBAL_ADMIN: _EVERYTHING,
     GlobalRole.GOVERNANCE_ADMIN: _EVERYTHING - {Action.MANAGE_DIRECTORY, Action.MANAGE_CONNECTORS},
-    GlobalRole.USER_ADMIN: _EVERYTHING - {Action.MANAGE_CONNECTORS},
+    GlobalRole.USER_ADMIN: _EVERYTHING - {Action.MANAGE_CONNECTORS, Action.VIEW_SYSTEM},
 }
 
 CATALOG_ROLE_ACTIONS: dict[str, frozenset[Action]] = {
@@ -227,6 +231,19 @@ def own_assignments(user: User) -> models.QuerySet[Assignment]:
     return Assignment.objects.filter(target=user)
 
 
+def own_emails(user: User) -> models.QuerySet[OutboundEmail]:
+    """The development mailbox: the emails sent to this person (by account or address);
+    everyone's for those who may see the system (approval links of others included)."""
+    if not getattr(user, "is_authenticated", False):
+        return OutboundEmail.objects.none()
+    if can_globally(user, Action.VIEW_SYSTEM):
+        return OutboundEmail.objects.all()
+    mine = models.Q(recipient=user)
+    if user.email:
+        mine |= models.Q(to_address__iexact=user.email)
+    return OutboundEmail.objects.filter(mine)
+
+
 def requestable_packages(user: User) -> models.QuerySet[AccessPackage]:
     """Packages at least one enabled policy lets this person request (hidden ones too)."""
     from governance.services.eligibility import requestable_policies
@@ -288,4 +305,5 @@ ACTION_VERBS: dict[Action, str] = {
     Action.MANAGE_CONNECTORS: "manage",
     Action.MANAGE_ORGANIZATIONS: "manage",
     Action.MANAGE_DIRECTORY: "manage",
+    Action.VIEW_SYSTEM: "view",
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -105,7 +106,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so worker processes started by the tests share the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # A persistent connection serves one request or task after another on the same thread:
+    # gunicorn's sync workers and Celery's workers keep one each. The development server
+    # (`make run`) starts a thread per request, and each thread's connection would stay open
+    # until the garbage collector happens to free it: there, close it after every request.
+    _runserver = sys.argv[1:2] == ["runserver"]
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if _runserver else 60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -127,6 +133,10 @@ OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username
 OIDC_EMAIL_CLAIM = env.str("OIDC_EMAIL_CLAIM", default="email")
 OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="")
 OIDC_MEMBER_DOMAINS = env.list("OIDC_MEMBER_DOMAINS", default=[])
+# The tenant's own email domains besides the member domains: no connected organization may
+# claim them or their subdomains. The demo's people (and DEFAULT_FROM_EMAIL) are at
+# portcullis.example.
+TENANT_DOMAINS = env.list("TENANT_DOMAINS", default=["portcullis.example"] if DEBUG else [])
 OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=5.0)
 AUTHENTICATION_BACKENDS = [
     # First, so a locked-out username+address is refused before any backend checks a password.

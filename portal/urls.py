@@ -6,7 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from governance.views import signin
-from portal.health import healthz
+from portal.views import healthz
 
 # Redoc (the API reference) styles itself with injected <style> elements and searches in a
 # blob: worker; only this page's policy allows those. Its scripts still come only from us.

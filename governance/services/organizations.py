@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from governance.models import (
@@ -25,6 +26,22 @@ from governance.services.text import clean_text
 DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
+def tenant_domains() -> list[str]:
+    """The tenant's own email domains: its people's (``OIDC_MEMBER_DOMAINS``) and any others
+    it declares (``TENANT_DOMAINS``)."""
+    declared = [*settings.OIDC_MEMBER_DOMAINS, *settings.TENANT_DOMAINS]
+    return list(dict.fromkeys(d.strip().lower().rstrip(".") for d in declared if d.strip()))
+
+
+def tenant_domain_of(domain: str) -> str | None:
+    """The tenant's domain that ``domain`` is, or is a subdomain of; None for anyone else's."""
+    domain = domain.strip().lower().rstrip(".")
+    for own in tenant_domains():
+        if domain == own or domain.endswith("." + own):
+            return own
+    return None
+
+
 def _clean_domains(domains: Sequence[str]) -> list[str]:
     cleaned = list(dict.fromkeys(d.strip().lower().rstrip(".") for d in domains if d and d.strip()))
     if not cleaned:
@@ -32,6 +49,14 @@ def _clean_domains(domains: Sequence[str]) -> list[str]:
     bad = [d for d in cleaned if not DOMAIN.match(d)]
     if bad:
         raise ValidationFailed(f"Not a domain name: {', '.join(bad)}.", field="domains")
+    for domain in cleaned:
+        own = tenant_domain_of(domain)
+        if own is not None:
+            raise ValidationFailed(
+                f"{domain} is one of this organization's own domains ({own}): "
+                "a connected organization cannot claim it.",
+                field="domains",
+            )
     return cleaned
 
 

@@ -4,12 +4,17 @@ identity provider's claims, or refuse with a reason the person can act on.
 People are matched by the provider's stable subject (``sub``), never by email alone. The
 first sign-in of a subject:
 
-- links to a directory-synced account with the same username (the provider and the LDAP
-  directory describe the same organization), never to a local-only account;
+- links to an existing account only through a verified email that matches: the provider
+  says ``email_verified`` true, the address equals the account's, and the account came from
+  the directory sync (the provider and the LDAP directory describe the same organization).
+  A username claim alone links nothing: anyone able to choose their ``preferred_username``
+  at the provider could otherwise name themselves after someone here. A local-only account
+  (a break-glass administrator, say) is never linked;
 - otherwise creates an account: internal when the email's domain is one of ours
   (``OIDC_MEMBER_DOMAINS``), external of a connected organization when it is one of its
   domains, external of a new *proposed* organization when an enabled policy allows "All
-  users not in your directory"; any other domain is refused.
+  users not in your directory" and the domain is not the tenant's own; any other domain is
+  refused.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from governance.models import (
 )
 from governance.services.audit import log_action
 from governance.services.errors import DomainError
+from governance.services.organizations import tenant_domain_of
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +165,10 @@ def _first_sign_in(issuer: str, subject: str, email: str, claims: Mapping[str, A
     internal = domain in {d.lower() for d in names.member_domains}
     username = (_text(claims, names.username) if internal else "") or email
     existing = User.objects.select_for_update(of=("self",)).filter(username=username).first()
+    if existing is None and internal:
+        existing = _synced_account_with(email)
     if existing is not None:
-        return _link(existing, issuer, subject, internal)
+        return _link(existing, issuer, subject, email, internal, verified=_email_verified(claims))
 
     organization: ConnectedOrganization | None = None
     if not internal:
@@ -189,15 +197,46 @@ def _first_sign_in(issuer: str, subject: str, email: str, claims: Mapping[str, A
     return user
 
 
-def _link(existing: User, issuer: str, subject: str, internal: bool) -> User:
-    """Only a directory-synced account is linked by username; a local account (a
-    break-glass administrator, say) can never be taken over by whoever the provider names."""
+def _email_verified(claims: Mapping[str, Any]) -> bool:
+    """The provider vouches for the address (a JSON true; some providers send the text "true")."""
+    value = claims.get("email_verified")
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def _synced_account_with(email: str) -> User | None:
+    """The one directory-synced account whose email is this address (one only: two would be
+    a question for an administrator, not a guess)."""
+    accounts = list(
+        User.objects.select_for_update(of=("self",)).filter(
+            email__iexact=email,
+            pk__in=ExternalIdentity.objects.filter(provider=IdentityProvider.LDAP).values("user_id"),
+        )[:2]
+    )
+    if len(accounts) > 1:
+        raise SignInRefused(
+            f"Several accounts here have the address {email}, so Portcullis cannot tell which one is yours. "
+            "Ask an administrator to sort it out.",
+            title="Account not linked",
+        )
+    return accounts[0] if accounts else None
+
+
+def _link(existing: User, issuer: str, subject: str, email: str, internal: bool, *, verified: bool) -> User:
+    """Link a new identity to an existing account: only an internal, directory-synced account
+    not yet linked at this provider, whose email is the one the provider verified."""
     already = existing.external_identities.filter(provider=IdentityProvider.OIDC, issuer=issuer).exists()
     from_directory = existing.external_identities.filter(provider=IdentityProvider.LDAP).exists()
-    if already or not from_directory or not internal:
+    if already or not from_directory or not internal or existing.email.strip().lower() != email:
         raise SignInRefused(
             f"An account named {existing.username} already exists here and is not linked to your single sign-on "
             "identity. Ask an administrator to sort it out.",
+            title="Account not linked",
+        )
+    if not verified:
+        raise SignInRefused(
+            f"An account for {email} already exists here. Single sign-on is linked to it only when the identity "
+            "provider has verified that the address is yours (email_verified), and it has not. Verify your address "
+            "there, or ask your administrator.",
             title="Account not linked",
         )
     _refuse_inactive(existing)
@@ -207,6 +246,15 @@ def _link(existing: User, issuer: str, subject: str, internal: bool) -> User:
 
 
 def _organization_for(domain: str) -> ConnectedOrganization:
+    own = tenant_domain_of(domain)
+    if own is not None:
+        # Not a member domain, yet ours: no connected organization (known or proposed) may
+        # take its people in as external users.
+        raise SignInRefused(
+            f"{domain} belongs to this organization itself ({own}), but its people are not set up to sign in "
+            "here. Ask your administrator to add it to the member domains.",
+            title="Domain not set up for sign-in",
+        )
     known = OrganizationDomain.objects.select_related("organization").filter(domain=domain).first()
     if known is not None:
         return known.organization

@@ -282,6 +282,24 @@ def test_connected_organizations_crud(admin_api: Api, api_as: ApiMaker, catalog:
     assert not m.ConnectedOrganization.objects.exists()
 
 
+def test_a_connected_organization_cannot_claim_the_tenants_domains(admin_api: Api, contoso, settings) -> None:
+    settings.OIDC_MEMBER_DOMAINS = ["portcullis.example"]
+    before = snapshot()
+    made = admin_api.post(
+        "connectedOrganizations",
+        {"displayName": "Impostor", "identitySources": [{"domainName": "sso.portcullis.example"}]},
+    )
+    assert made.status == 400
+    assert made.error["code"]
+    assert "sso.portcullis.example is one of this organization's own domains" in made.error["message"]
+    patched = admin_api.patch(
+        f"connectedOrganizations/{contoso.pk}", {"identitySources": [{"domainName": "portcullis.example"}]}
+    )
+    assert patched.status == 400
+    assert snapshot() == before
+    assert list(contoso.domains.values_list("domain", flat=True)) == ["contoso.example"]
+
+
 def test_admin_update_and_request_reprocess(admin_api: Api, admin: m.User, make_package: PackageMaker, deliver) -> None:
     package = make_package(allowed_target_scope=m.TargetScope.NO_ONE)
     person = f.UserFactory()

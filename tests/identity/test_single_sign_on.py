@@ -159,13 +159,116 @@ def test_a_policy_for_all_external_users_admits_unknown_domains(
     assert list(organization.domains.values_list("domain", flat=True)) == ["newpartner.example"]
 
 
-def test_a_directory_synced_account_is_linked_on_first_sign_in(client: Client, oidc_provider: Provider) -> None:
-    carol = f.UserFactory(username="carol")
-    f.ExternalIdentityFactory(user=carol, provider=m.IdentityProvider.LDAP, issuer="ldap", subject="entry-uuid")
-    oidc_provider.set_user("carol-sub", email="carol@portcullis.example", preferred_username="carol")
+@pytest.mark.parametrize("email", ["eve@eng.portcullis.example", "eve@corp.example"])
+def test_a_sign_in_never_proposes_the_tenants_own_domain(
+    client: Client, oidc_provider: Provider, make_package: Any, settings: Any, email: str
+) -> None:
+    """Under "All users not in your directory" an unknown domain becomes a proposed
+    organization, but never one of ours (a member domain's subdomain, a TENANT_DOMAINS one)."""
+    settings.TENANT_DOMAINS = ["corp.example"]
+    make_package(allowed_target_scope=m.TargetScope.ALL_EXTERNAL)
+    oidc_provider.set_user("eve-sub", email=email, email_verified=True)
+    before = snapshot()
+
+    response = sign_in_as(client, oidc_provider, "eve-sub")
+
+    assert response.status_code == 403
+    assert b"belongs to this organization itself" in response.content
+    assert signed_in_user(client) is None
+    assert not m.OrganizationDomain.objects.filter(domain=email.split("@")[1]).exists()
+    assert snapshot() == before
+
+
+def synced(username: str, email: str = "") -> m.User:
+    """An account the directory sync brought in (an LDAP identity), not yet signed in by SSO."""
+    user = f.UserFactory(username=username, email=email or f"{username}@portcullis.example")
+    f.ExternalIdentityFactory(user=user, provider=m.IdentityProvider.LDAP, issuer="ldap", subject=f"{username}-uuid")
+    return user
+
+
+def test_a_directory_synced_account_is_linked_by_its_verified_email(client: Client, oidc_provider: Provider) -> None:
+    carol = synced("carol")
+    oidc_provider.set_user(
+        "carol-sub", email="Carol@Portcullis.example", email_verified=True, preferred_username="carol"
+    )
     sign_in_as(client, oidc_provider, "carol-sub")
     assert signed_in_user(client) == carol
     assert carol.external_identities.filter(provider=m.IdentityProvider.OIDC, subject="carol-sub").exists()
+    assert m.AuditEvent.objects.filter(action="user.linked_to_sign_in", object_id=str(carol.pk)).exists()
+
+
+def test_the_email_links_even_when_the_username_claim_differs(client: Client, oidc_provider: Provider) -> None:
+    dave = synced("dave")
+    oidc_provider.set_user("dave-sub", email="dave@portcullis.example", email_verified=True, preferred_username="d.s")
+    sign_in_as(client, oidc_provider, "dave-sub")
+    assert signed_in_user(client) == dave
+    assert not m.User.objects.filter(username="d.s").exists()
+
+
+@pytest.mark.parametrize(
+    ("claims", "says"),
+    [
+        # Someone at the provider names themselves after the victim, with their own address...
+        ({"email": "mallory@portcullis.example", "email_verified": True}, b"An account named carol already exists"),
+        # ... or with the victim's address, which the provider has not verified.
+        ({"email": "carol@portcullis.example"}, b"only when the identity provider has verified"),
+        (
+            {"email": "carol@portcullis.example", "email_verified": "no"},
+            b"only when the identity provider has verified",
+        ),
+    ],
+    ids=["another-address", "unverified-address", "not-true"],
+)
+def test_a_username_claim_never_takes_over_an_account(
+    client: Client, oidc_provider: Provider, claims: dict[str, Any], says: bytes
+) -> None:
+    carol = synced("carol")
+    oidc_provider.set_user("mallory-sub", preferred_username="carol", **claims)
+    before = snapshot()
+
+    response = sign_in_as(client, oidc_provider, "mallory-sub")
+
+    assert response.status_code == 403
+    assert b"Account not linked" in response.content
+    assert says in response.content
+    assert signed_in_user(client) is None
+    assert not carol.external_identities.filter(provider=m.IdentityProvider.OIDC).exists()
+    assert not m.ExternalIdentity.objects.filter(subject="mallory-sub").exists()
+    assert snapshot() == before
+
+
+def test_an_unverified_address_of_a_synced_account_is_not_linked_under_another_name(
+    client: Client, oidc_provider: Provider
+) -> None:
+    carol = synced("carol")
+    oidc_provider.set_user("mallory-sub", email="carol@portcullis.example", preferred_username="carol2")
+    response = sign_in_as(client, oidc_provider, "mallory-sub")
+    assert response.status_code == 403
+    assert b"only when the identity provider has verified" in response.content
+    assert signed_in_user(client) is None
+    assert not carol.external_identities.filter(provider=m.IdentityProvider.OIDC).exists()
+    assert not m.User.objects.filter(username="carol2").exists()
+
+
+def test_two_synced_accounts_with_the_address_link_neither(client: Client, oidc_provider: Provider) -> None:
+    synced("erin")
+    synced("erin.b", email="ERIN@portcullis.example")
+    oidc_provider.set_user("erin-sub", email="erin@portcullis.example", email_verified=True, preferred_username="e")
+    response = sign_in_as(client, oidc_provider, "erin-sub")
+    assert response.status_code == 403
+    assert b"Several accounts here have the address erin@portcullis.example" in response.content
+    assert not m.ExternalIdentity.objects.filter(subject="erin-sub").exists()
+
+
+def test_a_local_account_is_not_taken_over_even_by_its_verified_email(
+    client: Client, oidc_provider: Provider, admin: m.User
+) -> None:
+    oidc_provider.set_user("evil", email=admin.email, email_verified=True, preferred_username="admin")
+    response = sign_in_as(client, oidc_provider, "evil")
+    assert response.status_code == 403
+    assert b"An account named admin already exists" in response.content
+    assert not admin.external_identities.exists()
+    assert signed_in_user(client) is None
 
 
 def test_a_local_account_is_never_taken_over(client: Client, oidc_provider: Provider, admin: m.User) -> None:

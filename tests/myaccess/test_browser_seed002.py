@@ -163,10 +163,17 @@ def test_seed_002_request_cancel_approve_by_email_and_access(
     shoot(page, "mailbox")
     page.get_by_role("link", name="You now have access to Developer tools").click()
     shoot(page, "mailbox-email")
-    for kind in ("approval_needed", "request_delivered"):
-        email = m.OutboundEmail.objects.filter(kind=kind).latest("created_at")
-        page.goto(f"/myaccess/mailbox/{email.pk}/html/")
-        shoot(page, f"email-{kind}")
+    delivered = m.OutboundEmail.objects.filter(kind="request_delivered").latest("created_at")
+    page.goto(f"/myaccess/mailbox/{delivered.pk}/html/")
+    shoot(page, "email-request_delivered")
+    # The approval email is the approver's: the requestor's mailbox does not open it.
+    approval = m.OutboundEmail.objects.filter(kind="approval_needed").latest("created_at")
+    assert page.goto(f"/myaccess/mailbox/{approval.pk}/html/").status == 404
+    page.goto("/myaccess/")
+    sign_out(page)
+    sign_in(page, "approver")
+    page.goto(f"/myaccess/mailbox/{approval.pk}/html/")
+    shoot(page, "email-approval_needed")
 
 
 def test_approver_pages_and_refused_link(page, live_server, settings, requestor, approver, developer_tools, outsider):

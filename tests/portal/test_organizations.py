@@ -48,6 +48,40 @@ class TestService:
         assert refused.value.field == field
         assert (m.ConnectedOrganization.objects.count(), m.AuditEvent.objects.count()) == before
 
+    @pytest.mark.parametrize(
+        ("domain", "own"),
+        [
+            ("portcullis.example", "portcullis.example"),  # a member domain (OIDC_MEMBER_DOMAINS)
+            ("Eng.Portcullis.Example.", "portcullis.example"),  # its subdomain, however written
+            ("corp.example", "corp.example"),  # a tenant domain (TENANT_DOMAINS)
+            ("mail.corp.example", "corp.example"),
+        ],
+    )
+    def test_refuses_the_tenants_own_domains(self, admin, settings, domain: str, own: str) -> None:
+        settings.OIDC_MEMBER_DOMAINS = ["portcullis.example"]
+        settings.TENANT_DOMAINS = ["Corp.example"]
+        before = m.ConnectedOrganization.objects.count(), m.AuditEvent.objects.count()
+        with pytest.raises(ValidationFailed) as refused:
+            organizations.create_organization(admin, display_name="Impostor", domains=["impostor.example", domain])
+        assert refused.value.field == "domains"
+        assert f"is one of this organization's own domains ({own})" in refused.value.message
+        assert (m.ConnectedOrganization.objects.count(), m.AuditEvent.objects.count()) == before
+
+    def test_lookalike_domains_are_not_the_tenants(self, admin, settings) -> None:
+        settings.OIDC_MEMBER_DOMAINS = ["portcullis.example"]
+        settings.TENANT_DOMAINS = []
+        organization = organizations.create_organization(
+            admin, display_name="Neighbours", domains=["notportcullis.example", "portcullis.example.org"]
+        )
+        assert organization.domains.count() == 2
+
+    def test_an_edit_cannot_add_the_tenants_domain(self, admin, settings, contoso) -> None:
+        settings.OIDC_MEMBER_DOMAINS = ["portcullis.example"]
+        with pytest.raises(ValidationFailed) as refused:
+            organizations.update_organization(admin, contoso.pk, domains=["contoso.example", "hr.portcullis.example"])
+        assert refused.value.field == "domains"
+        assert list(contoso.domains.values_list("domain", flat=True)) == ["contoso.example"]
+
     def test_only_global_roles_manage_them(self, catalog_owner, contoso) -> None:
         with pytest.raises(NotAllowed):
             organizations.create_organization(catalog_owner, display_name="X", domains=["x.example"])
@@ -119,6 +153,17 @@ class TestPages:
         client.post("/governance/organizations/new/", data)
         assert m.ConnectedOrganization.objects.filter(display_name="Fabrikam").count() == 1
         assert m.OrganizationDomain.objects.filter(organization__display_name="Fabrikam").count() == 2
+
+    def test_the_tenants_domain_is_refused_next_to_the_field(self, as_persona: Any, settings) -> None:
+        settings.OIDC_MEMBER_DOMAINS = ["portcullis.example"]
+        client = as_persona("admin")
+        token = client.get("/governance/organizations/new/").context["form"].initial["submission"]
+        data = {"submission": token, "display_name": "Impostor", "domains": "portcullis.example", "state": "configured"}
+        response = client.post("/governance/organizations/new/", data)
+        assert response.status_code == 200
+        [error] = response.context["form"].errors["domains"]
+        assert "portcullis.example is one of this organization's own domains" in error
+        assert not m.ConnectedOrganization.objects.filter(display_name="Impostor").exists()
 
     def test_bad_domain_next_to_the_field(self, as_persona: Any) -> None:
         client = as_persona("admin")
