@@ -4,6 +4,9 @@ A resource's ``origin_id`` is the SCIM Group's ``id``; its role is membership. P
 looked up by ``userName`` (or another attribute) equal to a Portcullis field. The bearer
 token comes from the environment variable the config names. 429 and 5xx answers,
 timeouts and refused connections are transient; other 4xx answers are permanent.
+
+RFC 7643's Group has no owners, so only global and user administrators add SCIM groups
+to a catalog (rule 17).
 """
 
 from __future__ import annotations
@@ -253,7 +256,9 @@ class ScimConnector(BaseConnector):
         total = self._request("GET", "/Groups", "the connection test", params={"count": 1}).json()
         return f"Connected to {self.base_url}; {total.get('totalResults', 0)} groups."
 
-    def search(self, query: str, limit: int = 20) -> list[tuple[str, str]]:
+    def search(self, query: str, limit: int = 20, owned_by: Subject | None = None) -> list[tuple[str, str]]:
+        if owned_by is not None:
+            return []  # SCIM groups have no owners (RFC 7643), so nobody owns one here
         body = self._request(
             "GET",
             "/Groups",

@@ -6,6 +6,9 @@ Each POST carries ``Idempotency-Key`` (the same for every retry of one change) a
 names. Receivers should check the signature, refuse stale timestamps, and deduplicate on
 the key. 2xx is success, 408/429/5xx and network failures are transient, other 4xx are
 permanent (the receiver's message is shown).
+
+A webhook cannot say who owns what it grants, so only global and user administrators add
+its resources to a catalog (rule 17).
 """
 
 from __future__ import annotations

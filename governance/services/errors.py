@@ -60,6 +60,14 @@ class NotAllowed(DomainError):
     http_status = 403
 
 
+class NotResourceOwner(DomainError):
+    """Rule 17: the actor manages the catalog but may not add this resource to it. Unlike
+    :class:`NotAllowed`, the portal says so on the page: the catalog is theirs to see."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class StillInUse(DomainError):
     code = "stillInUse"
     http_status = 409

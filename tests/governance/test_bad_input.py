@@ -272,7 +272,7 @@ class TestCatalogsAndPackages:
         refused(lambda: packages.update_package(admin, package.pk, catalog_id=uuid.uuid4()), match="Cannot change")
 
     def test_resource_twice(self, catalog, catalog_owner):
-        group = f.DirectoryGroupFactory()
+        group = f.DirectoryGroupFactory(owners=[catalog_owner])  # rule 17
         connector = f.builtin_connector()
         catalogs.add_resource(
             catalog_owner, catalog.pk, connector_id=connector.pk, origin_id=str(group.pk), display_name="G"
