@@ -24,7 +24,14 @@ from governance.models import (
     User,
 )
 from governance.services.audit import actor_label, actor_user, log_action
-from governance.services.errors import AlreadyDecided, InvalidTransition, NotAllowed, NotFound, ValidationFailed
+from governance.services.errors import (
+    AlreadyDecided,
+    DecisionTooLate,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+    ValidationFailed,
+)
 from governance.services.lifecycle import approve_and_proceed, set_request_state
 from governance.services.machines import REQUEST
 
@@ -102,7 +109,7 @@ def enter_stage(request: AssignmentRequest, stage: ApprovalStage, actor: Any, no
 
 
 def requests_awaiting(user: User) -> QuerySet[AssignmentRequest]:
-    """Requests pending in a stage this person may decide now."""
+    """Requests pending in a stage this person may decide now (before its time runs out)."""
     entries = StageApprover.objects.filter(stage__policy=OuterRef("policy"), stage__order=OuterRef("current_stage"))
     in_group = GroupMembership.objects.filter(user=user).values("group_id")
     candidate = (
@@ -113,6 +120,8 @@ def requests_awaiting(user: User) -> QuerySet[AssignmentRequest]:
     )
     candidates = (
         AssignmentRequest.objects.filter(state=RequestState.PENDING_APPROVAL)
+        # A stage whose time ran out waits for the time-out job, not for a decision.
+        .filter(Q(stage_due_at__isnull=True) | Q(stage_due_at__gt=timezone.now()))
         .filter(candidate)
         .exclude(target=user)
         .exclude(requestor=user)
@@ -150,6 +159,32 @@ def already_decided(existing: ApprovalDecision) -> AlreadyDecided:
         decided_by=existing.approver_label,
         decided_at=existing.decided_at,
     )
+
+
+def too_late(request: AssignmentRequest, now: datetime | None = None) -> DecisionTooLate | None:
+    """The refusal a decision on the request's current stage gets once the stage's time ran
+    out (DESIGN §11: decisions re-check their deadline), even before the time-out job ran."""
+    now = now or timezone.now()
+    if request.stage_due_at is None or now < request.stage_due_at:
+        return None
+    return DecisionTooLate(
+        f"The time to decide stage {request.current_stage} of this request ran out on "
+        f"{timezone.localtime(request.stage_due_at):%Y-%m-%d %H:%M %Z}: it can no longer be approved or denied, "
+        "and it will be canceled (approval timed out). The requestor can ask again."
+    )
+
+
+def _stage_for(request: AssignmentRequest, approver: User) -> ApprovalStage:
+    """The stage ``approver`` may decide now, or why they may not."""
+    if approver.pk in (request.target_id, request.requestor_id):
+        raise NotAllowed("You cannot approve or deny your own request.")
+    stage = current_stage(request)
+    if stage is None or approver.pk not in stage_approver_ids(request, stage):
+        raise NotAllowed(f"You are not an approver of stage {request.current_stage} of this request.")
+    late = too_late(request)
+    if late is not None:
+        raise late
+    return stage
 
 
 def decide(
@@ -195,11 +230,7 @@ def decide(
             raise InvalidTransition(
                 f"This request is {request.get_state_display().lower()}; it is not waiting for this decision."
             )
-        if approver.pk in (request.target_id, request.requestor_id):
-            raise NotAllowed("You cannot approve or deny your own request.")
-        stage = current_stage(request)
-        if stage is None or approver.pk not in stage_approver_ids(request, stage):
-            raise NotAllowed(f"You are not an approver of stage {order} of this request.")
+        stage = _stage_for(request, approver)
         if request.policy is not None and request.policy.approver_justification_required and not justification:
             raise ValidationFailed("A justification is required for this decision.", field="justification")
 

@@ -48,6 +48,12 @@ class AlreadyDecided(InvalidTransition):
     code = "alreadyDecided"
 
 
+class DecisionTooLate(InvalidTransition):
+    """The approval stage's time ran out; the beat job will cancel the request (rule 4)."""
+
+    code = "approvalTimedOut"
+
+
 class DuplicateRequest(DomainError):
     code = "duplicateRequest"
     http_status = 409

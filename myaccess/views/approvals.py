@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from governance.models import ApprovalDecision, AssignmentRequest, Decision, RequestState, User
 from governance.permissions import approvable_requests
-from governance.services.approvals import already_decided, current_stage, decide, stage_approver_ids
+from governance.services.approvals import already_decided, current_stage, decide, stage_approver_ids, too_late
 from governance.services.errors import DomainError, NotFound, ValidationFailed
 from governance.web import attach_error, not_found_on_refusal, render_page
 from myaccess.forms import DecisionForm
@@ -100,6 +100,8 @@ def approval_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
     stage = current_stage(found) if found.state == RequestState.PENDING_APPROVAL else None
     can_decide = stage is not None and user.pk in stage_approver_ids(found, stage)
     decisions = list(found.decisions.select_related("approver").order_by("stage_order"))
+    if refusal is None and can_decide:
+        refusal = too_late(found)
     if refusal is None and not can_decide:
         by_others = [d for d in decisions if d.approver_id != user.pk]
         if by_others:
