@@ -24,7 +24,7 @@ from governance.models import (
 from governance.permissions import Action, get_for, own_assignments, own_requests
 from governance.services.approvals import enter_stage, stage_approver_ids
 from governance.services.audit import actor_label, actor_user, log_action
-from governance.services.eligibility import policies_for
+from governance.services.eligibility import policies_for, policy_allows
 from governance.services.errors import (
     DuplicateRequest,
     InvalidTransition,
@@ -294,6 +294,12 @@ def request_extension(
             raise NotAllowed("This access package's policy does not allow extensions.")
         if not policy.enabled:
             raise ValidationFailed("This access package's policy no longer accepts requests.")
+        if not policy_allows(policy, user):
+            # DESIGN §11: the person must still be someone the policy lets request the package.
+            raise NotAllowed(
+                f"The policy {policy} no longer lets you request {assignment.package}, so this access cannot be "
+                "extended. Ask the package's manager if you still need it."
+            )
         justification = (justification or "").strip()
         if policy.requestor_justification_required and not justification:
             raise ValidationFailed("A business justification is required.", field="justification")
