@@ -83,6 +83,14 @@ class GroupMembershipFactory(DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
 
 
+class GroupOwnershipFactory(DjangoModelFactory):
+    class Meta:
+        model = m.GroupOwnership
+
+    group = factory.SubFactory(DirectoryGroupFactory)
+    user = factory.SubFactory(UserFactory)
+
+
 class CatalogFactory(DjangoModelFactory):
     class Meta:
         model = m.Catalog
