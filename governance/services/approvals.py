@@ -95,22 +95,28 @@ def stage_approvers(request: AssignmentRequest, stage: ApprovalStage) -> list[Us
 def current_stage(request: AssignmentRequest) -> ApprovalStage | None:
     if request.policy_id is None or not request.current_stage:
         return None
-    return ApprovalStage.objects.filter(policy_id=request.policy_id, order=request.current_stage).first()
+    return request.approval_stages().filter(order=request.current_stage).first()
 
 
 def enter_stage(request: AssignmentRequest, stage: ApprovalStage, actor: Any, now: datetime | None = None) -> None:
-    """Put the request in front of a stage's approvers, with the stage's deadline."""
+    """Put the request in front of a stage's approvers, with the stage's deadline. The first
+    stage fixes the generation of stages the request goes through from then on."""
     now = now or timezone.now()
     request.current_stage = stage.order
+    request.stage_generation = stage.generation
     request.stage_due_at = now + timedelta(days=stage.timeout_days)
-    request.save(update_fields=["current_stage", "stage_due_at", "modified_at"])
+    request.save(update_fields=["current_stage", "stage_generation", "stage_due_at", "modified_at"])
     log_action(actor, "request.stage_started", request, stage=stage.order, due=request.stage_due_at)
     notifications.approval_needed(request, stage_approvers(request, stage))
 
 
 def requests_awaiting(user: User) -> QuerySet[AssignmentRequest]:
     """Requests pending in a stage this person may decide now (before its time runs out)."""
-    entries = StageApprover.objects.filter(stage__policy=OuterRef("policy"), stage__order=OuterRef("current_stage"))
+    entries = StageApprover.objects.filter(
+        stage__policy=OuterRef("policy"),
+        stage__generation=OuterRef("stage_generation"),
+        stage__order=OuterRef("current_stage"),
+    )
     in_group = GroupMembership.objects.filter(user=user).values("group_id")
     candidate = (
         Exists(entries.filter(kind=ApproverKind.USER, user=user))
@@ -132,17 +138,18 @@ def requests_awaiting(user: User) -> QuerySet[AssignmentRequest]:
     pending = [request for request in candidates if request.policy_id is not None and request.current_stage]
     if not pending:
         return AssignmentRequest.objects.none()
-    by_stage: dict[tuple[UUID, int], list[StageApprover]] = {}
-    for stage in ApprovalStage.objects.filter(policy_id__in={r.policy_id for r in pending}).prefetch_related(
-        "approvers"
-    ):
-        by_stage[(stage.policy_id, stage.order)] = list(stage.approvers.all())
+    by_stage: dict[tuple[UUID, int, int], list[StageApprover]] = {}
+    stages = ApprovalStage.objects.filter(
+        policy_id__in={r.policy_id for r in pending}, generation__in={r.stage_generation for r in pending}
+    )
+    for stage in stages.prefetch_related("approvers"):
+        by_stage[(stage.policy_id, stage.generation, stage.order)] = list(stage.approvers.all())
     members = _group_members(e.group_id for listed in by_stage.values() for e in listed)
     wanted: dict[UUID, list[StageApprover]] = {}
     everyone: set[UUID] = set()
     for request in pending:
         assert request.policy_id is not None
-        of_stage = by_stage.get((request.policy_id, request.current_stage))
+        of_stage = by_stage.get((request.policy_id, request.stage_generation, request.current_stage))
         if of_stage:
             wanted[request.pk] = of_stage
             everyone |= _resolve_entries(of_stage, request, members)
@@ -254,9 +261,7 @@ def decide(
             set_request_state(request, "deny", actor, stage=order)
             notifications.request_denied(request, made)
             return made
-        next_stage = (
-            ApprovalStage.objects.filter(policy_id=request.policy_id, order__gt=order).order_by("order").first()
-        )
+        next_stage = request.approval_stages().filter(order__gt=order).first()
         if next_stage is not None:
             REQUEST.next_state("advance_stage", request.state)
             enter_stage(request, next_stage, actor)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
@@ -37,7 +37,12 @@ def approval_list(request: HttpRequest) -> HttpResponse:
         rows = (
             approvable_requests(user)
             .select_related("package", "target", "requestor")
-            .annotate(stage_count=Count("policy__stages", distinct=True))
+            # Stages of the generation each request was submitted under (its snapshot).
+            .annotate(
+                stage_count=Count(
+                    "policy__stages", filter=Q(policy__stages__generation=F("stage_generation")), distinct=True
+                )
+            )
             .order_by("stage_due_at", "pk")
         )
         template = "myaccess/_approval_table.html"
@@ -60,7 +65,7 @@ def _approvable(user: User, request_id: UUID) -> AssignmentRequest:
         raise Http404("Request not found.")
     decided = found.decisions.filter(approver=user).exists()
     if not decided and not any(
-        user.pk in stage_approver_ids(found, stage) for stage in found.policy.stages.prefetch_related("approvers")
+        user.pk in stage_approver_ids(found, stage) for stage in found.approval_stages().prefetch_related("approvers")
     ):
         raise Http404("Request not found.")
     return found
@@ -114,7 +119,7 @@ def approval_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
             "form": form,
             "refusal": refusal,
             "can_decide": can_decide and refusal is None,
-            "stage_count": found.policy.stages.count(),
+            "stage_count": found.approval_stages().count(),
             "decisions": decisions,
         },
     )

@@ -240,7 +240,9 @@ class TestPolicies:
         assert m.AuditEvent.objects.filter(action="policy.created", object_id=str(policy.pk)).exists()
         spec.stages = spec.stages[:1]
         policies.save_policy(pkg_manager, package.pk, spec, policy_id=policy.pk)
-        assert policy.stages.count() == 1
+        policy.refresh_from_db()
+        # A new generation of stages; the old one stays for requests submitted under it.
+        assert policy.current_stages().count() == 1
 
     def test_admin_direct_policy_drops_request_settings(self, package, pkg_manager, approver):
         spec = self.spec(
