@@ -199,3 +199,33 @@ def test_api_administrators(
 ) -> None:
     answer = _api_add(api_as(role=role), catalog, finance_admins)
     assert answer.status == status, answer.body
+
+
+def test_administrators_keep_a_built_in_groups_owners_where_groups_are_managed(
+    client: Client, catalog: m.Catalog, catalog_owner: m.User
+) -> None:
+    """The Django admin, where built-in groups and their members are kept, edits owners too;
+    the new owner may then add the group."""
+    superuser = f.UserFactory(username="root", is_superuser=True, is_staff=True)
+    group = f.DirectoryGroupFactory(display_name="Release managers")
+    client.force_login(superuser)
+    url = f"/django-admin/governance/directorygroup/{group.pk}/change/"
+    assert "Owners" in client.get(url).content.decode()
+    data = {
+        "display_name": group.display_name,
+        "description": "",
+        "mail": "",
+        "source": m.GroupSource.BUILTIN,
+        "external_id": "",
+        "ownerships-TOTAL_FORMS": "1",
+        "ownerships-INITIAL_FORMS": "0",
+        "ownerships-0-user": str(catalog_owner.pk),
+        "ownerships-0-group": str(group.pk),
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert list(group.owners.all()) == [catalog_owner]
+    client.force_login(catalog_owner)
+    assert "Release managers added to Engineering." in text(_post_add(client, catalog, group))
