@@ -61,12 +61,22 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ("user",)
 
 
+class OwnershipInline(admin.TabularInline):
+    """Rule 17: a group's owners may add it to their catalogs. The directory sync keeps the
+    owners of LDAP groups (from ``owner``); edits to those last until the next sync."""
+
+    model = m.GroupOwnership
+    extra = 0
+    autocomplete_fields = ("user",)
+    verbose_name = "owner"
+
+
 @admin.register(m.DirectoryGroup)
 class DirectoryGroupAdmin(admin.ModelAdmin):
     list_display = ("display_name", "source", "mail")
     list_filter = ("source",)
     search_fields = ("display_name", "external_id")
-    inlines = [MembershipInline]
+    inlines = [OwnershipInline, MembershipInline]
 
 
 class CatalogRoleInline(admin.TabularInline):

@@ -152,7 +152,7 @@ def approval_needed(request: AssignmentRequest, approvers: Iterable[User]) -> No
     """Each approver of the stage gets a signed link of their own (single use)."""
     from governance.services.approval_links import issue_link
 
-    stages = request.policy.stages.count() if request.policy is not None else 1
+    stages = request.approval_stages().count() if request.policy_id is not None else 1
     for approver in approvers:
         if not _reachable(approver):
             continue

@@ -14,7 +14,7 @@ catalog roles act inside their catalog only. A *principal* is a user, or anythin
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -51,6 +51,9 @@ class Action(StrEnum):
     # How the installation itself is doing: /healthz?full, and every email in the
     # development mailbox (approval links for everyone included).
     VIEW_SYSTEM = "view_system"
+    # Rule 17: add any resource to a catalog one manages, owner of it or not. Everyone else
+    # who manages a catalog adds only what they own in its directory.
+    ADD_ANY_RESOURCE = "add_any_resource"
 
 
 _EVERYTHING = frozenset(Action)
@@ -59,7 +62,10 @@ _EVERYTHING = frozenset(Action)
 # administrators manage them (DESIGN §11); every other administrator sees names and health.
 GLOBAL_ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     GlobalRole.GLOBAL_ADMIN: _EVERYTHING,
-    GlobalRole.GOVERNANCE_ADMIN: _EVERYTHING - {Action.MANAGE_DIRECTORY, Action.MANAGE_CONNECTORS},
+    # Rule 17 names global and user administrators: the identity-governance administrator
+    # cannot manage the directory's groups, so cannot pull any of them into a catalog either.
+    GlobalRole.GOVERNANCE_ADMIN: _EVERYTHING
+    - {Action.MANAGE_DIRECTORY, Action.MANAGE_CONNECTORS, Action.ADD_ANY_RESOURCE},
     GlobalRole.USER_ADMIN: _EVERYTHING - {Action.MANAGE_CONNECTORS, Action.VIEW_SYSTEM},
 }
 
@@ -202,6 +208,35 @@ def can(principal: Any, action: Action | str, obj: models.Model) -> bool:
     return can_in_catalog(principal, action, catalog_id_of(obj))
 
 
+def person_of(principal: Any) -> User | None:
+    """The person behind a principal: a user, a personal token's user, or nobody (an
+    application token acts for no one)."""
+    if isinstance(principal, User):
+        return principal
+    user = getattr(principal, "acting_user", None)
+    return user if isinstance(user, User) else None
+
+
+def may_add_any_resource(principal: Any) -> bool:
+    """Rule 17: whether the principal may add resources it does not own."""
+    return can_globally(principal, Action.ADD_ANY_RESOURCE)
+
+
+def can_add_resource(principal: Any, catalog_id: UUID | None, owner_ids: Collection[UUID] | None) -> bool:
+    """Rule 17: may the principal add a resource to this catalog?
+
+    It must manage the catalog and be a global or user administrator, or be one of
+    ``owner_ids``, the resource's owners in its directory (None: the directory does not say
+    who owns it, so only administrators may add it).
+    """
+    if not can_in_catalog(principal, Action.MANAGE_CATALOG, catalog_id):
+        return False
+    if may_add_any_resource(principal):
+        return True
+    person = person_of(principal)
+    return person is not None and owner_ids is not None and person.pk in owner_ids
+
+
 def has_admin_portal(principal: Any) -> bool:
     return role_set(principal).is_administrator
 
@@ -306,4 +341,5 @@ ACTION_VERBS: dict[Action, str] = {
     Action.MANAGE_ORGANIZATIONS: "manage",
     Action.MANAGE_DIRECTORY: "manage",
     Action.VIEW_SYSTEM: "view",
+    Action.ADD_ANY_RESOURCE: "add",
 }

@@ -57,7 +57,7 @@ def explain_policy(policy: AssignmentPolicy, user: User) -> PolicyExplanation:
     probe = AssignmentRequest(target=user, requestor=user, policy=policy)
     stages = [
         StageSummary(stage.order, stage_approvers(probe, stage), stage.timeout_days)
-        for stage in policy.stages.prefetch_related("approvers").order_by("order")
+        for stage in policy.current_stages().prefetch_related("approvers")
     ]
     return PolicyExplanation(policy, stages)
 

@@ -64,13 +64,29 @@ class DirectoryRoleFactory(DjangoModelFactory):
 class DirectoryGroupFactory(DjangoModelFactory):
     class Meta:
         model = m.DirectoryGroup
+        skip_postgeneration_save = True
 
     display_name = factory.Sequence(lambda n: f"Group {n}")
+
+    @factory.post_generation
+    def owners(self, create: bool, extracted: list[m.User] | None, **kwargs: object) -> None:
+        """``DirectoryGroupFactory(owners=[someone])``: who owns the group (rule 17)."""
+        if create and extracted:
+            for user in extracted:
+                m.GroupOwnership.objects.create(group=self, user=user)
 
 
 class GroupMembershipFactory(DjangoModelFactory):
     class Meta:
         model = m.GroupMembership
+
+    group = factory.SubFactory(DirectoryGroupFactory)
+    user = factory.SubFactory(UserFactory)
+
+
+class GroupOwnershipFactory(DjangoModelFactory):
+    class Meta:
+        model = m.GroupOwnership
 
     group = factory.SubFactory(DirectoryGroupFactory)
     user = factory.SubFactory(UserFactory)

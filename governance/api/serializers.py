@@ -270,7 +270,8 @@ class PolicyBrief(GraphSerializer):
 
     @extend_schema_field(_OBJECT)
     def get_requestApprovalSettings(self, policy: AssignmentPolicy) -> dict[str, Any]:
-        stages = sorted(policy.stages.all(), key=lambda s: s.order) if policy.requires_approval else []
+        current = [s for s in policy.stages.all() if s.generation == policy.stage_generation]
+        stages = sorted(current, key=lambda s: s.order) if policy.requires_approval else []
         return {
             "isApprovalRequiredForAdd": policy.requires_approval,
             "isApprovalRequiredForUpdate": policy.extension_requires_approval,

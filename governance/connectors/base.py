@@ -78,6 +78,9 @@ class BaseConnector:
     can_read_members: ClassVar[bool] = True
     # The configuration keys a connector understands, with their defaults.
     defaults: ClassVar[dict[str, Any]] = {}
+    # Whether the target system says who owns its resources (rule 17). Where it cannot, only
+    # global and user administrators may add the connector's resources to a catalog.
+    knows_owners: ClassVar[bool] = False
 
     def __init__(self, connector: Connector) -> None:
         self.model = connector
@@ -150,9 +153,15 @@ class BaseConnector:
         """Check connectivity; return a line saying what was reached."""
         raise NotImplementedError
 
-    def search(self, query: str, limit: int = 20) -> list[tuple[str, str]]:
-        """Resources in the target system matching ``query``: (origin id, display name)."""
+    def search(self, query: str, limit: int = 20, owned_by: Subject | None = None) -> list[tuple[str, str]]:
+        """Resources in the target system matching ``query``: (origin id, display name);
+        with ``owned_by``, only those that person owns there."""
         return []
+
+    def owners(self, origin_ids: Sequence[str]) -> dict[str, set[UUID]] | None:
+        """Per resource, the ids of the people who own it in the target system (rule 17);
+        None when the target system does not say who owns its resources."""
+        return None
 
     def close(self) -> None:
         """Release connections (called when the worker is done with a batch)."""

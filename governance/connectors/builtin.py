@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -13,13 +14,21 @@ from governance.connectors.base import (
     RoleTarget,
     Subject,
 )
-from governance.models import Connector, ConnectorKind, DirectoryGroup, GroupMembership, GroupSource
+from governance.models import (
+    Connector,
+    ConnectorKind,
+    DirectoryGroup,
+    GroupMembership,
+    GroupOwnership,
+    GroupSource,
+)
 
 ALREADY_MEMBER = "Already a member in the target."
 
 
 class BuiltinConnector(BaseConnector):
     kind = "builtin"
+    knows_owners = True
 
     def _group_id(self, role: RoleTarget) -> UUID:
         try:
@@ -68,9 +77,24 @@ class BuiltinConnector(BaseConnector):
         count = DirectoryGroup.objects.filter(source=GroupSource.BUILTIN).count()
         return f"Built-in directory reachable: {count} groups."
 
-    def search(self, query: str, limit: int = 20) -> list[tuple[str, str]]:
-        groups = DirectoryGroup.objects.filter(display_name__icontains=query.strip()).order_by("display_name")
-        return [(str(g.pk), g.display_name) for g in groups[:limit]]
+    def search(self, query: str, limit: int = 20, owned_by: Subject | None = None) -> list[tuple[str, str]]:
+        groups = DirectoryGroup.objects.filter(display_name__icontains=query.strip())
+        if owned_by is not None:
+            groups = groups.filter(ownerships__user_id=owned_by.id)
+        found = groups.order_by("display_name").values_list("pk", "display_name")[:limit]
+        return [(str(pk), name) for pk, name in found]
+
+    def owners(self, origin_ids: Sequence[str]) -> dict[str, set[UUID]]:
+        """Owners kept in the directory: by administrators, or by the sync for LDAP groups."""
+        found: dict[str, set[UUID]] = {origin_id: set() for origin_id in origin_ids}
+        by_id: dict[UUID, str] = {}
+        for origin_id in origin_ids:
+            with contextlib.suppress(ValueError):  # not a group id: a group nobody owns
+                by_id[UUID(origin_id)] = origin_id
+        ownerships = GroupOwnership.objects.filter(group_id__in=by_id).values_list("group_id", "user_id")
+        for group_id, user_id in ownerships:
+            found[by_id[group_id]].add(user_id)
+        return found
 
 
 BUILTIN_NAME = "Built-in directory"

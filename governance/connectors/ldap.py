@@ -4,6 +4,8 @@ A resource's ``origin_id`` is the group's DN; its role is membership. People are
 under ``user_base`` by one attribute (``uid``, ``mail``…) matched to a Portcullis field.
 The bind password is the connector's stored secret ``password``. The server is reached
 through :func:`governance.outbound.ldap_server` (its address checked, then pinned).
+A group's owners (rule 17) are its ``owner`` attribute: the directory sync's copy for the
+groups it covers, read from the server for the others.
 Connections are kept per worker process and reused across batches.
 
 ``groupOfNames`` requires at least one member: when the last real member goes, a
@@ -34,7 +36,7 @@ from governance.connectors.base import (
     Subject,
     TransientError,
 )
-from governance.models import User
+from governance.models import DirectoryGroup, GroupOwnership, GroupSource, User
 from governance.outbound import OutboundError, ldap_server, one_line
 
 DEFAULTS: dict[str, Any] = {
@@ -74,10 +76,13 @@ _pool_lock = threading.Lock()
 class LdapConnector(BaseConnector):
     kind = "ldap"
     defaults = DEFAULTS
+    knows_owners = True
 
     def __init__(self, connector: Any) -> None:
         super().__init__(connector)
         self._dn_cache: dict[str, str] = {}
+        # Group DN → its owners' DNs (lower-cased), as a search or a read just saw them.
+        self._owners_seen: dict[str, set[str]] = {}
 
     # --- connection -------------------------------------------------------------------
     @property
@@ -280,25 +285,73 @@ class LdapConnector(BaseConnector):
 
     def members(self, role: RoleTarget) -> set[UUID]:
         group_dn = role.resource_origin_id
-        attribute_name = str(self.settings["user_attribute"])
 
         def run(conn: ldap3.Connection) -> set[str]:
             _, members, _ = self._group(conn, group_dn)
-            values: set[str] = set()
-            for dn in members - {str(self.settings["placeholder_dn"]).lower()}:
-                rdn_attribute, _, rdn_value = dn.split(",", 1)[0].partition("=")
-                if rdn_attribute.strip().lower() == attribute_name.lower():
-                    values.add(rdn_value.strip())
-                elif conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=[attribute_name]) and conn.entries:
-                    values.update(
-                        str(v).lower() for v in conn.entries[0].entry_attributes_as_dict.get(attribute_name, [])
-                    )
+            return self._values_at(conn, members - {str(self.settings["placeholder_dn"]).lower()})
+
+        return set().union(*self._people(self._call("read of members", run)).values())
+
+    def _values_at(self, conn: ldap3.Connection, dns: Iterable[str]) -> set[str]:
+        """The ``user_attribute`` values (lower-cased) of the people at these DNs: from the
+        DN itself when it is named by that attribute, else read from the entry."""
+        attribute_name = str(self.settings["user_attribute"])
+        values: set[str] = set()
+        for dn in dns:
+            rdn_attribute, _, rdn_value = dn.split(",", 1)[0].partition("=")
+            if rdn_attribute.strip().lower() == attribute_name.lower():
+                values.add(rdn_value.strip().lower())
+            elif conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=[attribute_name]) and conn.entries:
+                values.update(str(v).lower() for v in conn.entries[0].entry_attributes_as_dict.get(attribute_name, []))
+        return values
+
+    def _people(self, values: Iterable[str]) -> dict[str, set[UUID]]:
+        """Portcullis people by their matching field's value (lower-cased)."""
+        field = USER_FIELDS.get(str(self.settings["user_match"]), "username")
+        people: dict[str, set[UUID]] = {}
+        for key, pk in User.objects.annotate(key=Lower(field)).filter(key__in=set(values)).values_list("key", "pk"):
+            people.setdefault(key, set()).add(pk)
+        return people
+
+    def owners(self, origin_ids: Sequence[str]) -> dict[str, set[UUID]]:
+        """A group's ``owner`` attribute: as the directory sync last read it for the groups it
+        covers, read from the server for the others."""
+        found: dict[str, set[UUID]] = {dn: set() for dn in origin_ids}
+        synced = {
+            key: group_id
+            for group_id, key in DirectoryGroup.objects.filter(source=GroupSource.LDAP)
+            .annotate(key=Lower("external_id"))
+            .filter(key__in={dn.lower() for dn in origin_ids})
+            .values_list("pk", "key")
+        }
+        by_group: dict[UUID, set[UUID]] = {}
+        for group_id, user_id in GroupOwnership.objects.filter(group_id__in=synced.values()).values_list(
+            "group_id", "user_id"
+        ):
+            by_group.setdefault(group_id, set()).add(user_id)
+        unsynced = [dn for dn in origin_ids if dn.lower() not in synced]
+
+        def run(conn: ldap3.Connection) -> dict[str, set[str]]:
+            values: dict[str, set[str]] = {}
+            for dn in unsynced:
+                key = dn.lower()
+                if key not in self._owners_seen:
+                    self._owners_seen[key] = set()
+                    # A group that does not exist is owned by nobody.
+                    if conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["owner"]) and conn.entries:
+                        owner_dns = conn.entries[0].entry_attributes_as_dict.get("owner", [])
+                        self._owners_seen[key] = {str(v).lower() for v in owner_dns}
+                values[dn] = self._values_at(conn, self._owners_seen[key])
             return values
 
-        values: set[str] = {v.lower() for v in self._call("read of members", run)}
-        field = USER_FIELDS.get(str(self.settings["user_match"]), "username")
-        people = User.objects.annotate(key=Lower(field)).filter(key__in=values)
-        return set(people.values_list("pk", flat=True))
+        values: dict[str, set[str]] = self._call("read of owners", run) if unsynced else {}
+        people = self._people(v for found_values in values.values() for v in found_values)
+        for dn in origin_ids:
+            if dn.lower() in synced:
+                found[dn] = by_group.get(synced[dn.lower()], set())
+            else:
+                found[dn] = set().union(*(people.get(v, set()) for v in values.get(dn, set())))
+        return found
 
     def test(self) -> str:
         group_base = str(self.settings["group_base"] or self.settings["user_base"])
@@ -322,18 +375,21 @@ class LdapConnector(BaseConnector):
         result: str = self._call("test", run)
         return result
 
-    def search(self, query: str, limit: int = 20) -> list[tuple[str, str]]:
+    def search(self, query: str, limit: int = 20, owned_by: Subject | None = None) -> list[tuple[str, str]]:
         group_base = str(self.settings["group_base"] or self.settings["user_base"])
         text = escape_filter_chars(query.strip())
 
         def run(conn: ldap3.Connection) -> list[tuple[str, str]]:
-            conn.search(
-                group_base,
-                f"(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))(cn=*{text}*))",
-                ldap3.SUBTREE,
-                attributes=["cn"],
-                size_limit=limit,
-            )
+            query = f"(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))(cn=*{text}*))"
+            if owned_by is not None:
+                owner_dn = self._resolve(conn, [owned_by])[owned_by.id]
+                if isinstance(owner_dn, ConnectorError):
+                    return []  # not in this directory: owns nothing in it
+                query = f"(&{query}(owner={escape_filter_chars(owner_dn)}))"
+            conn.search(group_base, query, ldap3.SUBTREE, attributes=["cn", "owner"], size_limit=limit)
+            for entry in conn.entries:
+                owners = entry.entry_attributes_as_dict.get("owner", [])
+                self._owners_seen[entry.entry_dn.lower()] = {str(v).lower() for v in owners}
             return sorted((e.entry_dn, str(e.cn.value)) for e in conn.entries)
 
         found: list[tuple[str, str]] = self._call("search", run)

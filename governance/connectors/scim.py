@@ -9,6 +9,9 @@ transient; other 4xx answers are permanent.
 A failure is described by its status ("HTTP 404 Not Found") and, when the target answered
 with a well-formed SCIM error document (RFC 7644 §3.12), its ``detail`` cut to one short
 line: that is the target's own message for an administrator. Any other body is never shown.
+
+RFC 7643's Group has no owners, so only global and user administrators add SCIM groups
+to a catalog (rule 17).
 """
 
 from __future__ import annotations
@@ -274,7 +277,9 @@ class ScimConnector(BaseConnector):
         count = total if isinstance(total, int) and not isinstance(total, bool) else "an unknown number of"
         return f"Connected to {self.base_url}; {count} groups."
 
-    def search(self, query: str, limit: int = 20) -> list[tuple[str, str]]:
+    def search(self, query: str, limit: int = 20, owned_by: Subject | None = None) -> list[tuple[str, str]]:
+        if owned_by is not None:
+            return []  # SCIM groups have no owners (RFC 7643), so nobody owns one here
         body = self._read(
             "GET",
             "/Groups",

@@ -7,6 +7,9 @@ signature, refuse stale timestamps, and deduplicate on the key. 2xx is success,
 408/429/5xx and network failures are transient, other 4xx are permanent. Calls go through
 :mod:`governance.outbound`; a failure is described by its status only ("HTTP 422
 Unprocessable Entity"), never by what the receiver wrote back.
+
+A webhook cannot say who owns what it grants, so only global and user administrators add
+its resources to a catalog (rule 17).
 """
 
 from __future__ import annotations

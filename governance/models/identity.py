@@ -132,6 +132,9 @@ class DirectoryGroup(CatalogScoped, models.Model):
     source = models.CharField(max_length=16, choices=GroupSource.choices, default=GroupSource.BUILTIN)
     external_id = models.CharField(max_length=512, null=True, blank=True, unique=True)
     members = models.ManyToManyField(User, through="GroupMembership", related_name="directory_groups")
+    # Rule 17: who may add the group to a catalog without being an administrator. Kept by
+    # administrators for built-in groups, by the directory sync (LDAP ``owner``) for synced ones.
+    owners = models.ManyToManyField(User, through="GroupOwnership", related_name="owned_groups", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = RestrictedQuerySet.as_manager()
@@ -155,3 +158,19 @@ class GroupMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.group}"
+
+
+class GroupOwnership(models.Model):
+    """An owner of a directory group (Entra's group owners)."""
+
+    group = models.ForeignKey(DirectoryGroup, on_delete=models.CASCADE, related_name="ownerships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="group_ownerships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "user"], name="unique_group_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} owns {self.group}"

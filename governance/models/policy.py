@@ -72,6 +72,10 @@ class AssignmentPolicy(CatalogScoped, models.Model):
     allow_extension = models.BooleanField("Allow users to extend access", default=False)
     extension_requires_approval = models.BooleanField("Require approval to extend", default=False)
     enabled = models.BooleanField("Enabled", default=True)
+    # The generation of approval stages new requests start with. Editing the stages writes a
+    # new generation; requests already submitted keep theirs (Entra: in-flight requests keep
+    # the policy they were submitted under).
+    stage_generation = models.PositiveIntegerField(default=1)
 
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
@@ -84,6 +88,10 @@ class AssignmentPolicy(CatalogScoped, models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    def current_stages(self) -> models.QuerySet[ApprovalStage]:
+        """The approval stages a request submitted now goes through."""
+        return self.stages.filter(generation=self.stage_generation).order_by("order")
 
     @property
     def is_admin_direct(self) -> bool:
@@ -119,12 +127,19 @@ class AssignmentPolicy(CatalogScoped, models.Model):
 
 
 class ApprovalStage(CatalogScoped, models.Model):
-    """One of 1-3 approval stages; any one approver of the stage decides it."""
+    """One of 1-3 approval stages; any one approver of the stage decides it.
+
+    Stages come in generations: a policy's ``stages`` holds every generation, its
+    ``current_stages()`` the one new requests get, and a request routes by the generation
+    it was submitted under (``AssignmentRequest.approval_stages()``). A generation's rows are
+    never changed once written, so a pending request never loses its approvers.
+    """
 
     catalog_path = "policy__package__catalog_id"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     policy = models.ForeignKey(AssignmentPolicy, on_delete=models.CASCADE, related_name="stages")
+    generation = models.PositiveIntegerField(default=1)
     order = models.PositiveSmallIntegerField(default=1)
     timeout_days = models.PositiveSmallIntegerField(
         default=14, help_text="Without a decision in this many days the request is canceled."
@@ -133,9 +148,9 @@ class ApprovalStage(CatalogScoped, models.Model):
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:
-        ordering = ["policy", "order"]
+        ordering = ["policy", "generation", "order"]
         constraints = [
-            models.UniqueConstraint(fields=["policy", "order"], name="unique_stage_order"),
+            models.UniqueConstraint(fields=["policy", "generation", "order"], name="unique_stage_order"),
             models.CheckConstraint(condition=models.Q(order__gte=1, order__lte=3), name="stage_order_1_to_3"),
             models.CheckConstraint(condition=models.Q(timeout_days__gte=1), name="stage_timeout_positive"),
         ]

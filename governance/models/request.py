@@ -88,6 +88,9 @@ class AssignmentRequest(CatalogScoped, models.Model):
 
     current_stage = models.PositiveSmallIntegerField(default=0)
     stage_due_at = models.DateTimeField(null=True, blank=True)
+    # The generation of its policy's approval stages this request was submitted under: it
+    # is routed, decided, reminded and timed out by those, whatever the policy says now.
+    stage_generation = models.PositiveIntegerField(default=1)
 
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
@@ -127,6 +130,12 @@ class AssignmentRequest(CatalogScoped, models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in RequestState.OPEN
+
+    def approval_stages(self) -> models.QuerySet[ApprovalStage]:
+        """The approval stages this request goes through (its snapshot of the policy's)."""
+        return ApprovalStage.objects.filter(policy_id=self.policy_id, generation=self.stage_generation).order_by(
+            "order"
+        )
 
 
 class Decision(models.TextChoices):

@@ -24,7 +24,14 @@ from governance.models import (
     User,
 )
 from governance.services.audit import actor_label, actor_user, log_action
-from governance.services.errors import AlreadyDecided, InvalidTransition, NotAllowed, NotFound, ValidationFailed
+from governance.services.errors import (
+    AlreadyDecided,
+    DecisionTooLate,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+    ValidationFailed,
+)
 from governance.services.lifecycle import approve_and_proceed, set_request_state
 from governance.services.machines import REQUEST
 
@@ -88,22 +95,28 @@ def stage_approvers(request: AssignmentRequest, stage: ApprovalStage) -> list[Us
 def current_stage(request: AssignmentRequest) -> ApprovalStage | None:
     if request.policy_id is None or not request.current_stage:
         return None
-    return ApprovalStage.objects.filter(policy_id=request.policy_id, order=request.current_stage).first()
+    return request.approval_stages().filter(order=request.current_stage).first()
 
 
 def enter_stage(request: AssignmentRequest, stage: ApprovalStage, actor: Any, now: datetime | None = None) -> None:
-    """Put the request in front of a stage's approvers, with the stage's deadline."""
+    """Put the request in front of a stage's approvers, with the stage's deadline. The first
+    stage fixes the generation of stages the request goes through from then on."""
     now = now or timezone.now()
     request.current_stage = stage.order
+    request.stage_generation = stage.generation
     request.stage_due_at = now + timedelta(days=stage.timeout_days)
-    request.save(update_fields=["current_stage", "stage_due_at", "modified_at"])
+    request.save(update_fields=["current_stage", "stage_generation", "stage_due_at", "modified_at"])
     log_action(actor, "request.stage_started", request, stage=stage.order, due=request.stage_due_at)
     notifications.approval_needed(request, stage_approvers(request, stage))
 
 
 def requests_awaiting(user: User) -> QuerySet[AssignmentRequest]:
-    """Requests pending in a stage this person may decide now."""
-    entries = StageApprover.objects.filter(stage__policy=OuterRef("policy"), stage__order=OuterRef("current_stage"))
+    """Requests pending in a stage this person may decide now (before its time runs out)."""
+    entries = StageApprover.objects.filter(
+        stage__policy=OuterRef("policy"),
+        stage__generation=OuterRef("stage_generation"),
+        stage__order=OuterRef("current_stage"),
+    )
     in_group = GroupMembership.objects.filter(user=user).values("group_id")
     candidate = (
         Exists(entries.filter(kind=ApproverKind.USER, user=user))
@@ -113,6 +126,8 @@ def requests_awaiting(user: User) -> QuerySet[AssignmentRequest]:
     )
     candidates = (
         AssignmentRequest.objects.filter(state=RequestState.PENDING_APPROVAL)
+        # A stage whose time ran out waits for the time-out job, not for a decision.
+        .filter(Q(stage_due_at__isnull=True) | Q(stage_due_at__gt=timezone.now()))
         .filter(candidate)
         .exclude(target=user)
         .exclude(requestor=user)
@@ -123,17 +138,18 @@ def requests_awaiting(user: User) -> QuerySet[AssignmentRequest]:
     pending = [request for request in candidates if request.policy_id is not None and request.current_stage]
     if not pending:
         return AssignmentRequest.objects.none()
-    by_stage: dict[tuple[UUID, int], list[StageApprover]] = {}
-    for stage in ApprovalStage.objects.filter(policy_id__in={r.policy_id for r in pending}).prefetch_related(
-        "approvers"
-    ):
-        by_stage[(stage.policy_id, stage.order)] = list(stage.approvers.all())
+    by_stage: dict[tuple[UUID, int, int], list[StageApprover]] = {}
+    stages = ApprovalStage.objects.filter(
+        policy_id__in={r.policy_id for r in pending}, generation__in={r.stage_generation for r in pending}
+    )
+    for stage in stages.prefetch_related("approvers"):
+        by_stage[(stage.policy_id, stage.generation, stage.order)] = list(stage.approvers.all())
     members = _group_members(e.group_id for listed in by_stage.values() for e in listed)
     wanted: dict[UUID, list[StageApprover]] = {}
     everyone: set[UUID] = set()
     for request in pending:
         assert request.policy_id is not None
-        of_stage = by_stage.get((request.policy_id, request.current_stage))
+        of_stage = by_stage.get((request.policy_id, request.stage_generation, request.current_stage))
         if of_stage:
             wanted[request.pk] = of_stage
             everyone |= _resolve_entries(of_stage, request, members)
@@ -150,6 +166,32 @@ def already_decided(existing: ApprovalDecision) -> AlreadyDecided:
         decided_by=existing.approver_label,
         decided_at=existing.decided_at,
     )
+
+
+def too_late(request: AssignmentRequest, now: datetime | None = None) -> DecisionTooLate | None:
+    """The refusal a decision on the request's current stage gets once the stage's time ran
+    out (DESIGN §11: decisions re-check their deadline), even before the time-out job ran."""
+    now = now or timezone.now()
+    if request.stage_due_at is None or now < request.stage_due_at:
+        return None
+    return DecisionTooLate(
+        f"The time to decide stage {request.current_stage} of this request ran out on "
+        f"{timezone.localtime(request.stage_due_at):%Y-%m-%d %H:%M %Z}: it can no longer be approved or denied, "
+        "and it will be canceled (approval timed out). The requestor can ask again."
+    )
+
+
+def _stage_for(request: AssignmentRequest, approver: User) -> ApprovalStage:
+    """The stage ``approver`` may decide now, or why they may not."""
+    if approver.pk in (request.target_id, request.requestor_id):
+        raise NotAllowed("You cannot approve or deny your own request.")
+    stage = current_stage(request)
+    if stage is None or approver.pk not in stage_approver_ids(request, stage):
+        raise NotAllowed(f"You are not an approver of stage {request.current_stage} of this request.")
+    late = too_late(request)
+    if late is not None:
+        raise late
+    return stage
 
 
 def decide(
@@ -195,11 +237,7 @@ def decide(
             raise InvalidTransition(
                 f"This request is {request.get_state_display().lower()}; it is not waiting for this decision."
             )
-        if approver.pk in (request.target_id, request.requestor_id):
-            raise NotAllowed("You cannot approve or deny your own request.")
-        stage = current_stage(request)
-        if stage is None or approver.pk not in stage_approver_ids(request, stage):
-            raise NotAllowed(f"You are not an approver of stage {order} of this request.")
+        stage = _stage_for(request, approver)
         if request.policy is not None and request.policy.approver_justification_required and not justification:
             raise ValidationFailed("A justification is required for this decision.", field="justification")
 
@@ -223,9 +261,7 @@ def decide(
             set_request_state(request, "deny", actor, stage=order)
             notifications.request_denied(request, made)
             return made
-        next_stage = (
-            ApprovalStage.objects.filter(policy_id=request.policy_id, order__gt=order).order_by("order").first()
-        )
+        next_stage = request.approval_stages().filter(order__gt=order).first()
         if next_stage is not None:
             REQUEST.next_state("advance_stage", request.state)
             enter_stage(request, next_stage, actor)

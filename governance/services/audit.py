@@ -12,16 +12,9 @@ from django.db import models
 
 from governance.models import AccessPackage, AuditEvent, User
 from governance.permissions import catalog_id_of
+from governance.permissions import person_of as actor_user
 
 SYSTEM_LABEL = "system"
-
-
-def actor_user(actor: Any) -> User | None:
-    """The person behind an actor: the user, a personal token's user, or nobody."""
-    if isinstance(actor, User):
-        return actor
-    user = getattr(actor, "acting_user", None)
-    return user if isinstance(user, User) else None
 
 
 def actor_label(actor: Any) -> str:

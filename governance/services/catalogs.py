@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
+from governance.connectors import REGISTRY, ConnectorError, for_connector
 from governance.models import (
     Catalog,
     CatalogRole,
@@ -21,9 +24,18 @@ from governance.models import (
     RoleGrant,
     User,
 )
-from governance.permissions import Action, can_globally, forget_roles, get_for
+from governance.permissions import (
+    Action,
+    can_add_resource,
+    can_globally,
+    forget_roles,
+    get_for,
+    may_add_any_resource,
+    person_of,
+)
 from governance.services.audit import actor_user, log_action
-from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
+from governance.services.delivery import subject_of
+from governance.services.errors import NotAllowed, NotFound, NotResourceOwner, StillInUse, ValidationFailed
 from governance.services.requests import is_uuid
 from governance.services.text import clean_text
 
@@ -151,7 +163,11 @@ def add_resource(
     resource_type: str = ResourceType.GROUP,
     roles: Sequence[tuple[str, str]] = (("member", "Member"),),
 ) -> Resource:
-    """Bring a target system's group/application/site into a catalog, with its roles."""
+    """Bring a target system's group/application/site into a catalog, with its roles.
+
+    Rule 17: only a global or user administrator, or an owner of the resource in its
+    directory, may (:class:`NotResourceOwner` otherwise).
+    """
     if not is_uuid(catalog_id):
         raise NotFound("Catalog not found.")
     origin_id = (origin_id or "").strip()
@@ -164,15 +180,19 @@ def add_resource(
     connector = Connector.objects.filter(pk=connector_id, enabled=True).first() if is_uuid(connector_id) else None
     if connector is None:
         raise ValidationFailed("Choose an enabled connector.", field="connector")
+    display_name = _name(display_name)
     with transaction.atomic():
         catalog: Catalog = get_for(actor, Action.MANAGE_CATALOG, Catalog.objects.all(), catalog_id, "catalog")
+        owners = None if may_add_any_resource(actor) else _owners_of(connector, origin_id, display_name)
+        if not can_add_resource(actor, catalog.pk, owners):
+            raise NotResourceOwner(_not_an_owner(connector, display_name, owners))
         try:
             with transaction.atomic():
                 resource = Resource.objects.create(
                     catalog=catalog,
                     connector=connector,
                     origin_id=origin_id,
-                    display_name=_name(display_name),
+                    display_name=display_name,
                     description=clean_text(description, "description"),
                     resource_type=resource_type,
                 )
@@ -183,6 +203,79 @@ def add_resource(
         )
         log_action(actor, "resource.added", resource, connector=connector.display_name, origin_id=origin_id)
     return resource
+
+
+def _owners_of(connector: Connector, origin_id: str, display_name: str) -> set[UUID] | None:
+    """Who owns the resource in its directory; None when the directory does not say."""
+    try:
+        owners = for_connector(connector).owners([origin_id])
+    except ConnectorError as error:
+        raise ValidationFailed(
+            f"Cannot tell who owns {display_name} in {connector}: {error.message}", field="origin_id"
+        ) from error
+    return None if owners is None else owners.get(origin_id, set())
+
+
+def _not_an_owner(connector: Connector, display_name: str, owners: set[UUID] | None) -> str:
+    if owners is None:
+        return (
+            f"{connector} does not say who owns its resources, so only a global or user administrator "
+            f"can add {display_name} to a catalog."
+        )
+    return (
+        f"You are not an owner of {display_name} in {connector}. Only its owners and global or user "
+        "administrators can add it to a catalog."
+    )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A resource the picker offers: whether it is in the catalog already, and its owners'
+    names (None when its directory does not say)."""
+
+    origin_id: str
+    display_name: str
+    in_catalog: bool
+    owners: list[str] | None
+
+
+def addable_connectors(actor: Any) -> QuerySet[Connector]:
+    """Connectors whose resources the actor may add somewhere: all for administrators,
+    otherwise those whose directory says who owns what (rule 17)."""
+    connectors = Connector.objects.filter(enabled=True).order_by("display_name")
+    if may_add_any_resource(actor):
+        return connectors
+    return connectors.filter(kind__in=[kind for kind, cls in REGISTRY.items() if cls.knows_owners])
+
+
+def find_resources(actor: Any, catalog: Catalog, connector: Connector, query: str) -> list[Candidate]:
+    """The Add resource picker: what ``query`` finds in the connector that the actor may add
+    to the catalog (rule 17), with each one's owners. Raises ConnectorError when the target
+    system cannot be searched."""
+    target = for_connector(connector)
+    owned_by = None
+    if not may_add_any_resource(actor):
+        person = person_of(actor)
+        if person is None or not target.knows_owners:
+            return []
+        owned_by = subject_of(person)
+    found = target.search(query, owned_by=owned_by)
+    owners = target.owners([origin_id for origin_id, _ in found])
+    present = set(
+        Resource.objects.filter(
+            catalog=catalog, connector=connector, origin_id__in=[origin_id for origin_id, _ in found]
+        ).values_list("origin_id", flat=True)
+    )
+    everyone = set().union(*owners.values()) if owners else set()
+    names = {user.pk: str(user) for user in User.objects.filter(pk__in=everyone)}
+    candidates = []
+    for origin_id, name in found:
+        owner_ids = None if owners is None else owners.get(origin_id, set())
+        if not can_add_resource(actor, catalog.pk, owner_ids):
+            continue
+        shown = None if owner_ids is None else sorted(names[pk] for pk in owner_ids if pk in names)
+        candidates.append(Candidate(origin_id, name, origin_id in present, shown))
+    return candidates
 
 
 def delete_resource(actor: Any, resource_id: UUID | str) -> None:

@@ -1,5 +1,5 @@
 """LDAP directory sync: people (username, name, email, manager, enabled) and groups with
-their members, from an LDAP directory into the directory model.
+their members and owners (``owner``, rule 17), from an LDAP directory into the directory model.
 
 Configured by environment (``LDAP_SYNC_*``, read into ``settings.LDAP_SYNC``); README
 "Directory sync" documents each variable. People are matched by ``entryUUID`` (their
@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import ldap3
@@ -42,6 +42,7 @@ from governance.models import (
     DirectorySyncState,
     ExternalIdentity,
     GroupMembership,
+    GroupOwnership,
     GroupSource,
     IdentityProvider,
     RequestState,
@@ -176,6 +177,7 @@ class LdapGroup:
     description: str
     mail: str
     member_dns: set[str]
+    owner_dns: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -192,6 +194,8 @@ class SyncReport:
     groups_created: int = 0
     memberships_added: int = 0
     memberships_removed: int = 0
+    owners_added: int = 0
+    owners_removed: int = 0
     assignments_removed: int = 0
     requests_canceled: int = 0
     skipped: list[str] = field(default_factory=list)
@@ -206,7 +210,8 @@ class SyncReport:
             f"{self.mode} sync: {self.people_read} people read, {self.created} created, {self.linked} linked, "
             f"{self.updated} updated, {self.disabled} disabled, {self.enabled} enabled again, "
             f"{self.missing} no longer in the directory; {self.groups_read} groups read, "
-            f"{self.memberships_added} memberships added, {self.memberships_removed} removed; "
+            f"{self.memberships_added} memberships added, {self.memberships_removed} removed, "
+            f"{self.owners_added} owners added, {self.owners_removed} removed; "
             f"{self.assignments_removed} assignments removed, {self.requests_canceled} requests canceled."
         )
 
@@ -350,7 +355,7 @@ class Directory:
     def groups(self, since: str) -> tuple[list[LdapGroup], str]:
         c = self.config
         name_attribute = str(c["group_name_attribute"])
-        names = [name_attribute, "description", "mail", "member", "uniqueMember", "modifyTimestamp"]
+        names = [name_attribute, "description", "mail", "member", "uniqueMember", "owner", "modifyTimestamp"]
         groups: list[LdapGroup] = []
         newest = ""
         for dn, values in self.search(self.config.group_base, _since(str(c["group_filter"]), since), names):
@@ -363,6 +368,7 @@ class Directory:
                     description=(values.get("description") or [""])[0],
                     mail=(values.get("mail") or [""])[0][:254],
                     member_dns=members,
+                    owner_dns={v.lower() for v in values.get("owner", [])},
                 )
             )
         return groups, newest
@@ -749,44 +755,58 @@ def _apply_groups(config: SyncConfig, groups: list[LdapGroup], report: SyncRepor
         synced[group.pk] = entry
     DirectoryGroup.objects.bulk_create(created)
 
-    by_dn = _user_ids_by_dn(config.source, (dn for g in groups for dn in g.member_dns), {})
-    wanted = {(group_id, by_dn[dn]) for group_id, g in synced.items() for dn in g.member_dns if dn in by_dn}
+    people = _user_ids_by_dn(config.source, (dn for g in groups for dn in g.member_dns | g.owner_dns), {})
     scope = list(synced)
     if full:
         # Groups gone from the directory keep their place in policies, but nobody is in them.
         scope += [g.pk for key, g in existing.items() if g.pk not in synced]
+    memberships = _sync_pairs(
+        GroupMembership,
+        scope,
+        {(group_id, people[dn]) for group_id, g in synced.items() for dn in g.member_dns if dn in people},
+    )
+    # Rule 17: the ``owner`` attribute says who may add the group to a catalog.
+    ownerships = _sync_pairs(
+        GroupOwnership,
+        scope,
+        {(group_id, people[dn]) for group_id, g in synced.items() for dn in g.owner_dns if dn in people},
+    )
+    report.memberships_added, report.memberships_removed = len(memberships[0]), len(memberships[1])
+    report.owners_added, report.owners_removed = len(ownerships[0]), len(ownerships[1])
+    events: list[AuditEvent] = []
+    for action, (added, removed) in (("group.members_synced", memberships), ("group.owners_synced", ownerships)):
+        events += [
+            build_event(
+                None,
+                action,
+                group,
+                source="ldap",
+                added=sum(1 for g, _ in added if g == group.pk),
+                removed=sum(1 for g, _ in removed if g == group.pk),
+            )
+            for group in DirectoryGroup.objects.filter(pk__in={g for g, _ in added | removed})
+        ]
+    AuditEvent.objects.bulk_create(events)
+
+
+_Link = TypeVar("_Link", GroupMembership, GroupOwnership)
+
+
+def _sync_pairs(
+    model: type[_Link], scope: Sequence[UUID], wanted: set[tuple[UUID, UUID]]
+) -> tuple[set[tuple[UUID, UUID]], set[tuple[UUID, UUID]]]:
+    """Make ``model``'s (group, person) rows of the groups in ``scope`` exactly ``wanted``;
+    the pairs added and the pairs removed."""
     current: dict[tuple[UUID, UUID], int] = {}
     for chunk in _chunks(scope):
-        current.update(
-            {
-                (g, u): pk
-                for pk, g, u in GroupMembership.objects.filter(group_id__in=chunk).values_list(
-                    "pk", "group_id", "user_id"
-                )
-            }
-        )
+        rows = model.objects.filter(group_id__in=chunk).values_list("pk", "group_id", "user_id")
+        current.update({(g, u): pk for pk, g, u in rows})
     stale = [pk for key, pk in current.items() if key not in wanted]
     for chunk in _chunks(stale):
-        GroupMembership.objects.filter(pk__in=chunk).delete()
-    GroupMembership.objects.bulk_create(
-        [GroupMembership(group_id=g, user_id=u) for g, u in wanted - current.keys()], batch_size=CHUNK
-    )
+        model.objects.filter(pk__in=chunk).delete()
     added = wanted - current.keys()
-    removed = current.keys() - wanted
-    report.memberships_added += len(added)
-    report.memberships_removed += len(removed)
-    changed = {g for g, _ in added} | {g for g, _ in removed}
-    AuditEvent.objects.bulk_create(
-        build_event(
-            None,
-            "group.members_synced",
-            group,
-            source="ldap",
-            added=sum(1 for g, _ in added if g == group.pk),
-            removed=sum(1 for g, _ in removed if g == group.pk),
-        )
-        for group in DirectoryGroup.objects.filter(pk__in=changed)
-    )
+    model.objects.bulk_create([model(group_id=g, user_id=u) for g, u in added], batch_size=CHUNK)
+    return added, current.keys() - wanted
 
 
 def pending_offboarding(source: str) -> int:

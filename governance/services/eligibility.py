@@ -55,7 +55,7 @@ def requestable_policies(user: User) -> QuerySet[AssignmentPolicy]:
 
 def policies_for(user: User, package: AccessPackage) -> list[AssignmentPolicy]:
     """The policies of one package this person may request through (rule 11)."""
-    return list(requestable_policies(user).filter(package=package).prefetch_related("stages").order_by("created_at"))
+    return list(requestable_policies(user).filter(package=package).order_by("created_at"))
 
 
 def policy_allows(policy: AssignmentPolicy, user: User) -> bool:

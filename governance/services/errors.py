@@ -48,6 +48,12 @@ class AlreadyDecided(InvalidTransition):
     code = "alreadyDecided"
 
 
+class DecisionTooLate(InvalidTransition):
+    """The approval stage's time ran out; the beat job will cancel the request (rule 4)."""
+
+    code = "approvalTimedOut"
+
+
 class DuplicateRequest(DomainError):
     code = "duplicateRequest"
     http_status = 409
@@ -55,6 +61,14 @@ class DuplicateRequest(DomainError):
 
 class NotAllowed(DomainError):
     """The actor may see the object but not take this action on it."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class NotResourceOwner(DomainError):
+    """Rule 17: the actor manages the catalog but may not add this resource to it. Unlike
+    :class:`NotAllowed`, the portal says so on the page: the catalog is theirs to see."""
 
     code = "forbidden"
     http_status = 403

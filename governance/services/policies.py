@@ -223,7 +223,7 @@ def save_policy(
         policy.specific_users.set(users)
         policy.specific_groups.set(groups)
         policy.specific_organizations.set(orgs)
-        _save_stages(policy, spec.stages)
+        stages_changed = _save_stages(policy, spec.stages, new=policy_id is None)
         after = {name: getattr(policy, name) for name in _SIMPLE_FIELDS}
         changes = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
         log_action(
@@ -232,18 +232,30 @@ def save_policy(
             policy,
             changes=changes,
             stages=len(spec.stages),
+            stages_changed=stages_changed,
+            stage_generation=policy.stage_generation,
         )
     return policy
 
 
-def _save_stages(policy: AssignmentPolicy, stages: list[StageSpec]) -> None:
-    """Stages are updated in place by their order, so pending requests keep their stage."""
-    policy.stages.filter(order__gt=len(stages)).delete()
+def _save_stages(policy: AssignmentPolicy, stages: list[StageSpec], *, new: bool) -> bool:
+    """Make ``stages`` the policy's current approval stages; whether they changed.
+
+    A changed set is written as a new generation and the old rows stay as they are: requests
+    submitted under them keep routing by them (a snapshot, as in Entra), so editing the
+    stages, the approvers or turning approval off never leaves a pending request without
+    approvers. Rows are never updated in place, so no submission racing an edit can see a
+    half-written generation either.
+    """
+    if not new:
+        if [_comparable(stage) for stage in spec_of_stages(policy)] == [_comparable(stage) for stage in stages]:
+            return False
+        policy.stage_generation += 1
+        policy.save(update_fields=["stage_generation", "modified_at"])
     for order, spec in enumerate(stages, start=1):
-        stage, _ = ApprovalStage.objects.update_or_create(
-            policy=policy, order=order, defaults={"timeout_days": int(spec.timeout_days)}
+        stage = ApprovalStage.objects.create(
+            policy=policy, generation=policy.stage_generation, order=order, timeout_days=int(spec.timeout_days)
         )
-        stage.approvers.all().delete()
         StageApprover.objects.bulk_create(
             StageApprover(
                 stage=stage,
@@ -254,6 +266,18 @@ def _save_stages(policy: AssignmentPolicy, stages: list[StageSpec]) -> None:
             )
             for a in spec.approvers
         )
+    return True
+
+
+def _comparable(stage: StageSpec) -> tuple[int, frozenset[tuple[str, str, str, bool]]]:
+    """A stage as what it means (its time limit and approvers, in any order), to compare."""
+
+    def key(a: ApproverSpec) -> tuple[str, str, str, bool]:
+        user = str(a.user_id) if a.kind == ApproverKind.USER and a.user_id else ""
+        group = str(a.group_id) if a.kind == ApproverKind.GROUP and a.group_id else ""
+        return (a.kind, user, group, bool(a.is_fallback))
+
+    return int(stage.timeout_days), frozenset(key(a) for a in stage.approvers)
 
 
 def spec_of(policy: AssignmentPolicy) -> PolicySpec:
@@ -263,17 +287,22 @@ def spec_of(policy: AssignmentPolicy) -> PolicySpec:
         specific_user_ids=[u.pk for u in policy.specific_users.all()],
         specific_group_ids=[g.pk for g in policy.specific_groups.all()],
         specific_organization_ids=[o.pk for o in policy.specific_organizations.all()],
-        stages=[
-            StageSpec(
-                timeout_days=stage.timeout_days,
-                approvers=[
-                    ApproverSpec(kind=a.kind, user_id=a.user_id, group_id=a.group_id, is_fallback=a.is_fallback)
-                    for a in stage.approvers.all()
-                ],
-            )
-            for stage in policy.stages.order_by("order").prefetch_related("approvers")
-        ],
+        stages=spec_of_stages(policy),
     )
+
+
+def spec_of_stages(policy: AssignmentPolicy) -> list[StageSpec]:
+    """The policy's current approval stages as specs."""
+    return [
+        StageSpec(
+            timeout_days=stage.timeout_days,
+            approvers=[
+                ApproverSpec(kind=a.kind, user_id=a.user_id, group_id=a.group_id, is_fallback=a.is_fallback)
+                for a in stage.approvers.all()
+            ],
+        )
+        for stage in policy.current_stages().prefetch_related("approvers")
+    ]
 
 
 def set_policy_enabled(actor: Any, policy_id: UUID | str, enabled: bool) -> AssignmentPolicy:

@@ -24,7 +24,7 @@ from governance.models import (
 from governance.permissions import Action, get_for, own_assignments, own_requests
 from governance.services.approvals import enter_stage, stage_approver_ids
 from governance.services.audit import actor_label, actor_user, log_action
-from governance.services.eligibility import policies_for
+from governance.services.eligibility import policies_for, policy_allows
 from governance.services.errors import (
     DuplicateRequest,
     InvalidTransition,
@@ -147,7 +147,7 @@ def is_uuid(value: object) -> bool:
 
 def _check_approvers_exist(policy: AssignmentPolicy, target: User, requestor: User | None) -> None:
     probe = AssignmentRequest(target=target, requestor=requestor, policy=policy)
-    for stage in policy.stages.prefetch_related("approvers"):
+    for stage in policy.current_stages().prefetch_related("approvers"):
         if not stage_approver_ids(probe, stage):
             raise ValidationFailed(
                 f"Nobody can approve stage {stage.order} of this policy for you; please contact the package's manager.",
@@ -194,6 +194,7 @@ def submit_request(
                 justification=justification,
                 schedule_start=start,
                 schedule_end=end,
+                stage_generation=policy.stage_generation,
             )
             log_action(actor, "request.submitted", request, policy=str(policy.pk))
             _route(request, policy, actor)
@@ -206,7 +207,7 @@ def submit_request(
 
 def _route(request: AssignmentRequest, policy: AssignmentPolicy, actor: Any) -> None:
     """After submission: first approval stage, or straight on."""
-    first_stage = policy.stages.order_by("order").first() if policy.requires_approval else None
+    first_stage = policy.current_stages().first() if policy.requires_approval else None
     if first_stage is not None:
         set_request_state(request, "await_approval", actor)
         enter_stage(request, first_stage, actor)
@@ -294,6 +295,12 @@ def request_extension(
             raise NotAllowed("This access package's policy does not allow extensions.")
         if not policy.enabled:
             raise ValidationFailed("This access package's policy no longer accepts requests.")
+        if not policy_allows(policy, user):
+            # DESIGN §11: the person must still be someone the policy lets request the package.
+            raise NotAllowed(
+                f"The policy {policy} no longer lets you request {assignment.package}, so this access cannot be "
+                "extended. Ask the package's manager if you still need it."
+            )
         justification = (justification or "").strip()
         if policy.requestor_justification_required and not justification:
             raise ValidationFailed("A business justification is required.", field="justification")
@@ -315,11 +322,12 @@ def request_extension(
             requestor_label=actor_label(actor),
             justification=justification,
             schedule_end=new_end,
+            stage_generation=policy.stage_generation,
         )
         log_action(actor, "request.submitted", request, end=new_end)
         if policy.extension_requires_approval:
             _check_approvers_exist(policy, user, user)
-            first_stage = policy.stages.order_by("order").first()
+            first_stage = policy.current_stages().first()
             if first_stage is None:
                 raise ValidationFailed("This policy requires approval to extend but has no approvers.")
             set_request_state(request, "await_approval", actor)

@@ -1,5 +1,5 @@
 """Catalogs: list, create, edit, delete (rule 10), their members' roles, and the resources
-in them, added from a connector by searching it."""
+in them, added from a connector by searching it (rule 17: only what one may add)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from governance.connectors import ConnectorError, for_connector
+from governance.connectors import ConnectorError
 from governance.filters import CatalogFilter
 from governance.forms import (
     AddResourceForm,
@@ -29,11 +29,9 @@ from governance.models import (
     AccessPackage,
     Catalog,
     CatalogRoleAssignment,
-    Connector,
     PackageResourceRole,
-    Resource,
 )
-from governance.permissions import Action, can, can_globally, restrict
+from governance.permissions import Action, can, can_globally, may_add_any_resource, restrict
 from governance.services import catalogs as catalog_service
 from governance.services.errors import DomainError
 from governance.views.access import admin_portal, require, visible
@@ -192,25 +190,20 @@ def catalog_role_remove(request: HttpRequest, pk: UUID, role_pk: UUID) -> HttpRe
     return redirect("governance:catalog_detail", pk=catalog.pk)
 
 
-def _search_connector(connector: Connector, query: str) -> tuple[list[tuple[str, str]], str]:
-    """Groups of the target system matching ``query``, or the reason the search failed."""
-    try:
-        return for_connector(connector).search(query), ""
-    except ConnectorError as error:
-        return [], error.message
-
-
 @admin_portal
 def catalog_resource_add(request: HttpRequest, pk: UUID) -> HttpResponse:
-    """Search a connector's groups, then Add one to the catalog (a resource with its roles)."""
+    """Search a connector's groups, then Add one to the catalog (a resource with its roles).
+
+    Rule 17: the picker offers only what the person may add, and the service refuses the rest.
+    """
     catalog = find_catalog(request, pk, Action.MANAGE_CATALOG)
-    connectors = Connector.objects.filter(enabled=True).order_by("display_name")
+    connectors = catalog_service.addable_connectors(request.user)
     query = request.GET.copy()
     first = connectors.first()
     if first is not None:
         query.setdefault("connector", str(first.pk))
     search = ResourceSearchForm(query, connectors=connectors)
-    results: list[tuple[str, str]] = []
+    results: list[catalog_service.Candidate] = []
     problem = ""
     connector = None
     if request.method == "POST":
@@ -232,12 +225,10 @@ def catalog_resource_add(request: HttpRequest, pk: UUID) -> HttpResponse:
         return redirect(request.get_full_path())
     if search.is_valid() and search.cleaned_data["q"]:
         connector = search.cleaned_data["connector"]
-        results, problem = _search_connector(connector, search.cleaned_data["q"])
-    present = set(
-        Resource.objects.filter(catalog=catalog, connector=connector).values_list("origin_id", flat=True)
-        if connector
-        else []
-    )
+        try:
+            results = catalog_service.find_resources(request.user, catalog, connector, search.cleaned_data["q"])
+        except ConnectorError as error:
+            problem = error.message
     return render_page(
         request,
         "governance/catalogs/add_resource.html",
@@ -245,9 +236,11 @@ def catalog_resource_add(request: HttpRequest, pk: UUID) -> HttpResponse:
             "catalog": catalog,
             "search": search,
             "connector": connector,
-            "results": [(origin, name, origin in present) for origin, name in results],
+            "results": results,
             "problem": problem,
             "searched": bool(query.get("q")),
+            "owners_only": not may_add_any_resource(request.user),
+            "no_connectors": first is None,
         },
         partial="governance/catalogs/_resource_results.html",
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.contrib import messages
-from django.db.models import Count
+from django.db.models import Count, F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -36,7 +36,8 @@ def _policy_of(package: AccessPackage, policy_pk: UUID) -> AssignmentPolicy:
 @admin_portal
 def policy_list(request: HttpRequest, pk: UUID) -> HttpResponse:
     package = find_package(request, pk)
-    policies = package.policies.annotate(stage_count=Count("stages")).order_by("created_at")
+    current = Q(stages__generation=F("stage_generation"))
+    policies = package.policies.annotate(stage_count=Count("stages", filter=current)).order_by("created_at")
     return render(
         request,
         "governance/packages/policies.html",

@@ -112,7 +112,7 @@ def request_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
             "item": item,
             "decisions": item.decisions.select_related("approver").order_by("stage_order"),
             "stage": stage,
-            "stage_count": item.policy.stages.count() if item.policy and item.policy.requires_approval else 0,
+            "stage_count": item.approval_stages().count() if item.policy_id else 0,
             "approvers": stage_approvers(item, stage) if stage else [],
             "error_count": delivery_errors().filter(request=item).count(),
             # Rule 1 and rule 3 decide whether the buttons exist at all.

@@ -22,6 +22,7 @@ from governance.models import (
     User,
 )
 from governance.permissions import own_assignments
+from governance.services.eligibility import requestable_policies
 from governance.services.errors import DomainError, DuplicateRequest, NotFound
 from governance.services.requests import request_extension, request_removal
 from governance.web import attach_error, not_found_on_refusal, render_page
@@ -40,18 +41,25 @@ def _assignments(user: User) -> QuerySet[Assignment]:
         request_type__in=RequestType.UPDATES | RequestType.REMOVES,
         state__in=RequestState.OPEN,
     )
+    # The policy must still let the person request the package (the service checks it again).
+    still_allowed = requestable_policies(user).filter(pk=OuterRef("policy_id"))
     return (
         own_assignments(user)
         .select_related("package", "policy")
         .prefetch_related(Prefetch("grants", queryset=grants))
-        .annotate(change_pending=Exists(pending_change))
+        .annotate(change_pending=Exists(pending_change), policy_allows_me=Exists(still_allowed))
     )
 
 
 def can_extend(assignment: Assignment) -> bool:
     policy = assignment.policy
     return bool(
-        assignment.is_active and assignment.end_at and policy is not None and policy.allow_extension and policy.enabled
+        assignment.is_active
+        and assignment.end_at
+        and policy is not None
+        and policy.allow_extension
+        and policy.enabled
+        and assignment.policy_allows_me  # type: ignore[attr-defined]
     )
 
 

@@ -76,7 +76,7 @@ def approval_link(request: HttpRequest, request_id: UUID, token: str) -> HttpRes
             "link": link,
             "req": req,
             "form": form,
-            "stage_count": req.policy.stages.count() if req.policy else 1,
+            "stage_count": req.approval_stages().count() if req.policy_id else 1,
             "decisions": req.decisions.select_related("approver").order_by("stage_order"),
             "approve": Decision.APPROVE,
             "deny": Decision.DENY,

@@ -7,14 +7,14 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
 from governance.models import ApprovalDecision, AssignmentRequest, Decision, RequestState, User
 from governance.permissions import approvable_requests
-from governance.services.approvals import already_decided, current_stage, decide, stage_approver_ids
+from governance.services.approvals import already_decided, current_stage, decide, stage_approver_ids, too_late
 from governance.services.errors import DomainError, NotFound, ValidationFailed
 from governance.web import attach_error, not_found_on_refusal, render_page
 from myaccess.forms import DecisionForm
@@ -37,7 +37,12 @@ def approval_list(request: HttpRequest) -> HttpResponse:
         rows = (
             approvable_requests(user)
             .select_related("package", "target", "requestor")
-            .annotate(stage_count=Count("policy__stages", distinct=True))
+            # Stages of the generation each request was submitted under (its snapshot).
+            .annotate(
+                stage_count=Count(
+                    "policy__stages", filter=Q(policy__stages__generation=F("stage_generation")), distinct=True
+                )
+            )
             .order_by("stage_due_at", "pk")
         )
         template = "myaccess/_approval_table.html"
@@ -60,7 +65,7 @@ def _approvable(user: User, request_id: UUID) -> AssignmentRequest:
         raise Http404("Request not found.")
     decided = found.decisions.filter(approver=user).exists()
     if not decided and not any(
-        user.pk in stage_approver_ids(found, stage) for stage in found.policy.stages.prefetch_related("approvers")
+        user.pk in stage_approver_ids(found, stage) for stage in found.approval_stages().prefetch_related("approvers")
     ):
         raise Http404("Request not found.")
     return found
@@ -100,6 +105,8 @@ def approval_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
     stage = current_stage(found) if found.state == RequestState.PENDING_APPROVAL else None
     can_decide = stage is not None and user.pk in stage_approver_ids(found, stage)
     decisions = list(found.decisions.select_related("approver").order_by("stage_order"))
+    if refusal is None and can_decide:
+        refusal = too_late(found)
     if refusal is None and not can_decide:
         by_others = [d for d in decisions if d.approver_id != user.pk]
         if by_others:
@@ -112,7 +119,7 @@ def approval_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
             "form": form,
             "refusal": refusal,
             "can_decide": can_decide and refusal is None,
-            "stage_count": found.policy.stages.count(),
+            "stage_count": found.approval_stages().count(),
             "decisions": decisions,
         },
     )

@@ -82,7 +82,7 @@ def request_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
         {
             "req": found,
             "stage": stage,
-            "stage_count": found.policy.stages.count() if found.policy is not None else 0,
+            "stage_count": found.approval_stages().count() if found.policy_id is not None else 0,
             "approvers": stage_approvers(found, stage) if stage is not None else [],
             "decisions": found.decisions.select_related("approver").order_by("stage_order"),
             "history": history_of(found),

@@ -78,7 +78,13 @@ def violations() -> list[str]:  # noqa: C901 - one block per invariant, in the b
     decisions: dict[UUID, list[m.ApprovalDecision]] = defaultdict(list)
     for decision in m.ApprovalDecision.objects.order_by("stage_order"):
         decisions[decision.request_id].append(decision)
-    stages_of_policy = Counter(m.ApprovalStage.objects.values_list("policy_id", flat=True))
+    # Per (policy, generation): a request routes by the generation it was submitted under.
+    stages_of_generation = Counter(m.ApprovalStage.objects.values_list("policy_id", "generation"))
+    with_primary_approvers = set(
+        m.StageApprover.objects.filter(is_fallback=False).values_list(
+            "stage__policy_id", "stage__generation", "stage__order"
+        )
+    )
 
     # 1. One winning decision per approval stage; decisions agree with the request's stage.
     for row in m.ApprovalDecision.objects.values("request_id", "stage_order").annotate(n=Count("id")).filter(n__gt=1):
@@ -101,16 +107,24 @@ def violations() -> list[str]:  # noqa: C901 - one block per invariant, in the b
         made = decisions.get(request.pk, [])
         if request.state == _R.DENIED and (not made or made[-1].decision != m.Decision.DENY):
             problems.append(f"request {request.pk}: denied without a Deny decision")
+        generation = (request.policy_id, request.stage_generation)
         if (
             request.request_type == m.RequestType.USER_ADD
             and request.state in {_R.SCHEDULED, _R.DELIVERING, _R.DELIVERED, _R.PARTIALLY_DELIVERED}
             and request.policy_id is not None
             and request.policy.requires_approval
-            and len(made) != stages_of_policy[request.policy_id]
+            and len(made) != stages_of_generation[generation]
         ):
             problems.append(
                 f"request {request.pk}: {request.state} after {len(made)} of "
-                f"{stages_of_policy[request.policy_id]} approval stages"
+                f"{stages_of_generation[generation]} approval stages"
+            )
+        # 1b. A pending request is never left without approvers: its stage exists in the
+        #     generation it was submitted under, with at least one primary approver.
+        if request.state == _R.PENDING_APPROVAL and (*generation, request.current_stage) not in with_primary_approvers:
+            problems.append(
+                f"request {request.pk}: pending at stage {request.current_stage} of stage generation "
+                f"{request.stage_generation}, which has no approvers"
             )
 
     # 2. At most one active assignment per person and package; one open add-request.

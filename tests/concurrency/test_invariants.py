@@ -63,6 +63,10 @@ CORRUPTIONS: dict[str, tuple[Callable[[dict[str, object]], object], str]] = {
         lambda w: m.Assignment.objects.filter(requests=w["delivered"]).update(state=m.AssignmentState.EXPIRED),
         "still wants grants",
     ),
+    "pending request whose stage lost its approvers": (
+        lambda w: m.StageApprover.objects.filter(stage__policy__package=w["package"]).delete(),
+        "which has no approvers",
+    ),
     "delivering request with nothing to deliver": (
         lambda w: m.AssignmentRequest.objects.filter(pk=w["delivered"].pk).update(state=m.RequestState.DELIVERING),
         "delivering with no grant left",

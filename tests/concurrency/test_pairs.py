@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from governance import models as m
-from governance.services import approvals, requests
+from governance.services import approvals, policies, requests
 from governance.services.errors import AlreadyDecided, DuplicateRequest
 from tests import factories as f
 from tests.concurrency.invariants import check_invariants
@@ -51,4 +51,28 @@ def test_two_submissions_at_once_make_one_request(make_package, requestor, appro
     assert len(made) == 1
     assert all(isinstance(o, DuplicateRequest) for o in outcomes if o not in made)
     assert m.AssignmentRequest.objects.filter(target=requestor, package=package).count() == 1
+    check_invariants()
+
+
+def test_editing_the_stages_while_people_submit_leaves_nobody_without_approvers(make_package, approver, pkg_manager):
+    """Stage snapshots: whichever commits first, each request routes by a whole generation of
+    stages that stays as it was, so no pending request ends up without approvers."""
+    package = make_package(approvers=[approver])
+    policy = package.policies.get()
+    newcomer = f.UserFactory(username="newcomer")
+    people = [f.UserFactory() for _ in range(6)]
+    swap = policies.spec_of(policy)
+    swap.stages = [policies.StageSpec(approvers=[policies.ApproverSpec(kind="user", user_id=newcomer.pk)])]
+    off = policies.spec_of(policy)
+    off.requires_approval, off.stages = False, []
+    outcomes = race(
+        lambda: policies.save_policy(pkg_manager, package.pk, swap, policy_id=policy.pk),
+        lambda: policies.save_policy(pkg_manager, package.pk, off, policy_id=policy.pk),
+        *(lambda p=person: requests.submit_request(p, package.pk) for person in people),
+    )
+    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    for request in m.AssignmentRequest.objects.filter(state=m.RequestState.PENDING_APPROVAL):
+        stage = approvals.current_stage(request)
+        assert stage is not None, request
+        assert approvals.stage_approver_ids(request, stage), request
     check_invariants()

@@ -240,7 +240,9 @@ class TestPolicies:
         assert m.AuditEvent.objects.filter(action="policy.created", object_id=str(policy.pk)).exists()
         spec.stages = spec.stages[:1]
         policies.save_policy(pkg_manager, package.pk, spec, policy_id=policy.pk)
-        assert policy.stages.count() == 1
+        policy.refresh_from_db()
+        # A new generation of stages; the old one stays for requests submitted under it.
+        assert policy.current_stages().count() == 1
 
     def test_admin_direct_policy_drops_request_settings(self, package, pkg_manager, approver):
         spec = self.spec(
@@ -272,7 +274,7 @@ class TestCatalogsAndPackages:
         refused(lambda: packages.update_package(admin, package.pk, catalog_id=uuid.uuid4()), match="Cannot change")
 
     def test_resource_twice(self, catalog, catalog_owner):
-        group = f.DirectoryGroupFactory()
+        group = f.DirectoryGroupFactory(owners=[catalog_owner])  # rule 17
         connector = f.builtin_connector()
         catalogs.add_resource(
             catalog_owner, catalog.pk, connector_id=connector.pk, origin_id=str(group.pk), display_name="G"

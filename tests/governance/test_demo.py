@@ -47,6 +47,15 @@ def test_people_and_their_roles(demo: None) -> None:
     assert users["partner"].connected_organization.display_name == "Contoso"
     assert list(users["partner"].connected_organization.domains.values_list("domain", flat=True)) == ["contoso.example"]
     assert not can_in_catalog(users["outsider"], Action.VIEW, engineering.pk)
+    # Rule 17: the owner owns the demo's groups, so may add the one not yet in the catalog.
+    owned = m.DirectoryGroup.objects.filter(owners=users["owner"]).values_list("display_name", flat=True)
+    assert set(owned) == {
+        "Engineering staff",
+        "Developers",
+        "Build agents",
+        "Production on-call",
+        "Partner collaboration",
+    }
 
 
 def test_packages_and_policies(demo: None) -> None:

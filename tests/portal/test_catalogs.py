@@ -8,6 +8,7 @@ import pytest
 
 from governance import models as m
 from governance.connectors.builtin import builtin_connector
+from governance.services.catalogs import Candidate
 from tests import factories as f
 from tests.conftest import snapshot
 from tests.portal.conftest import Scene, text
@@ -112,13 +113,14 @@ class TestMembers:
 
 
 class TestResources:
-    def test_search_the_connector_and_add_a_group(self, as_persona: Any, catalog) -> None:
-        group = f.DirectoryGroupFactory(display_name="Build agents")
+    def test_search_the_connector_and_add_a_group(self, as_persona: Any, catalog, catalog_owner) -> None:
+        # Rule 17: a catalog owner adds groups they own (tests/security covers the refusals).
+        group = f.DirectoryGroupFactory(display_name="Build agents", owners=[catalog_owner])
         client = as_persona("catalog_owner")
         connector = builtin_connector()
         url = f"/governance/catalogs/{catalog.pk}/resources/add/"
         found = client.get(url, {"connector": connector.pk, "q": "build"})
-        assert found.context["results"] == [(str(group.pk), "Build agents", False)]
+        assert found.context["results"] == [Candidate(str(group.pk), "Build agents", False, [str(catalog_owner)])]
         data = {
             "connector": connector.pk,
             "origin_id": str(group.pk),
@@ -130,13 +132,13 @@ class TestResources:
         resource = m.Resource.objects.get(catalog=catalog, origin_id=str(group.pk))
         assert list(resource.roles.values_list("display_name", flat=True)) == ["Member"]
         assert m.AuditEvent.objects.filter(action="resource.added", object_id=str(resource.pk)).exists()
-        assert response.context["results"] == [(str(group.pk), "Build agents", True)]
+        assert response.context["results"] == [Candidate(str(group.pk), "Build agents", True, [str(catalog_owner)])]
         again = client.post(url, data, follow=True)
         assert "This resource is already in the catalog." in text(again)
         assert m.Resource.objects.filter(catalog=catalog).count() == 1
 
-    def test_the_search_partial_for_htmx(self, as_persona: Any, catalog) -> None:
-        f.DirectoryGroupFactory(display_name="Build agents")
+    def test_the_search_partial_for_htmx(self, as_persona: Any, catalog, catalog_owner) -> None:
+        f.DirectoryGroupFactory(display_name="Build agents", owners=[catalog_owner])
         response = as_persona("catalog_owner").get(
             f"/governance/catalogs/{catalog.pk}/resources/add/", {"q": "build"}, HTTP_HX_REQUEST="true"
         )

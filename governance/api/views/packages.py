@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -71,7 +71,12 @@ def _policies_prefetch(prefix: str = "") -> list[Any]:
         f"{prefix}specific_users",
         f"{prefix}specific_groups",
         f"{prefix}specific_organizations",
-        Prefetch(f"{prefix}stages", queryset=ApprovalStage.objects.prefetch_related("approvers")),
+        Prefetch(
+            f"{prefix}stages",
+            queryset=ApprovalStage.objects.filter(generation=F("policy__stage_generation")).prefetch_related(
+                "approvers"
+            ),
+        ),
     ]
 
 

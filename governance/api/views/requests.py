@@ -379,10 +379,18 @@ def _stage_status(request: AssignmentRequest, stage: ApprovalStage, decided: boo
     return "Expired"
 
 
+def _stages_of(request: AssignmentRequest) -> list[ApprovalStage]:
+    """The request's own approval stages (the generation it was submitted under), from the
+    prefetched stages of its policy."""
+    if request.policy is None:
+        return []
+    return [s for s in request.policy.stages.all() if s.generation == request.stage_generation]
+
+
 def approval_of(request: AssignmentRequest, user: User | None) -> dict[str, Any]:
     """The approval of a request: one Graph approvalStage per stage of its policy."""
     decisions = {d.stage_order: d for d in request.decisions.all()}
-    stages = sorted(request.policy.stages.all(), key=lambda s: s.order) if request.policy is not None else []
+    stages = sorted(_stages_of(request), key=lambda s: s.order)
     result = []
     for stage in stages:
         decision = decisions.get(stage.order)
@@ -427,7 +435,9 @@ def _named_approver(user: User) -> Q:
     """Requests whose policy names this person as an approver of some stage, decided or not:
     a late approver must see "already decided by X" (rule 4), not a 404. Who may *decide* is
     still settled by ``services.approvals.decide``."""
-    entries = StageApprover.objects.filter(stage__policy=OuterRef("policy"))
+    entries = StageApprover.objects.filter(
+        stage__policy=OuterRef("policy"), stage__generation=OuterRef("stage_generation")
+    )
     in_group = GroupMembership.objects.filter(user=user).values("group_id")
     return (
         Exists(entries.filter(kind=ApproverKind.USER, user=user))
@@ -448,7 +458,8 @@ class ApprovalMixin(ResourceView):
             visible = AssignmentRequest.objects.filter(
                 Q(pk__in=visible.values("pk")) | Q(target=user) | Q(requestor=user) | _named_approver(user)
             )
-        return visible.filter(policy__stages__isnull=False).distinct()
+        stages = ApprovalStage.objects.filter(policy=OuterRef("policy"), generation=OuterRef("stage_generation"))
+        return visible.filter(Exists(stages))
 
     def approval_request(self, pk: uuid.UUID) -> AssignmentRequest:
         found: AssignmentRequest | None = (
@@ -463,7 +474,7 @@ class ApprovalMixin(ResourceView):
         return found
 
     def stage(self, request: AssignmentRequest, stage_id: uuid.UUID) -> ApprovalStage:
-        for stage in request.policy.stages.all() if request.policy is not None else []:
+        for stage in _stages_of(request):
             if stage.pk == stage_id:
                 return stage
         raise NotFound("Approval stage not found.")

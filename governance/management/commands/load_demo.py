@@ -25,6 +25,7 @@ from governance.models import (
     ExpirationType,
     GlobalRole,
     GroupMembership,
+    GroupOwnership,
     OrganizationDomain,
     PackageResourceRole,
     Resource,
@@ -130,6 +131,9 @@ class Command(BaseCommand):
             groups[name] = group
         for username in STAFF:
             GroupMembership.objects.get_or_create(group=groups["Engineering staff"], user=people[username])
+        # Rule 17: the catalog's owner owns its groups, so they may add them to the catalog.
+        for group in groups.values():
+            GroupOwnership.objects.get_or_create(group=group, user=people["owner"])
         return groups
 
     def _catalog(self, admin: User, people: dict[str, User]) -> Catalog:
