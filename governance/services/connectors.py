@@ -19,6 +19,7 @@ from governance.permissions import Action, can_globally
 from governance.services.audit import log_action
 from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.services.requests import is_uuid
+from governance.services.text import clean_name
 
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 USER_MATCH = ("username", "email", "user_principal_name")
@@ -175,9 +176,7 @@ def save_connector(
     enabled: bool = True,
 ) -> Connector:
     _require(actor)
-    display_name = (display_name or "").strip()
-    if not display_name:
-        raise ValidationFailed("A name is required.", field="display_name")
+    display_name = clean_name(display_name, "display_name")
     if drift_mode not in DriftMode.values:
         raise ValidationFailed("Choose what drift checks do.", field="drift_mode")
     if kind == ConnectorKind.BUILTIN and connector_id is None:
