@@ -1,11 +1,14 @@
-"""Every refusal as a Graph-style error: ``{"error": {"code": ..., "message": ...}}``."""
+"""Every refusal as a Graph-style error:
+``{"error": {"code": ..., "message": ..., "innerError": {"date": ..., "request-id": ...}}}``."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import uuid
+from typing import Any, TypeVar
 
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -28,10 +31,37 @@ class ODataError(exceptions.APIException):
         self.target = target
 
 
-def error_body(code: str, message: str, target: str | None = None) -> dict[str, Any]:
+def request_id(request: HttpRequest) -> str:
+    """The id of one call, as Graph gives it: in the ``request-id`` header of every answer
+    and in an error's ``innerError``, so a log line and a client's report can be matched."""
+    found = getattr(request, "graph_request_id", None)
+    if found is None:
+        found = str(uuid.uuid4())
+        request.graph_request_id = found  # type: ignore[attr-defined]
+    return str(found)
+
+
+def client_request_id(request: HttpRequest) -> str:
+    """What the client named its call (Graph echoes ``client-request-id``), if it is a GUID."""
+    value = request.headers.get("client-request-id", "")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return ""
+
+
+def error_body(
+    code: str, message: str, target: str | None = None, *, request: HttpRequest | None = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if target:
         error["target"] = target
+    inner: dict[str, Any] = {"date": timezone.now().strftime("%Y-%m-%dT%H:%M:%S")}
+    if request is not None:
+        inner["request-id"] = request_id(request)
+        if client_id := client_request_id(request):
+            inner["client-request-id"] = client_id
+    error["innerError"] = inner
     return {"error": error}
 
 
@@ -65,15 +95,17 @@ def _first_message(detail: Any, path: str = "") -> tuple[str, str]:
 
 def graph_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's exception hook: domain errors, DRF errors and 404s in Graph's error shape."""
+    request = context["request"]._request if context.get("request") is not None else None
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.field), status=exc.http_status)
+        return Response(error_body(exc.code, exc.message, exc.field, request=request), status=exc.http_status)
     if isinstance(exc, Http404):
-        return Response(error_body("notFound", str(exc) or "Not found."), status=404)
+        return Response(error_body("notFound", str(exc) or "Not found.", request=request), status=404)
     if isinstance(exc, ODataError):
-        return Response(error_body(exc.graph_code, str(exc.detail), exc.target), status=exc.status_code)
+        body = error_body(exc.graph_code, str(exc.detail), exc.target, request=request)
+        return Response(body, status=exc.status_code)
     if isinstance(exc, exceptions.ValidationError):
         message, target = _first_message(exc.detail)
-        return Response(error_body("invalidRequest", message, target), status=400)
+        return Response(error_body("invalidRequest", message, target, request=request), status=400)
     if isinstance(exc, exceptions.APIException):
         code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "invalidRequest")
         headers: dict[str, str] = {}
@@ -83,14 +115,30 @@ def graph_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
         wait = getattr(exc, "wait", None)
         if wait is not None:
             headers["Retry-After"] = str(max(1, int(wait + 0.999)))
-        return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
+        return Response(error_body(code, str(exc.detail), request=request), status=exc.status_code, headers=headers)
     return None
 
 
 @csrf_exempt
 def not_found_json(request: HttpRequest, path: str = "") -> JsonResponse:
     """Any path under /v1.0/ that the API does not serve."""
-    return JsonResponse(
-        error_body("notFound", f"Resource not found for the segment '{path.split('/')[0] or request.path}'."),
+    response = JsonResponse(
+        error_body(
+            "notFound",
+            f"Resource not found for the segment '{path.split('/')[0] or request.path}'.",
+            request=request,
+        ),
         status=404,
     )
+    return with_request_id(response, request)
+
+
+Answer = TypeVar("Answer", bound=HttpResponseBase)
+
+
+def with_request_id(response: Answer, request: HttpRequest) -> Answer:
+    """The ``request-id`` header Graph sends with every answer (and the client's own id)."""
+    response["request-id"] = request_id(request)
+    if client_id := client_request_id(request):
+        response["client-request-id"] = client_id
+    return response
