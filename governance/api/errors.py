@@ -7,6 +7,8 @@ import logging
 import uuid
 from typing import Any, TypeVar
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -100,6 +102,10 @@ def graph_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
         return Response(error_body(exc.code, exc.message, exc.field, request=request), status=exc.http_status)
     if isinstance(exc, Http404):
         return Response(error_body("notFound", str(exc) or "Not found.", request=request), status=404)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
+        message = f"The request body is larger than {limit:,} bytes."
+        return Response(error_body("requestEntityTooLarge", message, request=request), status=413)
     if isinstance(exc, ODataError):
         body = error_body(exc.graph_code, str(exc.detail), exc.target, request=request)
         return Response(body, status=exc.status_code)

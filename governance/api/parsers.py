@@ -1,4 +1,4 @@
-"""The one JSON parser of the API: what it cannot take is a 400 (413 for size), never a 500.
+"""The one JSON parser of the API: what it cannot take is a 400, never a 500.
 
 Python's ``json`` recurses once per nesting level, so a body of 100,000 brackets would end in
 a RecursionError; no Graph body needs more than a handful of levels. And JSON's ``\\ud800``
@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from rest_framework import status
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.utils.json import strict_constant
@@ -25,18 +24,13 @@ MAX_DEPTH = 64
 
 
 class GraphJSONParser(JSONParser):
+    """DRF hands a JSON parser the body Django read, so a body past
+    DATA_UPLOAD_MAX_MEMORY_SIZE was refused before (errors.py makes that a 413)."""
+
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        raw = stream.read() if limit is None else stream.read(limit + 1)
-        if limit is not None and len(raw) > limit:
-            raise ODataError(
-                f"The request body is larger than {limit:,} bytes.",
-                code="requestEntityTooLarge",
-                http_status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
         try:
-            document = json.loads(raw.decode(encoding), parse_constant=strict_constant)
+            document = json.loads(stream.read().decode(encoding), parse_constant=strict_constant)
         except RecursionError:
             raise _too_deep() from None
         except ValueError as exc:  # bad JSON, bad UTF-8, a number of thousands of digits

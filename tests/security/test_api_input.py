@@ -160,6 +160,15 @@ def test_json_nested_within_the_limit_is_read(world: World) -> None:
     assert "must be a string" in error["message"]
 
 
+def test_a_body_past_the_upload_limit_is_413_unread(world: World, settings: Any) -> None:
+    """DRF's parser read any body whole; ours stops at Django's DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    answer = post_raw(world.admin, "catalogs", json.dumps({"displayName": "Sales", "description": "d" * 20_000}))
+    assert answer.status == 413, answer.body
+    assert answer.error["code"] == "requestEntityTooLarge"
+    assert not m.Catalog.objects.filter(display_name="Sales").exists()
+
+
 def test_a_number_of_5000_digits_in_a_body_is_400(world: World) -> None:
     refused(post_raw(world.admin, "catalogs", '{"displayName": ' + "9" * 5000 + "}"))
 
