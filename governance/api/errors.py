@@ -97,21 +97,28 @@ def _first_message(detail: Any, path: str = "") -> tuple[str, str]:
 
 def graph_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's exception hook: domain errors, DRF errors and 404s in Graph's error shape."""
+    refusal = _refusal(exc)
+    if refusal is None:
+        return None
+    code, message, target, status_code, headers = refusal
     request = context["request"]._request if context.get("request") is not None else None
+    return Response(error_body(code, message, target, request=request), status=status_code, headers=headers)
+
+
+def _refusal(exc: Exception) -> tuple[str, str, str | None, int, dict[str, str]] | None:
+    """(code, message, target, status, headers) of what the API refuses; None for a bug."""
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.field, request=request), status=exc.http_status)
+        return exc.code, exc.message, exc.field, exc.http_status, {}
     if isinstance(exc, Http404):
-        return Response(error_body("notFound", str(exc) or "Not found.", request=request), status=404)
+        return "notFound", str(exc) or "Not found.", None, 404, {}
     if isinstance(exc, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
-        message = f"The request body is larger than {limit:,} bytes."
-        return Response(error_body("requestEntityTooLarge", message, request=request), status=413)
+        message = f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0:,} bytes."
+        return "requestEntityTooLarge", message, None, 413, {}
     if isinstance(exc, ODataError):
-        body = error_body(exc.graph_code, str(exc.detail), exc.target, request=request)
-        return Response(body, status=exc.status_code)
+        return exc.graph_code, str(exc.detail), exc.target, exc.status_code, {}
     if isinstance(exc, exceptions.ValidationError):
         message, target = _first_message(exc.detail)
-        return Response(error_body("invalidRequest", message, target, request=request), status=400)
+        return "invalidRequest", message, target, 400, {}
     if isinstance(exc, exceptions.APIException):
         code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "invalidRequest")
         headers: dict[str, str] = {}
@@ -121,7 +128,7 @@ def graph_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
         wait = getattr(exc, "wait", None)
         if wait is not None:
             headers["Retry-After"] = str(max(1, int(wait + 0.999)))
-        return Response(error_body(code, str(exc.detail), request=request), status=exc.status_code, headers=headers)
+        return code, str(exc.detail), None, exc.status_code, headers
     return None
 
 
