@@ -34,11 +34,49 @@ from governance.models import (
     TargetScope,
     User,
 )
+from governance.services.errors import ValidationFailed
 from governance.services.policies import MAX_STAGE_TIMEOUT_DAYS, MAX_STAGES, ApproverSpec, PolicySpec, StageSpec
 from governance.services.requests import is_uuid
+from governance.services.sharing import MAX_NOTE
+from governance.services.text import MAX_NAME, MAX_TEXT, check_characters, one_line
 
 DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 PICKER_RESULTS = 20
+
+
+# --- Names and texts: the services' rules, said next to the field -------------------------
+
+
+class _CheckedCharField(forms.CharField):
+    multiline = False
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value:
+            try:
+                check_characters(value, "", multiline=self.multiline, what="text" if self.multiline else "name")
+            except ValidationFailed as exc:
+                raise forms.ValidationError(exc.message, code="characters") from None
+
+
+class NameField(_CheckedCharField):
+    """A display name: at most MAX_NAME characters on one line (a line break in a name would
+    stop every email about it)."""
+
+    def __init__(self, *, max_length: int = MAX_NAME, **kwargs: Any) -> None:
+        kwargs.setdefault("label", "Name")
+        super().__init__(max_length=max_length, **kwargs)
+
+
+class TextField(_CheckedCharField):
+    """A description, justification or message: at most MAX_TEXT characters; line breaks and
+    tabs, but no other control characters."""
+
+    multiline = True
+
+    def __init__(self, *, max_length: int = MAX_TEXT, rows: int = 2, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        super().__init__(max_length=max_length, widget=forms.Textarea(attrs={"rows": rows}), **kwargs)
 
 
 # --- A directory picker that works without JavaScript ------------------------------------
@@ -189,8 +227,8 @@ def groups_field(label: str, *, help_text: str = "") -> forms.ModelMultipleChoic
 
 
 class CatalogForm(OnceForm):
-    display_name = forms.CharField(label="Name", max_length=256)
-    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    display_name = NameField()
+    description = TextField(label="Description", rows=3)
     is_externally_visible = forms.BooleanField(
         label="Enabled for external users",
         required=False,
@@ -223,8 +261,14 @@ class ResourceSearchForm(forms.Form):
 
 class AddResourceForm(forms.Form):
     connector = forms.UUIDField()
-    origin_id = forms.CharField(max_length=512)
-    display_name = forms.CharField(max_length=256)
+    origin_id = NameField(max_length=512)
+    # The name the target system gives the group: the person only picked it, so a line break
+    # in it is made a space rather than refused.
+    display_name = forms.CharField(max_length=MAX_NAME)
+
+    def clean_display_name(self) -> str:
+        return one_line(self.cleaned_data["display_name"])
+
     resource_type = forms.ChoiceField(choices=ResourceType.choices, initial=ResourceType.GROUP)
 
 
@@ -233,8 +277,8 @@ class AddResourceForm(forms.Form):
 
 class PackageForm(OnceForm):
     catalog = forms.ModelChoiceField(queryset=Catalog.objects.none(), label="Catalog")
-    display_name = forms.CharField(label="Name", max_length=256)
-    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    display_name = NameField()
+    description = TextField(label="Description", rows=3)
     is_hidden = forms.BooleanField(
         label="Hidden",
         required=False,
@@ -247,14 +291,14 @@ class PackageForm(OnceForm):
 
 
 class PackageEditForm(PortalForm):
-    display_name = forms.CharField(label="Name", max_length=256)
-    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    display_name = NameField()
+    description = TextField(label="Description", rows=3)
     is_hidden = PackageForm.base_fields["is_hidden"]
 
 
 class ShareLinkForm(OnceForm):
     recipients = people_field("People", required=True, help_text="Each gets an email with the My Access link.")
-    note = forms.CharField(label="Message", required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    note = TextField(label="Message", max_length=MAX_NOTE)
 
 
 class AddRoleForm(PortalForm):
@@ -324,8 +368,8 @@ class StageFields:
 
 
 class PolicyForm(OnceForm):
-    display_name = forms.CharField(label="Name", max_length=256)
-    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    display_name = NameField()
+    description = TextField(label="Description")
     allowed_target_scope = forms.ChoiceField(
         label="Who can request",
         choices=TargetScope.choices,
@@ -551,9 +595,7 @@ class NewAssignmentForm(OnceForm):
     end = forms.DateTimeField(
         label="End", required=False, widget=DATETIME_WIDGET, help_text="Empty: the policy's expiration applies."
     )
-    justification = forms.CharField(
-        label="Justification", required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=4000
-    )
+    justification = TextField(label="Justification")
 
     def __init__(self, *args: Any, policies: QuerySet[AssignmentPolicy], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -563,9 +605,7 @@ class NewAssignmentForm(OnceForm):
 
 
 class RemoveAssignmentForm(forms.Form):
-    justification = forms.CharField(
-        label="Justification", required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=4000
-    )
+    justification = TextField(label="Justification")
 
 
 class UpdateEndForm(forms.Form):
@@ -573,7 +613,7 @@ class UpdateEndForm(forms.Form):
 
 
 class CancelRequestForm(forms.Form):
-    reason = forms.CharField(label="Reason", required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=4000)
+    reason = TextField(label="Reason")
 
 
 # --- Connected organizations ------------------------------------------------------------
@@ -582,8 +622,8 @@ DOMAIN_SPLIT = re.compile(r"[\s,;]+")
 
 
 class OrganizationForm(OnceForm):
-    display_name = forms.CharField(label="Name", max_length=256)
-    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    display_name = NameField()
+    description = TextField(label="Description")
     domains = forms.CharField(
         label="Domains",
         widget=forms.Textarea(attrs={"rows": 2}),

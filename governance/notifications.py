@@ -31,6 +31,7 @@ from governance.models import (
     RequestType,
     User,
 )
+from governance.services.text import one_line
 
 
 def absolute(path: str) -> str:
@@ -91,7 +92,8 @@ def compose(
     with timezone.override(settings.TIME_ZONE):
         rendered = render_to_string(f"emails/{kind}.txt", context).lstrip()
         first_line, _, body = rendered.partition("\n")
-        subject = first_line.removeprefix("Subject:").strip()[:300]
+        # One line whatever the names in it hold: a header with a line break is never sent.
+        subject = one_line(first_line.removeprefix("Subject:"))[:300]
         html = render_to_string(f"emails/{kind}.html", {**context, "subject": subject})
     email = OutboundEmail(
         kind=kind,

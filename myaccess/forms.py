@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 
+from governance.forms import TextField
 from governance.models import Decision
 from myaccess.explain import PolicyExplanation
 
@@ -41,9 +42,7 @@ class RequestForm(forms.Form):
     """Request access: policy (when several apply), justification, an optional period."""
 
     policy = forms.ChoiceField(label="Policy", widget=forms.RadioSelect, required=False)
-    justification = forms.CharField(
-        label="Business justification", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
-    )
+    justification = TextField(label="Business justification", rows=3)
     specific_period = forms.ChoiceField(
         label="Request for specific period?",
         choices=[("no", "No"), ("yes", "Yes")],
@@ -98,9 +97,7 @@ class DecisionForm(forms.Form):
     """Approve or Deny (two submit buttons named ``decision``) with a justification."""
 
     decision = forms.ChoiceField(choices=[(d, d) for d in Decision.values], widget=forms.HiddenInput)
-    justification = forms.CharField(
-        label="Justification", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
-    )
+    justification = TextField(label="Justification", rows=3)
     stage = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1, max_value=3)
 
     def __init__(self, *args: Any, justification_required: bool = False, **kwargs: Any) -> None:
@@ -111,9 +108,7 @@ class DecisionForm(forms.Form):
 
 
 class ExtendForm(forms.Form):
-    justification = forms.CharField(
-        label="Business justification", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2})
-    )
+    justification = TextField(label="Business justification")
     end = _when_field("New end", "Leave empty for the longest period the policy allows.")
 
     def __init__(self, *args: Any, choose_end: bool = False, justification_required: bool = False, **kwargs: Any):
@@ -125,6 +120,4 @@ class ExtendForm(forms.Form):
 
 
 class RemoveForm(forms.Form):
-    justification = forms.CharField(
-        label="Why (optional)", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2})
-    )
+    justification = TextField(label="Why (optional)")

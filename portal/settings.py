@@ -359,7 +359,7 @@ REST_FRAMEWORK = {
     # Calls per API token (all web processes together: the counters live in Redis).
     "DEFAULT_THROTTLE_RATES": {"api_token": env.str("API_RATE_LIMIT", default="600/minute")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["governance.api.parsers.GraphJSONParser"],
     "EXCEPTION_HANDLER": "governance.api.errors.graph_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -18,9 +19,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.api.auth import BearerTokenAuthentication, TokenRateThrottle
+from governance.api.errors import with_request_id
 from governance.api.odata import FilterField, QueryOptions, encode_skiptoken, parse_options
 from governance.models import ApiClient, User
 from governance.services.errors import NotFound, ValidationFailed
+from governance.services.text import MAX_NAME, MAX_TEXT, clean_name, clean_text
 
 # --- Output -------------------------------------------------------------------------------
 
@@ -91,6 +94,14 @@ class ErrorSerializer(serializers.Serializer):
             "code": serializers.CharField(),
             "message": serializers.CharField(),
             "target": serializers.CharField(required=False),
+            "innerError": inline_serializer(
+                "InnerError",
+                fields={
+                    "date": serializers.CharField(),
+                    "request-id": serializers.CharField(required=False),
+                    "client-request-id": serializers.CharField(required=False),
+                },
+            ),
         },
     )
 
@@ -103,6 +114,7 @@ ERRORS = {
         (403, "Visible, but this action is not allowed."),
         (404, "Not found, or not visible to this token."),
         (409, "Not possible in the object's current state."),
+        (413, "The request body is too large."),
         (429, "Too many calls; wait Retry-After seconds."),
     )
 }
@@ -137,6 +149,17 @@ ITEM_PARAMETERS = [
 # --- Input ------------------------------------------------------------------------------
 
 
+def name_field(**kwargs: Any) -> serializers.CharField:
+    """A display name in a request body's schema: the portal's limit."""
+    return serializers.CharField(max_length=MAX_NAME, **kwargs)
+
+
+def text_field(**kwargs: Any) -> serializers.CharField:
+    """Any other string in a request body's schema (a description, a justification, an id
+    from another system, a duration): the portal's limit for texts."""
+    return serializers.CharField(max_length=MAX_TEXT, **kwargs)
+
+
 def body_of(request: Request) -> dict[str, Any]:
     data = request.data
     if not isinstance(data, Mapping):
@@ -153,6 +176,7 @@ def refuse_unknown(data: Mapping[str, Any], known: Iterable[str], where: str = "
 
 
 def text_of(data: Mapping[str, Any], name: str, *, required: bool = False, default: str = "") -> str:
+    """A string property, as sent (no longer than any text the portal takes)."""
     value = data.get(name)
     if value is None:
         if required:
@@ -160,7 +184,50 @@ def text_of(data: Mapping[str, Any], name: str, *, required: bool = False, defau
         return default
     if not isinstance(value, str):
         raise ValidationFailed(f"'{name}' must be a string.", field=name)
+    if len(value) > MAX_TEXT:
+        raise ValidationFailed(f"'{name}' can be at most {MAX_TEXT:,} characters.", field=name)
     return value
+
+
+def name_of(data: Mapping[str, Any], name: str, *, required: bool = False) -> str:
+    """A display name, held to the portal's rules (one line of at most MAX_NAME characters);
+    "" when it is optional and not given."""
+    value = text_of(data, name, required=required)
+    return clean_name(value, name) if value or required else ""
+
+
+def free_text_of(data: Mapping[str, Any], name: str) -> str:
+    """A description or justification, held to the portal's rules (at most MAX_TEXT)."""
+    return clean_text(text_of(data, name), name)
+
+
+_DURATION = re.compile(r"P(?:(?P<days>[0-9]+)D)?(?:T(?:(?P<hours>[0-9]+)H)?)?")
+# msgraph-sdk for Python writes a timedelta as str(timedelta) ("7 days, 0:00:00"), not ISO-8601.
+_PYTHON_DURATION = re.compile(
+    r"(?:(?P<days>[0-9]+) days?, )?(?P<hours>[0-9]+):(?P<minutes>[0-9]{2}):(?P<seconds>[0-9]{2})"
+)
+# A hundred years: anything longer is a typo, or an attempt at the end of the calendar.
+MAX_DURATION_DAYS = 36_525
+
+
+def parse_duration(value: str, field: str) -> tuple[int, int]:
+    """(days, hours) of a duration given in whole days or hours, at most MAX_DURATION_DAYS."""
+    value = (value or "").strip()
+    match = _DURATION.fullmatch(value)
+    if match is None or value in {"P", "PT"} or value.endswith("T"):
+        match = _PYTHON_DURATION.fullmatch(value)
+        if match is None or match["minutes"] != "00" or match["seconds"] != "00":
+            raise ValidationFailed(
+                f"'{field}' is an ISO-8601 duration in days or hours, e.g. P30D or PT8H.", field=field
+            )
+    # Leading zeros aside, a number longer than this is out of range before int() reads it.
+    digits = [(match[part] or "0").lstrip("0") or "0" for part in ("days", "hours")]
+    if any(len(d) > len(str(MAX_DURATION_DAYS * 24)) for d in digits):
+        raise ValidationFailed(f"'{field}' can be at most {MAX_DURATION_DAYS:,} days.", field=field)
+    days, hours = (int(d) for d in digits)
+    if days * 24 + hours > MAX_DURATION_DAYS * 24:
+        raise ValidationFailed(f"'{field}' can be at most {MAX_DURATION_DAYS:,} days.", field=field)
+    return days, hours
 
 
 def bool_of(data: Mapping[str, Any], name: str, default: bool = False) -> bool:
@@ -217,7 +284,10 @@ def datetime_of(data: Mapping[str, Any], name: str) -> dt.datetime | None:
         raise ValidationFailed(f"'{name}' must be an ISO-8601 date and time, e.g. 2030-01-31T17:00:00Z.", field=name)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is after the last day Python knows
+        raise ValidationFailed(f"'{name}' is out of range: between years 1 and 9999 in UTC.", field=name) from None
 
 
 # --- Views --------------------------------------------------------------------------------
@@ -236,6 +306,9 @@ class GraphView(APIView):
 
     def acting_user(self) -> User | None:
         return self.client.acting_user
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        return with_request_id(super().finalize_response(request, response, *args, **kwargs), request._request)
 
 
 class ResourceView(GraphView):

@@ -1,11 +1,16 @@
-"""Every refusal as a Graph-style error: ``{"error": {"code": ..., "message": ...}}``."""
+"""Every refusal as a Graph-style error:
+``{"error": {"code": ..., "message": ..., "innerError": {"date": ..., "request-id": ...}}}``."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import uuid
+from typing import Any, TypeVar
 
-from django.http import Http404, HttpRequest, JsonResponse
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -28,10 +33,37 @@ class ODataError(exceptions.APIException):
         self.target = target
 
 
-def error_body(code: str, message: str, target: str | None = None) -> dict[str, Any]:
+def request_id(request: HttpRequest) -> str:
+    """The id of one call, as Graph gives it: in the ``request-id`` header of every answer
+    and in an error's ``innerError``, so a log line and a client's report can be matched."""
+    found = getattr(request, "graph_request_id", None)
+    if found is None:
+        found = str(uuid.uuid4())
+        request.graph_request_id = found  # type: ignore[attr-defined]
+    return str(found)
+
+
+def client_request_id(request: HttpRequest) -> str:
+    """What the client named its call (Graph echoes ``client-request-id``), if it is a GUID."""
+    value = request.headers.get("client-request-id", "")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return ""
+
+
+def error_body(
+    code: str, message: str, target: str | None = None, *, request: HttpRequest | None = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if target:
         error["target"] = target
+    inner: dict[str, Any] = {"date": timezone.now().strftime("%Y-%m-%dT%H:%M:%S")}
+    if request is not None:
+        inner["request-id"] = request_id(request)
+        if client_id := client_request_id(request):
+            inner["client-request-id"] = client_id
+    error["innerError"] = inner
     return {"error": error}
 
 
@@ -65,15 +97,28 @@ def _first_message(detail: Any, path: str = "") -> tuple[str, str]:
 
 def graph_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's exception hook: domain errors, DRF errors and 404s in Graph's error shape."""
+    refusal = _refusal(exc)
+    if refusal is None:
+        return None
+    code, message, target, status_code, headers = refusal
+    request = context["request"]._request if context.get("request") is not None else None
+    return Response(error_body(code, message, target, request=request), status=status_code, headers=headers)
+
+
+def _refusal(exc: Exception) -> tuple[str, str, str | None, int, dict[str, str]] | None:
+    """(code, message, target, status, headers) of what the API refuses; None for a bug."""
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.field), status=exc.http_status)
+        return exc.code, exc.message, exc.field, exc.http_status, {}
     if isinstance(exc, Http404):
-        return Response(error_body("notFound", str(exc) or "Not found."), status=404)
+        return "notFound", str(exc) or "Not found.", None, 404, {}
+    if isinstance(exc, RequestDataTooBig):
+        message = f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0:,} bytes."
+        return "requestEntityTooLarge", message, None, 413, {}
     if isinstance(exc, ODataError):
-        return Response(error_body(exc.graph_code, str(exc.detail), exc.target), status=exc.status_code)
+        return exc.graph_code, str(exc.detail), exc.target, exc.status_code, {}
     if isinstance(exc, exceptions.ValidationError):
         message, target = _first_message(exc.detail)
-        return Response(error_body("invalidRequest", message, target), status=400)
+        return "invalidRequest", message, target, 400, {}
     if isinstance(exc, exceptions.APIException):
         code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "invalidRequest")
         headers: dict[str, str] = {}
@@ -83,14 +128,30 @@ def graph_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
         wait = getattr(exc, "wait", None)
         if wait is not None:
             headers["Retry-After"] = str(max(1, int(wait + 0.999)))
-        return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
+        return code, str(exc.detail), None, exc.status_code, headers
     return None
 
 
 @csrf_exempt
 def not_found_json(request: HttpRequest, path: str = "") -> JsonResponse:
     """Any path under /v1.0/ that the API does not serve."""
-    return JsonResponse(
-        error_body("notFound", f"Resource not found for the segment '{path.split('/')[0] or request.path}'."),
+    response = JsonResponse(
+        error_body(
+            "notFound",
+            f"Resource not found for the segment '{path.split('/')[0] or request.path}'.",
+            request=request,
+        ),
         status=404,
     )
+    return with_request_id(response, request)
+
+
+Answer = TypeVar("Answer", bound=HttpResponseBase)
+
+
+def with_request_id(response: Answer, request: HttpRequest) -> Answer:
+    """The ``request-id`` header Graph sends with every answer (and the client's own id)."""
+    response["request-id"] = request_id(request)
+    if client_id := client_request_id(request):
+        response["client-request-id"] = client_id
+    return response

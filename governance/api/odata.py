@@ -19,10 +19,15 @@ from typing import Any
 from django.db.models import Q
 
 from governance.api.errors import ODataError
+from governance.services.text import unstorable
 
 DEFAULT_PAGE_SIZE = 100
 # The server-side cap: a larger $top still answers pages of this size, with a nextLink.
 MAX_PAGE_SIZE = 100
+# $top and the offsets of $skiptoken are Graph's Int32; a larger number is out of range.
+MAX_NUMBER = 2**31 - 1
+# Parentheses in $filter, one inside the other: more is no query a person writes.
+MAX_FILTER_DEPTH = 32
 
 COLLECTION_OPTIONS = frozenset({"$filter", "$select", "$expand", "$top", "$count", "$skiptoken"})
 ITEM_OPTIONS = frozenset({"$select", "$expand"})
@@ -118,6 +123,7 @@ class _FilterParser:
         self.tokens = _tokenize(expression)
         self.position = 0
         self.fields = fields
+        self.depth = 0
 
     def parse(self) -> Q:
         if not self.tokens:
@@ -154,8 +160,14 @@ class _FilterParser:
             raise ODataError("Invalid $filter: it ends too early.", target="$filter")
         if token.kind == "punct" and token.value == "(":
             self.position += 1
+            self.depth += 1
+            if self.depth > MAX_FILTER_DEPTH:
+                raise ODataError(
+                    f"$filter is nested too deeply: at most {MAX_FILTER_DEPTH} parentheses.", target="$filter"
+                )
             inner = self._and()
             self._take("punct", ")")
+            self.depth -= 1
             return inner
         if token.kind == "name" and token.value == "contains":
             self.position += 1
@@ -205,6 +217,8 @@ def _literal(name: str, spec: FilterField, token: _Token) -> Any:
     if token.kind not in {"string", "guid"}:
         raise ODataError(f"Compare '{name}' with a quoted string.", target="$filter")
     value = token.value
+    if (reason := unstorable(value)) is not None:
+        raise ODataError(f"A string in $filter cannot contain {reason}.", target="$filter")
     if spec.kind == "uuid":
         try:
             return uuid.UUID(value)
@@ -296,14 +310,25 @@ def encode_skiptoken(offset: int) -> str:
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
 
 
+def whole_number(value: str) -> int | None:
+    """``value`` as a number from 0 to MAX_NUMBER, written in ASCII digits; else None.
+    (``str.isdigit`` and ``int`` take ``²`` or ``٣``, and ``int`` gives up on 5,000 digits.)"""
+    if not value.isascii() or not value.isdigit():
+        return None
+    digits = value.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_NUMBER)) or int(digits) > MAX_NUMBER:
+        return None
+    return int(digits)
+
+
 def decode_skiptoken(token: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        kind, _, number = raw.partition(":")
-        offset = int(number)
     except (ValueError, UnicodeDecodeError):
-        raise ODataError("The $skiptoken is not valid; follow @odata.nextLink as given.", target="$skiptoken") from None
-    if kind != "o" or offset < 0:
+        raw = ""
+    kind, _, number = raw.partition(":")
+    offset = whole_number(number)
+    if kind != "o" or offset is None:
         raise ODataError("The $skiptoken is not valid; follow @odata.nextLink as given.", target="$skiptoken")
     return offset
 
@@ -331,9 +356,10 @@ def parse_options(
     if (value := params.get("$select")) is not None:
         options.select = parse_select(value, select)
     if (value := params.get("$top")) is not None:
-        if not value.isdigit() or int(value) < 1:
-            raise ODataError("$top is a whole number of at least 1.", target="$top")
-        options.top = min(int(value), MAX_PAGE_SIZE)
+        top = whole_number(value)
+        if not top:
+            raise ODataError(f"$top is a whole number from 1 to {MAX_NUMBER}.", target="$top")
+        options.top = min(top, MAX_PAGE_SIZE)
     if (value := params.get("$count")) is not None:
         if value not in {"true", "false"}:
             raise ODataError("$count is true or false.", target="$count")

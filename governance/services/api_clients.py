@@ -19,6 +19,7 @@ from governance.permissions import role_set
 from governance.services.audit import log_action
 from governance.services.errors import NotAllowed, NotFound, ValidationFailed
 from governance.services.requests import is_uuid
+from governance.services.text import clean_name
 
 TOKEN_PREFIX = "pcs_"
 # Writing "last used" on every call would turn each read into a write; a minute is enough.
@@ -54,11 +55,7 @@ def create_api_client(
     personal token acting as ``username``."""
     if not _may_manage(actor):
         raise NotAllowed("Only global administrators manage API clients.")
-    name = (name or "").strip()
-    if not name:
-        raise ValidationFailed("A name is required.", field="name")
-    if len(name) > 128:
-        raise ValidationFailed("The name can be at most 128 characters.", field="name")
+    name = clean_name(name, "name", max_length=128)
     user = None
     catalog = None
     if username:

@@ -34,6 +34,7 @@ from governance.services.errors import (
 )
 from governance.services.lifecycle import approve_and_proceed, set_request_state
 from governance.services.machines import REQUEST
+from governance.services.text import clean_text
 
 APPROVAL_TIMED_OUT = "Approval timed out: nobody decided within the stage's time limit. Please request again."
 
@@ -212,7 +213,7 @@ def decide(
         raise NotAllowed("Only a person can approve or deny a request.")
     if decision not in Decision.values:
         raise ValidationFailed("Choose Approve or Deny.", field="decision")
-    justification = (justification or "").strip()
+    justification = clean_text(justification, "justification")
     try:
         request_id = UUID(str(request_id))
     except ValueError:  # a mangled link or API path: nothing by that id

@@ -43,6 +43,7 @@ from governance.services.lifecycle import approve_and_proceed, set_request_state
 from governance.services.machines import GRANT
 from governance.services.reprocess import reprocess_assignments
 from governance.services.requests import is_uuid, refuse_duplicate, validate_period
+from governance.services.text import clean_text
 
 __all__ = ["reprocess_assignment", "reprocess_assignments"]
 
@@ -63,6 +64,7 @@ def create_direct_assignments(
     """
     if not is_uuid(package_id):
         raise NotFound("Access package not found.")
+    justification = clean_text(justification, "justification")
     ids = list(dict.fromkeys(str(pk) for pk in target_ids if pk))
     if not ids:
         raise ValidationFailed("Select at least one user.", field="users")
@@ -105,7 +107,7 @@ def create_direct_assignments(
                         target=target,
                         requestor=actor_user(actor),
                         requestor_label=actor_label(actor),
-                        justification=(justification or "").strip(),
+                        justification=justification,
                         schedule_start=start,
                         schedule_end=end,
                     )
@@ -121,6 +123,7 @@ def remove_assignment(actor: Any, assignment_id: UUID | str, justification: str 
     """An administrator removes an assignment (adminRemove). Removing twice is a no-op."""
     if not is_uuid(assignment_id):
         raise NotFound("Assignment not found.")
+    justification = clean_text(justification, "justification")
     with transaction.atomic():
         assignment = get_for(
             actor, Action.ASSIGN, Assignment.objects.select_for_update(of=("self",)), assignment_id, "assignment"
@@ -137,7 +140,7 @@ def remove_assignment(actor: Any, assignment_id: UUID | str, justification: str 
             target_id=assignment.target_id,
             requestor=actor_user(actor),
             requestor_label=actor_label(actor),
-            justification=(justification or "").strip(),
+            justification=justification,
         )
         log_action(actor, "request.submitted", request)
         start_delivery(request, actor)

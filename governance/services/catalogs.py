@@ -37,16 +37,7 @@ from governance.services.audit import actor_user, log_action
 from governance.services.delivery import subject_of
 from governance.services.errors import NotAllowed, NotFound, NotResourceOwner, StillInUse, ValidationFailed
 from governance.services.requests import is_uuid
-from governance.services.text import clean_text
-
-
-def _name(value: str) -> str:
-    value = clean_text(value, "display_name")
-    if not value:
-        raise ValidationFailed("A name is required.", field="display_name")
-    if len(value) > 256:
-        raise ValidationFailed("The name can be at most 256 characters.", field="display_name")
-    return value
+from governance.services.text import clean_name, clean_text
 
 
 def create_catalog(
@@ -54,7 +45,7 @@ def create_catalog(
 ) -> Catalog:
     if not can_globally(actor, Action.CREATE_CATALOG):
         raise NotAllowed("You may not create catalogs.")
-    display_name = _name(display_name)
+    display_name = clean_name(display_name, "display_name")
     if Catalog.objects.filter(display_name__iexact=display_name).exists():
         raise ValidationFailed("A catalog with this name already exists.", field="display_name")
     with transaction.atomic():
@@ -86,7 +77,7 @@ def update_catalog(actor: Any, catalog_id: UUID | str, **changes: Any) -> Catalo
         if "description" in changes:
             changes["description"] = clean_text(changes["description"], "description")
         if "display_name" in changes:
-            changes["display_name"] = _name(changes["display_name"])
+            changes["display_name"] = clean_name(changes["display_name"], "display_name")
             if Catalog.objects.filter(display_name__iexact=changes["display_name"]).exclude(pk=catalog.pk).exists():
                 raise ValidationFailed("A catalog with this name already exists.", field="display_name")
         diff = {k: [getattr(catalog, k), v] for k, v in changes.items() if getattr(catalog, k) != v}
@@ -170,9 +161,9 @@ def add_resource(
     """
     if not is_uuid(catalog_id):
         raise NotFound("Catalog not found.")
-    origin_id = (origin_id or "").strip()
-    if not origin_id:
+    if not str(origin_id or "").strip():
         raise ValidationFailed("Choose the resource in the target system.", field="origin_id")
+    origin_id = clean_name(origin_id, "origin_id", max_length=512, what="resource id")
     if resource_type not in ResourceType.values:
         raise ValidationFailed("Choose a resource type.", field="resource_type")
     if not roles:
@@ -180,7 +171,7 @@ def add_resource(
     connector = Connector.objects.filter(pk=connector_id, enabled=True).first() if is_uuid(connector_id) else None
     if connector is None:
         raise ValidationFailed("Choose an enabled connector.", field="connector")
-    display_name = _name(display_name)
+    display_name = clean_name(display_name, "display_name")
     with transaction.atomic():
         catalog: Catalog = get_for(actor, Action.MANAGE_CATALOG, Catalog.objects.all(), catalog_id, "catalog")
         owners = None if may_add_any_resource(actor) else _owners_of(connector, origin_id, display_name)
@@ -199,7 +190,12 @@ def add_resource(
         except IntegrityError as exc:
             raise ValidationFailed("This resource is already in the catalog.", field="origin_id") from exc
         ResourceRole.objects.bulk_create(
-            ResourceRole(resource=resource, origin_id=role_id, display_name=label) for role_id, label in roles
+            ResourceRole(
+                resource=resource,
+                origin_id=clean_name(role_id, "roles", max_length=512, what="role id"),
+                display_name=clean_name(label, "roles", what="role name"),
+            )
+            for role_id, label in roles
         )
         log_action(actor, "resource.added", resource, connector=connector.display_name, origin_id=origin_id)
     return resource

@@ -27,6 +27,7 @@ from governance.permissions import Action, can_globally
 from governance.services.audit import log_action
 from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.services.requests import is_uuid
+from governance.services.text import clean_name
 
 USER_MATCH = ("username", "email", "user_principal_name")
 SECRET_MAX_LENGTH = 4096
@@ -247,9 +248,7 @@ def save_connector(
     """Create or change a connector. ``secrets`` holds values typed in this time; an empty
     or missing one keeps the stored secret (which must exist for a required one)."""
     _require(actor)
-    display_name = (display_name or "").strip()
-    if not display_name:
-        raise ValidationFailed("A name is required.", field="display_name")
+    display_name = clean_name(display_name, "display_name")
     if drift_mode not in DriftMode.values:
         raise ValidationFailed("Choose what drift checks do.", field="drift_mode")
     if kind == ConnectorKind.BUILTIN and connector_id is None:

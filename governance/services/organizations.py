@@ -20,7 +20,7 @@ from governance.permissions import Action, can_globally, get_for
 from governance.services.audit import log_action
 from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.services.requests import is_uuid
-from governance.services.text import clean_text
+from governance.services.text import clean_name, clean_text
 
 # A DNS name: labels of letters, digits and inner hyphens, a top-level label of letters.
 DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -60,15 +60,6 @@ def _clean_domains(domains: Sequence[str]) -> list[str]:
     return cleaned
 
 
-def _clean_name(value: str) -> str:
-    value = clean_text(value, "display_name")
-    if not value:
-        raise ValidationFailed("A name is required.", field="display_name")
-    if len(value) > 256:
-        raise ValidationFailed("The name can be at most 256 characters.", field="display_name")
-    return value
-
-
 def _check_unique(name: str, domains: list[str], organization: ConnectedOrganization | None) -> None:
     others = (
         ConnectedOrganization.objects.exclude(pk=organization.pk) if organization else ConnectedOrganization.objects
@@ -99,7 +90,7 @@ def create_organization(
 ) -> ConnectedOrganization:
     if not can_globally(actor, Action.MANAGE_ORGANIZATIONS):
         raise NotAllowed("You may not manage connected organizations.")
-    name = _clean_name(display_name)
+    name = clean_name(display_name, "display_name")
     cleaned = _clean_domains(domains)
     state = _check_state(state)
     with transaction.atomic():
@@ -129,7 +120,7 @@ def update_organization(actor: Any, organization_id: UUID | str, **changes: Any)
     if not is_uuid(organization_id):
         raise NotFound("Connected organization not found.")
     if "display_name" in changes:
-        changes["display_name"] = _clean_name(changes["display_name"])
+        changes["display_name"] = clean_name(changes["display_name"], "display_name")
     if "description" in changes:
         changes["description"] = clean_text(changes["description"], "description")
     if "state" in changes:

@@ -32,18 +32,9 @@ from governance.services.errors import NotAllowed, NotFound, StillInUse, Validat
 from governance.services.grants import refresh_states, unwant_grants, wake_delivery
 from governance.services.machines import ASSIGNMENT, GRANT
 from governance.services.requests import is_uuid
-from governance.services.text import clean_text
+from governance.services.text import clean_name, clean_text
 
 PROPAGATION_BATCH = 500
-
-
-def _clean_name(value: str, field: str = "display_name") -> str:
-    value = clean_text(value, field)
-    if not value:
-        raise ValidationFailed("A name is required.", field=field)
-    if len(value) > 256:
-        raise ValidationFailed("The name can be at most 256 characters.", field=field)
-    return value
 
 
 def create_package(
@@ -59,7 +50,7 @@ def create_package(
     with transaction.atomic():
         package = AccessPackage.objects.create(
             catalog=catalog,
-            display_name=_clean_name(display_name),
+            display_name=clean_name(display_name, "display_name"),
             description=clean_text(description, "description"),
             is_hidden=bool(is_hidden),
         )
@@ -82,7 +73,7 @@ def update_package(actor: Any, package_id: UUID | str, **changes: Any) -> Access
         diff = {}
         for name, value in changes.items():
             if name == "display_name":
-                value = _clean_name(value)
+                value = clean_name(value, "display_name")
             elif name == "description":
                 value = clean_text(value, "description")
             elif name == "is_hidden":

@@ -29,6 +29,7 @@ from governance.permissions import Action, get_for
 from governance.services.audit import log_action
 from governance.services.errors import NotFound, StillInUse, ValidationFailed
 from governance.services.requests import is_uuid
+from governance.services.text import clean_name, clean_text
 
 MAX_STAGES = 3
 MAX_STAGE_TIMEOUT_DAYS = 14
@@ -100,9 +101,8 @@ def _ids(values: Sequence[UUID | str], field_name: str, what: str) -> list[str]:
 
 
 def _validate(spec: PolicySpec) -> PolicySpec:  # noqa: C901 - one check per rule, in the form's order
-    spec.display_name = (spec.display_name or "").strip()
-    if not spec.display_name:
-        raise ValidationFailed("A name is required.", field="display_name")
+    spec.display_name = clean_name(spec.display_name, "display_name")
+    spec.description = clean_text(spec.description, "description")
     if spec.allowed_target_scope not in TargetScope.values:
         raise ValidationFailed("Choose who can request.", field="allowed_target_scope")
     admin_direct = spec.allowed_target_scope == TargetScope.NO_ONE

@@ -36,6 +36,7 @@ from governance.services.grants import lock_assignment, refresh_states
 from governance.services.lifecycle import approve_and_proceed, end_assignment, set_request_state, start_delivery
 from governance.services.machines import REQUEST
 from governance.services.reprocess import BulkResult, check_reprocessable, is_reprocessable, reprocess_requests
+from governance.services.text import clean_text
 
 __all__ = [
     "BulkResult",
@@ -172,7 +173,7 @@ def submit_request(
     if package is None:
         raise NotFound("Access package not found.")
     policy = _choose_policy(user, package, policy_id)
-    justification = (justification or "").strip()
+    justification = clean_text(justification, "justification")
     if policy.requestor_justification_required and not justification:
         raise ValidationFailed("A business justification is required.", field="justification")
     now = timezone.now()
@@ -238,6 +239,7 @@ def cancel_request_as_admin(actor: Any, request_id: UUID | str, reason: str = ""
     """Rule 3: an administrator cancels anything not yet delivered; no access stays behind."""
     if not is_uuid(request_id):
         raise NotFound("Request not found.")
+    reason = clean_text(reason, "reason")
     with transaction.atomic():
         request: AssignmentRequest = get_for(
             actor,
@@ -248,7 +250,7 @@ def cancel_request_as_admin(actor: Any, request_id: UUID | str, reason: str = ""
         )
         if REQUEST.next_state("cancel_by_admin", request.state) is None:
             return request
-        request.cancel_reason = (reason or "").strip() or f"Canceled by {actor_label(actor)}."
+        request.cancel_reason = reason or f"Canceled by {actor_label(actor)}."
         request.save(update_fields=["cancel_reason", "modified_at"])
         set_request_state(request, "cancel_by_admin", actor)
         if request.assignment_id and request.request_type in RequestType.ADDS:
@@ -277,6 +279,7 @@ def request_extension(
     user = actor_user(actor)
     if user is None or not is_uuid(assignment_id):
         raise NotFound("Assignment not found.")
+    justification = clean_text(justification, "justification")
     now = timezone.now()
     with transaction.atomic():
         assignment = (
@@ -301,7 +304,6 @@ def request_extension(
                 f"The policy {policy} no longer lets you request {assignment.package}, so this access cannot be "
                 "extended. Ask the package's manager if you still need it."
             )
-        justification = (justification or "").strip()
         if policy.requestor_justification_required and not justification:
             raise ValidationFailed("A business justification is required.", field="justification")
         new_end = _extended_end(policy, assignment, end, now)
@@ -368,6 +370,7 @@ def request_removal(actor: Any, assignment_id: UUID | str, justification: str = 
     user = actor_user(actor)
     if user is None or not is_uuid(assignment_id):
         raise NotFound("Assignment not found.")
+    justification = clean_text(justification, "justification")
     with transaction.atomic():
         assignment = own_assignments(user).select_for_update(of=("self",)).filter(pk=assignment_id).first()
         if assignment is None:
@@ -382,7 +385,7 @@ def request_removal(actor: Any, assignment_id: UUID | str, justification: str = 
             target=user,
             requestor=user,
             requestor_label=actor_label(actor),
-            justification=(justification or "").strip(),
+            justification=justification,
         )
         log_action(actor, "request.submitted", request)
         start_delivery(request, actor)

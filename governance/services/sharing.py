@@ -14,6 +14,7 @@ from governance.permissions import Action, get_for
 from governance.services.audit import actor_user, log_action
 from governance.services.errors import NotAllowed, NotFound, ValidationFailed
 from governance.services.requests import is_uuid
+from governance.services.text import clean_text
 
 MAX_RECIPIENTS = 100
 MAX_NOTE = 2000
@@ -37,9 +38,7 @@ def email_package_link(actor: Any, package_id: UUID | str, recipient_ids: Sequen
         raise ValidationFailed(f"Choose at most {MAX_RECIPIENTS} people at a time.", field="recipients")
     if not all(is_uuid(pk) for pk in ids):
         raise ValidationFailed("Some chosen people do not exist.", field="recipients")
-    note = (note or "").strip()
-    if len(note) > MAX_NOTE:
-        raise ValidationFailed(f"The message can be at most {MAX_NOTE} characters.", field="note")
+    note = clean_text(note, "note", max_length=MAX_NOTE, what="message")
     with transaction.atomic():
         package: AccessPackage = get_for(
             actor, Action.ASSIGN, AccessPackage.objects.all(), package_id, "access package"

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from governance.forms import NameField
 from governance.models import Connector, ConnectorKind, DriftMode
 from governance.services import connectors as service
 from governance.services.errors import DomainError, NotFound
@@ -22,7 +23,7 @@ CREATABLE = [(k, label) for k, label in ConnectorKind.choices if k != ConnectorK
 
 
 class ConnectorForm(forms.Form):
-    display_name = forms.CharField(label="Name", max_length=256)
+    display_name = NameField()
     enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
     drift_mode = forms.ChoiceField(
         label="Drift check",

@@ -51,11 +51,13 @@ def test_missing_justification_is_a_400_and_writes_nothing(
         "assignmentRequests", {"requestType": "userAdd", "assignment": {"accessPackageId": str(package.pk)}}
     )
     assert answer.status == 400
+    inner = answer.error.pop("innerError")
     assert answer.error == {
         "code": "invalidRequest",
         "message": "A business justification is required.",
         "target": "justification",
     }
+    assert inner["request-id"] == answer.headers["request-id"]
     assert snapshot() == before
 
 

@@ -30,15 +30,18 @@ from governance.services import (
     sharing,
 )
 from governance.services.errors import DomainError, NotFound, ValidationFailed
-from tests.fuzz.strategies import BAD_UUIDS, NASTY_STRINGS, TEXT
+from tests.fuzz.strategies import BAD_UUIDS, LONE_SURROGATES, NASTY_STRINGS, TEXT
 from tests.fuzz.test_forms import World, fingerprint, rolled_back
 
 pytestmark = pytest.mark.django_db
 
 SERVICE_EXAMPLES = 6
 
-TEXTS = st.one_of(TEXT, NASTY_STRINGS)
-INTS = st.one_of(st.integers(-(10**12), 10**12), st.sampled_from([0, -1, 1, 2, 14, 365, 2**31, 2**63]))
+# A service is called with what a person typed or a JSON body carried: lone surrogates too.
+TEXTS = st.one_of(TEXT, NASTY_STRINGS, LONE_SURROGATES)
+INTS = st.one_of(
+    st.integers(-(10**12), 10**12), st.sampled_from([0, -1, 1, 2, 14, 365, 2**31, 2**63, 10**400, -(10**400)])
+)
 BOOLS = st.booleans()
 WHEN = st.one_of(
     st.none(),

@@ -18,11 +18,15 @@ from governance.api.base import (
     ResourceView,
     body_of,
     bool_of,
+    free_text_of,
     id_of,
+    name_field,
+    name_of,
     no_content,
     object_of,
     page_of,
     refuse_unknown,
+    text_field,
     text_of,
 )
 from governance.api.odata import QueryOptions, enum, flag, ident, text
@@ -40,14 +44,15 @@ from governance.permissions import Action, get_for, restrict
 from governance.services import catalogs as catalog_services
 from governance.services.errors import NotFound, ValidationFailed
 from governance.services.requests import is_uuid
+from governance.services.text import one_line
 
 TAG = ["catalogs"]
 
 CATALOG_INPUT = inline_serializer(
     "CatalogInput",
     fields={
-        "displayName": serializers.CharField(),
-        "description": serializers.CharField(required=False),
+        "displayName": name_field(),
+        "description": text_field(required=False),
         "isExternallyVisible": serializers.BooleanField(required=False),
         "state": serializers.ChoiceField(choices=CatalogState.values, required=False),
         "catalogType": serializers.ChoiceField(choices=["userManaged"], required=False),
@@ -62,9 +67,9 @@ def _catalog_changes(data: dict[str, Any]) -> dict[str, Any]:
         raise ValidationFailed("Only userManaged catalogs exist here.", field="catalogType")
     changes: dict[str, Any] = {}
     if "displayName" in data:
-        changes["display_name"] = text_of(data, "displayName", required=True)
+        changes["display_name"] = name_of(data, "displayName", required=True)
     if "description" in data:
-        changes["description"] = text_of(data, "description")
+        changes["description"] = free_text_of(data, "description")
     if "isExternallyVisible" in data:
         changes["is_externally_visible"] = bool_of(data, "isExternallyVisible", True)
     if "state" in data:
@@ -222,10 +227,10 @@ RESOURCE_REQUEST_INPUT = inline_serializer(
             "ResourceRequestResource",
             fields={
                 "id": serializers.UUIDField(required=False),
-                "originId": serializers.CharField(required=False),
+                "originId": text_field(required=False),
                 "originSystem": serializers.ChoiceField(choices=list(ORIGIN_SYSTEM.values()), required=False),
-                "displayName": serializers.CharField(required=False),
-                "description": serializers.CharField(required=False),
+                "displayName": name_field(required=False),
+                "description": text_field(required=False),
             },
         ),
         "catalog": inline_serializer("ResourceRequestCatalog", fields={"id": serializers.UUIDField()}),
@@ -291,8 +296,8 @@ class ResourceRequestList(ResourceView):
             catalog_id,
             connector_id=builtin_connector().pk,
             origin_id=str(group.pk),
-            display_name=text_of(data, "displayName") or group.display_name,
-            description=text_of(data, "description") or group.description,
+            display_name=name_of(data, "displayName") or one_line(group.display_name),
+            description=free_text_of(data, "description") or group.description,
         )
 
     def _find(self, catalog_id: str, data: dict[str, Any]) -> Resource:

@@ -17,10 +17,14 @@ from governance.api.base import (
     ITEM_PARAMETERS,
     ResourceView,
     body_of,
+    free_text_of,
     list_of,
+    name_field,
+    name_of,
     no_content,
     page_of,
     refuse_unknown,
+    text_field,
     text_of,
 )
 from governance.api.odata import QueryOptions, enum, ident, text
@@ -101,13 +105,13 @@ class GroupItem(GroupMixin):
 ORGANIZATION_INPUT = inline_serializer(
     "ConnectedOrganizationInput",
     fields={
-        "displayName": serializers.CharField(),
-        "description": serializers.CharField(required=False),
+        "displayName": name_field(),
+        "description": text_field(required=False),
         "state": serializers.ChoiceField(choices=ConnectedOrganizationState.values, required=False),
         "identitySources": serializers.ListField(
             child=inline_serializer(
                 "DomainIdentitySource",
-                fields={"domainName": serializers.CharField(), "displayName": serializers.CharField(required=False)},
+                fields={"domainName": text_field(), "displayName": name_field(required=False)},
             ),
             required=False,
         ),
@@ -119,9 +123,9 @@ def _organization_changes(data: dict[str, Any]) -> dict[str, Any]:
     refuse_unknown(data, ("id", "displayName", "description", "state", "identitySources"))
     changes: dict[str, Any] = {}
     if "displayName" in data:
-        changes["display_name"] = text_of(data, "displayName", required=True)
+        changes["display_name"] = name_of(data, "displayName", required=True)
     if "description" in data:
-        changes["description"] = text_of(data, "description")
+        changes["description"] = free_text_of(data, "description")
     if "state" in data:
         changes["state"] = text_of(data, "state")
     if "identitySources" in data:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -20,12 +19,17 @@ from governance.api.base import (
     body_of,
     bool_of,
     datetime_of,
+    free_text_of,
     id_of,
     list_of,
+    name_field,
+    name_of,
     no_content,
     object_of,
     page_of,
+    parse_duration,
     refuse_unknown,
+    text_field,
     text_of,
 )
 from governance.api.odata import QueryOptions, enum, flag, ident, text
@@ -54,8 +58,8 @@ REF = inline_serializer("Reference", fields={"id": serializers.UUIDField()})
 PACKAGE_INPUT = inline_serializer(
     "AccessPackageInput",
     fields={
-        "displayName": serializers.CharField(),
-        "description": serializers.CharField(required=False),
+        "displayName": name_field(),
+        "description": text_field(required=False),
         "isHidden": serializers.BooleanField(required=False),
         "catalog": REF,
     },
@@ -118,9 +122,9 @@ def _package_changes(data: dict[str, Any]) -> dict[str, Any]:
     refuse_unknown(data, ("id", "displayName", "description", "isHidden", "catalog"))
     changes: dict[str, Any] = {}
     if "displayName" in data:
-        changes["display_name"] = text_of(data, "displayName", required=True)
+        changes["display_name"] = name_of(data, "displayName", required=True)
     if "description" in data:
-        changes["description"] = text_of(data, "description")
+        changes["description"] = free_text_of(data, "description")
     if "isHidden" in data:
         changes["is_hidden"] = bool_of(data, "isHidden")
     return changes
@@ -179,13 +183,13 @@ ROLE_SCOPE_INPUT = inline_serializer(
             "ResourceRoleScopeRole",
             fields={
                 "id": serializers.UUIDField(required=False),
-                "originId": serializers.CharField(required=False),
-                "originSystem": serializers.CharField(required=False),
+                "originId": text_field(required=False),
+                "originSystem": text_field(required=False),
                 "resource": inline_serializer(
                     "ResourceRoleScopeResource",
                     fields={
                         "id": serializers.UUIDField(required=False),
-                        "originId": serializers.CharField(required=False),
+                        "originId": text_field(required=False),
                     },
                     required=False,
                 ),
@@ -195,8 +199,8 @@ ROLE_SCOPE_INPUT = inline_serializer(
             "ResourceRoleScopeScope",
             fields={
                 "id": serializers.UUIDField(required=False),
-                "originId": serializers.CharField(required=False),
-                "originSystem": serializers.CharField(required=False),
+                "originId": text_field(required=False),
+                "originSystem": text_field(required=False),
             },
             required=False,
         ),
@@ -280,8 +284,8 @@ class RoleScopeItem(RoleScopeMixin):
 POLICY_INPUT = inline_serializer(
     "AssignmentPolicyInput",
     fields={
-        "displayName": serializers.CharField(),
-        "description": serializers.CharField(required=False),
+        "displayName": name_field(),
+        "description": text_field(required=False),
         "allowedTargetScope": serializers.ChoiceField(choices=TargetScope.values),
         "specificAllowedTargets": serializers.ListField(child=serializers.DictField(), required=False),
         "expiration": serializers.DictField(required=False),
@@ -303,21 +307,6 @@ POLICY_PROPERTIES = (
     "createdDateTime",
     "modifiedDateTime",
 )
-_DURATION = re.compile(r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?)?$")
-# msgraph-sdk for Python writes a timedelta as str(timedelta) ("7 days, 0:00:00"), not ISO-8601.
-_PYTHON_DURATION = re.compile(r"^(?:(?P<days>\d+) days?, )?(?P<hours>\d+):(?P<minutes>\d\d):(?P<seconds>\d\d)$")
-
-
-def _parse_duration(value: str, field: str) -> tuple[int, int]:
-    """(days, hours) of a duration given in whole days or hours."""
-    value = (value or "").strip()
-    match = _DURATION.match(value)
-    if match is not None and value not in {"P", "PT"} and not value.endswith("T"):
-        return int(match["days"] or 0), int(match["hours"] or 0)
-    match = _PYTHON_DURATION.match(value)
-    if match is not None and match["minutes"] == "00" and match["seconds"] == "00":
-        return int(match["days"] or 0), int(match["hours"])
-    raise ValidationFailed(f"'{field}' is an ISO-8601 duration in days or hours, e.g. P30D or PT8H.", field=field)
 
 
 def _subject_sets(items: list[Any], field: str, *, fallback: bool = False) -> list[ApproverSpec]:
@@ -379,7 +368,7 @@ def _expiration(spec: PolicySpec, expiration: dict[str, Any]) -> None:
         spec.expiration_type = ExpirationType.ON_DATE
         spec.expiration_date = datetime_of(expiration, "endDateTime")
     elif kind == "afterDuration":
-        days, hours = _parse_duration(text_of(expiration, "duration", required=True), "expiration.duration")
+        days, hours = parse_duration(text_of(expiration, "duration", required=True), "expiration.duration")
         if days and hours:
             raise ValidationFailed("Give the duration in days or in hours, not both.", field="expiration.duration")
         if hours:
@@ -461,7 +450,7 @@ def _approval_settings(spec: PolicySpec, settings: dict[str, Any]) -> None:
             raise ValidationFailed("Escalation is not supported; use fallback approvers.", field="isEscalationEnabled")
         if list_of(stage, "escalationApprovers") or list_of(stage, "fallbackEscalationApprovers"):
             raise ValidationFailed("Escalation approvers are not supported.", field="escalationApprovers")
-        days, hours = _parse_duration(
+        days, hours = parse_duration(
             text_of(stage, "durationBeforeAutomaticDenial", default="P14D"), "durationBeforeAutomaticDenial"
         )
         if hours:
@@ -488,9 +477,9 @@ def policy_spec(data: dict[str, Any], base: PolicySpec | None = None) -> PolicyS
     refuse_unknown(data, POLICY_PROPERTIES)
     spec = base or PolicySpec(display_name="")
     if "displayName" in data or base is None:
-        spec.display_name = text_of(data, "displayName", required=True)
+        spec.display_name = name_of(data, "displayName", required=True)
     if "description" in data:
-        spec.description = text_of(data, "description")
+        spec.description = free_text_of(data, "description")
     if "allowedTargetScope" in data or base is None:
         scope = text_of(data, "allowedTargetScope", required=True)
         if scope not in TargetScope.values:

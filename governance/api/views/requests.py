@@ -22,16 +22,18 @@ from governance.api.base import (
     ResourceView,
     body_of,
     datetime_of,
+    free_text_of,
     id_of,
     no_content,
     object_of,
     page_of,
+    parse_duration,
     refuse_unknown,
+    text_field,
     text_of,
 )
 from governance.api.odata import QueryOptions, enum, ident
 from governance.api.serializers import AssignmentOut, RequestOut, iso
-from governance.api.views.packages import _parse_duration
 from governance.models import (
     ApprovalStage,
     ApproverKind,
@@ -86,7 +88,7 @@ REQUEST_INPUT = inline_serializer(
                 "accessPackageId": serializers.UUIDField(required=False),
             },
         ),
-        "justification": serializers.CharField(required=False),
+        "justification": text_field(required=False),
         "schedule": inline_serializer(
             "AssignmentRequestSchedule",
             fields={
@@ -95,8 +97,8 @@ REQUEST_INPUT = inline_serializer(
                     "AssignmentRequestExpiration",
                     fields={
                         "endDateTime": serializers.DateTimeField(required=False),
-                        "duration": serializers.CharField(required=False),
-                        "type": serializers.CharField(required=False),
+                        "duration": text_field(required=False),
+                        "type": text_field(required=False),
                     },
                     required=False,
                 ),
@@ -118,8 +120,13 @@ def _schedule(data: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
     end = datetime_of(expiration, "endDateTime")
     duration = text_of(expiration, "duration")
     if end is None and duration:
-        days, hours = _parse_duration(duration, "schedule.expiration.duration")
-        end = (start or timezone.now()) + timedelta(days=days, hours=hours)
+        days, hours = parse_duration(duration, "schedule.expiration.duration")
+        try:
+            end = (start or timezone.now()) + timedelta(days=days, hours=hours)
+        except OverflowError:
+            raise ValidationFailed(
+                "The schedule would end after the year 9999.", field="schedule.expiration.duration"
+            ) from None
     return start, end
 
 
@@ -175,7 +182,7 @@ class RequestList(RequestMixin):
         refuse_unknown(data, ("requestType", "assignment", "justification", "schedule", "accessPackage"))
         request_type = _request_type(text_of(data, "requestType", required=True))
         assignment = object_of(data, "assignment")
-        justification = text_of(data, "justification")
+        justification = free_text_of(data, "justification")
         package_id = _ref(assignment, "accessPackageId", "accessPackage") or id_of(
             object_of(data, "accessPackage"), "id"
         )
@@ -426,7 +433,7 @@ APPROVAL_STAGE_INPUT = inline_serializer(
     "ApprovalStageInput",
     fields={
         "reviewResult": serializers.ChoiceField(choices=Decision.values),
-        "justification": serializers.CharField(required=False),
+        "justification": text_field(required=False),
     },
 )
 
@@ -535,5 +542,7 @@ class ApprovalStageItem(ApprovalMixin):
         result = text_of(data, "reviewResult", required=True)
         if result not in Decision.values:
             raise ValidationFailed("'reviewResult' is Approve or Deny.", field="reviewResult")
-        approval_services.decide(self.client, found.pk, result, text_of(data, "justification"), stage_order=stage.order)
+        approval_services.decide(
+            self.client, found.pk, result, free_text_of(data, "justification"), stage_order=stage.order
+        )
         return no_content()
