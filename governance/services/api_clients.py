@@ -13,12 +13,12 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from governance.ids import is_uuid
 from governance.models import ApiClient, ApiClientRole, Catalog, GlobalRole, User
 from governance.models.apiclient import CATALOG_ROLE_OF
 from governance.permissions import role_set
 from governance.services.audit import log_action
 from governance.services.errors import NotAllowed, NotFound, ValidationFailed
-from governance.services.requests import is_uuid
 from governance.services.text import clean_name
 
 TOKEN_PREFIX = "pcs_"

@@ -14,6 +14,7 @@ from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from governance import notifications
+from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
     Assignment,
@@ -42,7 +43,7 @@ from governance.services.grants import (
 from governance.services.lifecycle import approve_and_proceed, set_request_state, start_delivery
 from governance.services.machines import GRANT
 from governance.services.reprocess import reprocess_assignments
-from governance.services.requests import is_uuid, refuse_duplicate, validate_period
+from governance.services.requests import refuse_duplicate, validate_period
 from governance.services.text import clean_text
 
 __all__ = ["reprocess_assignment", "reprocess_assignments"]

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from governance.connectors import REGISTRY, ConnectorError, for_connector
+from governance.ids import is_uuid
 from governance.models import (
     Catalog,
     CatalogRole,
@@ -36,7 +37,6 @@ from governance.permissions import (
 from governance.services.audit import actor_user, log_action
 from governance.services.delivery import subject_of
 from governance.services.errors import NotAllowed, NotFound, NotResourceOwner, StillInUse, ValidationFailed
-from governance.services.requests import is_uuid
 from governance.services.text import clean_name, clean_text
 
 

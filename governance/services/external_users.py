@@ -18,6 +18,7 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
+from governance.ids import is_uuid
 from governance.models import (
     Assignment,
     AssignmentRequest,
@@ -36,7 +37,6 @@ from governance.models import (
 from governance.permissions import Action, can_globally
 from governance.services.audit import log_action
 from governance.services.errors import NotFound, ValidationFailed
-from governance.services.requests import is_uuid
 
 
 @dataclass(frozen=True)

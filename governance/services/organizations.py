@@ -11,6 +11,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from governance.ids import is_uuid
 from governance.models import (
     ConnectedOrganization,
     ConnectedOrganizationState,
@@ -19,7 +20,6 @@ from governance.models import (
 from governance.permissions import Action, can_globally, get_for
 from governance.services.audit import log_action
 from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
-from governance.services.requests import is_uuid
 from governance.services.text import clean_name, clean_text
 
 # A DNS name: labels of letters, digits and inner hyphens, a top-level label of letters.

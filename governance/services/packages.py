@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
+from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
     Assignment,
@@ -31,7 +32,6 @@ from governance.services.audit import build_event, log_action
 from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.services.grants import refresh_states, unwant_grants, wake_delivery
 from governance.services.machines import ASSIGNMENT, GRANT
-from governance.services.requests import is_uuid
 from governance.services.text import clean_name, clean_text
 
 PROPAGATION_BATCH = 500

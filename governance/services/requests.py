@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from governance import notifications
+from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
     Assignment,
@@ -136,14 +137,6 @@ def _choose_policy(user: User, package: AccessPackage, policy_id: UUID | str | N
     if known is not None and not known.enabled:
         raise ValidationFailed("This policy no longer accepts requests.", field="policy")
     raise ValidationFailed("This policy does not let you request this package.", field="policy")
-
-
-def is_uuid(value: object) -> bool:
-    try:
-        UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def _check_approvers_exist(policy: AssignmentPolicy, target: User, requestor: User | None) -> None:

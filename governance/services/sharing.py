@@ -9,11 +9,11 @@ from uuid import UUID
 from django.db import transaction
 
 from governance import notifications
+from governance.ids import is_uuid
 from governance.models import AccessPackage, User
 from governance.permissions import Action, get_for
 from governance.services.audit import actor_user, log_action
 from governance.services.errors import NotAllowed, NotFound, ValidationFailed
-from governance.services.requests import is_uuid
 from governance.services.text import clean_text
 
 MAX_RECIPIENTS = 100

@@ -34,6 +34,7 @@ from governance.api.base import (
 )
 from governance.api.odata import QueryOptions, enum, flag, ident, text
 from governance.api.serializers import PackageOut, PolicyOut, ResourceRoleScopeOut
+from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
     ApprovalStage,
@@ -49,7 +50,6 @@ from governance.services import packages as package_services
 from governance.services import policies as policy_services
 from governance.services.errors import ValidationFailed
 from governance.services.policies import ApproverSpec, PolicySpec, StageSpec
-from governance.services.requests import is_uuid
 
 PACKAGE_TAG = ["accessPackages"]
 POLICY_TAG = ["assignmentPolicies"]
