@@ -14,13 +14,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from governance import tasks
+from governance.identity.ldap_reader import config_problems as sync_problems
+from governance.identity.ldap_reader import sync_config
 from governance.identity.oidc import ProviderUnavailable, discovery, forget_discovery, oidc_config
 from governance.identity.oidc import config_problems as oidc_problems
 from governance.models import ConnectedOrganization, DirectorySyncState, ExternalUserOffboarding
 from governance.permissions import Action, can_globally
 from governance.services import external_users
-from governance.services.directory_sync import config_problems as sync_problems
-from governance.services.directory_sync import pending_offboarding, sync_config
+from governance.services.directory_sync import pending_offboarding
 from governance.services.errors import DomainError
 from governance.web import attach_error, not_found_on_refusal
 
