@@ -16,6 +16,7 @@ from governance.api.base import (
     list_of,
     name_of,
     object_of,
+    odata_type,
     parse_duration,
     refuse_unknown,
     text_of,
@@ -40,10 +41,10 @@ POLICY_PROPERTIES = (
 
 
 def _subject_kind(item: Any, field: str) -> str:
-    """A subject set's type without its namespace: ``#microsoft.graph.singleUser`` is ``singleUser``."""
+    """A subject set's type (``singleUser``, ``groupMembers``…)."""
     if not isinstance(item, dict):
         raise ValidationFailed(f"'{field}' lists subject sets (objects).", field=field)
-    return str(item.get("@odata.type", "")).removeprefix("#").removeprefix("microsoft.graph.")
+    return odata_type(item)
 
 
 def _subject_sets(items: list[Any], field: str, *, fallback: bool = False) -> list[ApproverSpec]:

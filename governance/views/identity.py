@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from governance import tasks
+from governance.forms import LifecycleForm
 from governance.identity.ldap_reader import config_problems as sync_problems
 from governance.identity.ldap_reader import sync_config
 from governance.identity.oidc import ProviderUnavailable, discovery, forget_discovery, oidc_config
@@ -100,20 +100,6 @@ def sync_now(request: HttpRequest) -> HttpResponse:
     tasks.run_directory_sync_soon()
     messages.success(request, "Directory sync queued: a worker runs it now; this page shows the outcome.")
     return redirect("identity:overview")
-
-
-class LifecycleForm(forms.Form):
-    block_sign_in = forms.BooleanField(
-        label="Block external user from signing in",
-        required=False,
-        help_text="When their last assignment ends, the account can no longer sign in.",
-    )
-    remove_account = forms.BooleanField(
-        label="Remove external user",
-        required=False,
-        help_text="Delete the account some days after their last assignment ended.",
-    )
-    remove_after_days = forms.IntegerField(label="Number of days before removing external user")
 
 
 @login_required

@@ -18,10 +18,9 @@ from governance.api.base import (
     ResourceView,
     body_of,
     bool_of,
-    free_text_of,
     id_of,
+    name_and_description,
     name_field,
-    name_of,
     no_content,
     object_of,
     page_of,
@@ -115,11 +114,7 @@ class PackageMixin(ResourceView):
 
 def _package_changes(data: dict[str, Any]) -> dict[str, Any]:
     refuse_unknown(data, ("id", "displayName", "description", "isHidden", "catalog"))
-    changes: dict[str, Any] = {}
-    if "displayName" in data:
-        changes["display_name"] = name_of(data, "displayName", required=True)
-    if "description" in data:
-        changes["description"] = free_text_of(data, "description")
+    changes = name_and_description(data)
     if "isHidden" in data:
         changes["is_hidden"] = bool_of(data, "isHidden")
     return changes
