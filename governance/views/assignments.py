@@ -30,12 +30,12 @@ from governance.models import (
 from governance.permissions import Action, can, restrict
 from governance.services import assignments as assignment_service
 from governance.services.errors import DomainError
-from governance.views.access import admin_portal, may_somewhere, selected_ids, visible
+from governance.views.access import admin_portal, visible
 from governance.views.listing import paginate, stream_csv
 from governance.views.outcomes import refusals_as_messages, submit_once
-from governance.views.packages import find_package, package_tabs
-from governance.views.reprocess_all import reprocess_all_url
-from governance.web import attach_error, render_page, safe_next
+from governance.views.packages import find_package, package_tabs, render_list
+from governance.views.reprocess_all import reprocess_controls, reprocess_selected
+from governance.web import attach_error, safe_next
 
 STATE_LABELS = dict(AssignmentState.choices)
 CSV_HEADER = [
@@ -68,17 +68,11 @@ def _filtered(request: HttpRequest, package: AccessPackage | None) -> Assignment
 def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[str, Any]:
     filterset = _filtered(request, package)
     rows = filterset.qs.select_related("target", "package", "policy")
-    can_reprocess = (
-        can(request.user, Action.REPROCESS, package) if package else may_somewhere(request, Action.REPROCESS)
-    )
     return {
         "filter": filterset,
         "page": paginate(request, rows),
         "show_package": package is None,
-        "can_reprocess_any": can_reprocess,
-        "reprocess_all_url": reprocess_all_url(request, BulkReprocessKind.ASSIGNMENTS, package)
-        if can_reprocess
-        else "",
+        **reprocess_controls(request, BulkReprocessKind.ASSIGNMENTS, package),
         "download_url": (
             reverse("governance:package_assignments_download", args=[package.pk])
             if package
@@ -87,25 +81,25 @@ def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[s
     }
 
 
-@admin_portal
-def assignment_list(request: HttpRequest) -> HttpResponse:
-    return render_page(
+def _list(request: HttpRequest, package: AccessPackage | None) -> HttpResponse:
+    return render_list(
         request,
-        "governance/assignments/list.html",
-        _list_context(request, None),
+        package,
+        _list_context(request, package),
+        page="governance/assignments/list.html",
+        tab="assignments",
         partial="governance/assignments/_table.html",
     )
+
+
+@admin_portal
+def assignment_list(request: HttpRequest) -> HttpResponse:
+    return _list(request, None)
 
 
 @admin_portal
 def package_assignments(request: HttpRequest, pk: UUID) -> HttpResponse:
-    package = find_package(request, pk)
-    return render_page(
-        request,
-        "governance/packages/assignments.html",
-        {**package_tabs(request, package, "assignments"), **_list_context(request, package)},
-        partial="governance/assignments/_table.html",
-    )
+    return _list(request, find_package(request, pk))
 
 
 def _download(request: HttpRequest, package: AccessPackage | None) -> StreamingHttpResponse:
@@ -250,11 +244,6 @@ def assignment_reprocess(request: HttpRequest, pk: UUID) -> HttpResponse:
 @require_POST
 def assignment_reprocess_selected(request: HttpRequest) -> HttpResponse:
     """Seed 004: select assignments, click Reprocess; ineligible ones are reported."""
-    ids = selected_ids(request)
-    back = safe_next(request, reverse("governance:assignment_list"))
-    if not ids:
-        messages.error(request, "Select at least one assignment to reprocess.")
-        return redirect(back)
-    result = assignment_service.reprocess_assignments(request.user, ids)
-    (messages.success if not result.skipped else messages.warning)(request, f"Reprocess: {result.summary()}")
-    return redirect(back)
+    return reprocess_selected(
+        request, "assignment", reverse("governance:assignment_list"), assignment_service.reprocess_assignments
+    )

@@ -49,6 +49,16 @@ def package_tabs(request: HttpRequest, package: AccessPackage, tab: str) -> dict
     }
 
 
+def render_list(
+    request: HttpRequest, package: AccessPackage | None, context: dict[str, Any], *, page: str, tab: str, partial: str
+) -> HttpResponse:
+    """A list across packages (the ``page`` template), or the same list on a package's ``tab``."""
+    if package is None:
+        return render_page(request, page, context, partial=partial)
+    tabs = package_tabs(request, package, tab)
+    return render_page(request, f"governance/packages/{tab}.html", {**tabs, **context}, partial=partial)
+
+
 def find_package(request: HttpRequest, pk: UUID, action: Action | None = None) -> AccessPackage:
     """A package the person may see (and, with ``action``, act on), or 404."""
     package = visible(request, AccessPackage.objects.select_related("catalog"), pk)
