@@ -81,25 +81,14 @@ def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[s
     }
 
 
-def _list(request: HttpRequest, package: AccessPackage | None) -> HttpResponse:
-    return render_list(
-        request,
-        package,
-        _list_context(request, package),
-        page="governance/assignments/list.html",
-        tab="assignments",
-        partial="governance/assignments/_table.html",
-    )
-
-
 @admin_portal
 def assignment_list(request: HttpRequest) -> HttpResponse:
-    return _list(request, None)
+    return render_list(request, None, "assignments", _list_context)
 
 
 @admin_portal
 def package_assignments(request: HttpRequest, pk: UUID) -> HttpResponse:
-    return _list(request, find_package(request, pk))
+    return render_list(request, find_package(request, pk), "assignments", _list_context)
 
 
 def _download(request: HttpRequest, package: AccessPackage | None) -> StreamingHttpResponse:

@@ -3,6 +3,7 @@ tabs (seed 003: Hidden, Delete, Add resource roles, Remove resource role)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -50,13 +51,19 @@ def package_tabs(request: HttpRequest, package: AccessPackage, tab: str) -> dict
 
 
 def render_list(
-    request: HttpRequest, package: AccessPackage | None, context: dict[str, Any], *, page: str, tab: str, partial: str
+    request: HttpRequest,
+    package: AccessPackage | None,
+    kind: str,
+    context_of: Callable[[HttpRequest, AccessPackage | None], dict[str, Any]],
 ) -> HttpResponse:
-    """A list across packages (the ``page`` template), or the same list on a package's ``tab``."""
+    """The list of ``kind`` ("requests", "assignments") across packages, or on a package's tab
+    of that name; ``governance/<kind>/_table.html`` is what htmx swaps."""
+    context = context_of(request, package)
+    partial = f"governance/{kind}/_table.html"
     if package is None:
-        return render_page(request, page, context, partial=partial)
-    tabs = package_tabs(request, package, tab)
-    return render_page(request, f"governance/packages/{tab}.html", {**tabs, **context}, partial=partial)
+        return render_page(request, f"governance/{kind}/list.html", context, partial=partial)
+    tabs = package_tabs(request, package, kind)
+    return render_page(request, f"governance/packages/{kind}.html", {**tabs, **context}, partial=partial)
 
 
 def find_package(request: HttpRequest, pk: UUID, action: Action | None = None) -> AccessPackage:

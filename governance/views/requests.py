@@ -67,25 +67,14 @@ def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[s
     }
 
 
-def _list(request: HttpRequest, package: AccessPackage | None) -> HttpResponse:
-    return render_list(
-        request,
-        package,
-        _list_context(request, package),
-        page="governance/requests/list.html",
-        tab="requests",
-        partial="governance/requests/_table.html",
-    )
-
-
 @admin_portal
 def request_list(request: HttpRequest) -> HttpResponse:
-    return _list(request, None)
+    return render_list(request, None, "requests", _list_context)
 
 
 @admin_portal
 def package_requests(request: HttpRequest, pk: UUID) -> HttpResponse:
-    return _list(request, find_package(request, pk))
+    return render_list(request, find_package(request, pk), "requests", _list_context)
 
 
 def _find_request(request: HttpRequest, pk: UUID) -> AssignmentRequest:
