@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import pytest
@@ -81,27 +81,59 @@ class ScimServer:
             return names
 
 
+class _Target(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+_T = TypeVar("_T", bound=_Target)
+
+
+def _running(target: _T) -> Iterator[_T]:
+    """A fixture's body: the target started for the test and stopped after it."""
+    target.start()
+    try:
+        yield target
+    finally:
+        target.stop()
+
+
 @pytest.fixture
 def scim_server() -> Iterator[ScimServer]:
-    server = ScimServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(ScimServer())
+
+
+class _QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
 
 
 @dataclass
-class Receiver:
-    """Records signed webhook events; can be told to fail or to be slow."""
+class _InThreadServer:
+    """An HTTP server on a free port, answering from a thread of the test process."""
 
     port: int = field(default_factory=free_port)
+    server: ThreadingHTTPServer | None = None
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+@dataclass
+class Receiver(_InThreadServer):
+    """Records signed webhook events; can be told to fail or to be slow."""
+
     events: list[dict[str, Any]] = field(default_factory=list)
     rejected_signatures: int = 0
     fail_next: int = 0
     fail_status: int = 503
     delay: float = 0.0
-    server: ThreadingHTTPServer | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -115,7 +147,7 @@ class Receiver:
     def start(self) -> None:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if not verify(WEBHOOK_SECRET, self.headers.get(SIGNATURE_HEADER, ""), body):
@@ -142,26 +174,12 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(text)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        self._serve(Handler)
 
 
 @pytest.fixture
 def webhook_receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    receiver.start()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
+    yield from _running(Receiver())
 
 
 @dataclass
@@ -173,19 +191,17 @@ class Seen:
 
 
 @dataclass
-class Listener:
+class Listener(_InThreadServer):
     """Any HTTP server a test needs: answers every request with ``status``, ``headers`` and
     ``body`` (``body_size`` bytes of filler instead, streamed, when set), and records what it
     was sent. The "attacker's listener" of the security tests, or a throttling target."""
 
-    port: int = field(default_factory=free_port)
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     body_size: int = 0
     declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
     seen: list[Seen] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -194,7 +210,7 @@ class Listener:
     def start(self) -> None:
         listener = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def _answer(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
                 listener.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
@@ -217,26 +233,12 @@ class Listener:
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        self._serve(Handler)
 
 
 @pytest.fixture
 def listener() -> Iterator[Listener]:
-    server = Listener()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(Listener())
 
 
 @dataclass
@@ -280,9 +282,4 @@ def private_redis() -> Iterator[RedisServer]:
     from tests.conftest import need
 
     need(shutil.which("redis-server") is not None, "this test needs redis-server")
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(RedisServer())
