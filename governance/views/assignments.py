@@ -29,13 +29,12 @@ from governance.models import (
 )
 from governance.permissions import Action, can, restrict
 from governance.services import assignments as assignment_service
-from governance.services.errors import DomainError
 from governance.views.access import admin_portal, visible
 from governance.views.listing import paginate, stream_csv
 from governance.views.outcomes import refusals_as_messages, submit_once
 from governance.views.packages import find_package, package_tabs, render_list
 from governance.views.reprocess_all import reprocess_controls, reprocess_selected
-from governance.web import attach_error, safe_next
+from governance.web import refusals_on, safe_next
 
 STATE_LABELS = dict(AssignmentState.choices)
 CSV_HEADER = [
@@ -182,10 +181,8 @@ def assignment_create(request: HttpRequest, pk: UUID) -> HttpResponse:
             messages.success(request, f"{'Scheduled' if scheduled else 'Assigned'}: {names}.")
             return reverse("governance:package_assignments", args=[package.pk])
 
-        try:
+        with refusals_on(form):
             return redirect(submit_once(request, form.token, assign))
-        except DomainError as error:
-            attach_error(form, error)
     return render(
         request,
         "governance/assignments/new.html",

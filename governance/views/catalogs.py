@@ -37,7 +37,7 @@ from governance.services.errors import DomainError
 from governance.views.access import admin_portal, require, visible
 from governance.views.listing import paginate
 from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
-from governance.web import attach_error, render_page
+from governance.web import attach_error, refusals_on, render_page
 
 
 def find_catalog(request: HttpRequest, pk: UUID, action: Action | None = None) -> Catalog:
@@ -83,10 +83,8 @@ def catalog_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Catalog {catalog} created.")
             return reverse("governance:catalog_detail", args=[catalog.pk])
 
-        try:
+        with refusals_on(form):
             return redirect(submit_once(request, form.token, create))
-        except DomainError as error:
-            attach_error(form, error)
     return render(request, "governance/catalogs/new.html", {"form": form})
 
 
@@ -134,11 +132,8 @@ def catalog_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         changes = {k: v for k, v in form.cleaned_data.items() if k != "submission"}
-        try:
+        with refusals_on(form):
             catalog_service.update_catalog(request.user, catalog.pk, **changes)
-        except DomainError as error:
-            attach_error(form, error)
-        else:
             messages.success(request, "Changes saved.")
             return redirect("governance:catalog_detail", pk=catalog.pk)
     return render(request, "governance/catalogs/edit.html", {"catalog": catalog, "form": form})

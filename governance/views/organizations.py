@@ -16,11 +16,10 @@ from governance.forms import ConfirmForm, OrganizationForm
 from governance.models import ConnectedOrganization, OrganizationDomain
 from governance.permissions import Action, can_globally, restrict
 from governance.services import organizations as organization_service
-from governance.services.errors import DomainError
 from governance.views.access import admin_portal, require, visible
 from governance.views.listing import paginate
 from governance.views.outcomes import delete_once, submit_once
-from governance.web import attach_error, render_page
+from governance.web import refusals_on, render_page
 
 
 def _may_manage(request: HttpRequest) -> None:
@@ -69,10 +68,8 @@ def organization_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Connected organization {organization} added.")
             return reverse("governance:organization_list")
 
-        try:
+        with refusals_on(form):
             return redirect(submit_once(request, form.token, create))
-        except DomainError as error:
-            attach_error(form, error)
     return render(request, "governance/organizations/form.html", {"form": form, "organization": None})
 
 
@@ -90,7 +87,7 @@ def organization_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
+        with refusals_on(form):
             organization_service.update_organization(
                 request.user,
                 organization.pk,
@@ -99,9 +96,6 @@ def organization_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
                 domains=data["domains"],
                 state=data["state"],
             )
-        except DomainError as error:
-            attach_error(form, error)
-        else:
             messages.success(request, "Changes saved.")
             return redirect("governance:organization_list")
     return render(request, "governance/organizations/form.html", {"form": form, "organization": organization})

@@ -28,11 +28,10 @@ from governance.models import (
 from governance.permissions import Action, can, restrict
 from governance.services import packages as package_service
 from governance.services import sharing
-from governance.services.errors import DomainError
 from governance.views.access import admin_portal, may_somewhere, require, visible
 from governance.views.listing import paginate
 from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
-from governance.web import attach_error, render_page
+from governance.web import refusals_on, render_page
 
 RECENT_OPERATIONS = 5
 
@@ -116,10 +115,8 @@ def package_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Access package {package} created. Next: add resource roles and a policy.")
             return reverse("governance:package_roles", args=[package.pk])
 
-        try:
+        with refusals_on(form):
             return redirect(submit_once(request, form.token, create))
-        except DomainError as error:
-            attach_error(form, error)
     return render(request, "governance/packages/new.html", {"form": form})
 
 
@@ -157,11 +154,8 @@ def package_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
         },
     )
     if request.method == "POST" and form.is_valid():
-        try:
+        with refusals_on(form):
             package_service.update_package(request.user, package.pk, **form.cleaned_data)
-        except DomainError as error:
-            attach_error(form, error)
-        else:
             messages.success(request, "Changes saved.")
             return redirect("governance:package_overview", pk=package.pk)
     return render(
@@ -205,10 +199,8 @@ def package_share(request: HttpRequest, pk: UUID) -> HttpResponse:
         messages.success(request, f"The link was emailed to {sent} {'person' if sent == 1 else 'people'}.")
         return reverse("governance:package_overview", args=[package.pk])
 
-    try:
+    with refusals_on(form):
         return redirect(submit_once(request, form.token, share))
-    except DomainError as error:
-        attach_error(form, error)
     return render(
         request, "governance/packages/share.html", {**package_tabs(request, package, "overview"), "share_form": form}
     )
@@ -269,11 +261,8 @@ def package_role_add(request: HttpRequest, pk: UUID) -> HttpResponse:
     form = AddRoleForm(request.POST or None, package=package, initial={"resource": request.GET.get("resource")})
     if request.method == "POST" and form.is_valid():
         role = form.cleaned_data["resource_role"]
-        try:
+        with refusals_on(form):
             operation = package_service.add_resource_role(request.user, package.pk, role.pk)
-        except DomainError as error:
-            attach_error(form, error)
-        else:
             if operation is None:
                 messages.info(request, f"{role} is already in this access package.")
             else:
