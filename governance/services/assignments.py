@@ -40,7 +40,7 @@ from governance.services.grants import (
     refresh_many,
     wake_delivery,
 )
-from governance.services.lifecycle import approve_and_proceed, set_request_state, start_delivery
+from governance.services.lifecycle import approve_and_proceed, request_on, set_request_state, start_delivery
 from governance.services.machines import GRANT
 from governance.services.reprocess import reprocess_assignments
 from governance.services.requests import refuse_duplicate, validate_period
@@ -133,17 +133,7 @@ def remove_assignment(actor: Any, assignment_id: UUID | str, justification: str 
             return None
         if assignment.state not in AssignmentState.ACTIVE:
             raise InvalidTransition(f"This assignment is already {assignment.get_state_display().lower()}.")
-        request = AssignmentRequest.objects.create(
-            request_type=RequestType.ADMIN_REMOVE,
-            package_id=assignment.package_id,
-            policy_id=assignment.policy_id,
-            assignment=assignment,
-            target_id=assignment.target_id,
-            requestor=actor_user(actor),
-            requestor_label=actor_label(actor),
-            justification=justification,
-        )
-        log_action(actor, "request.submitted", request)
+        request = request_on(assignment, RequestType.ADMIN_REMOVE, actor, justification=justification)
         start_delivery(request, actor)
     return request
 
@@ -161,17 +151,7 @@ def update_assignment_end(actor: Any, assignment_id: UUID | str, end: datetime |
         )
         if assignment.state not in AssignmentState.ACTIVE:
             raise InvalidTransition("Only an active assignment can be changed.")
-        request = AssignmentRequest.objects.create(
-            request_type=RequestType.ADMIN_UPDATE,
-            package_id=assignment.package_id,
-            policy_id=assignment.policy_id,
-            assignment=assignment,
-            target_id=assignment.target_id,
-            requestor=actor_user(actor),
-            requestor_label=actor_label(actor),
-            schedule_end=end,
-        )
-        log_action(actor, "request.submitted", request)
+        request = request_on(assignment, RequestType.ADMIN_UPDATE, actor, schedule_end=end)
         start_delivery(request, actor, now)
     return request
 

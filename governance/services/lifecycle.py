@@ -6,6 +6,7 @@ beat job that starts scheduled requests. Callers hold the request's row lock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,10 +22,36 @@ from governance.models import (
     RequestType,
     ResourceRole,
 )
-from governance.services.audit import log_action
+from governance.services.audit import actor_label, actor_user, log_action
 from governance.services.errors import DuplicateRequest, InvalidTransition
 from governance.services.grants import complete_request_if_done, refresh_states, unwant_grants, want_roles
 from governance.services.machines import ASSIGNMENT, REQUEST
+
+
+def request_on(
+    assignment: Assignment, request_type: str, actor: Any, audit: Mapping[str, Any] | None = None, **fields: Any
+) -> AssignmentRequest:
+    """A new request to change ``assignment`` (extend, update, remove) by ``actor`` (None: the
+    system), audited as submitted. ``fields`` add to it, or give the package, policy or target
+    as objects where the caller holds them."""
+    about: dict[str, Any] = {
+        "package_id": assignment.package_id,
+        "policy_id": assignment.policy_id,
+        "target_id": assignment.target_id,
+    }
+    for name in ("package", "policy", "target"):
+        if name in fields:
+            del about[f"{name}_id"]
+    request = AssignmentRequest.objects.create(
+        request_type=request_type,
+        assignment=assignment,
+        requestor=actor_user(actor),
+        requestor_label=actor_label(actor),
+        **about,
+        **fields,
+    )
+    log_action(actor, "request.submitted", request, **(audit or {}))
+    return request
 
 
 def set_request_state(request: AssignmentRequest, transition: str, actor: Any, **audit: Any) -> bool:

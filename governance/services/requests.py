@@ -34,7 +34,13 @@ from governance.services.errors import (
     ValidationFailed,
 )
 from governance.services.grants import lock_assignment, refresh_states
-from governance.services.lifecycle import approve_and_proceed, end_assignment, set_request_state, start_delivery
+from governance.services.lifecycle import (
+    approve_and_proceed,
+    end_assignment,
+    request_on,
+    set_request_state,
+    start_delivery,
+)
 from governance.services.machines import REQUEST
 from governance.services.reprocess import BulkResult, check_reprocessable, is_reprocessable, reprocess_requests
 from governance.services.text import clean_text
@@ -307,19 +313,18 @@ def request_extension(
             raise DuplicateRequest(
                 f"You already asked to extend this access ({pending.get_state_display()}).", request_id=pending.pk
             )
-        request = AssignmentRequest.objects.create(
-            request_type=RequestType.USER_EXTEND,
+        request = request_on(
+            assignment,
+            RequestType.USER_EXTEND,
+            actor,
+            {"end": new_end},
             package=assignment.package,
             policy=policy,
-            assignment=assignment,
             target=user,
-            requestor=user,
-            requestor_label=actor_label(actor),
             justification=justification,
             schedule_end=new_end,
             stage_generation=policy.stage_generation,
         )
-        log_action(actor, "request.submitted", request, end=new_end)
         if policy.extension_requires_approval:
             _check_approvers_exist(policy, user, user)
             first_stage = policy.current_stages().first()
@@ -370,16 +375,6 @@ def request_removal(actor: Any, assignment_id: UUID | str, justification: str = 
             raise NotFound("Assignment not found.")
         if assignment.state not in AssignmentState.ACTIVE:
             raise InvalidTransition("This access has already ended.")
-        request = AssignmentRequest.objects.create(
-            request_type=RequestType.USER_REMOVE,
-            package_id=assignment.package_id,
-            policy_id=assignment.policy_id,
-            assignment=assignment,
-            target=user,
-            requestor=user,
-            requestor_label=actor_label(actor),
-            justification=justification,
-        )
-        log_action(actor, "request.submitted", request)
+        request = request_on(assignment, RequestType.USER_REMOVE, actor, target=user, justification=justification)
         start_delivery(request, actor)
     return request
