@@ -41,6 +41,7 @@ from governance.services.grants import (
     wake_delivery,
 )
 from governance.services.lifecycle import approve_and_proceed, request_on, set_request_state, start_delivery
+from governance.services.locks import lock_for
 from governance.services.machines import GRANT
 from governance.services.reprocess import reprocess_assignments
 from governance.services.requests import refuse_duplicate, validate_period
@@ -126,9 +127,7 @@ def remove_assignment(actor: Any, assignment_id: UUID | str, justification: str 
         raise NotFound("Assignment not found.")
     justification = clean_text(justification, "justification")
     with transaction.atomic():
-        assignment = get_for(
-            actor, Action.ASSIGN, Assignment.objects.select_for_update(of=("self",)), assignment_id, "assignment"
-        )
+        assignment = lock_for(actor, Action.ASSIGN, Assignment.objects, assignment_id, "assignment")
         if assignment.state == AssignmentState.REMOVED:
             return None
         if assignment.state not in AssignmentState.ACTIVE:
@@ -146,9 +145,7 @@ def update_assignment_end(actor: Any, assignment_id: UUID | str, end: datetime |
     if end is not None and end <= now:
         raise ValidationFailed("The end must be in the future.", field="end")
     with transaction.atomic():
-        assignment = get_for(
-            actor, Action.ASSIGN, Assignment.objects.select_for_update(of=("self",)), assignment_id, "assignment"
-        )
+        assignment = lock_for(actor, Action.ASSIGN, Assignment.objects, assignment_id, "assignment")
         if assignment.state not in AssignmentState.ACTIVE:
             raise InvalidTransition("Only an active assignment can be changed.")
         request = request_on(assignment, RequestType.ADMIN_UPDATE, actor, schedule_end=end)

@@ -29,6 +29,7 @@ from governance.models import (
 from governance.permissions import Action, get_for
 from governance.services.audit import log_action
 from governance.services.errors import NotFound, StillInUse, ValidationFailed
+from governance.services.locks import lock_for
 from governance.services.text import clean_name, clean_text
 
 MAX_STAGES = 3
@@ -307,12 +308,8 @@ def spec_of_stages(policy: AssignmentPolicy) -> list[StageSpec]:
 
 def set_policy_enabled(actor: Any, policy_id: UUID | str, enabled: bool) -> AssignmentPolicy:
     """Enable or disable a policy; a disabled policy accepts no new requests."""
-    if not is_uuid(policy_id):
-        raise NotFound("Policy not found.")
     with transaction.atomic():
-        policy: AssignmentPolicy = get_for(
-            actor, Action.MANAGE, AssignmentPolicy.objects.select_for_update(of=("self",)), policy_id, "policy"
-        )
+        policy: AssignmentPolicy = lock_for(actor, Action.MANAGE, AssignmentPolicy.objects, policy_id, "policy")
         if policy.enabled != enabled:
             policy.enabled = enabled
             policy.save(update_fields=["enabled", "modified_at"])
@@ -321,12 +318,8 @@ def set_policy_enabled(actor: Any, policy_id: UUID | str, enabled: bool) -> Assi
 
 
 def delete_policy(actor: Any, policy_id: UUID | str) -> None:
-    if not is_uuid(policy_id):
-        raise NotFound("Policy not found.")
     with transaction.atomic():
-        policy: AssignmentPolicy = get_for(
-            actor, Action.MANAGE, AssignmentPolicy.objects.select_for_update(of=("self",)), policy_id, "policy"
-        )
+        policy: AssignmentPolicy = lock_for(actor, Action.MANAGE, AssignmentPolicy.objects, policy_id, "policy")
         active = policy.assignments.filter(state__in=AssignmentState.ACTIVE).count()
         if active:
             raise StillInUse(

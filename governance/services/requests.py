@@ -22,7 +22,7 @@ from governance.models import (
     RequestType,
     User,
 )
-from governance.permissions import Action, get_for, own_assignments, own_requests
+from governance.permissions import Action, own_assignments, own_requests
 from governance.services.approvals import enter_stage, stage_approver_ids
 from governance.services.audit import actor_label, actor_user, log_action
 from governance.services.eligibility import policies_for, policy_allows
@@ -41,6 +41,7 @@ from governance.services.lifecycle import (
     set_request_state,
     start_delivery,
 )
+from governance.services.locks import lock_for
 from governance.services.machines import REQUEST
 from governance.services.reprocess import BulkResult, check_reprocessable, is_reprocessable, reprocess_requests
 from governance.services.text import clean_text
@@ -240,13 +241,7 @@ def cancel_request_as_admin(actor: Any, request_id: UUID | str, reason: str = ""
         raise NotFound("Request not found.")
     reason = clean_text(reason, "reason")
     with transaction.atomic():
-        request: AssignmentRequest = get_for(
-            actor,
-            Action.CANCEL,
-            AssignmentRequest.objects.select_for_update(of=("self",)),
-            request_id,
-            "request",
-        )
+        request: AssignmentRequest = lock_for(actor, Action.CANCEL, AssignmentRequest.objects, request_id, "request")
         if REQUEST.next_state("cancel_by_admin", request.state) is None:
             return request
         request.cancel_reason = reason or f"Canceled by {actor_label(actor)}."
