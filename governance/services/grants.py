@@ -132,7 +132,7 @@ def want_roles(
                 )
             )
         elif GRANT.allows("restore", grant.state):
-            _reset_for_work(grant, "restore", request=request, operation=operation, now=now)
+            reset_for_work(grant, "restore", request=request, operation=operation, now=now)
             touched.append(grant)
     RoleGrant.objects.bulk_create(created)
     events = [build_event(actor, "grant.created", g, role=str(g.resource_role)) for g in created] + [
@@ -144,7 +144,7 @@ def want_roles(
     return created + touched
 
 
-def _reset_for_work(
+def reset_for_work(
     grant: RoleGrant,
     transition: str,
     *,
@@ -152,6 +152,8 @@ def _reset_for_work(
     operation: RoleOperation | None = None,
     now: datetime,
 ) -> None:
+    """Send ``grant`` back to work through ``transition`` (grant again, revoke): a fresh
+    generation, no attempts yet, due now."""
     new_state = GRANT.next_state(transition, grant.state)
     if new_state is None:
         return
@@ -193,7 +195,7 @@ def unwant_grants(
     for grant in grants:
         if grant.state not in GRANT.sources_of("revoke"):
             continue
-        _reset_for_work(grant, "revoke", request=request, operation=operation, now=now)
+        reset_for_work(grant, "revoke", request=request, operation=operation, now=now)
         events.append(build_event(actor, "grant.revoking", grant))
         changed += 1
     AuditEvent.objects.bulk_create(events)

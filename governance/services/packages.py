@@ -30,7 +30,7 @@ from governance.models import (
 from governance.permissions import Action, can_in_catalog, restrict
 from governance.services.audit import build_event, log_action
 from governance.services.errors import NotAllowed, StillInUse, ValidationFailed
-from governance.services.grants import refresh_states, unwant_grants, wake_delivery
+from governance.services.grants import refresh_states, reset_for_work, unwant_grants, wake_delivery
 from governance.services.locks import lock_for
 from governance.services.machines import ASSIGNMENT, GRANT
 from governance.services.text import clean_name, clean_text
@@ -252,23 +252,7 @@ def _propagate_add(operation: RoleOperation, batch_size: int) -> bool:
                     )
                 )
             elif GRANT.allows("restore", grant.state):
-                grant.state = GrantState.PENDING
-                grant.operation = operation
-                grant.attempts = 0
-                grant.generation += 1
-                grant.next_attempt_at = now
-                grant.last_error = ""
-                grant.save(
-                    update_fields=[
-                        "state",
-                        "operation",
-                        "attempts",
-                        "generation",
-                        "next_attempt_at",
-                        "last_error",
-                        "updated_at",
-                    ]
-                )
+                reset_for_work(grant, "restore", request=None, operation=operation, now=now)
                 events.append(build_event(None, "grant.restored", grant, operation=str(operation.pk)))
             if ASSIGNMENT.allows("redeliver", assignment.state):
                 previous = assignment.state
