@@ -36,7 +36,14 @@ from governance.models import (
     User,
 )
 from governance.services.errors import ValidationFailed
-from governance.services.policies import MAX_STAGE_TIMEOUT_DAYS, MAX_STAGES, ApproverSpec, PolicySpec, StageSpec
+from governance.services.policies import (
+    MAX_STAGE_TIMEOUT_DAYS,
+    MAX_STAGES,
+    SIMPLE_FIELDS,
+    ApproverSpec,
+    PolicySpec,
+    StageSpec,
+)
 from governance.services.sharing import MAX_NOTE
 from governance.services.text import MAX_NAME, MAX_TEXT, check_characters, one_line
 
@@ -526,25 +533,7 @@ class PolicyForm(OnceForm):
     @staticmethod
     def initial_from(spec: PolicySpec) -> dict[str, Any]:
         """The form's initial values for a saved policy (the inverse of :meth:`to_spec`)."""
-        initial: dict[str, Any] = {
-            name: getattr(spec, name)
-            for name in (
-                "display_name",
-                "description",
-                "allowed_target_scope",
-                "requires_approval",
-                "approver_justification_required",
-                "requestor_justification_required",
-                "allow_custom_schedule",
-                "expiration_type",
-                "expiration_date",
-                "expiration_days",
-                "expiration_hours",
-                "allow_extension",
-                "extension_requires_approval",
-                "enabled",
-            )
-        }
+        initial: dict[str, Any] = {name: getattr(spec, name) for name in SIMPLE_FIELDS}
         initial["specific_users"] = [str(pk) for pk in spec.specific_user_ids]
         initial["specific_groups"] = [str(pk) for pk in spec.specific_group_ids]
         initial["specific_organizations"] = [str(pk) for pk in spec.specific_organization_ids]

@@ -76,7 +76,8 @@ class PolicySpec:
     enabled: bool = True
 
 
-_SIMPLE_FIELDS = (
+# A policy's own settings, named alike on the model and in a spec (stages and targets apart).
+SIMPLE_FIELDS = (
     "display_name",
     "description",
     "allowed_target_scope",
@@ -208,8 +209,8 @@ def save_policy(
             if found is None:
                 raise NotFound("Policy not found.")
             policy = found
-            before = {name: getattr(policy, name) for name in _SIMPLE_FIELDS}
-        for name in _SIMPLE_FIELDS:
+            before = {name: getattr(policy, name) for name in SIMPLE_FIELDS}
+        for name in SIMPLE_FIELDS:
             setattr(policy, name, getattr(spec, name))
         policy.save()
         users = list(User.objects.filter(pk__in=user_ids))
@@ -225,7 +226,7 @@ def save_policy(
         policy.specific_groups.set(groups)
         policy.specific_organizations.set(orgs)
         stages_changed = _save_stages(policy, spec.stages, new=policy_id is None)
-        after = {name: getattr(policy, name) for name in _SIMPLE_FIELDS}
+        after = {name: getattr(policy, name) for name in SIMPLE_FIELDS}
         changes = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
         log_action(
             actor,
@@ -284,7 +285,7 @@ def _comparable(stage: StageSpec) -> tuple[int, frozenset[tuple[str, str, str, b
 def spec_of(policy: AssignmentPolicy) -> PolicySpec:
     """The spec a policy was saved from (to edit it, or to copy it)."""
     return PolicySpec(
-        **{name: getattr(policy, name) for name in _SIMPLE_FIELDS},
+        **{name: getattr(policy, name) for name in SIMPLE_FIELDS},
         specific_user_ids=[u.pk for u in policy.specific_users.all()],
         specific_group_ids=[g.pk for g in policy.specific_groups.all()],
         specific_organization_ids=[o.pk for o in policy.specific_organizations.all()],
