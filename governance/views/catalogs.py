@@ -35,7 +35,7 @@ from governance.permissions import Action, can, can_globally, may_add_any_resour
 from governance.services import catalogs as catalog_service
 from governance.services.errors import DomainError
 from governance.views.access import admin_portal, require, visible
-from governance.views.listing import paginate
+from governance.views.listing import render_filtered
 from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
 from governance.web import attach_error, refusals_on, render_page
 
@@ -53,16 +53,7 @@ def catalog_list(request: HttpRequest) -> HttpResponse:
         package_count=Count("packages", distinct=True), resource_count=Count("resources", distinct=True)
     )
     filterset = CatalogFilter(request.GET, queryset=catalogs)
-    return render_page(
-        request,
-        "governance/catalogs/list.html",
-        {
-            "filter": filterset,
-            "page": paginate(request, filterset.qs),
-            "can_create": can_globally(request.user, Action.CREATE_CATALOG),
-        },
-        partial="governance/catalogs/_table.html",
-    )
+    return render_filtered(request, "catalogs", filterset, can_create=can_globally(request.user, Action.CREATE_CATALOG))
 
 
 @admin_portal

@@ -10,8 +10,11 @@ from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
+from django_filters import FilterSet
+
+from governance.web import render_page
 
 T = TypeVar("T")
 
@@ -88,6 +91,17 @@ def paginate(
     rows = list(queryset[offset : offset + per_page + 1])
     return Page(
         rows=rows[:per_page], number=number, per_page=per_page, has_next=len(rows) > per_page, page_count=page_count
+    )
+
+
+def render_filtered(request: HttpRequest, kind: str, filterset: FilterSet, **extra: Any) -> HttpResponse:
+    """An admin-portal list: ``governance/<kind>/list.html`` with its filter and one page of
+    what the filter lets through; htmx swaps ``governance/<kind>/_table.html``."""
+    return render_page(
+        request,
+        f"governance/{kind}/list.html",
+        {"filter": filterset, "page": paginate(request, filterset.qs), **extra},
+        partial=f"governance/{kind}/_table.html",
     )
 
 

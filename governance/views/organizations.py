@@ -17,9 +17,9 @@ from governance.models import ConnectedOrganization, OrganizationDomain
 from governance.permissions import Action, can_globally, restrict
 from governance.services import organizations as organization_service
 from governance.views.access import admin_portal, require, visible
-from governance.views.listing import paginate
+from governance.views.listing import render_filtered
 from governance.views.outcomes import delete_once, submit_once
-from governance.web import refusals_on, render_page
+from governance.web import refusals_on
 
 
 def _may_manage(request: HttpRequest) -> None:
@@ -41,13 +41,7 @@ def organization_list(request: HttpRequest) -> HttpResponse:
         .annotate(user_count=Count("users", distinct=True), policy_count=Count("policies", distinct=True))
         .prefetch_related(Prefetch("domains", queryset=OrganizationDomain.objects.order_by("domain")))
     )
-    filterset = OrganizationFilter(request.GET, queryset=organizations)
-    return render_page(
-        request,
-        "governance/organizations/list.html",
-        {"filter": filterset, "page": paginate(request, filterset.qs)},
-        partial="governance/organizations/_table.html",
-    )
+    return render_filtered(request, "organizations", OrganizationFilter(request.GET, queryset=organizations))
 
 
 @admin_portal

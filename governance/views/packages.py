@@ -29,7 +29,7 @@ from governance.permissions import Action, can, restrict
 from governance.services import packages as package_service
 from governance.services import sharing
 from governance.views.access import admin_portal, may_somewhere, require, visible
-from governance.views.listing import paginate
+from governance.views.listing import render_filtered
 from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
 from governance.web import refusals_on, render_page
 
@@ -83,16 +83,7 @@ def package_list(request: HttpRequest) -> HttpResponse:
     # more than the page; the Overview has the count.
     packages = restrict(AccessPackage.objects.all(), request.user, Action.VIEW).select_related("catalog")
     filterset = PackageFilter(request.GET, queryset=packages, catalogs=catalogs)
-    return render_page(
-        request,
-        "governance/packages/list.html",
-        {
-            "filter": filterset,
-            "page": paginate(request, filterset.qs),
-            "can_create": may_somewhere(request, Action.MANAGE),
-        },
-        partial="governance/packages/_table.html",
-    )
+    return render_filtered(request, "packages", filterset, can_create=may_somewhere(request, Action.MANAGE))
 
 
 @admin_portal
