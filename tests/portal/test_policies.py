@@ -14,6 +14,7 @@ from governance.services import policies
 from tests import factories as f
 from tests.conftest import snapshot
 from tests.portal.conftest import Scene, text
+from tests.portal.submissions import confirm, form_token
 
 pytestmark = pytest.mark.django_db
 
@@ -286,9 +287,8 @@ class TestEnableDelete:
     def test_delete_refused_while_it_governs_assignments(self, scene: Scene, as_persona: Any) -> None:
         client = as_persona("pkg_manager")
         url = f"/governance/packages/{scene.package.pk}/policies/{scene.direct_policy.pk}/delete/"
-        token = client.get(url).context["form"].initial["submission"]
         before = snapshot()
-        response = client.post(url, {"submission": token}, follow=True)
+        response = confirm(client, url)
         assert "2 active assignments are governed by this policy" in text(response)
         assert snapshot() == before
 
@@ -296,7 +296,7 @@ class TestEnableDelete:
         unused = f.PolicyFactory(package=scene.package, display_name="Unused")
         client = as_persona("pkg_manager")
         url = f"/governance/packages/{scene.package.pk}/policies/{unused.pk}/delete/"
-        token = client.get(url).context["form"].initial["submission"]
+        token = form_token(client, url)
         response = client.post(url, {"submission": token}, follow=True)
         assert "Policy Unused deleted." in text(response)
         assert not m.AssignmentPolicy.objects.filter(pk=unused.pk).exists()
