@@ -13,21 +13,26 @@ from tests.browser import sign_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def open_second_page(page, url):
+    """Open a list of 30 rows and click Next: the results swap to rows 26-30."""
+    page.goto(url)
+    results = page.locator("#results")
+    assert results.get_by_text("Page 1 of 2").is_visible()
+    results.get_by_role("link", name="Next").click()
+    page.wait_for_url(re.compile(r"page=2"))
+    assert results.get_by_text("Page 2 of 2").is_visible()
+    assert results.get_by_role("row").count() == 6  # the header and 5 rows
+    return results
+
+
 def test_my_requests_page_and_search_in_place(page, requestor, make_package):
     wiki = make_package(name="Team wiki")
     other = make_package(name="Build dashboards")
     for package in [wiki] * 26 + [other] * 4:
         f.RequestFactory(target=requestor, package=package, policy=package.policies.get(), state=m.RequestState.DENIED)
     sign_in(page, "requestor")
-    page.goto("/myaccess/requests/")
-    results = page.locator("#results")
-    assert results.get_by_text("Page 1 of 2").is_visible()
-
     # Each swap replaces the results (pager included), so the next click swaps again.
-    results.get_by_role("link", name="Next").click()
-    page.wait_for_url(re.compile(r"page=2"))
-    assert results.get_by_text("Page 2 of 2").is_visible()
-    assert results.get_by_role("row").count() == 6  # the header and 5 requests
+    results = open_second_page(page, "/myaccess/requests/")
     results.get_by_role("link", name="Previous").click()
     page.wait_for_url(re.compile(r"page=1"))
     assert results.get_by_text("Page 1 of 2").is_visible()
@@ -45,10 +50,4 @@ def test_the_development_mailbox_pages_in_place(page, settings, requestor):
     for number in range(30):
         f.OutboundEmailFactory(recipient=requestor, subject=f"Email {number:02}")
     sign_in(page, "requestor")
-    page.goto("/myaccess/mailbox/")
-    results = page.locator("#results")
-    assert results.get_by_text("Page 1 of 2").is_visible()
-    results.get_by_role("link", name="Next").click()
-    page.wait_for_url(re.compile(r"page=2"))
-    assert results.get_by_text("Page 2 of 2").is_visible()
-    assert results.get_by_role("row").count() == 6
+    open_second_page(page, "/myaccess/mailbox/")
