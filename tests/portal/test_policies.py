@@ -234,30 +234,7 @@ class TestEditPolicy:
 
     def test_round_trip_of_a_spec_through_the_form(self, scene: Scene, approver) -> None:
         group = f.DirectoryGroupFactory()
-        spec = policies.PolicySpec(
-            display_name="All of it",
-            allowed_target_scope=m.TargetScope.SPECIFIC_USERS,
-            specific_group_ids=[group.pk],
-            requires_approval=True,
-            stages=[
-                policies.StageSpec(
-                    timeout_days=4,
-                    approvers=[
-                        policies.ApproverSpec("user", user_id=approver.pk),
-                        policies.ApproverSpec("group", group_id=group.pk, is_fallback=True),
-                    ],
-                ),
-                policies.StageSpec(timeout_days=2, approvers=[policies.ApproverSpec("sponsor")]),
-            ],
-            expiration_type="after_days",
-            expiration_days=10,
-        )
-        initial = PolicyForm.initial_from(spec)
-        data = {k: ("on" if v is True else v) for k, v in initial.items() if v not in (None, False, [], "")}
-        form = PolicyForm(data)
-        assert form.is_valid(), form.errors
-        back = form.to_spec()
-        assert back.stages == [
+        stages = [
             policies.StageSpec(
                 timeout_days=4,
                 approvers=[
@@ -267,6 +244,21 @@ class TestEditPolicy:
             ),
             policies.StageSpec(timeout_days=2, approvers=[policies.ApproverSpec("sponsor")]),
         ]
+        spec = policies.PolicySpec(
+            display_name="All of it",
+            allowed_target_scope=m.TargetScope.SPECIFIC_USERS,
+            specific_group_ids=[group.pk],
+            requires_approval=True,
+            stages=stages,
+            expiration_type="after_days",
+            expiration_days=10,
+        )
+        initial = PolicyForm.initial_from(spec)
+        data = {k: ("on" if v is True else v) for k, v in initial.items() if v not in (None, False, [], "")}
+        form = PolicyForm(data)
+        assert form.is_valid(), form.errors
+        back = form.to_spec()
+        assert back.stages == stages
         assert [str(g) for g in back.specific_group_ids] == [str(group.pk)]
 
 
