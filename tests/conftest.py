@@ -25,6 +25,27 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+# A test that uses one of these fixtures needs a real component: it carries the marker, so
+# `make test-fast` (which deselects them) never starts one, and no test can forget its mark.
+COMPONENT_MARKERS = {
+    "page": "browser",
+    "browser": "browser",
+    "slapd": "ldap",
+    "slapd_server": "ldap",
+    "worker": "worker",
+    "make_worker": "worker",
+    "session_worker": "worker",
+    "scim_server": "scim",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & COMPONENT_MARKERS.keys():
+            if item.get_closest_marker(COMPONENT_MARKERS[fixture]) is None:
+                item.add_marker(COMPONENT_MARKERS[fixture])
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_celery() -> Iterator[None]:
     """Service tests publish to an in-memory broker; worker tests switch to a real one."""

@@ -64,6 +64,7 @@ def narrow_token(token: str) -> str:
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 
 
+@pytest.mark.fuzz
 @schema.parametrize()
 @settings(
     max_examples=15,
@@ -75,6 +76,7 @@ def test_api_answers_match_the_schema(case: Any, token: str, settings: Any) -> N
     call_and_check(case, token, settings)
 
 
+@pytest.mark.fuzz
 @schema.parametrize()
 @settings(
     max_examples=5,

@@ -299,6 +299,7 @@ def post_and_check(client: Client, target: Target, world: World, data: dict[str,
 FORM_NAMES = sorted(TARGETS)
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize("form_name", FORM_NAMES)
 def test_arbitrary_posts_never_break_a_form(form_name: str, world: World, client: Client) -> None:
     form_class = discover_forms()[form_name]
