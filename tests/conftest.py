@@ -36,6 +36,7 @@ COMPONENT_MARKERS = {
     "make_worker": "worker",
     "session_worker": "worker",
     "scim_server": "scim",
+    "scim_server_process": "scim",
 }
 
 
@@ -231,6 +232,6 @@ def snapshot() -> dict[str, int]:
 # Shared fixtures of their own modules: a real worker process, a real browser, a real slapd,
 # a real SCIM server and a webhook receiver.
 from tests.browser import browser, page  # noqa: E402, F401
-from tests.ldap_server import slapd  # noqa: E402, F401
-from tests.targets import private_redis, scim_server, webhook_receiver  # noqa: E402, F401
+from tests.ldap_server import slapd, slapd_server  # noqa: E402, F401
+from tests.targets import private_redis, scim_server, scim_server_process, webhook_receiver  # noqa: E402, F401
 from tests.workers import make_worker, worker  # noqa: E402, F401
