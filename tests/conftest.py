@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -41,6 +42,13 @@ COMPONENT_MARKERS = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # schemathesis gives every operation's item its test function's node id; xdist's loadgroup
+    # scheduler keys items by node id and would run one operation of each function. The
+    # item's name says the operation ("test_x[GET /v1.0/groups]"): make that its id.
+    seen = Counter(item.nodeid for item in items)
+    for item in items:
+        if seen[item.nodeid] > 1 and item.parent is not None:
+            item._id = item.parent.id.child(item.name)
     for item in items:
         for fixture in set(getattr(item, "fixturenames", ())) & COMPONENT_MARKERS.keys():
             if item.get_closest_marker(COMPONENT_MARKERS[fixture]) is None:
