@@ -56,6 +56,18 @@ class ScimServer:
             self.process.terminate()
             self.process.wait(timeout=10)
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def reset(self) -> None:
+        """Delete every group and user: a test starts from an empty server."""
+        with self._client() as client:
+            for kind in ("Groups", "Users"):
+                while found := client.get(f"/{kind}", params={"count": 500}).raise_for_status().json().get("Resources"):
+                    for resource in found:
+                        client.delete(f"/{kind}/{resource['id']}").raise_for_status()
+
     def _client(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.url,
@@ -81,14 +93,25 @@ class ScimServer:
             return names
 
 
-@pytest.fixture
-def scim_server() -> Iterator[ScimServer]:
+@pytest.fixture(scope="session")
+def scim_server_process() -> Iterator[ScimServer]:
+    """One scim2-server for the session (per xdist process); tests use it through ``scim_server``."""
     server = ScimServer()
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def scim_server(scim_server_process: ScimServer) -> ScimServer:
+    """The session's SCIM server, empty: running again if a test stopped it, reset otherwise."""
+    if scim_server_process.running:
+        scim_server_process.reset()
+    else:
+        scim_server_process.start()
+    return scim_server_process
 
 
 @dataclass

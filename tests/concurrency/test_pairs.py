@@ -13,7 +13,8 @@ from tests.concurrency.invariants import check_invariants
 from tests.concurrency.racing import race
 from tests.conftest import need
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+# Twenty threads, each with its own connection: one race at a time (xdist --dist loadgroup).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.xdist_group("races")]
 
 
 @pytest.fixture(autouse=True)

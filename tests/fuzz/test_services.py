@@ -183,6 +183,7 @@ CALLS: dict[str, Call] = {
 }  # fmt: skip
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_a_service_succeeds_or_refuses_cleanly(name: str, world: World) -> None:
     @settings(max_examples=SERVICE_EXAMPLES if settings.default.max_examples <= 25 else settings.default.max_examples)

@@ -14,7 +14,8 @@ from tests import factories as f
 from tests.concurrency.racing import race
 from tests.conftest import need
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+# Twenty threads, each with its own connection: one race at a time (xdist --dist loadgroup).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.xdist_group("races")]
 
 
 @pytest.fixture(autouse=True)
