@@ -38,7 +38,7 @@ SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 def scim_at(url: str) -> m.Connector:
     return f.ConnectorFactory(
-        kind=m.ConnectorKind.SCIM,
+        kind="scim",
         display_name="Target",
         config={"base_url": url, "timeout": 3},
         secrets={"token": TOKEN},
@@ -47,7 +47,7 @@ def scim_at(url: str) -> m.Connector:
 
 def webhook_at(url: str) -> m.Connector:
     return f.ConnectorFactory(
-        kind=m.ConnectorKind.WEBHOOK, display_name="Hook", config={"url": url, "timeout": 3}, secrets={"secret": "s"}
+        kind="webhook", display_name="Hook", config={"url": url, "timeout": 3}, secrets={"secret": "s"}
     )
 
 
@@ -233,7 +233,7 @@ def test_an_oversized_answer_is_cut(admin, listener: Listener, settings, declare
 
 def test_the_ldap_connector_refuses_loopback_unless_allowed(admin, slapd: Slapd, settings):
     connector = f.ConnectorFactory(
-        kind=m.ConnectorKind.LDAP,
+        kind="ldap",
         display_name="Corporate LDAP",
         config={"url": slapd.url, "bind_dn": ADMIN_DN, "user_base": PEOPLE, "group_base": GROUPS, "timeout": 3},
         secrets={"password": ADMIN_PASSWORD},
