@@ -229,5 +229,6 @@ def snapshot() -> dict[str, int]:
 # a real SCIM server and a webhook receiver.
 from tests.browser import browser, page  # noqa: E402, F401
 from tests.ldap_server import slapd  # noqa: E402, F401
-from tests.targets import listener, private_redis, scim_server, webhook_receiver  # noqa: E402, F401
+from tests.plugins import example_plugin, example_plugin_site  # noqa: E402, F401
+from tests.targets import listener, private_redis, roster_server, scim_server, webhook_receiver  # noqa: E402, F401
 from tests.workers import make_worker, worker  # noqa: E402, F401

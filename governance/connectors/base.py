@@ -212,15 +212,27 @@ class BaseConnector:
         return value
 
     # --- HTTP: the only way out ---------------------------------------------------------------
-    def http(self, base_url: str = "", *, headers: Mapping[str, str] | None = None, verify: bool = True) -> HttpSession:
+    def http_base_url(self) -> str:
+        """Where relative URLs given to :meth:`request` go (override; "" for absolute URLs)."""
+        return ""
+
+    def http_headers(self) -> dict[str, str]:
+        """Headers sent with every call, e.g. ``Authorization`` from a secret (override)."""
+        return {}
+
+    def http(self) -> HttpSession:
         """This connector object's HTTP client, made on first use and closed by :meth:`close`.
 
         It is :class:`governance.outbound.HttpSession`: every address checked and pinned, no
         redirects, no proxies from the environment, time (the ``timeout`` setting, at most
-        ``OUTBOUND_MAX_TIMEOUT_SECONDS``) and answer size bounded."""
+        ``OUTBOUND_MAX_TIMEOUT_SECONDS``) and answer size bounded; TLS certificates are checked
+        unless a ``verify_tls`` setting says otherwise."""
         if self._http is None or self._http.is_closed:
             self._http = HttpSession(
-                base_url, headers=headers, timeout=float(self.settings.get("timeout") or 10), verify=verify
+                self.http_base_url(),
+                headers=self.http_headers(),
+                timeout=float(self.settings.get("timeout") or 10),
+                verify=bool(self.settings.get("verify_tls", True)),
             )
         return self._http
 
