@@ -151,7 +151,10 @@ def test_the_secret_is_stored_encrypted_and_never_shown_back(admin, listener: Li
     assert "Replace bearer token" in page
 
     client.force_login(f.UserFactory(is_superuser=True, is_staff=True))
-    admin_page = client.get(f"/admin/governance/connector/{connector.pk}/change/").content.decode()
+    answer = client.get(f"/django-admin/governance/connector/{connector.pk}/change/")
+    assert answer.status_code == 200
+    admin_page = answer.content.decode()
+    assert "Wiki (SCIM)" in admin_page
     assert TOKEN not in admin_page
     assert connector.encrypted_secrets not in admin_page
 
