@@ -31,6 +31,7 @@ ALREADY_MEMBER = "Already on the team."
 class RosterConnector(BaseConnector):
     kind = "roster"
     label = "Team roster (example plugin)"
+    can_read_members = True  # members() reads the roster: drift checks use it
     fields = (
         Field("url", "Roster URL", "url", True, "The roster service's API, e.g. https://roster.example.com/api"),
         Field("api_key", "API key", "secret", True, "The key the roster service issued for Portcullis."),

@@ -114,8 +114,8 @@ def retry_after(reply: Reply) -> float | None:
 class BaseConnector:
     """What every connector is. A subclass sets ``kind`` (lower-case letters, digits, ``_``
     or ``-``; stored on each connector row), ``label`` and ``fields``, and implements
-    ``grant_many``, ``revoke_many`` and ``test``; ``members`` for drift checks, ``search``
-    and ``owners`` for the Add resource picker are optional."""
+    ``grant_many``, ``revoke_many`` and ``test``; ``members`` for drift checks (with
+    ``can_read_members``), ``search`` and ``owners`` for the Add resource picker are optional."""
 
     kind: ClassVar[str]
     # What the portal calls this kind ("LDAP directory").
@@ -123,7 +123,7 @@ class BaseConnector:
     # The configuration the portal's form asks for, in order (governance.connectors.fields).
     fields: ClassVar[tuple[Field, ...]] = ()
     # Whether `members()` can read the target (drift checks skip connectors that cannot).
-    can_read_members: ClassVar[bool] = True
+    can_read_members: ClassVar[bool] = False
     # Whether the target system says who owns its resources (rule 17). Where it cannot, only
     # global and user administrators may add the connector's resources to a catalog.
     knows_owners: ClassVar[bool] = False
@@ -277,8 +277,11 @@ class BaseConnector:
 
     # --- reading the target -------------------------------------------------------------------
     def members(self, role: RoleTarget) -> set[UUID]:
-        """Ids of the people who hold the role in the target system now."""
-        raise NotImplementedError
+        """Ids of the people who hold the role in the target system now (set
+        ``can_read_members`` when implemented)."""
+        raise PermanentError(
+            f"{self.label or self.kind} cannot report who has access; drift is not checked for it.", code="unsupported"
+        )
 
     def test(self) -> str:
         """Check connectivity; return a line saying what was reached."""

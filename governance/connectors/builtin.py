@@ -28,6 +28,7 @@ ALREADY_MEMBER = "Already a member in the target."
 class BuiltinConnector(BaseConnector):
     kind = "builtin"
     label = "Built-in directory"
+    can_read_members = True
     knows_owners = True
     singleton = True
 

@@ -65,6 +65,7 @@ _pool_lock = threading.Lock()
 class LdapConnector(BaseConnector):
     kind = "ldap"
     label = "LDAP directory"
+    can_read_members = True
     knows_owners = True
     fields = (
         Field(

@@ -137,11 +137,16 @@ def connector_class(kind: str) -> type[BaseConnector]:
     return current().connector_class(kind)
 
 
+def find(kind: str) -> type[BaseConnector] | None:
+    """The class for ``kind``, or None when nothing provides it."""
+    return current().classes.get(kind)
+
+
 def for_connector(connector: Connector) -> BaseConnector:
     """The object that talks to the connector's target system."""
     return connector_class(connector.kind)(connector)
 
 
 def kind_label(kind: str) -> str:
-    cls = current().classes.get(kind)
+    cls = find(kind)
     return (cls.label or kind) if cls is not None else f"{kind} (plugin not installed)"

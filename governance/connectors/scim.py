@@ -55,6 +55,7 @@ def _quote(value: str) -> str:
 class ScimConnector(BaseConnector):
     kind = "scim"
     label = "SCIM 2.0 application"
+    can_read_members = True
     fields = (
         Field("base_url", "SCIM base URL", "url", True, "e.g. https://app.example.com/scim/v2"),
         Field("token", "Bearer token", "secret", True, "The token the application issued for Portcullis."),

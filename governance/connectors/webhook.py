@@ -61,7 +61,6 @@ def verify(secret: str, header: str, body: bytes, tolerance: int = 300, now: flo
 class WebhookConnector(BaseConnector):
     kind = "webhook"
     label = "Signed webhook"
-    can_read_members = False
     fields = (
         Field("url", "Webhook URL", "url", True, "Receives one signed JSON event per grant or revoke."),
         Field("secret", "Signing secret", "secret", True, "The shared secret the receiver checks signatures with."),

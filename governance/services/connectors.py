@@ -45,7 +45,7 @@ def kind_label(kind: str) -> str:
 
 def is_singleton(kind: str) -> bool:
     """Whether exactly one connector of ``kind`` exists, never added or deleted (the built-in directory)."""
-    cls = registry.current().classes.get(kind)
+    cls = registry.find(kind)
     return cls is not None and cls.singleton
 
 
@@ -65,16 +65,17 @@ def missing_plugin(kind: str) -> str:
 
 def fields_of(kind: str) -> tuple[Field, ...]:
     """The form fields of ``kind``, in order (none for a kind that is not installed)."""
-    cls = registry.current().classes.get(kind)
+    cls = registry.find(kind)
     return cls.fields if cls is not None else ()
 
 
 def secret_fields(kind: str) -> tuple[Field, ...]:
-    return tuple(f for f in fields_of(kind) if f.is_secret)
+    cls = registry.find(kind)
+    return cls.secret_fields() if cls is not None else ()
 
 
 def defaults(kind: str) -> dict[str, Any]:
-    cls = registry.current().classes.get(kind)
+    cls = registry.find(kind)
     return cls.config_defaults() if cls is not None else {}
 
 
@@ -209,7 +210,7 @@ def save_connector(
         raise ValidationFailed("Choose what drift checks do.", field="drift_mode")
     if connector_id is None and (cls := _class_of(kind)).singleton:
         raise ValidationFailed(f"There is one {cls.label.lower()}; it cannot be added again.", field="kind")
-    installed = kind in registry.current().classes
+    installed = registry.find(kind) is not None
     cleaned = clean_config(kind, config) if installed else {}
     typed = _new_secrets(kind, secrets)
     with transaction.atomic():

@@ -104,6 +104,7 @@ def test_its_fields_check_what_is_typed(admin, example_plugin: InstalledPlugin):
     assert snapshot() == before
 
 
+@pytest.mark.worker
 def test_configured_with_a_secret_it_delivers_through_a_real_worker(
     admin,
     catalog: m.Catalog,
