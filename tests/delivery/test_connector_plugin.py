@@ -281,3 +281,15 @@ def test_a_plugin_that_cannot_be_used_is_left_out_and_reported(admin, monkeypatc
 def test_no_plugin_means_no_warning():
     assert registry.reload().problems == {}
     assert check_connector_plugins() == []
+
+
+def test_the_plugins_calls_go_through_the_outbound_rules(
+    admin, example_plugin: InstalledPlugin, roster_server: RosterServer, settings
+):
+    connector = roster_connector(admin, roster_server)
+    settings.OUTBOUND_ALLOW_LOOPBACK = False
+    worked, message = connector_service.test_connection(admin, connector.pk)
+    assert not worked
+    assert message == (
+        "Team roster could not be reached (the connection test): address not allowed: loopback (127.0.0.1)."
+    )
