@@ -285,5 +285,13 @@ def snapshot() -> dict[str, int]:
 # a real SCIM server and a webhook receiver.
 from tests.browser import browser, page  # noqa: E402, F401
 from tests.ldap_server import slapd, slapd_server  # noqa: E402, F401
-from tests.targets import listener, private_redis, scim_server, scim_server_process, webhook_receiver  # noqa: E402, F401
+from tests.plugins import example_plugin, example_plugin_site  # noqa: E402, F401
+from tests.targets import (  # noqa: E402, F401
+    listener,
+    private_redis,
+    roster_server,
+    scim_server,
+    scim_server_process,
+    webhook_receiver,
+)
 from tests.workers import make_worker, session_worker, worker  # noqa: E402, F401

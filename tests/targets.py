@@ -1,4 +1,5 @@
-"""Real target systems started by the tests: a SCIM 2.0 server and a webhook receiver."""
+"""Real target systems started by the tests: a SCIM 2.0 server, a webhook receiver, and the
+roster service the example connector plugin (examples/portcullis-connector-example) talks to."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote
 
 import httpx
 import pytest
@@ -22,6 +24,20 @@ from tests.ldap_server import free_port
 
 SCIM_TOKEN = "scim-test-token"
 WEBHOOK_SECRET = "webhook-test-secret"
+ROSTER_API_KEY = "roster-test-key"
+
+
+def serve(handler: type[BaseHTTPRequestHandler], port: int) -> ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1:``port``, answering from a thread of its own."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def stop_serving(server: ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass
@@ -168,13 +184,10 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler, self.port)
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop_serving(self.server)
 
 
 @pytest.fixture
@@ -185,6 +198,91 @@ def webhook_receiver() -> Iterator[Receiver]:
         yield receiver
     finally:
         receiver.stop()
+
+
+@dataclass
+class RosterServer:
+    """The example plugin's target: teams and their members (usernames) in memory, behind a
+    bearer key, with the JSON API its README describes."""
+
+    port: int = field(default_factory=free_port)
+    teams: dict[str, set[str]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    refused_keys: int = 0
+    server: ThreadingHTTPServer | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def add_team(self, team_id: str, name: str, members: tuple[str, ...] = ()) -> str:
+        with self.lock:
+            self.teams[team_id] = set(members)
+            self.names[team_id] = name
+        return team_id
+
+    def members(self, team_id: str) -> set[str]:
+        with self.lock:
+            return set(self.teams[team_id])
+
+    def _answer(self, method: str, path: str, query: str, body: dict[str, Any]) -> tuple[int, Any]:
+        parts = path.removeprefix("/api/").strip("/").split("/")
+        with self.lock:
+            if parts == ["teams"] and method == "GET":
+                search = parse_qs(query).get("search", [""])[0].lower()
+                found = [{"id": i, "name": n} for i, n in self.names.items() if search in n.lower()]
+                return 200, {"teams": found}
+            if len(parts) == 3 and parts[0] == "teams" and parts[2] == "members":
+                team = self.teams.get(unquote(parts[1]))
+                if team is None:
+                    return 404, {"error": "no such team"}
+                if method == "POST":
+                    team.update(str(v) for v in body.get("add", []))
+                    team.difference_update(str(v) for v in body.get("remove", []))
+                return 200, {"members": sorted(team)}
+        return 404, {"error": "not found"}
+
+    def start(self) -> None:
+        roster = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length", 0) or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if self.headers.get("Authorization") != f"Bearer {ROSTER_API_KEY}":
+                    with roster.lock:
+                        roster.refused_keys += 1
+                    status, answer = 401, {"error": "bad key"}
+                else:
+                    path, _, query = self.path.partition("?")
+                    status, answer = roster._answer(self.command, path, query, body)
+                text = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+
+            do_GET = do_POST = _handle
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = serve(Handler, self.port)
+
+    def stop(self) -> None:
+        stop_serving(self.server)
+
+
+@pytest.fixture
+def roster_server() -> Iterator[RosterServer]:
+    server = RosterServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass
@@ -243,13 +341,10 @@ class Listener:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler, self.port)
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop_serving(self.server)
 
 
 @pytest.fixture

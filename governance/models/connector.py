@@ -13,13 +13,6 @@ from governance.models.catalog import Catalog
 from governance.models.querysets import CatalogScoped, RestrictedQuerySet
 
 
-class ConnectorKind(models.TextChoices):
-    BUILTIN = "builtin", "Built-in directory"
-    LDAP = "ldap", "LDAP directory"
-    SCIM = "scim", "SCIM 2.0 application"
-    WEBHOOK = "webhook", "Signed webhook"
-
-
 class DriftMode(models.TextChoices):
     REPORT = "report", "Report only"
     HEAL = "heal", "Heal automatically"
@@ -40,7 +33,9 @@ class Connector(CatalogScoped, models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     display_name = models.CharField(max_length=256, unique=True)
-    kind = models.CharField(max_length=16, choices=ConnectorKind.choices)
+    # Which connector class talks to the target: a kind that comes with Portcullis or one an
+    # installed plugin provides (governance.connectors.registry checks it when it is saved).
+    kind = models.CharField(max_length=64)
     config = models.JSONField(default=dict, blank=True)
     drift_mode = models.CharField(max_length=8, choices=DriftMode.choices, default=DriftMode.REPORT)
     enabled = models.BooleanField(default=True)

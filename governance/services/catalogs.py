@@ -10,7 +10,7 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from governance.connectors import REGISTRY, ConnectorError, for_connector
+from governance.connectors import ConnectorError, for_connector, registry
 from governance.models import (
     Catalog,
     CatalogRole,
@@ -241,7 +241,7 @@ def addable_connectors(actor: Any) -> QuerySet[Connector]:
     connectors = Connector.objects.filter(enabled=True).order_by("display_name")
     if may_add_any_resource(actor):
         return connectors
-    return connectors.filter(kind__in=[kind for kind, cls in REGISTRY.items() if cls.knows_owners])
+    return connectors.filter(kind__in=[kind for kind, cls in registry.current().classes.items() if cls.knows_owners])
 
 
 def find_resources(actor: Any, catalog: Catalog, connector: Connector, query: str) -> list[Candidate]:

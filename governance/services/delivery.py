@@ -398,7 +398,12 @@ def check_drift(connector_ids: Iterable[UUID] | None = None) -> DriftReport:
     if connector_ids is not None:
         connectors = connectors.filter(pk__in=list(connector_ids))
     for connector_model in connectors:
-        impl = for_connector(connector_model)
+        try:
+            impl = for_connector(connector_model)
+        except ConnectorError as exc:  # its plugin is not installed
+            assert report.errors is not None
+            report.errors.append(f"{connector_model}: {exc.message}")
+            continue
         if not impl.can_read_members:
             continue
         try:

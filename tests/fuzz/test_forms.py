@@ -151,7 +151,7 @@ TARGETS: dict[str, list[Target]] = {
     "ConnectorForm": [
         Target(
             lambda w, kind=kind: reverse("connectors:new") + f"?kind={kind}",
-            extra_fields=lambda w, kind=kind: [s.name for s in connector_service.FIELDS[kind]],
+            extra_fields=lambda w, kind=kind: [s.name for s in connector_service.fields_of(kind)],
         )
         for kind in ("ldap", "scim", "webhook")
     ],
