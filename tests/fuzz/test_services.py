@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from governance import models as m
+from governance.errors import DomainError, NotFound, ValidationFailed
 from governance.services import (
     api_clients,
     approvals,
@@ -29,7 +30,6 @@ from governance.services import (
     requests,
     sharing,
 )
-from governance.services.errors import DomainError, NotFound, ValidationFailed
 from tests.fuzz.strategies import BAD_UUIDS, LONE_SURROGATES, NASTY_STRINGS, TEXT
 from tests.fuzz.test_forms import World, fingerprint, rolled_back
 

@@ -8,8 +8,6 @@ from django.core.management import call_command
 
 from governance import models as m
 from governance.permissions import Action, can_in_catalog, discoverable_packages
-from governance.services.approvals import stage_approvers
-from governance.services.eligibility import policies_for, requestable_policies
 from tests.conftest import snapshot
 
 pytestmark = pytest.mark.django_db
@@ -67,17 +65,17 @@ def test_packages_and_policies(demo: None) -> None:
     assert all(p.catalog.display_name == "Engineering" for p in (tools, on_call, partner_portal))
     assert all(p.resource_roles.exists() for p in (tools, on_call, partner_portal))
 
-    [policy] = policies_for(users["requestor"], tools)
+    [policy] = tools.policies.requestable_by(users["requestor"])
     assert policy.requires_approval
     assert policy.requestor_justification_required
     [stage] = policy.stages.all()
     probe = m.AssignmentRequest(target=users["requestor"], requestor=users["requestor"], policy=policy)
-    assert stage_approvers(probe, stage) == [users["approver"]]
+    assert probe.stage_approvers(stage) == [users["approver"]]
 
     scopes = set(on_call.policies.values_list("allowed_target_scope", flat=True))
     assert m.TargetScope.NO_ONE in scopes
-    assert len(policies_for(users["requestor"], on_call)) == 1
+    assert len(on_call.policies.requestable_by(users["requestor"])) == 1
 
-    assert [p.package for p in requestable_policies(users["partner"])] == [partner_portal]
-    assert not requestable_policies(users["outsider"]).exists()
+    assert [p.package for p in m.AssignmentPolicy.objects.requestable_by(users["partner"])] == [partner_portal]
+    assert not m.AssignmentPolicy.objects.requestable_by(users["outsider"]).exists()
     assert set(discoverable_packages(users["requestor"])) == {tools}

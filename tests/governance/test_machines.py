@@ -10,10 +10,10 @@ import itertools
 
 import pytest
 
+from governance.errors import InvalidTransition
+from governance.machines import ASSIGNMENT, GRANT, REQUEST, StateMachine
 from governance.models import AssignmentState, GrantState, RequestState, RequestType
-from governance.services.errors import InvalidTransition
 from governance.services.grants import derived_assignment_state, derived_request_state
-from governance.services.machines import ASSIGNMENT, GRANT, REQUEST, StateMachine
 
 R = RequestState
 REQUEST_ALLOWED = {
