@@ -28,6 +28,26 @@ def test_idempotent(demo: None) -> None:
     assert m.User.objects.count() == users
 
 
+def test_what_governance_manages_is_made_through_the_services(demo: None) -> None:
+    """The audit trail shows the administrator making the organization, the catalog and its
+    roles, resources and packages: the services made them, not rows written by hand."""
+    made = m.AuditEvent.objects.filter(actor__username="admin")
+    assert set(made.values_list("action", flat=True)) >= {
+        "organization.created",
+        "catalog.created",
+        "catalog.role_added",
+        "catalog.role_removed",
+        "resource.added",
+        "package.created",
+        "package.role_added",
+    }
+    # The creator owns a new catalog; the demo hands it to `owner` and its two managers.
+    added = [e.data["user"] for e in made.filter(action="catalog.role_added")]
+    assert sorted(added) == ["admin", "assignmgr", "owner", "pkgmanager"]
+    assert [e.data["user"] for e in made.filter(action="catalog.role_removed")] == ["admin"]
+    assert made.filter(action="organization.created", object_repr="Contoso").exists()
+
+
 def test_people_and_their_roles(demo: None) -> None:
     for username in PEOPLE:
         assert authenticate(username=username, password="portcullis") is not None, username
