@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from governance.permissions import Action, can_globally, has_admin_portal
+from governance.permissions import Action, can_globally, has_admin_portal, may_see_identity_page
 
 
 def navigation(request: HttpRequest) -> dict[str, object]:
@@ -16,7 +16,7 @@ def navigation(request: HttpRequest) -> dict[str, object]:
             "connectors": can_globally(user, Action.VIEW_CONNECTORS),
             "organizations": can_globally(user, Action.MANAGE_ORGANIZATIONS),
             "api_clients": can_globally(user, Action.MANAGE_API_CLIENTS),
-            "directory": can_globally(user, Action.MANAGE_DIRECTORY) or can_globally(user, Action.MANAGE_ORGANIZATIONS),
+            "directory": may_see_identity_page(user),
             "django_admin": user.is_superuser,
         }
     }

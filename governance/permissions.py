@@ -239,6 +239,12 @@ def has_admin_portal(principal: Any) -> bool:
     return role_set(principal).is_administrator
 
 
+def may_see_identity_page(principal: Any) -> bool:
+    """Sign-in and directory: directory administrators, and those who manage connected
+    organizations (what happens to their external users)."""
+    return can_globally(principal, Action.MANAGE_DIRECTORY) or can_globally(principal, Action.MANAGE_ORGANIZATIONS)
+
+
 def catalogs_where(principal: Any, action: Action | str) -> Iterable[UUID] | None:
     """Catalog ids where the principal may act; ``None`` means every catalog."""
     action = Action(action)

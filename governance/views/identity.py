@@ -17,7 +17,7 @@ from governance.errors import DomainError
 from governance.identity.oidc import ProviderUnavailable, discovery, forget_discovery, oidc_config
 from governance.identity.oidc import config_problems as oidc_problems
 from governance.models import ConnectedOrganization, DirectorySyncState, ExternalUserOffboarding
-from governance.permissions import Action, can_globally
+from governance.permissions import Action, can_globally, may_see_identity_page
 from governance.services import external_users
 from governance.services.directory_sync import config_problems as sync_problems
 from governance.services.directory_sync import pending_offboarding, request_sync, sync_config
@@ -29,11 +29,6 @@ UPCOMING_REMOVALS = 50
 def _require_directory_admin(request: HttpRequest) -> None:
     if not can_globally(request.user, Action.MANAGE_DIRECTORY):
         raise Http404("Not found.")
-
-
-def may_see_identity_page(user: Any) -> bool:
-    """Directory administrators, and those who manage connected organizations (the lifecycle)."""
-    return can_globally(user, Action.MANAGE_DIRECTORY) or can_globally(user, Action.MANAGE_ORGANIZATIONS)
 
 
 @login_required
