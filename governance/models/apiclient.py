@@ -23,7 +23,8 @@ class ApiClientRole(models.TextChoices):
     ASSIGNMENT_MANAGER = "assignment_manager", "Access package assignment manager"
 
 
-# An application token's role, as the global or catalog role the portal knows.
+# An application token's role, as the global or catalog role the portal knows (the
+# constraint below keeps each to its kind; permissions turns them into rights).
 GLOBAL_ROLE_OF: dict[str, str] = {
     ApiClientRole.GLOBAL_ADMIN: GlobalRole.GLOBAL_ADMIN,
     ApiClientRole.GOVERNANCE_ADMIN: GlobalRole.GOVERNANCE_ADMIN,
@@ -44,8 +45,9 @@ class ApiClient(models.Model):
     token acts as its user, with exactly that person's rights. Only a hash of the token is
     stored; the token itself is shown once, when it is made.
 
-    An instance is a principal for :mod:`governance.permissions` (``get_role_set``) and an
-    actor for :mod:`governance.audit` (``audit_label``, ``acting_user``).
+    An instance is a principal for :mod:`governance.permissions` (which reads its rights
+    from ``role``, ``catalog`` and ``user``) and an actor for :mod:`governance.audit`
+    (``audit_label``, ``acting_user``).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
