@@ -28,7 +28,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from governance import models as m
-from governance.services.audit import log_action
+from governance.audit import log_action
 
 
 class GovernedAdmin(admin.ModelAdmin):

@@ -352,6 +352,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=max(LDAP_SYNC_INTERVAL_MINUTES, 1)),
     },
     "external-user-lifecycle": {"task": "governance.tasks.external_user_lifecycle", "schedule": timedelta(hours=1)},
+    "purge-form-submissions": {"task": "governance.tasks.purge_form_submissions", "schedule": timedelta(hours=1)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

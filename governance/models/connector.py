@@ -10,7 +10,7 @@ from django.db import models
 
 from governance import encryption
 from governance.models.catalog import Catalog
-from governance.models.querysets import CatalogScoped, RestrictedQuerySet
+from governance.models.querysets import CatalogScoped
 
 
 class DriftMode(models.TextChoices):
@@ -43,8 +43,6 @@ class Connector(CatalogScoped, models.Model):
     encrypted_secrets = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
-
-    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         ordering = ["display_name"]
@@ -91,8 +89,6 @@ class Resource(CatalogScoped, models.Model):
     origin_id = models.CharField(max_length=512)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = RestrictedQuerySet.as_manager()
-
     class Meta:
         ordering = ["display_name"]
         constraints = [
@@ -113,8 +109,6 @@ class ResourceRole(CatalogScoped, models.Model):
     display_name = models.CharField(max_length=256, default="Member")
     description = models.TextField(blank=True)
     origin_id = models.CharField(max_length=512, default="member")
-
-    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         ordering = ["resource__display_name", "display_name"]

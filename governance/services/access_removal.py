@@ -17,6 +17,8 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from governance.audit import SYSTEM_LABEL, log_action
+from governance.machines import REQUEST
 from governance.models import (
     Assignment,
     AssignmentRequest,
@@ -24,10 +26,8 @@ from governance.models import (
     RequestState,
     RequestType,
 )
-from governance.services.audit import SYSTEM_LABEL, log_action
 from governance.services.grants import refresh_states
 from governance.services.lifecycle import end_assignment, set_request_state
-from governance.services.machines import REQUEST
 
 DISABLED_IN_DIRECTORY = "Disabled in the directory."
 DELETED_FROM_DIRECTORY = "Deleted from the directory."

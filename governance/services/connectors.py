@@ -18,12 +18,12 @@ from django.db import transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from governance import encryption
+from governance.audit import log_action
 from governance.connectors import BaseConnector, ConfigError, ConnectorError, Field, PluginNotInstalled, registry
+from governance.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.models import Connector, DeliveryAttempt, DriftMode
 from governance.models.connector import LEGACY_SECRET_KEYS, LEGACY_SECRET_PREFIX
 from governance.permissions import Action, can_globally
-from governance.services.audit import log_action
-from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.services.requests import is_uuid
 from governance.services.text import clean_name
 

@@ -12,7 +12,9 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from governance import notifications
+from governance.audit import log_action
+from governance.errors import DuplicateRequest, InvalidTransition
+from governance.machines import ASSIGNMENT, REQUEST
 from governance.models import (
     Assignment,
     AssignmentRequest,
@@ -21,10 +23,8 @@ from governance.models import (
     RequestType,
     ResourceRole,
 )
-from governance.services.audit import log_action
-from governance.services.errors import DuplicateRequest, InvalidTransition
+from governance.services import notifications
 from governance.services.grants import complete_request_if_done, refresh_states, unwant_grants, want_roles
-from governance.services.machines import ASSIGNMENT, REQUEST
 
 
 def set_request_state(request: AssignmentRequest, transition: str, actor: Any, **audit: Any) -> bool:
@@ -39,7 +39,7 @@ def set_request_state(request: AssignmentRequest, transition: str, actor: Any, *
         request.completed_at = timezone.now()
         fields.append("completed_at")
     request.save(update_fields=fields)
-    log_action(actor, f"request.{transition}", request, previous=previous, state=new_state, **audit)
+    log_action(actor, REQUEST.event(transition), request, previous=previous, state=new_state, **audit)
     return True
 
 
@@ -154,7 +154,7 @@ def end_assignment(
     assignment.state = new_state
     assignment.ended_at = now
     assignment.save(update_fields=["state", "ended_at", "modified_at"])
-    log_action(actor, f"assignment.{new_state}", assignment, previous=previous)
+    log_action(actor, ASSIGNMENT.event(transition), assignment, previous=previous)
     unwant_grants(assignment.grants.select_for_update(of=("self",)), request=request, actor=actor)
     # A request still delivering this assignment is overtaken by its end.
     for open_request in (

@@ -11,14 +11,14 @@ from uuid import UUID
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from governance.audit import log_action
+from governance.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.models import (
     ConnectedOrganization,
     ConnectedOrganizationState,
     OrganizationDomain,
 )
 from governance.permissions import Action, can_globally, get_for
-from governance.services.audit import log_action
-from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.services.requests import is_uuid
 from governance.services.text import clean_name, clean_text
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from governance.errors import DomainError
 from governance.filters import AllAssignmentsFilter, AssignmentFilter, with_drift
 from governance.forms import NewAssignmentForm, RemoveAssignmentForm, UpdateEndForm, searching
 from governance.models import (
@@ -29,7 +30,6 @@ from governance.models import (
 )
 from governance.permissions import Action, can, restrict
 from governance.services import assignments as assignment_service
-from governance.services.errors import DomainError
 from governance.views.access import admin_portal, may_somewhere, selected_ids, visible
 from governance.views.listing import paginate, stream_csv
 from governance.views.outcomes import refusals_as_messages, submit_once

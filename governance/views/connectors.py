@@ -17,10 +17,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from governance.errors import DomainError, NotFound
 from governance.forms import NameField
 from governance.models import Connector, DriftMode
 from governance.services import connectors as service
-from governance.services.errors import DomainError, NotFound
 from governance.web import attach_error, not_found_on_refusal, safe_next
 
 

@@ -11,12 +11,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from governance.errors import DomainError
 from governance.filters import OrganizationFilter
 from governance.forms import ConfirmForm, OrganizationForm
 from governance.models import ConnectedOrganization, OrganizationDomain
 from governance.permissions import Action, can_globally, restrict
 from governance.services import organizations as organization_service
-from governance.services.errors import DomainError
 from governance.views.access import admin_portal, require, visible
 from governance.views.listing import paginate
 from governance.views.outcomes import delete_once, submit_once

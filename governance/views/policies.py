@@ -12,11 +12,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from governance.errors import DomainError
 from governance.forms import ConfirmForm, PolicyForm, searching
 from governance.models import AccessPackage, AssignmentPolicy
 from governance.permissions import Action
 from governance.services import policies as policy_service
-from governance.services.errors import DomainError
 from governance.views.access import admin_portal
 from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
 from governance.views.packages import find_package, package_tabs

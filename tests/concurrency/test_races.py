@@ -15,8 +15,8 @@ from django.db import connection
 from django.utils import timezone
 
 from governance import models as m
+from governance.errors import AlreadyDecided, DuplicateRequest, InvalidTransition
 from governance.services import approvals, assignments, delivery, packages, requests
-from governance.services.errors import AlreadyDecided, DuplicateRequest, InvalidTransition
 from governance.services.reprocess import reprocess_requests
 from tests import factories as f
 from tests.concurrency.invariants import check_invariants

@@ -13,9 +13,9 @@ from governance import models as m
 from governance.checks import check_connector_plugins
 from governance.connectors import BaseConnector, Field, PermanentError, registry
 from governance.connectors.ldap import LdapConnector
+from governance.errors import ValidationFailed
 from governance.services import connectors as connector_service
 from governance.services import delivery, requests
-from governance.services.errors import ValidationFailed
 from tests import factories as f
 from tests.conftest import snapshot
 from tests.delivery.conftest import ldap_package

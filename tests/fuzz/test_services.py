@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from governance import models as m
 from governance.connectors import registry
+from governance.errors import DomainError, NotFound, ValidationFailed
 from governance.services import (
     api_clients,
     approvals,
@@ -30,7 +31,6 @@ from governance.services import (
     requests,
     sharing,
 )
-from governance.services.errors import DomainError, NotFound, ValidationFailed
 from tests.fuzz.strategies import BAD_UUIDS, LONE_SURROGATES, NASTY_STRINGS, TEXT
 from tests.fuzz.test_forms import World, fingerprint, rolled_back
 

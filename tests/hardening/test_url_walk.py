@@ -24,7 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 from governance import models as m
-from governance.services import approval_links
+from governance.services import notifications
 from governance.services.api_clients import create_api_client
 from tests import factories as f
 
@@ -226,7 +226,7 @@ def world(admin, requestor, catalog, contoso, make_package) -> dict[str, Any]:
         "user": requestor,
         "group": f.DirectoryGroupFactory(),
         "email": f.OutboundEmailFactory(recipient=admin, body_html='<p style="color:red">Hello</p>'),
-        "approval_token": approval_links.issue_link(request, admin),
+        "approval_token": notifications.issue_link(request, admin),
         # The API's global administrator: the walk sends it along to every URL as admin.
         "bearer": "Bearer " + create_api_client(None, "url-walk", role="global_admin").token,
         "target": "target",

@@ -14,8 +14,8 @@ from django.test import Client
 from django.utils import timezone
 
 from governance import models as m
+from governance.errors import NotFound
 from governance.services import connectors as service
-from governance.services.errors import NotFound
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 
 from governance import models as m
+from governance.errors import NotResourceOwner
 from governance.services import catalogs
-from governance.services.errors import NotResourceOwner
 from tests import factories as f
 from tests.api.conftest import ApiMaker
 from tests.conftest import snapshot

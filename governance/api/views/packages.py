@@ -34,6 +34,7 @@ from governance.api.base import (
 )
 from governance.api.odata import QueryOptions, enum, flag, ident, text
 from governance.api.serializers import PackageOut, PolicyOut, ResourceRoleScopeOut
+from governance.errors import ValidationFailed
 from governance.models import (
     AccessPackage,
     ApprovalStage,
@@ -47,7 +48,6 @@ from governance.models import (
 from governance.permissions import Action, get_for, restrict
 from governance.services import packages as package_services
 from governance.services import policies as policy_services
-from governance.services.errors import ValidationFailed
 from governance.services.policies import ApproverSpec, PolicySpec, StageSpec
 from governance.services.requests import is_uuid
 
