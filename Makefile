@@ -6,9 +6,13 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 PIP := $(BIN)/pip -q --disable-pip-version-check
 export PATH := $(abspath $(BIN)):$(PATH)
+# pytest keeps its assertion-rewritten modules (and Python its bytecode) only where bytecode
+# may be written: with PYTHONDONTWRITEBYTECODE set, every pytest process, xdist worker and
+# worker subprocess compiles ~600 modules again. __pycache__ is ignored by git.
+unexport PYTHONDONTWRITEBYTECODE
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck checks security pytest bench system-deps clean migrate demo
+.PHONY: help run test test-fast lint typecheck checks security pytest bench system-deps clean migrate demo
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,12 +47,10 @@ lint: $(VENV)/.dev ## ruff check and ruff format --check
 typecheck: $(VENV)/.dev ## mypy
 	$(BIN)/mypy
 
-checks: $(VENV)/.dev ## makemigrations --check and check --deploy with production-like settings
+# `check --deploy --fail-level WARNING` with production settings is a test of its own
+# (tests/hardening/test_production_settings.py), so it runs once, in both test tiers.
+checks: $(VENV)/.dev ## makemigrations --check
 	$(PY) manage.py makemigrations --check --dry-run
-	DEBUG=0 SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
-		CONNECTOR_SECRET_KEYS=$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
-		ALLOWED_HOSTS=portcullis.example SITE_URL=https://portcullis.example \
-		$(PY) manage.py check --deploy --fail-level WARNING
 
 # Our code only: not .venv, tests or migrations. Medium findings were reviewed (fixed or
 # annotated `# nosec` with the reason); high ones fail the build.
@@ -57,10 +59,20 @@ security: $(VENV)/.dev ## bandit (fails on high severity) and pip-audit (fails o
 	$(BIN)/bandit -q -r $(BANDIT_TARGETS) -x governance/migrations --severity-level high
 	$(PY) bin/audit-dependencies
 
-pytest: $(VENV)/.dev ## The whole pytest suite (browser, LDAP and worker tests included)
-	$(BIN)/pytest
+# xdist processes; each has its own test database, queues, ports and servers.
+PYTEST_WORKERS ?= 2
+# What needs a real browser, directory, SCIM server, worker or PostgreSQL, and the fuzzers.
+FAST_DESELECT := not browser and not ldap and not worker and not scim and not postgres and not fuzz
 
-test: $(VENV)/.dev system-deps lint typecheck checks security pytest ## Everything CI runs
+pytest: $(VENV)/.dev ## The whole pytest suite (browser, LDAP and worker tests included)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+test-fast: $(VENV)/.dev ## While working: rules, services, views, API on in-memory SQLite, no real components
+	DATABASE_URL=sqlite://:memory: $(BIN)/pytest -n $(PYTEST_WORKERS) -m "$(FAST_DESELECT)" $(PYTEST_ARGS)
+
+# The static checks run beside pytest (their output is shown whole when each one ends).
+test: $(VENV)/.dev system-deps ## Everything CI runs
+	@$(MAKE) --no-print-directory -j5 --output-sync=target lint typecheck checks security pytest
 
 bench: $(VENV)/.dev ## Benchmarks of DESIGN §8 (table printed, bench/results.json); BENCH_ARGS="--scale small"
 	$(PY) bench/run.py $(BENCH_ARGS)

@@ -1,4 +1,4 @@
-"""``manage.py check``: connector-secret keys and the outbound-call settings.
+"""``manage.py check``: connector-secret keys, the outbound-call settings, connector plugins.
 
 Only configuration is checked here; sign-in and directory sync have their own checks
 (``governance/identity/checks.py``).
@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
+from governance.connectors import registry
 from governance.encryption import KEYS_SETTING, configured_keys, key_problems
 
 HINT = "See README, 'Connector secrets and outbound calls'."
@@ -42,3 +43,18 @@ def check_production_secrets_and_outbound(app_configs: Any = None, **kwargs: Any
             )
         )
     return found
+
+
+@register("portcullis")
+def check_connector_plugins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """An installed connector plugin that was left out (it failed to import, or claims a kind
+    already taken): its connectors fail until it is fixed."""
+    return [
+        Warning(
+            f"Connector plugin left out: {problem}",
+            hint="Fix or uninstall the package, then restart the web and worker processes. "
+            "See README, 'Writing a connector plugin'.",
+            id="portcullis.W130",
+        )
+        for problem in registry.current().problems.values()
+    ]

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from governance.models import GlobalRole
-from governance.permissions import Action, can_globally, has_admin_portal, role_set
+from governance.permissions import Action, can_globally, has_admin_portal, may_see_identity_page
 
 
 def navigation(request: HttpRequest) -> dict[str, object]:
@@ -16,8 +15,8 @@ def navigation(request: HttpRequest) -> dict[str, object]:
             "governance": has_admin_portal(user),
             "connectors": can_globally(user, Action.VIEW_CONNECTORS),
             "organizations": can_globally(user, Action.MANAGE_ORGANIZATIONS),
-            "api_clients": GlobalRole.GLOBAL_ADMIN in role_set(user).global_roles,
-            "directory": can_globally(user, Action.MANAGE_DIRECTORY) or can_globally(user, Action.MANAGE_ORGANIZATIONS),
+            "api_clients": can_globally(user, Action.MANAGE_API_CLIENTS),
+            "directory": may_see_identity_page(user),
             "django_admin": user.is_superuser,
         }
     }

@@ -16,6 +16,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 
+from governance.errors import ValidationFailed
 from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
@@ -35,7 +36,6 @@ from governance.models import (
     TargetScope,
     User,
 )
-from governance.services.errors import ValidationFailed
 from governance.services.policies import (
     MAX_STAGE_TIMEOUT_DAYS,
     MAX_STAGES,

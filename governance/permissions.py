@@ -1,6 +1,7 @@
 """Authorization: the one module that decides who may see and do what.
 
-Every view, API endpoint and service asks here. Two questions are answered:
+Every view, API endpoint and service asks here; this module asks only the domain below it
+(models and their rule queries, errors), never a service. Two questions are answered:
 
 * ``restrict(queryset, principal, action)``: the objects the principal may act on. Views
   fetch objects through it, so anything outside answers 404 (existence is not leaked).
@@ -8,8 +9,8 @@ Every view, API endpoint and service asks here. Two questions are answered:
   for one object, used to show or hide a button.
 
 Roles come from the seeds' "Prerequisite role" lines. Global roles act everywhere; the four
-catalog roles act inside their catalog only. A *principal* is a user, or anything with a
-``get_role_set()`` method returning a :class:`RoleSet` (API clients).
+catalog roles act inside their catalog only. A *principal* is a user or an API client: an
+application token holds one role, a personal token its user's.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from uuid import UUID
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from governance.errors import NotAllowed, NotFound
 from governance.models import (
     AccessPackage,
+    ApiClient,
     Assignment,
+    AssignmentPolicy,
     AssignmentRequest,
     CatalogRole,
     CatalogRoleAssignment,
@@ -34,6 +38,9 @@ from governance.models import (
     OutboundEmail,
     User,
 )
+from governance.models.apiclient import CATALOG_ROLE_OF, GLOBAL_ROLE_OF
+from governance.models.identity import person_of
+from governance.models.querysets import catalog_id_of
 
 
 class Action(StrEnum):
@@ -54,6 +61,8 @@ class Action(StrEnum):
     # Rule 17: add any resource to a catalog one manages, owner of it or not. Everyone else
     # who manages a catalog adds only what they own in its directory.
     ADD_ANY_RESOURCE = "add_any_resource"
+    # Make and revoke API tokens: a token can act with any role, so only global administrators.
+    MANAGE_API_CLIENTS = "manage_api_clients"
 
 
 _EVERYTHING = frozenset(Action)
@@ -65,8 +74,8 @@ GLOBAL_ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     # Rule 17 names global and user administrators: the identity-governance administrator
     # cannot manage the directory's groups, so cannot pull any of them into a catalog either.
     GlobalRole.GOVERNANCE_ADMIN: _EVERYTHING
-    - {Action.MANAGE_DIRECTORY, Action.MANAGE_CONNECTORS, Action.ADD_ANY_RESOURCE},
-    GlobalRole.USER_ADMIN: _EVERYTHING - {Action.MANAGE_CONNECTORS, Action.VIEW_SYSTEM},
+    - {Action.MANAGE_DIRECTORY, Action.MANAGE_CONNECTORS, Action.ADD_ANY_RESOURCE, Action.MANAGE_API_CLIENTS},
+    GlobalRole.USER_ADMIN: _EVERYTHING - {Action.MANAGE_CONNECTORS, Action.VIEW_SYSTEM, Action.MANAGE_API_CLIENTS},
 }
 
 CATALOG_ROLE_ACTIONS: dict[str, frozenset[Action]] = {
@@ -120,9 +129,8 @@ def role_set(principal: Any) -> RoleSet:
     """The principal's roles, loaded once per principal object (two queries)."""
     if principal is None or not getattr(principal, "is_authenticated", False):
         return ANONYMOUS
-    if hasattr(principal, "get_role_set"):
-        result: RoleSet = principal.get_role_set()
-        return result
+    if isinstance(principal, ApiClient):
+        return _client_role_set(principal)
     cached = getattr(principal, _CACHE_ATTR, None)
     if cached is not None:
         return cached
@@ -142,6 +150,20 @@ def role_set(principal: Any) -> RoleSet:
         )
     setattr(principal, _CACHE_ATTR, roles)
     return roles
+
+
+def _client_role_set(client: ApiClient) -> RoleSet:
+    """A personal token has its user's roles; an application token the one role it was
+    made with (a catalog role in its catalog)."""
+    if not client.is_active:
+        return ANONYMOUS
+    if client.user is not None:
+        return role_set(client.user)
+    if client.role in GLOBAL_ROLE_OF:
+        return RoleSet(authenticated=True, global_roles=frozenset({GLOBAL_ROLE_OF[client.role]}))
+    if client.role in CATALOG_ROLE_OF and client.catalog_id is not None:
+        return RoleSet(authenticated=True, catalog_roles={client.catalog_id: frozenset({CATALOG_ROLE_OF[client.role]})})
+    return ANONYMOUS
 
 
 def forget_roles(principal: Any) -> None:
@@ -183,21 +205,6 @@ def can_in_catalog(principal: Any, action: Action | str, catalog_id: UUID | None
     return catalog_id is not None and catalog_id in roles.catalogs_allowing(action)
 
 
-def catalog_id_of(obj: models.Model) -> UUID | None:
-    """Follow the model's ``catalog_path`` on an instance (``package__catalog_id`` → value)."""
-    path: str | None = getattr(obj, "catalog_path", None)
-    if path is None:
-        return None
-    if path == "id":
-        return obj.pk
-    value: Any = obj
-    for part in path.split("__"):
-        value = getattr(value, part)
-        if value is None:
-            return None
-    return value
-
-
 def can(principal: Any, action: Action | str, obj: models.Model) -> bool:
     """May the principal perform ``action`` on this one object?"""
     action = Action(action)
@@ -206,15 +213,6 @@ def can(principal: Any, action: Action | str, obj: models.Model) -> bool:
     if getattr(obj, "catalog_path", None) is None:
         return False
     return can_in_catalog(principal, action, catalog_id_of(obj))
-
-
-def person_of(principal: Any) -> User | None:
-    """The person behind a principal: a user, a personal token's user, or nobody (an
-    application token acts for no one)."""
-    if isinstance(principal, User):
-        return principal
-    user = getattr(principal, "acting_user", None)
-    return user if isinstance(user, User) else None
 
 
 def may_add_any_resource(principal: Any) -> bool:
@@ -241,6 +239,12 @@ def has_admin_portal(principal: Any) -> bool:
     return role_set(principal).is_administrator
 
 
+def may_see_identity_page(principal: Any) -> bool:
+    """Sign-in and directory: directory administrators, and those who manage connected
+    organizations (what happens to their external users)."""
+    return can_globally(principal, Action.MANAGE_DIRECTORY) or can_globally(principal, Action.MANAGE_ORGANIZATIONS)
+
+
 def catalogs_where(principal: Any, action: Action | str) -> Iterable[UUID] | None:
     """Catalog ids where the principal may act; ``None`` means every catalog."""
     action = Action(action)
@@ -250,20 +254,26 @@ def catalogs_where(principal: Any, action: Action | str) -> Iterable[UUID] | Non
     return roles.catalogs_allowing(action)
 
 
-# --- What a requestor sees of their own --------------------------------------------------
+def can_manage_api_clients(actor: Any) -> bool:
+    """Only global administrators make and revoke API tokens; ``None`` is the command line
+    (``manage.py create_api_client``), which has the server's own rights."""
+    return actor is None or can_globally(actor, Action.MANAGE_API_CLIENTS)
+
+
+# --- What a person sees of their own ------------------------------------------------------
 
 
 def own_requests(user: User) -> models.QuerySet[AssignmentRequest]:
     """Requests a person made or that are for them (My requests)."""
     if not getattr(user, "is_authenticated", False):
         return AssignmentRequest.objects.none()
-    return AssignmentRequest.objects.filter(models.Q(target=user) | models.Q(requestor=user))
+    return AssignmentRequest.objects.concerning(user)
 
 
 def own_assignments(user: User) -> models.QuerySet[Assignment]:
     if not getattr(user, "is_authenticated", False):
         return Assignment.objects.none()
-    return Assignment.objects.filter(target=user)
+    return Assignment.objects.of_person(user)
 
 
 def own_emails(user: User) -> models.QuerySet[OutboundEmail]:
@@ -279,13 +289,62 @@ def own_emails(user: User) -> models.QuerySet[OutboundEmail]:
     return OutboundEmail.objects.filter(mine)
 
 
+# --- What roles show, plus one's own (the API: a personal token sees both) ------------------
+
+
+def visible_requests(principal: Any) -> models.QuerySet[AssignmentRequest]:
+    """Requests the principal's roles show, and the person's own (as in My Access)."""
+    shown = restrict(AssignmentRequest.objects.all(), principal, Action.VIEW)
+    person = person_of(principal)
+    return shown if person is None else shown | own_requests(person)
+
+
+def visible_assignments(principal: Any) -> models.QuerySet[Assignment]:
+    """Assignments the principal's roles show, and the person's own."""
+    shown = restrict(Assignment.objects.all(), principal, Action.VIEW)
+    person = person_of(principal)
+    return shown if person is None else shown | own_assignments(person)
+
+
+def visible_approvals(principal: Any) -> models.QuerySet[AssignmentRequest]:
+    """Requests whose approval the principal may read: what :func:`visible_requests` shows,
+    and those whose stages name the person as an approver, decided or not (a late approver
+    must see "already decided by X", rule 4, not a 404). Who may *decide* is another
+    question: :func:`approvable_requests` and the approval service."""
+    person = person_of(principal)
+    shown = visible_requests(principal)
+    if person is None or not person.is_authenticated:
+        return shown
+    return shown | AssignmentRequest.objects.naming_approver(person)
+
+
+class CancelAs(StrEnum):
+    """Rule 3's two cancels: an administrator's (anything not yet delivered, no access
+    left behind) and the requestor's (only while pending approval)."""
+
+    ADMIN = "admin"
+    REQUESTOR = "requestor"
+
+
+def cancel_as(principal: Any, request: AssignmentRequest) -> CancelAs | None:
+    """Which cancel the principal gets on a request: the administrator's where its roles
+    allow cancelling, else the requestor's on the person's own request, else none."""
+    if can(principal, Action.CANCEL, request):
+        return CancelAs.ADMIN
+    person = person_of(principal)
+    if person is not None and person.is_authenticated and person.pk in (request.target_id, request.requestor_id):
+        return CancelAs.REQUESTOR
+    return None
+
+
+# --- What a person may request (rules 9 and 11) and decide (rule 4) --------------------------
+
+
 def requestable_packages(user: User) -> models.QuerySet[AccessPackage]:
     """Packages at least one enabled policy lets this person request (hidden ones too)."""
-    from governance.services.eligibility import requestable_policies
-
     if not getattr(user, "is_authenticated", False):
         return AccessPackage.objects.none()
-    return AccessPackage.objects.filter(pk__in=requestable_policies(user).values("package_id"))
+    return AccessPackage.objects.filter(pk__in=AssignmentPolicy.objects.requestable_by(user).values("package_id"))
 
 
 def discoverable_packages(user: User) -> models.QuerySet[AccessPackage]:
@@ -295,8 +354,6 @@ def discoverable_packages(user: User) -> models.QuerySet[AccessPackage]:
 
 def package_by_link(user: User, package_id: Any) -> AccessPackage:
     """A package's direct link: hidden ones too, but only for people a policy allows."""
-    from governance.services.errors import NotFound
-
     try:
         package = requestable_packages(user).filter(pk=package_id).first()
     except (ValueError, ValidationError):
@@ -308,18 +365,38 @@ def package_by_link(user: User, package_id: Any) -> AccessPackage:
 
 def approvable_requests(user: User) -> models.QuerySet[AssignmentRequest]:
     """Requests waiting in a stage this person approves (My Access > Approvals)."""
-    from governance.services.approvals import requests_awaiting
-
     if not getattr(user, "is_authenticated", False):
         return AssignmentRequest.objects.none()
-    return requests_awaiting(user)
+    return AssignmentRequest.objects.awaiting_decision_by(user)
+
+
+def approval_to_review(user: User, request_id: Any) -> AssignmentRequest:
+    """A request whose approval this person may open (My Access > Approvals): one they
+    approve, approved, or could have approved at any stage. A second approver must still
+    see who decided first, so being an approver of some stage is enough to look; deciding
+    is the approval service's call. Anything else is :class:`NotFound`."""
+    try:
+        found = (
+            AssignmentRequest.objects.select_related("package", "policy", "target", "requestor")
+            .filter(pk=request_id)
+            .first()
+        )
+    except (ValueError, ValidationError):
+        found = None
+    if found is None or user.pk in (found.target_id, found.requestor_id) or found.policy is None:
+        raise NotFound("Request not found.")
+    if found.decisions.filter(approver=user).exists():
+        return found
+    if not any(
+        user.pk in found.stage_approver_ids(stage) for stage in found.approval_stages().prefetch_related("approvers")
+    ):
+        raise NotFound("Request not found.")
+    return found
 
 
 def get_for(principal: Any, action: Action | str, queryset: _Q, pk: Any, noun: str) -> Any:
     """Fetch one object for an action: 404 when the principal may not see it, 403 when they
     may see it but not take this action on it."""
-    from governance.services.errors import NotAllowed, NotFound
-
     obj = restrict(queryset, principal, Action.VIEW).filter(pk=pk).first()
     if obj is None:
         raise NotFound(f"{noun.capitalize()} not found.")
@@ -342,4 +419,5 @@ ACTION_VERBS: dict[Action, str] = {
     Action.MANAGE_DIRECTORY: "manage",
     Action.VIEW_SYSTEM: "view",
     Action.ADD_ANY_RESOURCE: "add",
+    Action.MANAGE_API_CLIENTS: "manage",
 }

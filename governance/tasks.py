@@ -1,58 +1,47 @@
 """Celery tasks: thin and idempotent. Each takes ids, calls one service, and is safe to
-run twice. The database holds the work; a lost task only delays it until the sweeper."""
+run twice. The database holds the work; a lost task only delays it until the sweeper.
+
+Services send these by name (:mod:`governance.services.dispatch` holds the names), so they
+never import this module.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from uuid import UUID
 
 from celery import shared_task
-from django.db import transaction
-from django.utils import timezone
 
-from governance.models import Assignment, AssignmentRequest, GrantState, RequestState
 from governance.services import (
     approvals,
     assignments,
+    bulk_reprocess,
     delivery,
     directory_sync,
+    dispatch,
     external_users,
     outbox,
     packages,
-    reprocess,
+    submissions,
 )
-from governance.services.grants import refresh_many
 
 log = logging.getLogger(__name__)
-
-
-def _publish(task, *args: object, countdown: float | None = None) -> None:
-    """Enqueue, but never let a broker outage fail the caller: the sweeper catches up."""
-    try:
-        task.apply_async(args=args, countdown=countdown)
-    except Exception as exc:  # noqa: BLE001 - kombu raises many kinds; all mean "not now"
-        log.warning("Broker unavailable, %s left for the sweeper: %s", task.name, exc)
 
 
 # --- Delivery -------------------------------------------------------------------------
 
 
-@shared_task(name="governance.tasks.deliver")
+@shared_task(name=dispatch.DELIVER)
 def deliver() -> int:
     report = delivery.deliver_until_idle()
     if delivery.has_due_work():
         # Budget spent or contention: go on in a fresh task so others get a turn.
-        _publish(deliver, countdown=1 if report.handled == 0 else None)
+        dispatch.send(dispatch.DELIVER, countdown=1 if report.handled == 0 else None)
     else:
         wait = delivery.next_retry_in()
         if wait is not None:
-            _publish(deliver, countdown=wait + 0.5)
+            dispatch.send(dispatch.DELIVER, countdown=wait + 0.5)
     return report.handled
-
-
-def wake_delivery_worker() -> None:
-    _publish(deliver)
 
 
 @shared_task(name="governance.tasks.sweep_deliveries")
@@ -61,28 +50,12 @@ def sweep_deliveries() -> dict[str, int]:
     outage), settle requests whose grants are done, and resend unsent email."""
     due = delivery.has_due_work()
     if due:
-        _publish(deliver)
-    settled = 0
-    stale = timezone.now() - timedelta(minutes=2)
-    for assignment_id in (
-        AssignmentRequest.objects.filter(state=RequestState.DELIVERING, modified_at__lt=stale)
-        .exclude(assignment__grants__state__in=GrantState.WORK)
-        .values_list("assignment_id", flat=True)
-        .distinct()[:500]
-    ):
-        if assignment_id is None:
-            continue
-        with transaction.atomic():
-            assignment = (
-                Assignment.objects.select_for_update(skip_locked=True, of=("self",)).filter(pk=assignment_id).first()
-            )
-            if assignment is not None:
-                refresh_many([assignment], skip_locked=True)
-                settled += 1
+        dispatch.send(dispatch.DELIVER)
+    settled = delivery.settle_stalled_requests()
     emails = len(outbox.unsent_due())
     if emails:
-        _publish(send_pending_emails)
-    resumed = reprocess.resume_stalled()
+        dispatch.send(dispatch.SEND_PENDING_EMAILS)
+    resumed = bulk_reprocess.resume_stalled()
     return {"due": int(due), "settled": settled, "emails": emails, "bulk_reprocess_resumed": resumed}
 
 
@@ -94,7 +67,7 @@ def send_email(email_id: str) -> bool:
     return outbox.send_outbound_email(UUID(email_id))
 
 
-@shared_task(name="governance.tasks.send_pending_emails")
+@shared_task(name=dispatch.SEND_PENDING_EMAILS)
 def send_pending_emails() -> int:
     """Send what the outbox holds; go on in a fresh task if there is more than a minute's worth.
 
@@ -102,44 +75,32 @@ def send_pending_emails() -> int:
     the sender works in short slices so the same worker gets back to revoking."""
     sent, more = outbox.send_due(max_seconds=5 if delivery.has_due_work() else 60)
     if more:
-        _publish(send_pending_emails)
+        dispatch.send(dispatch.SEND_PENDING_EMAILS)
     return sent
-
-
-def wake_email_sender() -> None:
-    _publish(send_pending_emails)
 
 
 # --- Resource roles (rule 8) ----------------------------------------------------------
 
 
-@shared_task(name="governance.tasks.propagate_role_operation")
+@shared_task(name=dispatch.PROPAGATE_ROLE_OPERATION)
 def propagate_role_operation(operation_id: str) -> bool:
     done = packages.propagate_role_operation(UUID(operation_id))
     if not done:
-        _publish(propagate_role_operation, operation_id)
+        dispatch.send(dispatch.PROPAGATE_ROLE_OPERATION, operation_id)
     return done
-
-
-def propagate_role_operation_soon(operation_id: UUID) -> None:
-    _publish(propagate_role_operation, str(operation_id))
 
 
 # --- Reprocess all matching (DESIGN §8) -------------------------------------------------
 
 
-@shared_task(name="governance.tasks.reprocess_matching", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=dispatch.REPROCESS_MATCHING, acks_late=True, reject_on_worker_lost=True)
 def reprocess_matching(operation_id: str) -> bool:
     """Batches of a bulk reprocess; goes on in a fresh task so delivery gets a turn. Safe to
     run twice or after a killed worker: each batch moves the operation's cursor as it commits."""
-    done = reprocess.run_reprocess_matching(UUID(operation_id))
+    done = bulk_reprocess.run_reprocess_matching(UUID(operation_id))
     if not done:
-        _publish(reprocess_matching, operation_id)
+        dispatch.send(dispatch.REPROCESS_MATCHING, operation_id)
     return done
-
-
-def reprocess_matching_soon(operation_id: UUID) -> None:
-    _publish(reprocess_matching, str(operation_id))
 
 
 # --- Beat jobs ------------------------------------------------------------------------
@@ -176,7 +137,7 @@ def check_drift() -> dict[str, int]:
 # --- Sign-in and directory ---------------------------------------------------------------
 
 
-@shared_task(name="governance.tasks.sync_directory")
+@shared_task(name=dispatch.SYNC_DIRECTORY)
 def sync_directory() -> dict[str, object]:
     """Beat: import people and groups from LDAP (does nothing unless LDAP_SYNC_URL is set)."""
     if directory_sync.sync_config() is None:
@@ -200,5 +161,10 @@ def external_user_lifecycle() -> dict[str, int]:
     return {"blocked": report.blocked, "removed": report.removed, "kept": report.kept}
 
 
-def run_directory_sync_soon() -> None:
-    _publish(sync_directory)
+# --- Housekeeping -----------------------------------------------------------------------
+
+
+@shared_task(name="governance.tasks.purge_form_submissions")
+def purge_form_submissions() -> int:
+    """Beat: forget the form tokens kept to recognise a form sent twice."""
+    return submissions.purge_form_submissions()

@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from governance.services.errors import DomainError, NotAllowed, NotFound
+from governance.errors import DomainError, NotAllowed, NotFound
 
 
 def attach_error(form: forms.Form, error: DomainError, field_names: Mapping[str, str] | None = None) -> None:

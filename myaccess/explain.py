@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from governance.audit import SYSTEM_LABEL
 from governance.models import AssignmentPolicy, AssignmentRequest, AuditEvent, User
-from governance.services.approvals import stage_approvers
-from governance.services.audit import SYSTEM_LABEL
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def explain_policy(policy: AssignmentPolicy, user: User) -> PolicyExplanation:
         return PolicyExplanation(policy)
     probe = AssignmentRequest(target=user, requestor=user, policy=policy)
     stages = [
-        StageSummary(stage.order, stage_approvers(probe, stage), stage.timeout_days)
+        StageSummary(stage.order, probe.stage_approvers(stage), stage.timeout_days)
         for stage in policy.current_stages().prefetch_related("approvers")
     ]
     return PolicyExplanation(policy, stages)

@@ -103,8 +103,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    # A file, not memory, so worker processes started by the tests share the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    # A file, not memory, so worker processes started by the tests share the test database;
+    # `DATABASE_URL=sqlite://:memory:` (make test-fast: no worker processes) keeps it in memory.
+    if DATABASES["default"]["NAME"] != ":memory:":
+        DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 else:
     # A persistent connection serves one request or task after another on the same thread:
     # gunicorn's sync workers and Celery's workers keep one each. The development server
@@ -348,6 +350,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=max(LDAP_SYNC_INTERVAL_MINUTES, 1)),
     },
     "external-user-lifecycle": {"task": "governance.tasks.external_user_lifecycle", "schedule": timedelta(hours=1)},
+    "purge-form-submissions": {"task": "governance.tasks.purge_form_submissions", "schedule": timedelta(hours=1)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

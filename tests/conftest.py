@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,6 +24,35 @@ def need(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI must run this test, but: {reason}")
     pytest.skip(reason)
+
+
+# A test that uses one of these fixtures needs a real component: it carries the marker, so
+# `make test-fast` (which deselects them) never starts one, and no test can forget its mark.
+COMPONENT_MARKERS = {
+    "page": "browser",
+    "browser": "browser",
+    "slapd": "ldap",
+    "slapd_server": "ldap",
+    "worker": "worker",
+    "make_worker": "worker",
+    "session_worker": "worker",
+    "scim_server": "scim",
+    "scim_server_process": "scim",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # schemathesis gives every operation's item its test function's node id; xdist's loadgroup
+    # scheduler keys items by node id and would run one operation of each function. The
+    # item's name says the operation ("test_x[GET /v1.0/groups]"): make that its id.
+    seen = Counter(item.nodeid for item in items)
+    for item in items:
+        if seen[item.nodeid] > 1 and item.parent is not None:
+            item._id = item.parent.id.child(item.name)
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & COMPONENT_MARKERS.keys():
+            if item.get_closest_marker(COMPONENT_MARKERS[fixture]) is None:
+                item.add_marker(COMPONENT_MARKERS[fixture])
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -51,6 +81,32 @@ def _targets_on_this_host() -> Iterator[None]:
         os.environ.pop("OUTBOUND_ALLOW_LOOPBACK", None)
     else:
         os.environ["OUTBOUND_ALLOW_LOOPBACK"] = previous[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_by_delete() -> Iterator[None]:
+    """Transactional tests (browser, worker, races) leave empty tables behind them: Django
+    flushes. On PostgreSQL it truncates every table, which gives ~50 tables and their indexes
+    new files: 1-2 s per test. DELETE of the few rows a test wrote takes milliseconds, and as
+    every foreign key is deferrable the order does not matter inside the flush's transaction."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        yield
+        return
+    operations = type(connection.ops)
+    truncate = operations.sql_flush
+
+    def sql_flush(
+        self: Any, style: Any, tables: Any, *, reset_sequences: bool = False, allow_cascade: bool = False
+    ) -> list[str]:
+        if reset_sequences or allow_cascade:
+            return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return [f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(self.quote_name(table))};" for table in tables]
+
+    operations.sql_flush = sql_flush
+    yield
+    operations.sql_flush = truncate
 
 
 @pytest.fixture(autouse=True)
@@ -228,6 +284,14 @@ def snapshot() -> dict[str, int]:
 # Shared fixtures of their own modules: a real worker process, a real browser, a real slapd,
 # a real SCIM server and a webhook receiver.
 from tests.browser import browser, page  # noqa: E402, F401
-from tests.ldap_server import slapd  # noqa: E402, F401
-from tests.targets import listener, private_redis, scim_server, webhook_receiver  # noqa: E402, F401
-from tests.workers import make_worker, worker  # noqa: E402, F401
+from tests.ldap_server import slapd, slapd_server  # noqa: E402, F401
+from tests.plugins import example_plugin, example_plugin_site  # noqa: E402, F401
+from tests.targets import (  # noqa: E402, F401
+    listener,
+    private_redis,
+    roster_server,
+    scim_server,
+    scim_server_process,
+    webhook_receiver,
+)
+from tests.workers import make_worker, session_worker, worker  # noqa: E402, F401

@@ -114,7 +114,7 @@ class ConnectorFactory(DjangoModelFactory):
         skip_postgeneration_save = True
 
     display_name = factory.Sequence(lambda n: f"Connector {n}")
-    kind = m.ConnectorKind.BUILTIN
+    kind = "builtin"
 
     @factory.post_generation
     def secrets(obj: m.Connector, create: bool, extracted: dict[str, str] | None, **kwargs: Any) -> None:

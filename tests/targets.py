@@ -1,4 +1,5 @@
-"""Real target systems started by the tests: a SCIM 2.0 server and a webhook receiver."""
+"""Real target systems started by the tests: a SCIM 2.0 server, a webhook receiver, and the
+roster service the example connector plugin (examples/portcullis-connector-example) talks to."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+from urllib.parse import parse_qs, unquote
 
 import httpx
 import pytest
@@ -22,6 +24,7 @@ from tests.ldap_server import free_port
 
 SCIM_TOKEN = "scim-test-token"
 WEBHOOK_SECRET = "webhook-test-secret"
+ROSTER_API_KEY = "roster-test-key"
 
 
 @dataclass
@@ -55,6 +58,18 @@ class ScimServer:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def reset(self) -> None:
+        """Delete every group and user: a test starts from an empty server."""
+        with self._client() as client:
+            for kind in ("Groups", "Users"):
+                while found := client.get(f"/{kind}", params={"count": 500}).raise_for_status().json().get("Resources"):
+                    for resource in found:
+                        client.delete(f"/{kind}/{resource['id']}").raise_for_status()
 
     def _client(self) -> httpx.Client:
         return httpx.Client(
@@ -98,9 +113,20 @@ def _running(target: _T) -> Iterator[_T]:
         target.stop()
 
 
-@pytest.fixture
-def scim_server() -> Iterator[ScimServer]:
+@pytest.fixture(scope="session")
+def scim_server_process() -> Iterator[ScimServer]:
+    """One scim2-server for the session (per xdist process); tests use it through ``scim_server``."""
     yield from _running(ScimServer())
+
+
+@pytest.fixture
+def scim_server(scim_server_process: ScimServer) -> ScimServer:
+    """The session's SCIM server, empty: running again if a test stopped it, reset otherwise."""
+    if scim_server_process.running:
+        scim_server_process.reset()
+    else:
+        scim_server_process.start()
+    return scim_server_process
 
 
 class _QuietHandler(BaseHTTPRequestHandler):
@@ -180,6 +206,78 @@ class Receiver(_InThreadServer):
 @pytest.fixture
 def webhook_receiver() -> Iterator[Receiver]:
     yield from _running(Receiver())
+
+
+@dataclass
+class RosterServer(_InThreadServer):
+    """The example plugin's target: teams and their members (usernames) in memory, behind a
+    bearer key, with the JSON API its README describes."""
+
+    teams: dict[str, set[str]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    refused_keys: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def add_team(self, team_id: str, name: str, members: tuple[str, ...] = ()) -> str:
+        with self.lock:
+            self.teams[team_id] = set(members)
+            self.names[team_id] = name
+        return team_id
+
+    def members(self, team_id: str) -> set[str]:
+        with self.lock:
+            return set(self.teams[team_id])
+
+    def _answer(self, method: str, path: str, query: str, body: dict[str, Any]) -> tuple[int, Any]:
+        parts = path.removeprefix("/api/").strip("/").split("/")
+        with self.lock:
+            if parts == ["teams"] and method == "GET":
+                search = parse_qs(query).get("search", [""])[0].lower()
+                found = [{"id": i, "name": n} for i, n in self.names.items() if search in n.lower()]
+                return 200, {"teams": found}
+            if len(parts) == 3 and parts[0] == "teams" and parts[2] == "members":
+                team = self.teams.get(unquote(parts[1]))
+                if team is None:
+                    return 404, {"error": "no such team"}
+                if method == "POST":
+                    team.update(str(v) for v in body.get("add", []))
+                    team.difference_update(str(v) for v in body.get("remove", []))
+                return 200, {"members": sorted(team)}
+        return 404, {"error": "not found"}
+
+    def start(self) -> None:
+        roster = self
+
+        class Handler(_QuietHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length", 0) or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if self.headers.get("Authorization") != f"Bearer {ROSTER_API_KEY}":
+                    with roster.lock:
+                        roster.refused_keys += 1
+                    status, answer = 401, {"error": "bad key"}
+                else:
+                    path, _, query = self.path.partition("?")
+                    status, answer = roster._answer(self.command, path, query, body)
+                text = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+
+            do_GET = do_POST = _handle
+
+        self._serve(Handler)
+
+
+@pytest.fixture
+def roster_server() -> Iterator[RosterServer]:
+    yield from _running(RosterServer())
 
 
 @dataclass

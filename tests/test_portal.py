@@ -15,7 +15,7 @@ from tests import factories as f
 ROOT = Path(__file__).resolve().parent.parent
 
 
-SHOW_DEBUG = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
+SHOW_DEBUG = "from django.conf import settings; print(settings.DEBUG)"  # imports portal/settings.py
 
 
 def _settings_in_subprocess(**env: str) -> subprocess.CompletedProcess[str]:

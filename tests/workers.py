@@ -1,4 +1,8 @@
-"""A real Celery worker process for end-to-end tests, on Redis, with a queue of its own."""
+"""A real Celery worker process for end-to-end tests, on Redis, with a queue of its own.
+
+``worker`` is one process per session (per xdist process), emptied after each test: nothing
+a test queued or scheduled runs in the next. ``make_worker`` starts processes of the test's
+own (another broker, other settings, or to kill them)."""
 
 from __future__ import annotations
 
@@ -67,13 +71,20 @@ class Worker:
     env: dict[str, str]
     log_dir: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    hostnames: list[str] = field(default_factory=list)
+    revoked: set[str] = field(default_factory=set)
 
     @property
     def process(self) -> subprocess.Popen[bytes]:
         return self.processes[-1]
 
+    @property
+    def running(self) -> bool:
+        return bool(self.processes) and self.process.poll() is None
+
     def start(self, *extra: str) -> subprocess.Popen[bytes]:
         name = f"test-{uuid.uuid4().hex[:6]}"
+        self.hostnames.append(f"{name}@portcullis-tests")
         log_path = self.log_dir / f"worker-{name}.log"
         log = log_path.open("wb")
         process = subprocess.Popen(
@@ -89,7 +100,7 @@ class Worker:
                 "-Q",
                 self.queue,
                 "-n",
-                f"{name}@%h",
+                self.hostnames[-1],
                 "--loglevel",
                 "INFO",
                 "--without-gossip",
@@ -117,19 +128,52 @@ class Worker:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
+        """Cold shutdown (SIGQUIT): the test is over, so nothing in flight matters any more and
+        a warm shutdown's wait (2 s even when idle) buys nothing."""
         for process in self.processes:
             if process.poll() is None:
-                process.terminate()
+                process.send_signal(signal.SIGQUIT)
                 try:
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+                    process.wait(timeout=10)
+
+    def quiesce(self, timeout: float = 60.0) -> None:
+        """Leave nothing of this test to the next one: wait until the worker is between tasks,
+        drop what its queue holds, and revoke what it has reserved or scheduled (retries with a
+        countdown), so that no task of this test touches the next test's rows."""
+        if not self.running:
+            return  # killed by the test: the next one starts it again
+        hostname = self.hostnames[-1]
+        control = celery_app.control
+        deadline = time.monotonic() + timeout
+        clean = 0  # rounds in a row that found nothing: two, as a task may end between the asks
+        while clean < 2:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the worker did not settle after the test\n{self.log()[-3000:]}")
+            with celery_app.connection_for_write() as conn:
+                purged = conn.default_channel.queue_purge(self.queue) or 0
+            inspect = control.inspect(destination=[hostname], timeout=2.0, limit=1)
+            # The solo pool answers between tasks only: an answer means nothing is running.
+            scheduled = (inspect.scheduled() or {}).get(hostname)
+            reserved = (inspect.reserved() or {}).get(hostname)
+            if scheduled is None or reserved is None:
+                clean = 0
+                continue
+            waiting = {entry["request"]["id"] for entry in scheduled} | {entry["id"] for entry in reserved}
+            if waiting - self.revoked:
+                control.revoke(sorted(waiting - self.revoked), destination=[hostname], reply=True, limit=1)
+                self.revoked |= waiting
+                clean = 0
+            else:
+                clean = clean + 1 if purged == 0 else 0
 
     def log(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("worker-*.log")))
 
 
-def wait_for(condition: Any, timeout: float = 30.0, interval: float = 0.2, message: str = "condition") -> Any:
+def wait_for(condition: Any, timeout: float = 30.0, interval: float = 0.05, message: str = "condition") -> Any:
     """Poll until ``condition()`` is truthy; fail the test with ``message`` otherwise."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -143,36 +187,45 @@ def wait_for(condition: Any, timeout: float = 30.0, interval: float = 0.2, messa
 WorkerFactory = Callable[..., Worker]
 
 
+def new_worker(broker: str, log_dir: Path, **env: str) -> Worker:
+    """A worker (not started yet) on ``broker`` with a queue of its own and the test database."""
+    from tests.conftest import need
+
+    if broker == redis_url():
+        need(redis_answers(), f"a real worker needs Redis at {redis_url()}")
+    queue = f"portcullis-test-{uuid.uuid4().hex[:10]}"
+    return Worker(
+        queue=queue,
+        broker=broker,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "DATABASE_URL": test_database_url(),
+            "CELERY_BROKER_URL": broker,
+            "CELERY_TASK_DEFAULT_QUEUE": queue,
+            "DELIVERY_RETRY_BASE_SECONDS": os.environ.get("DELIVERY_RETRY_BASE_SECONDS", "0.5"),
+            **env,
+        },
+        log_dir=log_dir,
+    )
+
+
+def delete_queue(handle: Worker) -> None:
+    # The broker may be one a test stopped.
+    with contextlib.suppress(Exception), celery_app.connection_for_write() as conn:
+        conn.default_channel.queue_delete(handle.queue)
+
+
 @pytest.fixture
 def make_worker(transactional_db: None, tmp_path: Path) -> Iterator[WorkerFactory]:
     """Workers on a broker of the test's choice (default: Redis at REDIS_URL), each with its
     own queue and the test database; this process publishes to the same broker and queue, so
     `transaction.on_commit` wake-ups reach them exactly as in production."""
-    from tests.conftest import need
-
     made: list[tuple[Worker, tuple[str, str]]] = []
 
     def make(broker: str | None = None, start: bool = True, **env: str) -> Worker:
-        broker = broker or redis_url()
-        if broker == redis_url():
-            need(redis_answers(), f"a real worker needs Redis at {redis_url()}")
-        queue = f"portcullis-test-{uuid.uuid4().hex[:10]}"
-        previous = switch_broker(broker, queue)
-        handle = Worker(
-            queue=queue,
-            broker=broker,
-            env={
-                **os.environ,
-                "DJANGO_SETTINGS_MODULE": "portal.settings",
-                "DATABASE_URL": test_database_url(),
-                "CELERY_BROKER_URL": broker,
-                "CELERY_TASK_DEFAULT_QUEUE": queue,
-                "DELIVERY_RETRY_BASE_SECONDS": os.environ.get("DELIVERY_RETRY_BASE_SECONDS", "0.5"),
-                **env,
-            },
-            log_dir=tmp_path,
-        )
-        made.append((handle, previous))
+        handle = new_worker(broker or redis_url(), tmp_path, **env)
+        made.append((handle, switch_broker(handle.broker, handle.queue)))
         if start:
             handle.start()
         return handle
@@ -180,13 +233,33 @@ def make_worker(transactional_db: None, tmp_path: Path) -> Iterator[WorkerFactor
     yield make
     for handle, previous in reversed(made):
         handle.stop()
-        # The broker may be one a test stopped.
-        with contextlib.suppress(Exception), celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(handle.queue)
+        delete_queue(handle)
         switch_broker(*previous)
 
 
+@pytest.fixture(scope="session")
+def session_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    """The session's worker on Redis (per xdist process), started when a test first needs it.
+    Connector secrets live encrypted in the test database, so it needs no environment of its own."""
+    handle = new_worker(redis_url(), tmp_path_factory.mktemp("worker"))
+    try:
+        yield handle
+    finally:
+        handle.stop()
+        delete_queue(handle)
+
+
 @pytest.fixture
-def worker(make_worker: WorkerFactory) -> Worker:
-    """One real worker on Redis."""
-    return make_worker()
+def worker(transactional_db: None, session_worker: Worker) -> Iterator[Worker]:
+    """One real worker on Redis: the session's, running again if a test killed it, and
+    emptied after the test (`Worker.quiesce`)."""
+    if not session_worker.running:
+        session_worker.start()
+    previous = switch_broker(session_worker.broker, session_worker.queue)
+    try:
+        yield session_worker
+    finally:
+        try:
+            session_worker.quiesce()
+        finally:
+            switch_broker(*previous)

@@ -21,8 +21,8 @@ from rest_framework.views import APIView
 from governance.api.auth import BearerTokenAuthentication, TokenRateThrottle
 from governance.api.errors import with_request_id
 from governance.api.odata import FilterField, QueryOptions, encode_skiptoken, parse_options
+from governance.errors import NotFound, ValidationFailed
 from governance.models import ApiClient, User
-from governance.services.errors import NotFound, ValidationFailed
 from governance.services.text import MAX_NAME, MAX_TEXT, clean_name, clean_text
 
 # --- Output -------------------------------------------------------------------------------
@@ -303,6 +303,13 @@ def datetime_of(data: Mapping[str, Any], name: str) -> dt.datetime | None:
         return parsed.astimezone(dt.UTC)
     except OverflowError:  # 9999-12-31T23:00-05:00 is after the last day Python knows
         raise ValidationFailed(f"'{name}' is out of range: between years 1 and 9999 in UTC.", field=name) from None
+
+
+def current_user_filter(on: str, allowed: tuple[str, ...]) -> str:
+    """The ``on`` of ``filterByCurrentUser(on='...')``, one of what this collection takes."""
+    if on not in allowed:
+        raise ValidationFailed(f"filterByCurrentUser(on=...) takes {' or '.join(allowed)}.", field="on")
+    return on
 
 
 # --- Views --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from governance.services.errors import DomainError
+from governance.errors import DomainError
 
 logger = logging.getLogger(__name__)
 

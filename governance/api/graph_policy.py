@@ -21,8 +21,8 @@ from governance.api.base import (
     refuse_unknown,
     text_of,
 )
+from governance.errors import ValidationFailed
 from governance.models import ApproverKind, ExpirationType, TargetScope
-from governance.services.errors import ValidationFailed
 from governance.services.policies import ApproverSpec, PolicySpec, StageSpec
 
 POLICY_PROPERTIES = (

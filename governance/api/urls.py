@@ -6,7 +6,7 @@ from django.urls import path, re_path
 
 from governance.api import schema  # noqa: F401 - registers the bearer scheme with drf-spectacular
 from governance.api.errors import not_found_json
-from governance.api.views import catalogs, directory, packages, requests
+from governance.api.views import approvals, assignments, catalogs, directory, packages, requests
 
 EM = "identityGovernance/entitlementManagement"
 CURRENT_USER = r"filterByCurrentUser\(on='(?P<on>[^']*)'\)"
@@ -46,30 +46,32 @@ urlpatterns = [
         requests.RequestReprocess.as_view(),
         name="api-request-reprocess",
     ),
-    path(f"{EM}/assignments", requests.AssignmentList.as_view(), name="api-assignments"),
+    path(f"{EM}/assignments", assignments.AssignmentList.as_view(), name="api-assignments"),
     re_path(
-        rf"^{EM}/assignments/{CURRENT_USER}$", requests.AssignmentsOfCurrentUser.as_view(), name="api-assignments-mine"
+        rf"^{EM}/assignments/{CURRENT_USER}$",
+        assignments.AssignmentsOfCurrentUser.as_view(),
+        name="api-assignments-mine",
     ),
-    path(f"{EM}/assignments/<uuid:pk>", requests.AssignmentItem.as_view(), name="api-assignment"),
+    path(f"{EM}/assignments/<uuid:pk>", assignments.AssignmentItem.as_view(), name="api-assignment"),
     path(
         f"{EM}/assignments/<uuid:pk>/reprocess",
-        requests.AssignmentReprocess.as_view(),
+        assignments.AssignmentReprocess.as_view(),
         name="api-assignment-reprocess",
     ),
     re_path(
         rf"^{EM}/accessPackageAssignmentApprovals/{CURRENT_USER}$",
-        requests.ApprovalsOfCurrentUser.as_view(),
+        approvals.ApprovalsOfCurrentUser.as_view(),
         name="api-approvals-mine",
     ),
-    path(f"{EM}/accessPackageAssignmentApprovals/<uuid:pk>", requests.ApprovalItem.as_view(), name="api-approval"),
+    path(f"{EM}/accessPackageAssignmentApprovals/<uuid:pk>", approvals.ApprovalItem.as_view(), name="api-approval"),
     path(
         f"{EM}/accessPackageAssignmentApprovals/<uuid:pk>/stages",
-        requests.ApprovalStageList.as_view(),
+        approvals.ApprovalStageList.as_view(),
         name="api-approval-stages",
     ),
     path(
         f"{EM}/accessPackageAssignmentApprovals/<uuid:pk>/stages/<uuid:stage_id>",
-        requests.ApprovalStageItem.as_view(),
+        approvals.ApprovalStageItem.as_view(),
         name="api-approval-stage",
     ),
     path(f"{EM}/connectedOrganizations", directory.OrganizationList.as_view(), name="api-organizations"),

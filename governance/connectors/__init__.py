@@ -1,44 +1,39 @@
-"""Connectors by kind. ``for_connector(model)`` gives the object that talks to the target."""
+"""Connectors: how access reaches target systems, one class per kind, in one module each.
+
+What a connector plugin imports comes from here: :class:`BaseConnector`, :class:`Field`,
+the errors, :class:`Subject` and :class:`RoleTarget`. ``for_connector(model)`` gives the
+object that talks to a connector's target; :mod:`governance.connectors.registry` knows the
+kinds (those that come with Portcullis and those installed as plugins).
+"""
 
 from __future__ import annotations
 
 from governance.connectors.base import (
     BaseConnector,
+    BatchResult,
     ConnectorError,
+    IdempotencyKeys,
     PermanentError,
     RoleTarget,
     Subject,
     TransientError,
 )
-from governance.connectors.builtin import BuiltinConnector
-from governance.connectors.ldap import LdapConnector
-from governance.connectors.scim import ScimConnector
-from governance.connectors.webhook import WebhookConnector
-from governance.models import Connector
-
-REGISTRY: dict[str, type[BaseConnector]] = {
-    BuiltinConnector.kind: BuiltinConnector,
-    LdapConnector.kind: LdapConnector,
-    ScimConnector.kind: ScimConnector,
-    WebhookConnector.kind: WebhookConnector,
-}
-
-
-def for_connector(connector: Connector) -> BaseConnector:
-    try:
-        cls = REGISTRY[connector.kind]
-    except KeyError as exc:
-        raise PermanentError(f"No connector of kind {connector.kind!r} is available.", code="unknownConnector") from exc
-    return cls(connector)
-
+from governance.connectors.fields import ConfigError, Field, timeout_field, user_match_field
+from governance.connectors.registry import PluginNotInstalled, for_connector
 
 __all__ = [
-    "REGISTRY",
     "BaseConnector",
+    "BatchResult",
+    "ConfigError",
     "ConnectorError",
+    "Field",
+    "IdempotencyKeys",
     "PermanentError",
+    "PluginNotInstalled",
     "RoleTarget",
     "Subject",
     "TransientError",
     "for_connector",
+    "timeout_field",
+    "user_match_field",
 ]

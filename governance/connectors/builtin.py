@@ -16,7 +16,6 @@ from governance.connectors.base import (
 )
 from governance.models import (
     Connector,
-    ConnectorKind,
     DirectoryGroup,
     GroupMembership,
     GroupOwnership,
@@ -28,7 +27,10 @@ ALREADY_MEMBER = "Already a member in the target."
 
 class BuiltinConnector(BaseConnector):
     kind = "builtin"
+    label = "Built-in directory"
+    can_read_members = True
     knows_owners = True
+    singleton = True
 
     def _group_id(self, role: RoleTarget) -> UUID:
         try:
@@ -47,7 +49,7 @@ class BuiltinConnector(BaseConnector):
         try:
             group_id = self._group_id(role)
         except PermanentError as exc:
-            return {s.id: exc for s in subjects}
+            return self.all_failed(subjects, exc)
         present = set(
             GroupMembership.objects.filter(group_id=group_id, user_id__in=[s.id for s in subjects]).values_list(
                 "user_id", flat=True
@@ -65,7 +67,7 @@ class BuiltinConnector(BaseConnector):
         try:
             group_id = self._group_id(role)
         except PermanentError as exc:
-            return {s.id: exc for s in subjects}
+            return self.all_failed(subjects, exc)
         GroupMembership.objects.filter(group_id=group_id, user_id__in=[s.id for s in subjects]).delete()
         return {s.id: None for s in subjects}
 
@@ -103,6 +105,6 @@ BUILTIN_NAME = "Built-in directory"
 def builtin_connector() -> Connector:
     """The built-in directory's connector (made by a migration; recreated if it went missing)."""
     connector, _ = Connector.objects.get_or_create(
-        kind=ConnectorKind.BUILTIN, defaults={"display_name": BUILTIN_NAME, "enabled": True}
+        kind=BuiltinConnector.kind, defaults={"display_name": BUILTIN_NAME, "enabled": True}
     )
     return connector

@@ -35,23 +35,12 @@ from governance.connectors.base import (
     RoleTarget,
     Subject,
     TransientError,
+    outbound_failure,
 )
-from governance.models import DirectoryGroup, GroupOwnership, GroupSource, User
+from governance.connectors.fields import Field, timeout_field, user_match_field
+from governance.models import DirectoryGroup, GroupOwnership, GroupSource
 from governance.outbound import OutboundError, ldap_server, one_line
 
-DEFAULTS: dict[str, Any] = {
-    "url": "ldap://127.0.0.1:389",
-    "start_tls": False,
-    "ca_file": "",
-    "bind_dn": "",
-    "user_base": "",
-    "user_attribute": "uid",
-    "user_match": "username",  # which Portcullis field holds the value: username, email, user_principal_name
-    "group_base": "",
-    "placeholder_dn": "cn=portcullis-placeholder",
-    "timeout": 10,
-}
-USER_FIELDS = {"username": "username", "email": "email", "user_principal_name": "user_principal_name"}
 MEMBER_ATTRIBUTES = {"groupofnames": "member", "groupofuniquenames": "uniqueMember"}
 # Result codes worth trying again: busy, unavailable, unwillingToPerform (often a replica
 # catching up), loopDetect, timeLimitExceeded, adminLimitExceeded.
@@ -75,8 +64,36 @@ _pool_lock = threading.Lock()
 
 class LdapConnector(BaseConnector):
     kind = "ldap"
-    defaults = DEFAULTS
+    label = "LDAP directory"
+    can_read_members = True
     knows_owners = True
+    fields = (
+        Field(
+            "url",
+            "Server URL",
+            "url",
+            True,
+            "ldap://host:389 or ldaps://host:636",
+            default="ldap://",
+            schemes=("ldap", "ldaps"),
+        ),
+        Field("start_tls", "Use StartTLS", "bool", help="Upgrade an ldap:// connection to TLS.", default=False),
+        Field("ca_file", "CA certificate file", help="Path on the worker hosts; empty for the system's CAs."),
+        Field("bind_dn", "Bind DN", required=True, help="The service account, e.g. cn=portcullis,ou=services,dc=…"),
+        Field("password", "Bind password", "secret", True, "The service account's password."),
+        Field("user_base", "People base DN", required=True, help="Where people are searched, e.g. ou=people,dc=…"),
+        Field("user_attribute", "Person attribute", required=True, help="uid, mail, sAMAccountName…", default="uid"),
+        user_match_field(),
+        Field("group_base", "Groups base DN", help="Where groups are searched when adding resources."),
+        Field(
+            "placeholder_dn",
+            "Placeholder member DN",
+            required=True,
+            help="Kept in a groupOfNames when its last real member leaves.",
+            default="cn=portcullis-placeholder",
+        ),
+        timeout_field(),
+    )
 
     def __init__(self, connector: Any) -> None:
         super().__init__(connector)
@@ -105,8 +122,7 @@ class LdapConnector(BaseConnector):
                 timeout=timeout,
             )
         except OutboundError as exc:
-            error = TransientError if exc.transient else PermanentError
-            raise error(f"The LDAP server {self.url} cannot be used: {exc.reason}.", code=exc.code) from exc
+            raise outbound_failure(exc, f"The LDAP server {self.url} cannot be used") from exc
         conn = ldap3.Connection(
             server,
             user=self.settings["bind_dn"] or None,
@@ -184,14 +200,10 @@ class LdapConnector(BaseConnector):
         return PermanentError(text, code=description)
 
     # --- people -------------------------------------------------------------------------
-    def _value_of(self, subject: Subject) -> str:
-        field = USER_FIELDS.get(str(self.settings["user_match"]), "username")
-        return str(getattr(subject, field) or "")
-
     def _resolve(self, conn: ldap3.Connection, subjects: Iterable[Subject]) -> dict[UUID, str | ConnectorError]:
         """Each person's DN, found by ``user_attribute`` under ``user_base``."""
         attribute = str(self.settings["user_attribute"])
-        wanted = {s.id: self._value_of(s) for s in subjects}
+        wanted = {s.id: self.match_value(s) for s in subjects}
         lookup = sorted({v.lower() for v in wanted.values() if v and v.lower() not in self._dn_cache})
         for start in range(0, len(lookup), BATCH_FILTER_SIZE):
             chunk = lookup[start : start + BATCH_FILTER_SIZE]
@@ -275,12 +287,11 @@ class LdapConnector(BaseConnector):
 
         return self._batch(subjects, "revoke", lambda: self._call("revoke", run))
 
-    @staticmethod
-    def _batch(subjects: Sequence[Subject], operation: str, run: Any) -> BatchResult:
+    def _batch(self, subjects: Sequence[Subject], operation: str, run: Any) -> BatchResult:
         try:
             result: BatchResult = run()
         except ConnectorError as exc:
-            return {s.id: exc for s in subjects}
+            return self.all_failed(subjects, exc)
         return result
 
     def members(self, role: RoleTarget) -> set[UUID]:
@@ -290,7 +301,7 @@ class LdapConnector(BaseConnector):
             _, members, _ = self._group(conn, group_dn)
             return self._values_at(conn, members - {str(self.settings["placeholder_dn"]).lower()})
 
-        return set().union(*self._people(self._call("read of members", run)).values())
+        return set().union(*self.people_with(self._call("read of members", run)).values())
 
     def _values_at(self, conn: ldap3.Connection, dns: Iterable[str]) -> set[str]:
         """The ``user_attribute`` values (lower-cased) of the people at these DNs: from the
@@ -304,14 +315,6 @@ class LdapConnector(BaseConnector):
             elif conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=[attribute_name]) and conn.entries:
                 values.update(str(v).lower() for v in conn.entries[0].entry_attributes_as_dict.get(attribute_name, []))
         return values
-
-    def _people(self, values: Iterable[str]) -> dict[str, set[UUID]]:
-        """Portcullis people by their matching field's value (lower-cased)."""
-        field = USER_FIELDS.get(str(self.settings["user_match"]), "username")
-        people: dict[str, set[UUID]] = {}
-        for key, pk in User.objects.annotate(key=Lower(field)).filter(key__in=set(values)).values_list("key", "pk"):
-            people.setdefault(key, set()).add(pk)
-        return people
 
     def owners(self, origin_ids: Sequence[str]) -> dict[str, set[UUID]]:
         """A group's ``owner`` attribute: as the directory sync last read it for the groups it
@@ -345,7 +348,7 @@ class LdapConnector(BaseConnector):
             return values
 
         values: dict[str, set[str]] = self._call("read of owners", run) if unsynced else {}
-        people = self._people(v for found_values in values.values() for v in found_values)
+        people = self.people_with(v for found_values in values.values() for v in found_values)
         for dn in origin_ids:
             if dn.lower() in synced:
                 found[dn] = by_group.get(synced[dn.lower()], set())

@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from email.utils import parsedate_to_datetime
 from typing import Any
 from uuid import UUID
-
-from django.db.models.functions import Lower
-from django.utils import timezone
 
 from governance.connectors.base import (
     BaseConnector,
@@ -34,18 +30,13 @@ from governance.connectors.base import (
     RoleTarget,
     Subject,
     TransientError,
+    outbound_failure,
+    retry_after,
+    transient_status,
 )
-from governance.models import User
+from governance.connectors.fields import Field, timeout_field, user_match_field
 from governance.outbound import HttpSession, OutboundError, Reply, one_line
 
-DEFAULTS: dict[str, Any] = {
-    "base_url": "",
-    "user_attribute": "userName",
-    "user_match": "username",
-    "timeout": 10,
-    "verify_tls": True,
-}
-USER_FIELDS = {"username": "username", "email": "email", "user_principal_name": "user_principal_name"}
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_JSON = "application/scim+json"
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -57,28 +48,22 @@ _clients: dict[tuple[Any, ...], HttpSession] = {}
 _clients_lock = threading.Lock()
 
 
-def _seconds(header: str | None) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date."""
-    if not header:
-        return None
-    try:
-        return max(float(header), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    return max((when - timezone.now()).total_seconds(), 0.0)
-
-
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class ScimConnector(BaseConnector):
     kind = "scim"
-    defaults = DEFAULTS
+    label = "SCIM 2.0 application"
+    can_read_members = True
+    fields = (
+        Field("base_url", "SCIM base URL", "url", True, "e.g. https://app.example.com/scim/v2"),
+        Field("token", "Bearer token", "secret", True, "The token the application issued for Portcullis."),
+        Field("user_attribute", "User attribute", required=True, default="userName"),
+        user_match_field(),
+        Field("verify_tls", "Verify TLS certificates", "bool", default=True),
+        timeout_field(),
+    )
 
     def __init__(self, connector: Any) -> None:
         super().__init__(connector)
@@ -110,17 +95,14 @@ class ScimConnector(BaseConnector):
         try:
             response = self._client().request(method, path, **kwargs)
         except OutboundError as exc:
-            error = TransientError if exc.transient else PermanentError
-            raise error(
-                f"The SCIM server {self.base_url} could not be reached ({what}): {exc.reason}.", code=exc.code
-            ) from exc
+            raise outbound_failure(exc, f"The SCIM server {self.base_url} could not be reached ({what})") from exc
         if response.ok:
             return response
         status = response.status
         said = self._detail(response)
         summary = response.summary + (f": {said}" if said else "")
-        if status == 429 or status >= 500:
-            wait = _seconds(response.headers.get("Retry-After"))
+        if transient_status(status):
+            wait = retry_after(response)
             hint = f"; it asks to retry after {wait:.0f} s" if wait is not None else ""
             raise TransientError(
                 f"The SCIM server answered {summary} to {what}{hint}", code=f"http{status}", retry_after=wait
@@ -157,12 +139,9 @@ class ScimConnector(BaseConnector):
         return one_line(detail) if isinstance(detail, str) else ""
 
     # --- people ---------------------------------------------------------------------------
-    def _value_of(self, subject: Subject) -> str:
-        return str(getattr(subject, USER_FIELDS.get(str(self.settings["user_match"]), "username")) or "")
-
     def _resolve(self, subjects: Iterable[Subject]) -> dict[UUID, str | ConnectorError]:
         attribute = str(self.settings["user_attribute"])
-        wanted = {s.id: self._value_of(s) for s in subjects}
+        wanted = {s.id: self.match_value(s) for s in subjects}
         lookup = sorted({v for v in wanted.values() if v and v.lower() not in self._ids})
         for start in range(0, len(lookup), FILTER_CHUNK):
             chunk = lookup[start : start + FILTER_CHUNK]
@@ -220,7 +199,7 @@ class ScimConnector(BaseConnector):
                     },
                 )
         except ConnectorError as exc:
-            return {s.id: exc for s in subjects}
+            return self.all_failed(subjects, exc)
         return {
             subject_id: found if isinstance(found, ConnectorError) else (ALREADY_MEMBER if found in present else None)
             for subject_id, found in ids.items()
@@ -244,7 +223,7 @@ class ScimConnector(BaseConnector):
                     },
                 )
         except ConnectorError as exc:
-            return {s.id: exc for s in subjects}
+            return self.all_failed(subjects, exc)
         return {
             subject_id: NOT_IN_DIRECTORY if isinstance(found, ConnectorError) else None
             for subject_id, found in ids.items()
@@ -267,8 +246,7 @@ class ScimConnector(BaseConnector):
                 },
             )
             values.update(str(r.get(attribute, "")).lower() for r in body.get("Resources", []))
-        field = USER_FIELDS.get(str(self.settings["user_match"]), "username")
-        return set(User.objects.annotate(key=Lower(field)).filter(key__in=values).values_list("pk", flat=True))
+        return set().union(*self.people_with(values).values())
 
     def test(self) -> str:
         self._request("GET", "/ServiceProviderConfig", "the connection test")

@@ -32,10 +32,12 @@ from governance.connectors.base import (
     RoleTarget,
     Subject,
     TransientError,
+    outbound_failure,
+    transient_status,
 )
-from governance.outbound import HttpSession, OutboundError
+from governance.connectors.fields import Field, timeout_field
+from governance.outbound import OutboundError
 
-DEFAULTS: dict[str, Any] = {"url": "", "timeout": 10}
 SIGNATURE_HEADER = "X-Portcullis-Signature"
 
 
@@ -58,17 +60,12 @@ def verify(secret: str, header: str, body: bytes, tolerance: int = 300, now: flo
 
 class WebhookConnector(BaseConnector):
     kind = "webhook"
-    defaults = DEFAULTS
-    can_read_members = False
-
-    def __init__(self, connector: Any) -> None:
-        super().__init__(connector)
-        self._session: HttpSession | None = None
-
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+    label = "Signed webhook"
+    fields = (
+        Field("url", "Webhook URL", "url", True, "Receives one signed JSON event per grant or revoke."),
+        Field("secret", "Signing secret", "secret", True, "The shared secret the receiver checks signatures with."),
+        timeout_field(),
+    )
 
     def _secret(self) -> str:
         return self.secret("secret", "webhook signing secret", "secretMissing")
@@ -82,17 +79,14 @@ class WebhookConnector(BaseConnector):
             SIGNATURE_HEADER: sign(self._secret(), int(time.time()), body),
             "User-Agent": "Portcullis webhook",
         }
-        if self._session is None:
-            self._session = HttpSession(timeout=float(self.settings["timeout"]))
         try:
-            response = self._session.request("POST", url, content=body, headers=headers)
+            response = self.http().request("POST", url, content=body, headers=headers)
         except OutboundError as exc:
-            error = TransientError if exc.transient else PermanentError
-            raise error(f"The webhook {url} could not be reached: {exc.reason}.", code=exc.code) from exc
+            raise outbound_failure(exc, f"The webhook {url} could not be reached") from exc
         if response.ok:
             return
         status = response.status
-        if status in (408, 429) or status >= 500:
+        if transient_status(status):
             raise TransientError(f"The webhook answered {response.summary}.", code=f"http{status}")
         raise PermanentError(f"The webhook refused the change ({response.summary}).", code=f"http{status}")
 

@@ -13,7 +13,7 @@ from governance.models.assignment import (
 from governance.models.audit import AuditEvent
 from governance.models.bulk import BulkReprocess, BulkReprocessKind, BulkReprocessState
 from governance.models.catalog import Catalog, CatalogRole, CatalogRoleAssignment, CatalogState
-from governance.models.connector import Connector, ConnectorKind, DriftMode, Resource, ResourceRole, ResourceType
+from governance.models.connector import Connector, DriftMode, Resource, ResourceRole, ResourceType
 from governance.models.identity import (
     ConnectedOrganization,
     ConnectedOrganizationState,
@@ -84,7 +84,6 @@ __all__ = [
     "ConnectedOrganization",
     "ConnectedOrganizationState",
     "Connector",
-    "ConnectorKind",
     "Decision",
     "DeliveryAttempt",
     "DirectoryGroup",

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 
 from governance.models.catalog import Catalog, CatalogRole
-from governance.models.identity import GlobalRole
-
-if TYPE_CHECKING:
-    from governance.models.identity import User
-    from governance.permissions import RoleSet
+from governance.models.identity import GlobalRole, User
 
 
 class ApiClientRole(models.TextChoices):
@@ -28,7 +23,8 @@ class ApiClientRole(models.TextChoices):
     ASSIGNMENT_MANAGER = "assignment_manager", "Access package assignment manager"
 
 
-# An application token's role, as the global or catalog role the portal knows.
+# An application token's role, as the global or catalog role the portal knows (the
+# constraint below keeps each to its kind; permissions turns them into rights).
 GLOBAL_ROLE_OF: dict[str, str] = {
     ApiClientRole.GLOBAL_ADMIN: GlobalRole.GLOBAL_ADMIN,
     ApiClientRole.GOVERNANCE_ADMIN: GlobalRole.GOVERNANCE_ADMIN,
@@ -49,8 +45,9 @@ class ApiClient(models.Model):
     token acts as its user, with exactly that person's rights. Only a hash of the token is
     stored; the token itself is shown once, when it is made.
 
-    An instance is a principal for :mod:`governance.permissions` (``get_role_set``) and an
-    actor for :mod:`governance.services.audit` (``audit_label``, ``acting_user``).
+    An instance is a principal for :mod:`governance.permissions` (which reads its rights
+    from ``role``, ``catalog`` and ``user``) and an actor for :mod:`governance.audit`
+    (``audit_label``, ``acting_user``).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -100,19 +97,6 @@ class ApiClient(models.Model):
     @property
     def is_personal(self) -> bool:
         return self.user_id is not None
-
-    def get_role_set(self) -> RoleSet:
-        from governance.permissions import ANONYMOUS, RoleSet, role_set
-
-        if not self.is_active:
-            return ANONYMOUS
-        if self.user is not None:
-            return role_set(self.user)
-        if self.role in GLOBAL_ROLE_OF:
-            return RoleSet(authenticated=True, global_roles=frozenset({GLOBAL_ROLE_OF[self.role]}))
-        if self.role in CATALOG_ROLE_OF and self.catalog_id is not None:
-            return RoleSet(authenticated=True, catalog_roles={self.catalog_id: frozenset({CATALOG_ROLE_OF[self.role]})})
-        return ANONYMOUS
 
     @property
     def acting_user(self) -> User | None:

@@ -9,9 +9,10 @@ from django.conf import settings
 from django.db import models
 
 from governance.models.connector import Connector, ResourceRole
+from governance.models.identity import User
 from governance.models.package import AccessPackage, RoleOperation
 from governance.models.policy import AssignmentPolicy
-from governance.models.querysets import CatalogScoped, RestrictedQuerySet
+from governance.models.querysets import CatalogScoped
 
 
 class AssignmentState(models.TextChoices):
@@ -31,6 +32,16 @@ AssignmentState.ACTIVE = frozenset({"delivering", "delivered", "partiallyDeliver
 AssignmentState.ENDED = frozenset({"expired", "removed"})
 
 
+class AssignmentQuerySet(models.QuerySet["Assignment"]):
+    def of_person(self, person: User) -> AssignmentQuerySet:
+        """A person's own assignments (My Access)."""
+        return self.filter(target=person)
+
+    def active_for(self, target: User, package: AccessPackage) -> AssignmentQuerySet:
+        """Rule 12: the person's active assignment to the package, if any."""
+        return self.filter(target=target, package=package, state__in=AssignmentState.ACTIVE)
+
+
 class Assignment(CatalogScoped, models.Model):
     catalog_path = "package__catalog_id"
 
@@ -47,7 +58,7 @@ class Assignment(CatalogScoped, models.Model):
     modified_at = models.DateTimeField(auto_now=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
-    objects = RestrictedQuerySet.as_manager()
+    objects = AssignmentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -126,8 +137,6 @@ class RoleGrant(CatalogScoped, models.Model):
     granted_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = RestrictedQuerySet.as_manager()
-
     class Meta:
         # No default ordering: the engine queries grants constantly and must not join for it.
         indexes = [
@@ -180,8 +189,6 @@ class DeliveryAttempt(CatalogScoped, models.Model):
     message = models.TextField(blank=True)
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField(default=0)
-
-    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at"]

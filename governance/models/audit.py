@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
-from governance.models.querysets import CatalogScoped, RestrictedQuerySet
+from governance.models.querysets import CatalogScoped
 
 
 class AuditEvent(CatalogScoped, models.Model):
@@ -25,8 +25,6 @@ class AuditEvent(CatalogScoped, models.Model):
     catalog_id = models.UUIDField(null=True, blank=True, db_index=True)
     package_id = models.UUIDField(null=True, blank=True, db_index=True)
     data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
-
-    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

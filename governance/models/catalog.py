@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from governance.models.querysets import CatalogScoped, RestrictedQuerySet
+from governance.models.querysets import CatalogScoped
 
 
 class CatalogRole(models.TextChoices):
@@ -35,8 +35,6 @@ class Catalog(CatalogScoped, models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
 
-    objects = RestrictedQuerySet.as_manager()
-
     class Meta:
         ordering = ["display_name"]
 
@@ -52,8 +50,6 @@ class CatalogRoleAssignment(CatalogScoped, models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="catalog_roles")
     role = models.CharField(max_length=32, choices=CatalogRole.choices)
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         ordering = ["catalog", "role"]

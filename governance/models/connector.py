@@ -10,14 +10,7 @@ from django.db import models
 
 from governance import encryption
 from governance.models.catalog import Catalog
-from governance.models.querysets import CatalogScoped, RestrictedQuerySet
-
-
-class ConnectorKind(models.TextChoices):
-    BUILTIN = "builtin", "Built-in directory"
-    LDAP = "ldap", "LDAP directory"
-    SCIM = "scim", "SCIM 2.0 application"
-    WEBHOOK = "webhook", "Signed webhook"
+from governance.models.querysets import CatalogScoped
 
 
 class DriftMode(models.TextChoices):
@@ -40,7 +33,9 @@ class Connector(CatalogScoped, models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     display_name = models.CharField(max_length=256, unique=True)
-    kind = models.CharField(max_length=16, choices=ConnectorKind.choices)
+    # Which connector class talks to the target: a kind that comes with Portcullis or one an
+    # installed plugin provides (governance.connectors.registry checks it when it is saved).
+    kind = models.CharField(max_length=64)
     config = models.JSONField(default=dict, blank=True)
     drift_mode = models.CharField(max_length=8, choices=DriftMode.choices, default=DriftMode.REPORT)
     enabled = models.BooleanField(default=True)
@@ -48,8 +43,6 @@ class Connector(CatalogScoped, models.Model):
     encrypted_secrets = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
-
-    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         ordering = ["display_name"]
@@ -96,8 +89,6 @@ class Resource(CatalogScoped, models.Model):
     origin_id = models.CharField(max_length=512)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = RestrictedQuerySet.as_manager()
-
     class Meta:
         ordering = ["display_name"]
         constraints = [
@@ -118,8 +109,6 @@ class ResourceRole(CatalogScoped, models.Model):
     display_name = models.CharField(max_length=256, default="Member")
     description = models.TextField(blank=True)
     origin_id = models.CharField(max_length=512, default="member")
-
-    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         ordering = ["resource__display_name", "display_name"]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
-from governance.models.querysets import CatalogScoped, RestrictedQuerySet
+from governance.models.querysets import CatalogScoped
 
 
 class UserType(models.TextChoices):
@@ -39,8 +40,6 @@ class ConnectedOrganization(CatalogScoped, models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
-
-    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         ordering = ["display_name"]
@@ -100,6 +99,15 @@ class User(CatalogScoped, AbstractUser):
         return self.user_type == UserType.GUEST
 
 
+def person_of(principal: Any) -> User | None:
+    """The person behind a principal: a user, a personal token's user, or nobody (an
+    application token and the system act for no one)."""
+    if isinstance(principal, User):
+        return principal
+    user = getattr(principal, "acting_user", None)
+    return user if isinstance(user, User) else None
+
+
 class DirectoryRoleAssignment(models.Model):
     """A tenant-wide administrative role held by a person."""
 
@@ -136,8 +144,6 @@ class DirectoryGroup(CatalogScoped, models.Model):
     # administrators for built-in groups, by the directory sync (LDAP ``owner``) for synced ones.
     owners = models.ManyToManyField(User, through="GroupOwnership", related_name="owned_groups", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         ordering = ["display_name"]

@@ -8,7 +8,7 @@ from django.db import models
 
 from governance.models.catalog import Catalog
 from governance.models.connector import ResourceRole
-from governance.models.querysets import CatalogScoped, RestrictedQuerySet
+from governance.models.querysets import CatalogScoped
 
 
 class AccessPackage(CatalogScoped, models.Model):
@@ -27,8 +27,6 @@ class AccessPackage(CatalogScoped, models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
 
-    objects = RestrictedQuerySet.as_manager()
-
     class Meta:
         ordering = ["display_name"]
 
@@ -45,8 +43,6 @@ class PackageResourceRole(CatalogScoped, models.Model):
     package = models.ForeignKey(AccessPackage, on_delete=models.CASCADE, related_name="role_links")
     resource_role = models.ForeignKey(ResourceRole, on_delete=models.PROTECT, related_name="package_links")
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -87,8 +83,6 @@ class RoleOperation(CatalogScoped, models.Model):
     total = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-
-    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -7,10 +7,18 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
-from governance.models.identity import ConnectedOrganization, DirectoryGroup
+from governance.models.catalog import CatalogState
+from governance.models.identity import (
+    ConnectedOrganization,
+    ConnectedOrganizationState,
+    DirectoryGroup,
+    GroupMembership,
+    User,
+)
 from governance.models.package import AccessPackage
-from governance.models.querysets import CatalogScoped, RestrictedQuerySet
+from governance.models.querysets import CatalogScoped
 
 
 class TargetScope(models.TextChoices):
@@ -36,6 +44,42 @@ class ExpirationType(models.TextChoices):
     ON_DATE = "on_date", "On a date"
     AFTER_DAYS = "after_days", "Number of days"
     AFTER_HOURS = "after_hours", "Number of hours"
+
+
+class PolicyQuerySet(models.QuerySet["AssignmentPolicy"]):
+    def requestable_by(self, user: User) -> PolicyQuerySet:
+        """Enabled policies through which ``user`` may request (DESIGN §2 "who can request",
+        rules 9 and 11). One query answers it for a list of hundreds of packages and for a
+        single check, so a list and a form can never disagree."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        group_ids = GroupMembership.objects.filter(user=user).values("group_id")
+        named_users = AssignmentPolicy.specific_users.through.objects.filter(user=user)
+        named_groups = AssignmentPolicy.specific_groups.through.objects.filter(directorygroup__in=group_ids)
+        named = Q(pk__in=named_users.values("assignmentpolicy_id")) | Q(
+            pk__in=named_groups.values("assignmentpolicy_id")
+        )
+        who = Q(allowed_target_scope=TargetScope.ALL_USERS) | (
+            Q(allowed_target_scope=TargetScope.SPECIFIC_USERS) & named
+        )
+        if user.is_external:
+            who |= Q(allowed_target_scope=TargetScope.ALL_EXTERNAL)
+            organization = user.connected_organization
+            if organization is not None:
+                who |= Q(
+                    allowed_target_scope=TargetScope.SPECIFIC_ORGANIZATIONS,
+                    pk__in=AssignmentPolicy.specific_organizations.through.objects.filter(
+                        connectedorganization=organization
+                    ).values("assignmentpolicy_id"),
+                )
+                if organization.state == ConnectedOrganizationState.CONFIGURED:
+                    who |= Q(allowed_target_scope=TargetScope.ALL_ORGANIZATIONS)
+        else:
+            who |= Q(allowed_target_scope=TargetScope.ALL_MEMBERS)
+        policies = self.filter(who, enabled=True, package__catalog__state=CatalogState.PUBLISHED)
+        if user.is_external:
+            policies = policies.filter(package__catalog__is_externally_visible=True)
+        return policies
 
 
 class AssignmentPolicy(CatalogScoped, models.Model):
@@ -80,7 +124,7 @@ class AssignmentPolicy(CatalogScoped, models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
 
-    objects = RestrictedQuerySet.as_manager()
+    objects = PolicyQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at"]
@@ -144,8 +188,6 @@ class ApprovalStage(CatalogScoped, models.Model):
     timeout_days = models.PositiveSmallIntegerField(
         default=14, help_text="Without a decision in this many days the request is canceled."
     )
-
-    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         ordering = ["policy", "generation", "order"]

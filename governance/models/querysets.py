@@ -1,26 +1,16 @@
-"""The queryset every governed model uses: `restrict(principal, action)` (NetBox's habit).
+"""Where a governed object sits: the catalog it belongs to, as a lookup path.
 
-The decision itself lives in :mod:`governance.permissions`; this only makes it a method
-so a view reads ``Assignment.objects.restrict(request.user, "view")``.
+Authorization reads this path (:func:`governance.permissions.restrict` filters a queryset
+by it), and so does the audit trail (:func:`catalog_id_of` files each row under its
+catalog). The domain knows where things are; who may act on them is decided above it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar
+from uuid import UUID
 
 from django.db import models
-
-if TYPE_CHECKING:
-    from governance.permissions import Action
-
-_M = TypeVar("_M", bound=models.Model)
-
-
-class RestrictedQuerySet(models.QuerySet[_M]):
-    def restrict(self, principal: Any, action: Action | str = "view") -> RestrictedQuerySet[_M]:
-        from governance.permissions import restrict
-
-        return restrict(self, principal, action)
 
 
 class CatalogScoped:
@@ -30,3 +20,18 @@ class CatalogScoped:
     """
 
     catalog_path: ClassVar[str | None] = None
+
+
+def catalog_id_of(obj: models.Model) -> UUID | None:
+    """Follow the model's ``catalog_path`` on an instance (``package__catalog_id`` → value)."""
+    path: str | None = getattr(obj, "catalog_path", None)
+    if path is None:
+        return None
+    if path == "id":
+        return obj.pk
+    value: Any = obj
+    for part in path.split("__"):
+        value = getattr(value, part)
+        if value is None:
+            return None
+    return value

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
+from uuid import UUID
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
+from governance.models.identity import GroupMembership, User
 from governance.models.package import AccessPackage
-from governance.models.policy import ApprovalStage, AssignmentPolicy
-from governance.models.querysets import CatalogScoped, RestrictedQuerySet
+from governance.models.policy import ApprovalStage, ApproverKind, AssignmentPolicy, StageApprover
+from governance.models.querysets import CatalogScoped
 
 
 class RequestState(models.TextChoices):
@@ -59,6 +64,130 @@ RequestType.REMOVES = frozenset({"userRemove", "adminRemove", "systemRemove"})
 RequestType.UPDATES = frozenset({"userExtend", "adminUpdate"})
 
 
+# --- Who approves (rule 4) ----------------------------------------------------------------
+# A stage's entries resolve to people for one request: a manager or a sponsor is the
+# target's. :meth:`AssignmentRequest.stage_approver_ids` settles one stage; the queryset's
+# ``awaiting_decision_by`` settles a person's whole inbox with the same functions.
+
+
+def _resolve_entries(
+    entries: Iterable[StageApprover], request: AssignmentRequest, members: Mapping[UUID, set[UUID]]
+) -> set[UUID]:
+    ids: set[UUID] = set()
+    for entry in entries:
+        if entry.kind == ApproverKind.USER and entry.user_id:
+            ids.add(entry.user_id)
+        elif entry.kind == ApproverKind.GROUP and entry.group_id:
+            ids |= members.get(entry.group_id, set())
+        elif entry.kind == ApproverKind.MANAGER and request.target.manager_id:
+            ids.add(request.target.manager_id)
+        elif entry.kind == ApproverKind.SPONSOR and request.target.sponsor_id:
+            ids.add(request.target.sponsor_id)
+    return ids
+
+
+def _group_members(group_ids: Iterable[UUID | None]) -> dict[UUID, set[UUID]]:
+    wanted = {pk for pk in group_ids if pk is not None}
+    members: dict[UUID, set[UUID]] = {}
+    if wanted:
+        for group_id, user_id in GroupMembership.objects.filter(group_id__in=wanted).values_list("group_id", "user_id"):
+            members.setdefault(group_id, set()).add(user_id)
+    return members
+
+
+def _active_people(ids: set[UUID]) -> set[UUID]:
+    if not ids:
+        return set()
+    return set(User.objects.filter(pk__in=ids, is_active=True).values_list("pk", flat=True))
+
+
+def _decide_approvers(
+    entries: list[StageApprover], request: AssignmentRequest, members: Mapping[UUID, set[UUID]], active: set[UUID]
+) -> set[UUID]:
+    """Primary approvers; the fallback approvers only when the primaries resolve to nobody.
+    The requestor and the person the access is for are never approvers of it."""
+    excluded = {request.target_id, request.requestor_id}
+    primary = (_resolve_entries([e for e in entries if not e.is_fallback], request, members) & active) - excluded
+    if primary:
+        return primary
+    return (_resolve_entries([e for e in entries if e.is_fallback], request, members) & active) - excluded
+
+
+def _naming(person: User, entries: models.QuerySet[StageApprover]) -> Q:
+    """The requests for which one of ``entries`` (correlated to the request) names the
+    person: as themselves, as a member of a group, or as the target's manager or sponsor."""
+    in_group = GroupMembership.objects.filter(user=person).values("group_id")
+    return (
+        Exists(entries.filter(kind=ApproverKind.USER, user=person))
+        | Exists(entries.filter(kind=ApproverKind.GROUP, group__in=in_group))
+        | (Q(target__manager=person) & Exists(entries.filter(kind=ApproverKind.MANAGER)))
+        | (Q(target__sponsor=person) & Exists(entries.filter(kind=ApproverKind.SPONSOR)))
+    )
+
+
+class RequestQuerySet(models.QuerySet["AssignmentRequest"]):
+    def concerning(self, person: User) -> RequestQuerySet:
+        """Requests a person made or that are for them (their own, as in My requests)."""
+        return self.filter(Q(target=person) | Q(requestor=person))
+
+    def open_adds(self, target: User, package: AccessPackage) -> RequestQuerySet:
+        """Rule 12: the person's open request for the package, if any."""
+        return self.filter(
+            target=target, package=package, state__in=RequestState.OPEN, request_type__in=RequestType.ADDS
+        )
+
+    def naming_approver(self, person: User) -> RequestQuerySet:
+        """Requests whose stages (the generation each was submitted under) name this person
+        as an approver of some stage, decided or not."""
+        entries = StageApprover.objects.filter(
+            stage__policy=OuterRef("policy"), stage__generation=OuterRef("stage_generation")
+        )
+        return self.filter(_naming(person, entries))
+
+    def awaiting_decision_by(self, person: User) -> RequestQuerySet:
+        """Requests pending in a stage this person may decide now, before its time runs out
+        (rule 4: fallbacks only when the primaries resolve to nobody; never one's own)."""
+        entries = StageApprover.objects.filter(
+            stage__policy=OuterRef("policy"),
+            stage__generation=OuterRef("stage_generation"),
+            stage__order=OuterRef("current_stage"),
+        )
+        candidates = (
+            self.filter(state=RequestState.PENDING_APPROVAL)
+            # A stage whose time ran out waits for the time-out job, not for a decision.
+            .filter(Q(stage_due_at__isnull=True) | Q(stage_due_at__gt=timezone.now()))
+            .filter(_naming(person, entries))
+            .exclude(target=person)
+            .exclude(requestor=person)
+            .select_related("target", "policy")
+        )
+        # Fallback approvers count only when the primaries resolve to nobody: settle it
+        # exactly, as stage_approver_ids does, in a constant number of queries.
+        pending = [request for request in candidates if request.policy_id is not None and request.current_stage]
+        if not pending:
+            return self.none()
+        by_stage: dict[tuple[UUID, int, int], list[StageApprover]] = {}
+        stages = ApprovalStage.objects.filter(
+            policy_id__in={r.policy_id for r in pending}, generation__in={r.stage_generation for r in pending}
+        )
+        for stage in stages.prefetch_related("approvers"):
+            by_stage[(stage.policy_id, stage.generation, stage.order)] = list(stage.approvers.all())
+        members = _group_members(e.group_id for listed in by_stage.values() for e in listed)
+        wanted: dict[UUID, list[StageApprover]] = {}
+        everyone: set[UUID] = set()
+        for request in pending:
+            assert request.policy_id is not None
+            of_stage = by_stage.get((request.policy_id, request.stage_generation, request.current_stage))
+            if of_stage:
+                wanted[request.pk] = of_stage
+                everyone |= _resolve_entries(of_stage, request, members)
+        active = _active_people(everyone)
+        ids = [
+            r.pk for r in pending if r.pk in wanted and person.pk in _decide_approvers(wanted[r.pk], r, members, active)
+        ]
+        return self.filter(pk__in=ids)
+
+
 class AssignmentRequest(CatalogScoped, models.Model):
     catalog_path = "package__catalog_id"
 
@@ -97,7 +226,7 @@ class AssignmentRequest(CatalogScoped, models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.TextField(blank=True)
 
-    objects = RestrictedQuerySet.as_manager()
+    objects = RequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -137,6 +266,21 @@ class AssignmentRequest(CatalogScoped, models.Model):
             "order"
         )
 
+    def stage_approver_ids(self, stage: ApprovalStage) -> set[UUID]:
+        """The people who may decide this stage of this request (rule 4)."""
+        entries = list(stage.approvers.all())
+        members = _group_members(e.group_id for e in entries if e.kind == ApproverKind.GROUP)
+        return _decide_approvers(entries, self, members, _active_people(_resolve_entries(entries, self, members)))
+
+    def stage_approvers(self, stage: ApprovalStage) -> list[User]:
+        return list(User.objects.filter(pk__in=self.stage_approver_ids(stage)).order_by("username"))
+
+    def current_approval_stage(self) -> ApprovalStage | None:
+        """The stage waiting for a decision: None unless the request is pending approval."""
+        if self.state != RequestState.PENDING_APPROVAL or self.policy_id is None or not self.current_stage:
+            return None
+        return self.approval_stages().filter(order=self.current_stage).first()
+
 
 class Decision(models.TextChoices):
     APPROVE = "Approve", "Approved"
@@ -159,8 +303,6 @@ class ApprovalDecision(CatalogScoped, models.Model):
     decision = models.CharField(max_length=8, choices=Decision.choices)
     justification = models.TextField(blank=True)
     decided_at = models.DateTimeField(auto_now_add=True)
-
-    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         ordering = ["request", "stage_order"]

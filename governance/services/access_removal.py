@@ -17,6 +17,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from governance.machines import REQUEST
 from governance.models import (
     Assignment,
     AssignmentRequest,
@@ -26,7 +27,6 @@ from governance.models import (
 )
 from governance.services.grants import refresh_states
 from governance.services.lifecycle import end_assignment, request_on, set_request_state
-from governance.services.machines import REQUEST
 
 DISABLED_IN_DIRECTORY = "Disabled in the directory."
 DELETED_FROM_DIRECTORY = "Deleted from the directory."

@@ -13,12 +13,12 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from governance.audit import log_action
+from governance.errors import NotAllowed, NotFound, ValidationFailed
 from governance.ids import is_uuid
-from governance.models import ApiClient, ApiClientRole, Catalog, GlobalRole, User
+from governance.models import ApiClient, ApiClientRole, Catalog, User
 from governance.models.apiclient import CATALOG_ROLE_OF
-from governance.permissions import role_set
-from governance.services.audit import log_action
-from governance.services.errors import NotAllowed, NotFound, ValidationFailed
+from governance.permissions import can_manage_api_clients
 from governance.services.text import clean_name
 
 TOKEN_PREFIX = "pcs_"
@@ -38,11 +38,6 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _may_manage(actor: Any) -> bool:
-    """Only global administrators (or the command line, ``actor=None``) manage API clients."""
-    return actor is None or GlobalRole.GLOBAL_ADMIN in role_set(actor).global_roles
-
-
 def create_api_client(
     actor: Any,
     name: str,
@@ -53,7 +48,7 @@ def create_api_client(
 ) -> IssuedToken:
     """An application token with ``role`` (and ``catalog_name`` for catalog roles), or a
     personal token acting as ``username``."""
-    if not _may_manage(actor):
+    if not can_manage_api_clients(actor):
         raise NotAllowed("Only global administrators manage API clients.")
     name = clean_name(name, "name", max_length=128)
     user = None
@@ -94,14 +89,14 @@ def create_api_client(
 
 def api_clients_for(actor: Any) -> QuerySet[ApiClient]:
     """The API clients a person may see and revoke: all of them for global administrators."""
-    if actor is None or not _may_manage(actor):
+    if actor is None or not can_manage_api_clients(actor):
         raise NotFound("Page not found.")
     return ApiClient.objects.select_related("user", "catalog")
 
 
 def revoke_api_client(actor: Any, client_id: UUID | str) -> ApiClient:
     """Revoke a token: it stops working at once. Revoking twice is a no-op."""
-    if not _may_manage(actor):
+    if not can_manage_api_clients(actor):
         raise NotFound("API client not found.")
     if not is_uuid(client_id):
         raise NotFound("API client not found.")

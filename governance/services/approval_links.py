@@ -3,12 +3,13 @@ and one stage, and expiring with the stage.
 
 Mail scanners follow links, so opening a link (``open_link`` + ``check_usable``) never
 changes anything; only ``decide_by_link`` (a POST) decides. The signature makes a link
-unforgeable; the stored :class:`ApprovalLink` row makes it single use.
+unforgeable; the stored :class:`ApprovalLink` row (written with the approver's email,
+:func:`governance.services.notifications.issue_link`) makes it single use.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
@@ -16,12 +17,11 @@ from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
-from governance.models import ApprovalDecision, ApprovalLink, AssignmentRequest, RequestState, User
+from governance.audit import log_action
+from governance.errors import InvalidTransition, NotAllowed, NotFound
+from governance.models import ApprovalDecision, ApprovalLink, RequestState, User
 from governance.services.approvals import already_decided, decide
-from governance.services.audit import log_action
-from governance.services.errors import InvalidTransition, NotAllowed, NotFound
-
-SALT = "governance.approval-link"
+from governance.services.notifications import LINK_SALT
 
 
 class LinkInvalid(NotFound):
@@ -53,19 +53,10 @@ def _local(value: datetime) -> str:
     return f"{timezone.localtime(value):%Y-%m-%d %H:%M}"
 
 
-def issue_link(request: AssignmentRequest, approver: User) -> str:
-    """Store a link for ``approver`` to decide the request's current stage; return its token."""
-    expires_at = request.stage_due_at or timezone.now() + timedelta(days=14)
-    link = ApprovalLink.objects.create(
-        request=request, approver=approver, stage_order=request.current_stage, expires_at=expires_at
-    )
-    return signing.dumps(str(link.pk), salt=SALT)
-
-
 def open_link(token: str, request_id: UUID) -> ApprovalLink:
     """The link behind a token, read only. :class:`LinkInvalid` when it is not genuine."""
     try:
-        link_id = UUID(str(signing.loads(token, salt=SALT)))
+        link_id = UUID(str(signing.loads(token, salt=LINK_SALT)))
     except (signing.BadSignature, ValueError, TypeError) as exc:
         raise LinkInvalid("This approval link is not valid. It may have been cut short or changed.") from exc
     link = (

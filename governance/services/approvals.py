@@ -1,30 +1,20 @@
-"""Approval stages (rule 4): who may decide, the first decision wins, timeouts cancel."""
+"""Approval stages (rule 4): enter a stage, decide it (the first decision wins), time out.
+
+Who may decide a stage is the domain's rule (``AssignmentRequest.stage_approver_ids``, and
+``awaiting_decision_by`` for a person's inbox); this module changes state by it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from governance import notifications
-from governance.models import (
-    ApprovalDecision,
-    ApprovalStage,
-    ApproverKind,
-    AssignmentRequest,
-    Decision,
-    GroupMembership,
-    RequestState,
-    StageApprover,
-    User,
-)
-from governance.services.audit import actor_label, actor_user, log_action
-from governance.services.errors import (
+from governance.audit import actor_label, log_action
+from governance.errors import (
     AlreadyDecided,
     DecisionTooLate,
     InvalidTransition,
@@ -32,71 +22,21 @@ from governance.services.errors import (
     NotFound,
     ValidationFailed,
 )
+from governance.machines import REQUEST
+from governance.models import (
+    ApprovalDecision,
+    ApprovalStage,
+    AssignmentRequest,
+    Decision,
+    RequestState,
+    User,
+)
+from governance.models.identity import person_of
+from governance.services import notifications
 from governance.services.lifecycle import approve_and_proceed, set_request_state
-from governance.services.machines import REQUEST
 from governance.services.text import clean_text
 
 APPROVAL_TIMED_OUT = "Approval timed out: nobody decided within the stage's time limit. Please request again."
-
-
-def _resolve_entries(
-    entries: Iterable[StageApprover], request: AssignmentRequest, members: Mapping[UUID, set[UUID]]
-) -> set[UUID]:
-    ids: set[UUID] = set()
-    for entry in entries:
-        if entry.kind == ApproverKind.USER and entry.user_id:
-            ids.add(entry.user_id)
-        elif entry.kind == ApproverKind.GROUP and entry.group_id:
-            ids |= members.get(entry.group_id, set())
-        elif entry.kind == ApproverKind.MANAGER and request.target.manager_id:
-            ids.add(request.target.manager_id)
-        elif entry.kind == ApproverKind.SPONSOR and request.target.sponsor_id:
-            ids.add(request.target.sponsor_id)
-    return ids
-
-
-def _group_members(group_ids: Iterable[UUID | None]) -> dict[UUID, set[UUID]]:
-    wanted = {pk for pk in group_ids if pk is not None}
-    members: dict[UUID, set[UUID]] = {}
-    if wanted:
-        for group_id, user_id in GroupMembership.objects.filter(group_id__in=wanted).values_list("group_id", "user_id"):
-            members.setdefault(group_id, set()).add(user_id)
-    return members
-
-
-def _decide_approvers(
-    entries: list[StageApprover], request: AssignmentRequest, members: Mapping[UUID, set[UUID]], active: set[UUID]
-) -> set[UUID]:
-    """Primary approvers; the fallback approvers only when the primaries resolve to nobody.
-    The requestor and the person the access is for are never approvers of it."""
-    excluded = {request.target_id, request.requestor_id}
-    primary = (_resolve_entries([e for e in entries if not e.is_fallback], request, members) & active) - excluded
-    if primary:
-        return primary
-    return (_resolve_entries([e for e in entries if e.is_fallback], request, members) & active) - excluded
-
-
-def stage_approver_ids(request: AssignmentRequest, stage: ApprovalStage) -> set[UUID]:
-    """The people who may decide this stage of this request."""
-    entries = list(stage.approvers.all())
-    members = _group_members(e.group_id for e in entries if e.kind == ApproverKind.GROUP)
-    return _decide_approvers(entries, request, members, _active(_resolve_entries(entries, request, members)))
-
-
-def _active(ids: set[UUID]) -> set[UUID]:
-    if not ids:
-        return set()
-    return set(User.objects.filter(pk__in=ids, is_active=True).values_list("pk", flat=True))
-
-
-def stage_approvers(request: AssignmentRequest, stage: ApprovalStage) -> list[User]:
-    return list(User.objects.filter(pk__in=stage_approver_ids(request, stage)).order_by("username"))
-
-
-def current_stage(request: AssignmentRequest) -> ApprovalStage | None:
-    if request.policy_id is None or not request.current_stage:
-        return None
-    return request.approval_stages().filter(order=request.current_stage).first()
 
 
 def enter_stage(request: AssignmentRequest, stage: ApprovalStage, actor: Any, now: datetime | None = None) -> None:
@@ -108,55 +48,7 @@ def enter_stage(request: AssignmentRequest, stage: ApprovalStage, actor: Any, no
     request.stage_due_at = now + timedelta(days=stage.timeout_days)
     request.save(update_fields=["current_stage", "stage_generation", "stage_due_at", "modified_at"])
     log_action(actor, "request.stage_started", request, stage=stage.order, due=request.stage_due_at)
-    notifications.approval_needed(request, stage_approvers(request, stage))
-
-
-def requests_awaiting(user: User) -> QuerySet[AssignmentRequest]:
-    """Requests pending in a stage this person may decide now (before its time runs out)."""
-    entries = StageApprover.objects.filter(
-        stage__policy=OuterRef("policy"),
-        stage__generation=OuterRef("stage_generation"),
-        stage__order=OuterRef("current_stage"),
-    )
-    in_group = GroupMembership.objects.filter(user=user).values("group_id")
-    candidate = (
-        Exists(entries.filter(kind=ApproverKind.USER, user=user))
-        | Exists(entries.filter(kind=ApproverKind.GROUP, group__in=in_group))
-        | (Q(target__manager=user) & Exists(entries.filter(kind=ApproverKind.MANAGER)))
-        | (Q(target__sponsor=user) & Exists(entries.filter(kind=ApproverKind.SPONSOR)))
-    )
-    candidates = (
-        AssignmentRequest.objects.filter(state=RequestState.PENDING_APPROVAL)
-        # A stage whose time ran out waits for the time-out job, not for a decision.
-        .filter(Q(stage_due_at__isnull=True) | Q(stage_due_at__gt=timezone.now()))
-        .filter(candidate)
-        .exclude(target=user)
-        .exclude(requestor=user)
-        .select_related("target", "policy")
-    )
-    # Fallback approvers count only when the primaries resolve to nobody: settle it exactly,
-    # with the same rule as stage_approver_ids but in a constant number of queries.
-    pending = [request for request in candidates if request.policy_id is not None and request.current_stage]
-    if not pending:
-        return AssignmentRequest.objects.none()
-    by_stage: dict[tuple[UUID, int, int], list[StageApprover]] = {}
-    stages = ApprovalStage.objects.filter(
-        policy_id__in={r.policy_id for r in pending}, generation__in={r.stage_generation for r in pending}
-    )
-    for stage in stages.prefetch_related("approvers"):
-        by_stage[(stage.policy_id, stage.generation, stage.order)] = list(stage.approvers.all())
-    members = _group_members(e.group_id for listed in by_stage.values() for e in listed)
-    wanted: dict[UUID, list[StageApprover]] = {}
-    everyone: set[UUID] = set()
-    for request in pending:
-        assert request.policy_id is not None
-        of_stage = by_stage.get((request.policy_id, request.stage_generation, request.current_stage))
-        if of_stage:
-            wanted[request.pk] = of_stage
-            everyone |= _resolve_entries(of_stage, request, members)
-    active = _active(everyone)
-    ids = [r.pk for r in pending if r.pk in wanted and user.pk in _decide_approvers(wanted[r.pk], r, members, active)]
-    return AssignmentRequest.objects.filter(pk__in=ids)
+    notifications.approval_needed(request, request.stage_approvers(stage))
 
 
 def already_decided(existing: ApprovalDecision) -> AlreadyDecided:
@@ -186,8 +78,8 @@ def _stage_for(request: AssignmentRequest, approver: User) -> ApprovalStage:
     """The stage ``approver`` may decide now, or why they may not."""
     if approver.pk in (request.target_id, request.requestor_id):
         raise NotAllowed("You cannot approve or deny your own request.")
-    stage = current_stage(request)
-    if stage is None or approver.pk not in stage_approver_ids(request, stage):
+    stage = request.current_approval_stage()
+    if stage is None or approver.pk not in request.stage_approver_ids(stage):
         raise NotAllowed(f"You are not an approver of stage {request.current_stage} of this request.")
     late = too_late(request)
     if late is not None:
@@ -208,7 +100,7 @@ def decide(
     The first decision on a stage wins; a second approver gets :class:`AlreadyDecided`
     naming who decided. Repeating one's own decision is a no-op.
     """
-    approver = actor_user(actor)
+    approver = person_of(actor)
     if approver is None:
         raise NotAllowed("Only a person can approve or deny a request.")
     if decision not in Decision.values:

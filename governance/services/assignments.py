@@ -10,11 +10,18 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from governance import notifications
+from governance.audit import SYSTEM_LABEL, actor_label, build_event, log_action
+from governance.errors import (
+    DuplicateRequest,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
 from governance.ids import is_uuid
+from governance.machines import GRANT, apply_bulk
 from governance.models import (
     AccessPackage,
     Assignment,
@@ -22,27 +29,18 @@ from governance.models import (
     AssignmentState,
     AuditEvent,
     ExpiryReminder,
-    GrantState,
     RequestState,
     RequestType,
     RoleGrant,
     User,
 )
+from governance.models.identity import person_of
 from governance.permissions import Action, get_for
-from governance.services.audit import SYSTEM_LABEL, actor_label, actor_user, build_event, log_action
-from governance.services.errors import (
-    DuplicateRequest,
-    InvalidTransition,
-    NotFound,
-    ValidationFailed,
-)
-from governance.services.grants import (
-    refresh_many,
-    wake_delivery,
-)
+from governance.services import notifications
+from governance.services.dispatch import wake_delivery
+from governance.services.grants import back_to_work, refresh_many
 from governance.services.lifecycle import approve_and_proceed, request_on, set_request_state, start_delivery
 from governance.services.locks import lock_for
-from governance.services.machines import GRANT
 from governance.services.reprocess import reprocess_assignments
 from governance.services.requests import refuse_duplicate, validate_period
 from governance.services.text import clean_text
@@ -107,7 +105,7 @@ def create_direct_assignments(
                         package=package,
                         policy=policy,
                         target=target,
-                        requestor=actor_user(actor),
+                        requestor=person_of(actor),
                         requestor_label=actor_label(actor),
                         justification=justification,
                         schedule_start=start,
@@ -220,14 +218,12 @@ def _expire_batch(now: datetime, batch_size: int, **only: Any) -> int:
         if not batch:
             return 0
         ids = [a.pk for a in batch]
-        catalog_of = {a.pk: a.package.catalog_id for a in batch}
-        events: list[AuditEvent] = []
+        by_id = {a.pk: a for a in batch}
 
         # Each expiry is a systemRemove request, delivering from the start.
         removals = [
             AssignmentRequest(
                 request_type=RequestType.SYSTEM_REMOVE,
-                state=RequestState.DELIVERING,
                 package=a.package,
                 policy_id=a.policy_id,
                 assignment=a,
@@ -237,64 +233,39 @@ def _expire_batch(now: datetime, batch_size: int, **only: Any) -> int:
             )
             for a in batch
         ]
+        events = [build_event(None, "request.submitted", request) for request in removals]
+        apply_bulk(removals, "start_delivery", None, now=now, events=events)
         AssignmentRequest.objects.bulk_create(removals)
-        for assignment, request in zip(batch, removals, strict=True):
-            catalog = catalog_of[assignment.pk]
-            events.append(build_event(None, "request.submitted", request, catalog_id=catalog))
-            events.append(
-                build_event(None, "request.start_delivery", request, catalog_id=catalog, state=RequestState.DELIVERING)
-            )
-
-        for assignment in batch:
-            events.append(
-                build_event(
-                    None,
-                    "assignment.expired",
-                    assignment,
-                    previous=assignment.state,
-                    catalog_id=catalog_of[assignment.pk],
-                )
-            )
-            assignment.state = AssignmentState.EXPIRED
-        Assignment.objects.filter(pk__in=ids).update(state=AssignmentState.EXPIRED, ended_at=now, modified_at=now)
+        apply_bulk(batch, "expire", None, now=now, changes={"ended_at": now}, events=events)
 
         # Their grants go to be revoked, on behalf of the new request.
         revoking = list(
             RoleGrant.objects.select_for_update(of=("self",))
             .filter(assignment_id__in=ids, state__in=GRANT.sources_of("revoke"))
-            .values_list("pk", "assignment_id", "state")
+            .only("pk", "assignment_id", "state")
         )
-        RoleGrant.objects.filter(pk__in=[pk for pk, _, _ in revoking]).update(
-            state=GrantState.REVOKING,
-            attempts=0,
-            generation=F("generation") + 1,
-            next_attempt_at=now,
-            last_error="",
-            updated_at=now,
+        on_behalf = Subquery(
             # The expiry just created: an assignment expires once, so it is its only
             # systemRemove. No state filter: with one, PostgreSQL may AND the (state) index
             # into every row's lookup, and an expiry of 100,000 made each batch slower.
-            request_id=Subquery(
-                AssignmentRequest.objects.filter(
-                    assignment_id=OuterRef("assignment_id"),
-                    request_type=RequestType.SYSTEM_REMOVE,
-                ).values("pk")[:1]
-            ),
+            AssignmentRequest.objects.filter(
+                assignment_id=OuterRef("assignment_id"),
+                request_type=RequestType.SYSTEM_REMOVE,
+            ).values("pk")[:1]
         )
-        by_id = {a.pk: a for a in batch}
-        for pk, assignment_id, previous in revoking:
-            events.append(
-                AuditEvent(
-                    actor_label=SYSTEM_LABEL,
-                    action="grant.revoking",
-                    object_type="rolegrant",
-                    object_id=str(pk),
-                    object_repr=f"grant of {by_id[assignment_id]}",
-                    catalog_id=catalog_of[assignment_id],
-                    package_id=by_id[assignment_id].package_id,
-                    data={"previous": previous},
-                )
-            )
+        apply_bulk(
+            revoking,
+            "revoke",
+            None,
+            now=now,
+            changes={**back_to_work(now), "request_id": on_behalf},
+            describe=lambda grant: {
+                "object_repr": f"grant of {by_id[grant.assignment_id]}",
+                "catalog_id": by_id[grant.assignment_id].package.catalog_id,
+                "package_id": by_id[grant.assignment_id].package_id,
+            },
+            events=events,
+        )
         AuditEvent.objects.bulk_create(events)
 
         # A request still delivering one of these assignments is overtaken by its end.

@@ -10,7 +10,9 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from governance.connectors import REGISTRY, ConnectorError, for_connector
+from governance.audit import log_action
+from governance.connectors import ConnectorError, for_connector, registry
+from governance.errors import NotAllowed, NotFound, NotResourceOwner, StillInUse, ValidationFailed
 from governance.ids import is_uuid
 from governance.models import (
     Catalog,
@@ -25,6 +27,7 @@ from governance.models import (
     RoleGrant,
     User,
 )
+from governance.models.identity import person_of
 from governance.permissions import (
     Action,
     can_add_resource,
@@ -32,11 +35,8 @@ from governance.permissions import (
     forget_roles,
     get_for,
     may_add_any_resource,
-    person_of,
 )
-from governance.services.audit import actor_user, log_action
 from governance.services.delivery import subject_of
-from governance.services.errors import NotAllowed, NotFound, NotResourceOwner, StillInUse, ValidationFailed
 from governance.services.locks import lock_for
 from governance.services.text import clean_name, clean_text
 
@@ -56,7 +56,7 @@ def create_catalog(
             is_externally_visible=is_externally_visible,
         )
         log_action(actor, "catalog.created", catalog)
-        creator = actor_user(actor)
+        creator = person_of(actor)
         if creator is not None:
             # Whoever creates a catalog owns it, as in Entra.
             CatalogRoleAssignment.objects.create(catalog=catalog, user=creator, role=CatalogRole.OWNER)
@@ -234,7 +234,7 @@ def addable_connectors(actor: Any) -> QuerySet[Connector]:
     connectors = Connector.objects.filter(enabled=True).order_by("display_name")
     if may_add_any_resource(actor):
         return connectors
-    return connectors.filter(kind__in=[kind for kind, cls in REGISTRY.items() if cls.knows_owners])
+    return connectors.filter(kind__in=[kind for kind, cls in registry.current().classes.items() if cls.knows_owners])
 
 
 def find_resources(actor: Any, catalog: Catalog, connector: Connector, query: str) -> list[Candidate]:

@@ -14,137 +14,90 @@ from typing import Any
 from urllib.parse import urlparse
 from uuid import UUID
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from governance import encryption
-from governance.connectors import ConnectorError, for_connector
+from governance.audit import log_action
+from governance.connectors import BaseConnector, ConfigError, ConnectorError, Field, PluginNotInstalled, registry
+from governance.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.ids import is_uuid
-from governance.models import Connector, ConnectorKind, DeliveryAttempt, DriftMode
+from governance.models import Connector, DeliveryAttempt, DriftMode
 from governance.models.connector import LEGACY_SECRET_KEYS, LEGACY_SECRET_PREFIX
-from governance.outbound import AddressNotAllowed, check_url
 from governance.permissions import Action, can_globally
-from governance.services.audit import log_action
-from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.services.text import clean_name
 
-USER_MATCH = ("username", "email", "user_principal_name")
 SECRET_MAX_LENGTH = 4096
 
 
-@dataclass(frozen=True)
-class Field:
-    name: str
-    label: str
-    kind: str = "text"  # text, url, secret, bool, int, choice
-    required: bool = False
-    help: str = ""
-    choices: tuple[str, ...] = ()
-    default: Any = ""
+# --- Kinds: those that come with Portcullis and installed plugins (connectors.registry) ------
 
 
-# What each kind of connector needs, shown as the form's fields.
-FIELDS: dict[str, tuple[Field, ...]] = {
-    ConnectorKind.BUILTIN: (),
-    ConnectorKind.LDAP: (
-        Field("url", "Server URL", "url", True, "ldap://host:389 or ldaps://host:636", default="ldap://"),
-        Field("start_tls", "Use StartTLS", "bool", help="Upgrade an ldap:// connection to TLS.", default=False),
-        Field("ca_file", "CA certificate file", help="Path on the worker hosts; empty for the system's CAs."),
-        Field("bind_dn", "Bind DN", required=True, help="The service account, e.g. cn=portcullis,ou=services,dc=…"),
-        Field("password", "Bind password", "secret", True, "The service account's password."),
-        Field("user_base", "People base DN", required=True, help="Where people are searched, e.g. ou=people,dc=…"),
-        Field("user_attribute", "Person attribute", required=True, help="uid, mail, sAMAccountName…", default="uid"),
-        Field(
-            "user_match",
-            "Matches Portcullis field",
-            "choice",
-            True,
-            "Which of a person's fields the attribute holds.",
-            USER_MATCH,
-            "username",
-        ),
-        Field("group_base", "Groups base DN", help="Where groups are searched when adding resources."),
-        Field(
-            "placeholder_dn",
-            "Placeholder member DN",
-            required=True,
-            help="Kept in a groupOfNames when its last real member leaves.",
-            default="cn=portcullis-placeholder",
-        ),
-        Field("timeout", "Timeout (seconds)", "int", True, default=10),
-    ),
-    ConnectorKind.SCIM: (
-        Field("base_url", "SCIM base URL", "url", True, "e.g. https://app.example.com/scim/v2"),
-        Field("token", "Bearer token", "secret", True, "The token the application issued for Portcullis."),
-        Field("user_attribute", "User attribute", required=True, default="userName"),
-        Field("user_match", "Matches Portcullis field", "choice", True, choices=USER_MATCH, default="username"),
-        Field("verify_tls", "Verify TLS certificates", "bool", default=True),
-        Field("timeout", "Timeout (seconds)", "int", True, default=10),
-    ),
-    ConnectorKind.WEBHOOK: (
-        Field("url", "Webhook URL", "url", True, "Receives one signed JSON event per grant or revoke."),
-        Field("secret", "Signing secret", "secret", True, "The shared secret the receiver checks signatures with."),
-        Field("timeout", "Timeout (seconds)", "int", True, default=10),
-    ),
-}
+def kinds_to_add() -> list[tuple[str, str]]:
+    """(kind, label) of every kind an administrator may add, by label."""
+    found = [(kind, cls.label or kind) for kind, cls in registry.current().classes.items() if not cls.singleton]
+    return sorted(found, key=lambda pair: pair[1].lower())
 
 
-def defaults(kind: str) -> dict[str, Any]:
-    return {f.name: f.default for f in FIELDS.get(kind, ()) if f.kind != "secret"}
+def kind_label(kind: str) -> str:
+    return registry.kind_label(kind)
+
+
+def is_singleton(kind: str) -> bool:
+    """Whether exactly one connector of ``kind`` exists, never added or deleted (the built-in directory)."""
+    cls = registry.find(kind)
+    return cls is not None and cls.singleton
+
+
+def plugin_problems() -> list[str]:
+    """Installed connector plugins that were left out, and why."""
+    return list(registry.current().problems.values())
+
+
+def missing_plugin(kind: str) -> str:
+    """Why no code can use connectors of ``kind`` ("" when it is installed)."""
+    try:
+        registry.connector_class(kind)
+    except PluginNotInstalled as exc:
+        return exc.message
+    return ""
+
+
+def fields_of(kind: str) -> tuple[Field, ...]:
+    """The form fields of ``kind``, in order (none for a kind that is not installed)."""
+    cls = registry.find(kind)
+    return cls.fields if cls is not None else ()
 
 
 def secret_fields(kind: str) -> tuple[Field, ...]:
-    return tuple(f for f in FIELDS.get(kind, ()) if f.kind == "secret")
+    cls = registry.find(kind)
+    return cls.secret_fields() if cls is not None else ()
 
 
-def max_timeout() -> int:
-    return max(int(settings.OUTBOUND_MAX_TIMEOUT_SECONDS), 1)
+def defaults(kind: str) -> dict[str, Any]:
+    cls = registry.find(kind)
+    return cls.config_defaults() if cls is not None else {}
+
+
+def _class_of(kind: str) -> type[BaseConnector]:
+    try:
+        return registry.connector_class(kind)
+    except PluginNotInstalled as exc:
+        message = exc.message if kind in registry.current().problems else "Choose a kind of connector."
+        raise ValidationFailed(message, field="kind") from exc
 
 
 def clean_config(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A connector's config, checked field by field; errors name the field."""
-    if kind not in FIELDS:
-        raise ValidationFailed("Choose a kind of connector.", field="kind")
+    """A connector's config, checked field by field by its kind's fields; errors name the field.
+    Secrets are never part of it (see save_connector's ``secrets``)."""
     config: dict[str, Any] = {}
-    for spec in FIELDS[kind]:
-        if spec.kind == "secret":
-            continue  # never part of the config: see save_connector's ``secrets``
-        value = raw.get(spec.name, spec.default)
-        if spec.kind == "bool":
-            config[spec.name] = bool(value) and str(value).lower() not in {"0", "false", "off", ""}
+    for spec in _class_of(kind).fields:
+        if spec.is_secret:
             continue
-        text = str(value if value is not None else "").strip()
-        if spec.required and not text:
-            raise ValidationFailed(f"{spec.label} is required.", field=spec.name)
-        if spec.kind == "url" and text:
-            parsed = urlparse(text)
-            schemes = {"ldap", "ldaps"} if kind == ConnectorKind.LDAP else {"http", "https"}
-            try:
-                valid = parsed.scheme in schemes and bool(parsed.hostname)
-                parsed.port  # noqa: B018 - raises on a port out of range
-            except ValueError:
-                valid = False
-            if not valid:
-                raise ValidationFailed(
-                    f"{spec.label} must be a {' or '.join(sorted(schemes))} URL with a host.", field=spec.name
-                )
-            try:
-                check_url(text)
-            except AddressNotAllowed as exc:
-                raise ValidationFailed(f"{spec.label}: {exc.reason}.", field=spec.name) from exc
-        if spec.kind == "int":
-            try:
-                number = int(text)
-            except ValueError:
-                raise ValidationFailed(f"{spec.label} must be a whole number.", field=spec.name) from None
-            if not 1 <= number <= max_timeout():
-                raise ValidationFailed(f"{spec.label} must be between 1 and {max_timeout()}.", field=spec.name)
-            config[spec.name] = number
-            continue
-        if spec.kind == "choice" and text not in spec.choices:
-            raise ValidationFailed(f"Choose one of: {', '.join(spec.choices)}.", field=spec.name)
-        config[spec.name] = text
+        try:
+            config[spec.name] = spec.clean(raw.get(spec.name, spec.default))
+        except ConfigError as exc:
+            raise ValidationFailed(exc.message, field=exc.field) from exc
     return config
 
 
@@ -226,7 +179,7 @@ def _new_secrets(kind: str, secrets: Mapping[str, Any] | None) -> dict[str, str]
 def _target_changed(kind: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> Field | None:
     """The URL field whose host changed, if any: a stored secret goes only to the server it
     was entered for."""
-    for spec in FIELDS[kind]:
+    for spec in fields_of(kind):
         if spec.kind == "url" and before.get(spec.name) is not None:
             old, new = urlparse(str(before[spec.name])), urlparse(str(after.get(spec.name, "")))
             if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
@@ -246,14 +199,19 @@ def save_connector(
     enabled: bool = True,
 ) -> Connector:
     """Create or change a connector. ``secrets`` holds values typed in this time; an empty
-    or missing one keeps the stored secret (which must exist for a required one)."""
+    or missing one keeps the stored secret (which must exist for a required one).
+
+    A connector whose plugin is not installed keeps its config and secrets as they are (no
+    code here knows its fields); its name, drift check and whether it is enabled still change.
+    """
     _require(actor)
     display_name = clean_name(display_name, "display_name")
     if drift_mode not in DriftMode.values:
         raise ValidationFailed("Choose what drift checks do.", field="drift_mode")
-    if kind == ConnectorKind.BUILTIN and connector_id is None:
-        raise ValidationFailed("There is one built-in directory; it cannot be added again.", field="kind")
-    cleaned = clean_config(kind, config)
+    if connector_id is None and (cls := _class_of(kind)).singleton:
+        raise ValidationFailed(f"There is one {cls.label.lower()}; it cannot be added again.", field="kind")
+    installed = registry.find(kind) is not None
+    cleaned = clean_config(kind, config) if installed else {}
     typed = _new_secrets(kind, secrets)
     with transaction.atomic():
         if connector_id is None:
@@ -263,6 +221,8 @@ def save_connector(
             connector = Connector.objects.select_for_update().get(pk=get_connector(actor, connector_id).pk)
             if connector.kind != kind:
                 raise ValidationFailed("The kind of a connector cannot change; add a new one.", field="kind")
+            if not installed:
+                cleaned = dict(connector.config)
             before = {
                 "display_name": connector.display_name,
                 "config": connector.config,
@@ -332,7 +292,10 @@ def _apply_secrets(
 def test_connection(actor: Any, connector_id: UUID | str) -> tuple[bool, str]:
     """Reach the target system: (worked, what happened)."""
     connector = get_connector(actor, connector_id)
-    implementation = for_connector(connector)
+    try:
+        implementation = registry.for_connector(connector)
+    except ConnectorError as exc:
+        return False, exc.message
     try:
         message = implementation.test()
     except ConnectorError as exc:
@@ -348,8 +311,8 @@ test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest t
 def delete_connector(actor: Any, connector_id: UUID | str) -> None:
     with transaction.atomic():
         connector = get_connector(actor, connector_id)
-        if connector.kind == ConnectorKind.BUILTIN:
-            raise NotAllowed("The built-in directory cannot be deleted.")
+        if is_singleton(connector.kind):
+            raise NotAllowed(f"The {kind_label(connector.kind).lower()} cannot be deleted.")
         used = list(connector.resources.values_list("display_name", flat=True)[:6])
         if used:
             names = ", ".join(used[:5]) + (", …" if len(used) > 5 else "")

@@ -27,10 +27,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from governance.audit import build_event
 from governance.connectors import BaseConnector, ConnectorError, RoleTarget, Subject, TransientError, for_connector
 from governance.connectors.base import BatchResult
+from governance.machines import GRANT
 from governance.models import (
     Assignment,
+    AssignmentRequest,
     AssignmentState,
     AuditEvent,
     Connector,
@@ -39,13 +42,13 @@ from governance.models import (
     GrantState,
     Operation,
     Outcome,
+    RequestState,
     ResourceRole,
     RoleGrant,
     User,
 )
-from governance.services.audit import build_event
+from governance.services.dispatch import wake_delivery
 from governance.services.grants import refresh_many
-from governance.services.machines import GRANT
 
 log = logging.getLogger(__name__)
 
@@ -376,6 +379,29 @@ def next_retry_in(now: datetime | None = None) -> float | None:
     return (upcoming - now).total_seconds() if upcoming else None
 
 
+def settle_stalled_requests(now: datetime | None = None, stale_after: timedelta = timedelta(minutes=2)) -> int:
+    """The sweeper's part: settle delivering requests whose grants have no work left (a
+    worker died between recording an outcome and deriving the states). Returns how many."""
+    stale = (now or timezone.now()) - stale_after
+    settled = 0
+    for assignment_id in (
+        AssignmentRequest.objects.filter(state=RequestState.DELIVERING, modified_at__lt=stale)
+        .exclude(assignment__grants__state__in=GrantState.WORK)
+        .values_list("assignment_id", flat=True)
+        .distinct()[:500]
+    ):
+        if assignment_id is None:
+            continue
+        with transaction.atomic():
+            assignment = (
+                Assignment.objects.select_for_update(skip_locked=True, of=("self",)).filter(pk=assignment_id).first()
+            )
+            if assignment is not None:
+                refresh_many([assignment], skip_locked=True)
+                settled += 1
+    return settled
+
+
 # --- Drift (DESIGN §5) ----------------------------------------------------------------
 
 
@@ -398,7 +424,12 @@ def check_drift(connector_ids: Iterable[UUID] | None = None) -> DriftReport:
     if connector_ids is not None:
         connectors = connectors.filter(pk__in=list(connector_ids))
     for connector_model in connectors:
-        impl = for_connector(connector_model)
+        try:
+            impl = for_connector(connector_model)
+        except ConnectorError as exc:  # its plugin is not installed
+            assert report.errors is not None
+            report.errors.append(f"{connector_model}: {exc.message}")
+            continue
         if not impl.can_read_members:
             continue
         try:
@@ -424,8 +455,6 @@ def check_drift(connector_ids: Iterable[UUID] | None = None) -> DriftReport:
 
 
 def _mark_drift(role: ResourceRole, present: set[UUID], heal: bool) -> tuple[int, int]:
-    from governance.services.grants import wake_delivery
-
     with transaction.atomic():
         missing = list(
             RoleGrant.objects.select_for_update(skip_locked=True, of=("self",))

@@ -30,6 +30,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from governance.audit import build_event, log_action
+from governance.errors import NotAllowed, NotFound
 from governance.identity.ldap_reader import (
     Directory,
     DirectorySyncError,
@@ -55,8 +57,9 @@ from governance.models import (
     User,
     UserType,
 )
+from governance.permissions import Action, can_globally
+from governance.services import dispatch
 from governance.services.access_removal import DELETED_FROM_DIRECTORY, DISABLED_IN_DIRECTORY, remove_all_access
-from governance.services.audit import build_event
 
 # A claim older than this belongs to a sync that died; the next one may take over.
 CLAIM_TIMEOUT = timedelta(hours=2)
@@ -541,3 +544,18 @@ def _sync_pairs(
 def pending_offboarding(source: str) -> int:
     """People the directory disabled or lost who still have access (shown on the page)."""
     return sum(len(ids) for ids in _people_to_offboard(source).values())
+
+
+def request_sync(actor: Any) -> DirectorySyncState:
+    """ "Sync now" (Sign-in and directory page): recorded in the audit trail with who asked,
+    then run by a worker; the page shows the outcome on the sync's state."""
+    if not can_globally(actor, Action.MANAGE_DIRECTORY):
+        raise NotAllowed("You may not manage the directory.")
+    config = sync_config()
+    if config is None:
+        raise NotFound("The directory sync is not configured.")
+    with transaction.atomic():
+        state, _ = DirectorySyncState.objects.get_or_create(source=config.source)
+        log_action(actor, "directory.sync_requested", state, source=config.source)
+        dispatch.send_on_commit(dispatch.SYNC_DIRECTORY)
+    return state

@@ -18,6 +18,8 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
+from governance.audit import log_action
+from governance.errors import NotFound, ValidationFailed
 from governance.ids import is_uuid
 from governance.models import (
     Assignment,
@@ -35,8 +37,6 @@ from governance.models import (
     UserType,
 )
 from governance.permissions import Action, can_globally
-from governance.services.audit import log_action
-from governance.services.errors import NotFound, ValidationFailed
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,22 @@ here, and only here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from governance.audit import build_event
+from governance.machines import (
+    ASSIGNMENT,
+    ASSIGNMENT_TRANSITION_TO,
+    GRANT,
+    REQUEST,
+    REQUEST_TRANSITION_TO,
+)
 from governance.models import (
     Assignment,
     AssignmentRequest,
@@ -30,14 +37,8 @@ from governance.models import (
     RoleGrant,
     RoleOperation,
 )
-from governance.services.audit import build_event
-from governance.services.machines import (
-    ASSIGNMENT,
-    ASSIGNMENT_TRANSITION_TO,
-    GRANT,
-    REQUEST,
-    REQUEST_TRANSITION_TO,
-)
+from governance.services import notifications
+from governance.services.dispatch import wake_delivery
 
 # --- Derivation (pure) ----------------------------------------------------------------
 
@@ -79,28 +80,6 @@ def derived_request_state(request_type: str, grant_states: Iterable[str]) -> str
     return mapping[derived_assignment_state(states)]
 
 
-# --- Waking the delivery engine -------------------------------------------------------
-
-
-def wake_delivery() -> None:
-    """Ask a worker to look for delivery work once the current transaction commits.
-
-    Only a nudge: the rows are the work, and the sweeper finds them if this is lost.
-    """
-    from governance import tasks
-
-    on_commit_once(tasks.wake_delivery_worker)
-
-
-def on_commit_once(callback: Callable[[], None]) -> None:
-    """``transaction.on_commit``, but a callback already waiting for this commit is not
-    added twice (a bulk change wakes a worker once, not once per row)."""
-    connection = transaction.get_connection()
-    if connection.in_atomic_block and any(entry[1] is callback for entry in connection.run_on_commit):
-        return
-    transaction.on_commit(callback)
-
-
 # --- Desired state --------------------------------------------------------------------
 
 
@@ -132,11 +111,11 @@ def want_roles(
                 )
             )
         elif GRANT.allows("restore", grant.state):
-            reset_for_work(grant, "restore", request=request, operation=operation, now=now)
+            _reset_for_work(grant, "restore", request=request, operation=operation, now=now)
             touched.append(grant)
     RoleGrant.objects.bulk_create(created)
     events = [build_event(actor, "grant.created", g, role=str(g.resource_role)) for g in created] + [
-        build_event(actor, "grant.restored", g) for g in touched
+        build_event(actor, GRANT.event("restore"), g) for g in touched
     ]
     AuditEvent.objects.bulk_create(events)
     if created or touched:
@@ -144,7 +123,14 @@ def want_roles(
     return created + touched
 
 
-def reset_for_work(
+def back_to_work(now: datetime) -> dict[str, Any]:
+    """The columns of grants sent back to work in bulk (``apply_bulk``'s ``changes``): their
+    attempts start afresh, as a new generation, due now (as :func:`_reset_for_work` does
+    for one grant)."""
+    return {"attempts": 0, "generation": F("generation") + 1, "next_attempt_at": now, "last_error": ""}
+
+
+def _reset_for_work(
     grant: RoleGrant,
     transition: str,
     *,
@@ -195,8 +181,8 @@ def unwant_grants(
     for grant in grants:
         if grant.state not in GRANT.sources_of("revoke"):
             continue
-        reset_for_work(grant, "revoke", request=request, operation=operation, now=now)
-        events.append(build_event(actor, "grant.revoking", grant))
+        _reset_for_work(grant, "revoke", request=request, operation=operation, now=now)
+        events.append(build_event(actor, GRANT.event("revoke"), grant))
         changed += 1
     AuditEvent.objects.bulk_create(events)
     if changed:
@@ -269,8 +255,6 @@ def complete_requests(
 
     The caller holds the requests' row locks. Returns the requests that completed.
     """
-    from governance import notifications
-
     now = timezone.now()
     done: dict[str, list[AssignmentRequest]] = defaultdict(list)
     events = []

@@ -13,7 +13,9 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from governance import notifications
+from governance.audit import actor_label, log_action
+from governance.errors import DuplicateRequest, InvalidTransition
+from governance.machines import ASSIGNMENT, REQUEST
 from governance.models import (
     Assignment,
     AssignmentRequest,
@@ -22,10 +24,9 @@ from governance.models import (
     RequestType,
     ResourceRole,
 )
-from governance.services.audit import actor_label, actor_user, log_action
-from governance.services.errors import DuplicateRequest, InvalidTransition
+from governance.models.identity import person_of
+from governance.services import notifications
 from governance.services.grants import complete_request_if_done, refresh_states, unwant_grants, want_roles
-from governance.services.machines import ASSIGNMENT, REQUEST
 
 
 def request_on(
@@ -45,7 +46,7 @@ def request_on(
     request = AssignmentRequest.objects.create(
         request_type=request_type,
         assignment=assignment,
-        requestor=actor_user(actor),
+        requestor=person_of(actor),
         requestor_label=actor_label(actor),
         **about,
         **fields,
@@ -66,7 +67,7 @@ def set_request_state(request: AssignmentRequest, transition: str, actor: Any, *
         request.completed_at = timezone.now()
         fields.append("completed_at")
     request.save(update_fields=fields)
-    log_action(actor, f"request.{transition}", request, previous=previous, state=new_state, **audit)
+    log_action(actor, REQUEST.event(transition), request, previous=previous, state=new_state, **audit)
     return True
 
 
@@ -181,7 +182,7 @@ def end_assignment(
     assignment.state = new_state
     assignment.ended_at = now
     assignment.save(update_fields=["state", "ended_at", "modified_at"])
-    log_action(actor, f"assignment.{new_state}", assignment, previous=previous)
+    log_action(actor, ASSIGNMENT.event(transition), assignment, previous=previous)
     unwant_grants(assignment.grants.select_for_update(of=("self",)), request=request, actor=actor)
     # A request still delivering this assignment is overtaken by its end.
     for open_request in (

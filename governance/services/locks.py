@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 from django.db.models import Manager, Model, QuerySet
 
+from governance.errors import NotFound
 from governance.ids import is_uuid
 from governance.permissions import Action, get_for
-from governance.services.errors import NotFound
 
 _M = TypeVar("_M", bound=Model)
 

@@ -11,6 +11,8 @@ from uuid import UUID
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from governance.audit import log_action
+from governance.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.ids import is_uuid
 from governance.models import (
     ConnectedOrganization,
@@ -18,8 +20,6 @@ from governance.models import (
     OrganizationDomain,
 )
 from governance.permissions import Action, can_globally
-from governance.services.audit import log_action
-from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.services.locks import lock_for
 from governance.services.text import clean_name, clean_text
 

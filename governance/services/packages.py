@@ -10,7 +10,10 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
+from governance.audit import build_event, log_action
+from governance.errors import NotAllowed, StillInUse, ValidationFailed
 from governance.ids import is_uuid
+from governance.machines import ASSIGNMENT, GRANT, apply_bulk
 from governance.models import (
     AccessPackage,
     Assignment,
@@ -28,11 +31,9 @@ from governance.models import (
     RoleOperationState,
 )
 from governance.permissions import Action, can_in_catalog, restrict
-from governance.services.audit import build_event, log_action
-from governance.services.errors import NotAllowed, StillInUse, ValidationFailed
-from governance.services.grants import refresh_states, reset_for_work, unwant_grants, wake_delivery
+from governance.services import dispatch
+from governance.services.grants import back_to_work, refresh_states, unwant_grants
 from governance.services.locks import lock_for
-from governance.services.machines import ASSIGNMENT, GRANT
 from governance.services.text import clean_name, clean_text
 
 PROPAGATION_BATCH = 500
@@ -186,9 +187,7 @@ def remove_resource_role(actor: Any, package_id: UUID | str, resource_role_id: U
 
 
 def _queue_propagation(operation: RoleOperation) -> None:
-    from governance import tasks
-
-    transaction.on_commit(lambda: tasks.propagate_role_operation_soon(operation.pk))
+    dispatch.send_on_commit(dispatch.PROPAGATE_ROLE_OPERATION, str(operation.pk))
 
 
 def propagate_role_operation(
@@ -236,33 +235,39 @@ def _propagate_add(operation: RoleOperation, batch_size: int) -> bool:
             )
         }
         now = timezone.now()
-        new_grants = []
+        new_grants = [
+            RoleGrant(
+                assignment=assignment,
+                resource_role_id=role_id,
+                subject_id=assignment.target_id,
+                operation=operation,
+                state=GrantState.PENDING,
+                next_attempt_at=now,
+            )
+            for assignment in assignments
+            if assignment.pk not in existing
+        ]
         events: list[AuditEvent] = []
-        for assignment in assignments:
-            grant = existing.get(assignment.pk)
-            if grant is None:
-                new_grants.append(
-                    RoleGrant(
-                        assignment=assignment,
-                        resource_role_id=role_id,
-                        subject_id=assignment.target_id,
-                        operation=operation,
-                        state=GrantState.PENDING,
-                        next_attempt_at=now,
-                    )
-                )
-            elif GRANT.allows("restore", grant.state):
-                reset_for_work(grant, "restore", request=None, operation=operation, now=now)
-                events.append(build_event(None, "grant.restored", grant, operation=str(operation.pk)))
-            if ASSIGNMENT.allows("redeliver", assignment.state):
-                previous = assignment.state
-                assignment.state = AssignmentState.DELIVERING
-                assignment.save(update_fields=["state", "modified_at"])
-                events.append(build_event(None, "assignment.delivering", assignment, previous=previous))
+        apply_bulk(
+            [grant for grant in existing.values() if GRANT.allows("restore", grant.state)],
+            "restore",
+            None,
+            now=now,
+            changes={**back_to_work(now), "operation": operation},
+            describe=lambda grant: {"operation": str(operation.pk)},
+            events=events,
+        )
+        apply_bulk(
+            [assignment for assignment in assignments if ASSIGNMENT.allows("redeliver", assignment.state)],
+            "redeliver",
+            None,
+            now=now,
+            events=events,
+        )
         RoleGrant.objects.bulk_create(new_grants)
         events += [build_event(None, "grant.created", g, operation=str(operation.pk)) for g in new_grants]
         AuditEvent.objects.bulk_create(events)
-        wake_delivery()
+        dispatch.wake_delivery()
     return True
 
 

@@ -11,6 +11,8 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from governance.audit import log_action
+from governance.errors import NotFound, StillInUse, ValidationFailed
 from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
@@ -27,8 +29,6 @@ from governance.models import (
     User,
 )
 from governance.permissions import Action, get_for
-from governance.services.audit import log_action
-from governance.services.errors import NotFound, StillInUse, ValidationFailed
 from governance.services.locks import lock_for
 from governance.services.text import clean_name, clean_text
 

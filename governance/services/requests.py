@@ -9,8 +9,16 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from governance import notifications
+from governance.audit import actor_label, log_action
+from governance.errors import (
+    DuplicateRequest,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+    ValidationFailed,
+)
 from governance.ids import is_uuid
+from governance.machines import REQUEST
 from governance.models import (
     AccessPackage,
     Assignment,
@@ -22,17 +30,17 @@ from governance.models import (
     RequestType,
     User,
 )
-from governance.permissions import Action, own_assignments, own_requests
-from governance.services.approvals import enter_stage, stage_approver_ids
-from governance.services.audit import actor_label, actor_user, log_action
-from governance.services.eligibility import policies_for, policy_allows
-from governance.services.errors import (
-    DuplicateRequest,
-    InvalidTransition,
-    NotAllowed,
-    NotFound,
-    ValidationFailed,
+from governance.models.identity import person_of
+from governance.permissions import (
+    Action,
+    CancelAs,
+    cancel_as,
+    own_assignments,
+    own_requests,
+    visible_requests,
 )
+from governance.services import notifications
+from governance.services.approvals import enter_stage
 from governance.services.grants import lock_assignment, refresh_states
 from governance.services.lifecycle import (
     approve_and_proceed,
@@ -42,7 +50,6 @@ from governance.services.lifecycle import (
     start_delivery,
 )
 from governance.services.locks import lock_for
-from governance.services.machines import REQUEST
 from governance.services.reprocess import BulkResult, check_reprocessable, is_reprocessable, reprocess_requests
 from governance.services.text import clean_text
 
@@ -104,22 +111,14 @@ def validate_period(
 def refuse_duplicate(target: User, package: AccessPackage, *, as_self: bool = True) -> None:
     """Rule 12: an active assignment or an open request for the same package."""
     who = "You already have" if as_self else f"{target} already has"
-    assignment = (
-        Assignment.objects.filter(target=target, package=package, state__in=AssignmentState.ACTIVE).only("pk").first()
-    )
+    assignment = Assignment.objects.active_for(target, package).only("pk").first()
     if assignment is not None:
         raise DuplicateRequest(
             f"{who} access to {package} (assignment {assignment.pk}).",
             field="users" if not as_self else None,
             assignment_id=assignment.pk,
         )
-    request = (
-        AssignmentRequest.objects.filter(
-            target=target, package=package, state__in=RequestState.OPEN, request_type__in=RequestType.ADDS
-        )
-        .only("pk", "state")
-        .first()
-    )
+    request = AssignmentRequest.objects.open_adds(target, package).only("pk", "state").first()
     if request is not None:
         raise DuplicateRequest(
             f"{who} an open request for {package} ({request.get_state_display()}).",
@@ -129,7 +128,7 @@ def refuse_duplicate(target: User, package: AccessPackage, *, as_self: bool = Tr
 
 
 def _choose_policy(user: User, package: AccessPackage, policy_id: UUID | str | None) -> AssignmentPolicy:
-    policies = policies_for(user, package)
+    policies = list(package.policies.requestable_by(user))
     if not policies:
         # Rule 11: nothing lets this person request it, so for them it does not exist.
         raise NotFound("Access package not found.")
@@ -149,7 +148,7 @@ def _choose_policy(user: User, package: AccessPackage, policy_id: UUID | str | N
 def _check_approvers_exist(policy: AssignmentPolicy, target: User, requestor: User | None) -> None:
     probe = AssignmentRequest(target=target, requestor=requestor, policy=policy)
     for stage in policy.current_stages().prefetch_related("approvers"):
-        if not stage_approver_ids(probe, stage):
+        if not probe.stage_approver_ids(stage):
             raise ValidationFailed(
                 f"Nobody can approve stage {stage.order} of this policy for you; please contact the package's manager.",
                 field="policy",
@@ -166,7 +165,7 @@ def submit_request(
     end: datetime | None = None,
 ) -> AssignmentRequest:
     """A person requests a package for themselves (userAdd)."""
-    user = actor_user(actor)
+    user = person_of(actor)
     if user is None:
         raise NotAllowed("Only a person can request access for themselves.")
     package = AccessPackage.objects.filter(pk=package_id).first() if is_uuid(package_id) else None
@@ -219,7 +218,7 @@ def _route(request: AssignmentRequest, policy: AssignmentPolicy, actor: Any) -> 
 
 def cancel_request_as_requestor(actor: Any, request_id: UUID | str) -> AssignmentRequest:
     """Rule 3: the requestor may cancel only while it is pending approval."""
-    user = actor_user(actor)
+    user = person_of(actor)
     if user is None or not is_uuid(request_id):
         raise NotFound("Request not found.")
     with transaction.atomic():
@@ -255,6 +254,20 @@ def cancel_request_as_admin(actor: Any, request_id: UUID | str, reason: str = ""
     return request
 
 
+def cancel_request(actor: Any, request_id: UUID | str, reason: str = "") -> AssignmentRequest:
+    """Rule 3 as the actor may (the API's one cancel): an administrator's cancel where its
+    roles allow it, else the requestor's on their own request (:func:`permissions.cancel_as`)."""
+    found = visible_requests(actor).filter(pk=request_id).first() if is_uuid(request_id) else None
+    if found is None:
+        raise NotFound("Request not found.")
+    capacity = cancel_as(actor, found)
+    if capacity is CancelAs.ADMIN:
+        return cancel_request_as_admin(actor, found.pk, reason)
+    if capacity is CancelAs.REQUESTOR:
+        return cancel_request_as_requestor(actor, found.pk)
+    raise NotAllowed("You may not cancel this request.")
+
+
 def reprocess_request(actor: Any, request_id: UUID | str, now: datetime | None = None) -> AssignmentRequest:
     """Rule 1 for one request: retry its failed grants, within the reprocess window."""
     result = reprocess_requests(actor, [request_id], now)
@@ -270,7 +283,7 @@ def request_extension(
     end: datetime | None = None,
 ) -> AssignmentRequest:
     """Extend one's own active assignment (userExtend), with approval when the policy says so."""
-    user = actor_user(actor)
+    user = person_of(actor)
     if user is None or not is_uuid(assignment_id):
         raise NotFound("Assignment not found.")
     justification = clean_text(justification, "justification")
@@ -292,7 +305,7 @@ def request_extension(
             raise NotAllowed("This access package's policy does not allow extensions.")
         if not policy.enabled:
             raise ValidationFailed("This access package's policy no longer accepts requests.")
-        if not policy_allows(policy, user):
+        if not AssignmentPolicy.objects.requestable_by(user).filter(pk=policy.pk).exists():
             # DESIGN §11: the person must still be someone the policy lets request the package.
             raise NotAllowed(
                 f"The policy {policy} no longer lets you request {assignment.package}, so this access cannot be "
@@ -360,7 +373,7 @@ def _extended_end(policy: AssignmentPolicy, assignment: Assignment, end: datetim
 
 def request_removal(actor: Any, assignment_id: UUID | str, justification: str = "") -> AssignmentRequest:
     """A person gives up their own access (userRemove)."""
-    user = actor_user(actor)
+    user = person_of(actor)
     if user is None or not is_uuid(assignment_id):
         raise NotFound("Assignment not found.")
     justification = clean_text(justification, "justification")

@@ -8,12 +8,13 @@ from uuid import UUID
 
 from django.db import transaction
 
-from governance import notifications
+from governance.audit import log_action
+from governance.errors import NotAllowed, NotFound, ValidationFailed
 from governance.ids import is_uuid
 from governance.models import AccessPackage, User
+from governance.models.identity import person_of
 from governance.permissions import Action, get_for
-from governance.services.audit import actor_user, log_action
-from governance.services.errors import NotAllowed, NotFound, ValidationFailed
+from governance.services import notifications
 from governance.services.text import clean_text
 
 MAX_RECIPIENTS = 100
@@ -28,7 +29,7 @@ def email_package_link(actor: Any, package_id: UUID | str, recipient_ids: Sequen
     """
     if not is_uuid(package_id):
         raise NotFound("Access package not found.")
-    sender = actor_user(actor)
+    sender = person_of(actor)
     if sender is None:
         raise NotAllowed("Only a person can share a link.")
     ids = list(dict.fromkeys(str(pk) for pk in recipient_ids if pk))

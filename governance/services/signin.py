@@ -29,6 +29,8 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from governance.audit import log_action
+from governance.errors import DomainError
 from governance.models import (
     AssignmentPolicy,
     ConnectedOrganization,
@@ -43,8 +45,6 @@ from governance.models import (
     User,
     UserType,
 )
-from governance.services.audit import log_action
-from governance.services.errors import DomainError
 from governance.services.organizations import tenant_domain_of
 
 log = logging.getLogger(__name__)

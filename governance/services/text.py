@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from governance.services.errors import ValidationFailed
+from governance.errors import ValidationFailed
 
 MAX_NAME = 256
 MAX_TEXT = 4000

@@ -22,9 +22,13 @@ AUDIT_OBJECT_URLS = {
 
 
 def _swap_link(href: str, label: str) -> str:
-    """A link that works alone and, with htmx, swaps only the results and keeps the URL."""
+    """A link that works alone and, with htmx, swaps only the results and keeps the URL. It
+    replaces a filter request still in flight (synced on #main, as the filters form is): a click
+    blurs the search box, whose change event sends the form, and whichever answer came last
+    used to win."""
     return format_html(
-        '<a href="{}" hx-get="{}" hx-target="#results" hx-swap="outerHTML" hx-push-url="true">{}</a>',
+        '<a href="{}" hx-get="{}" hx-target="#results" hx-swap="outerHTML" hx-push-url="true"'
+        ' hx-sync="#main:replace">{}</a>',
         href,
         href,
         label,

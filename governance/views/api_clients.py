@@ -12,8 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from governance.errors import DomainError
 from governance.services import api_clients
-from governance.services.errors import DomainError
 from governance.views.listing import paginate
 from governance.web import not_found_on_refusal, render_page, safe_next
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from governance.connectors import ConnectorError
+from governance.errors import DomainError
 from governance.filters import CatalogFilter
 from governance.forms import (
     AddResourceForm,
@@ -33,7 +34,6 @@ from governance.models import (
 )
 from governance.permissions import Action, can, can_globally, may_add_any_resource, restrict
 from governance.services import catalogs as catalog_service
-from governance.services.errors import DomainError
 from governance.views.access import admin_portal, require, visible
 from governance.views.listing import render_filtered
 from governance.views.outcomes import delete_once, refusals_as_messages, submit_once

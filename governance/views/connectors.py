@@ -1,5 +1,9 @@
 """The connectors page: the list (names and health) for every administrator; add, edit,
-Test connection and delete for global administrators only (404 for everyone else)."""
+Test connection and delete for global administrators only (404 for everyone else).
+
+The form is made from the connector kind's declared fields, so a plugin's connector gets its
+page with no code here.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from governance.errors import DomainError, NotFound
 from governance.forms import NameField
-from governance.models import Connector, ConnectorKind, DriftMode
+from governance.models import Connector, DriftMode
 from governance.services import connectors as service
-from governance.services.errors import DomainError, NotFound
 from governance.web import attach_error, not_found_on_refusal, safe_next
-
-CREATABLE = [(k, label) for k, label in ConnectorKind.choices if k != ConnectorKind.BUILTIN]
 
 
 class ConnectorForm(forms.Form):
@@ -37,14 +39,15 @@ class ConnectorForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.kind = kind
         states = {state.field.name: state for state in secret_states or []}
-        for spec in service.FIELDS[kind]:
+        for spec in service.fields_of(kind):
             field: forms.Field
             if spec.kind == "bool":
                 field = forms.BooleanField(required=False)
             elif spec.kind == "int":
-                field = forms.IntegerField()
+                field = forms.IntegerField(required=spec.required)
             elif spec.kind == "choice":
-                field = forms.ChoiceField(choices=[(c, c) for c in spec.choices])
+                blank = [] if spec.required else [("", "—")]
+                field = forms.ChoiceField(choices=blank + [(c, c) for c in spec.choices], required=spec.required)
             elif spec.kind == "secret":
                 # Write-only: never rendered back, never autofilled with the admin's own password.
                 field = forms.CharField(
@@ -65,7 +68,7 @@ class ConnectorForm(forms.Form):
 
     def config(self) -> dict[str, Any]:
         return {
-            spec.name: self.cleaned_data.get(spec.name) for spec in service.FIELDS[self.kind] if spec.kind != "secret"
+            spec.name: self.cleaned_data.get(spec.name) for spec in service.fields_of(self.kind) if not spec.is_secret
         }
 
     def secrets(self) -> dict[str, str]:
@@ -90,10 +93,17 @@ def connector_list(request: HttpRequest) -> HttpResponse:
         connectors = list(service.connectors_for(request.user))
     except NotFound as exc:
         raise Http404(exc.message) from exc
+    for connector in connectors:
+        connector.kind_label = service.kind_label(connector.kind)  # type: ignore[attr-defined]  # for the template
+    can_manage = service.can_manage(request.user)
     return render(
         request,
         "governance/connectors/list.html",
-        {"connectors": connectors, "kinds": CREATABLE, "can_manage": service.can_manage(request.user)},
+        {
+            "connectors": connectors,
+            "can_manage": can_manage,
+            "plugin_problems": service.plugin_problems() if can_manage else [],
+        },
     )
 
 
@@ -101,8 +111,9 @@ def connector_list(request: HttpRequest) -> HttpResponse:
 def connector_new(request: HttpRequest) -> HttpResponse:
     _managers_only(request)
     kind = request.GET.get("kind") or request.POST.get("kind") or ""
-    if kind not in dict(CREATABLE):
-        return render(request, "governance/connectors/choose.html", {"kinds": CREATABLE})
+    kinds = service.kinds_to_add()
+    if kind not in dict(kinds):
+        return render(request, "governance/connectors/choose.html", {"kinds": kinds})
     return _edit(request, None, kind)
 
 
@@ -140,7 +151,14 @@ def _edit(request: HttpRequest, connector: Connector | None, kind: str) -> HttpR
     return render(
         request,
         "governance/connectors/form.html",
-        {"form": form, "connector": connector, "kind": kind, "kind_label": ConnectorKind(kind).label},
+        {
+            "form": form,
+            "connector": connector,
+            "kind": kind,
+            "kind_label": service.kind_label(kind),
+            "missing_plugin": service.missing_plugin(kind),
+            "can_delete": connector is not None and not service.is_singleton(kind),
+        },
     )
 
 

@@ -12,17 +12,16 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from governance import tasks
+from governance.errors import DomainError
 from governance.forms import LifecycleForm
 from governance.identity.ldap_reader import config_problems as sync_problems
 from governance.identity.ldap_reader import sync_config
 from governance.identity.oidc import ProviderUnavailable, discovery, forget_discovery, oidc_config
 from governance.identity.oidc import config_problems as oidc_problems
 from governance.models import ConnectedOrganization, DirectorySyncState, ExternalUserOffboarding
-from governance.permissions import Action, can_globally
+from governance.permissions import Action, can_globally, may_see_identity_page
 from governance.services import external_users
-from governance.services.directory_sync import pending_offboarding
-from governance.services.errors import DomainError
+from governance.services.directory_sync import pending_offboarding, request_sync
 from governance.web import attach_error, not_found_on_refusal
 
 UPCOMING_REMOVALS = 50
@@ -31,11 +30,6 @@ UPCOMING_REMOVALS = 50
 def _require_directory_admin(request: HttpRequest) -> None:
     if not can_globally(request.user, Action.MANAGE_DIRECTORY):
         raise Http404("Not found.")
-
-
-def may_see_identity_page(user: Any) -> bool:
-    """Directory administrators, and those who manage connected organizations (the lifecycle)."""
-    return can_globally(user, Action.MANAGE_DIRECTORY) or can_globally(user, Action.MANAGE_ORGANIZATIONS)
 
 
 @login_required
@@ -95,9 +89,11 @@ def test_sign_in(request: HttpRequest) -> HttpResponse:
 @require_POST
 def sync_now(request: HttpRequest) -> HttpResponse:
     _require_directory_admin(request)
-    if sync_config() is None:
-        raise Http404("The directory sync is not configured.")
-    tasks.run_directory_sync_soon()
+    try:
+        request_sync(request.user)
+    except DomainError as error:
+        not_found_on_refusal(error)
+        raise
     messages.success(request, "Directory sync queued: a worker runs it now; this page shows the outcome.")
     return redirect("identity:overview")
 

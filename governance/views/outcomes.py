@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from uuid import UUID
 
 from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.utils import timezone
 
+from governance.errors import DomainError, ValidationFailed
 from governance.forms import ConfirmForm
 from governance.models import FormSubmission, User
-from governance.services.errors import DomainError, ValidationFailed
 from governance.web import not_found_on_refusal
-
-# Long enough to cover a reload of the result page; short enough to keep the table small.
-SUBMISSION_MEMORY = timedelta(days=1)
 
 
 @contextmanager
@@ -38,7 +33,8 @@ def submit_once(request: HttpRequest, token: UUID | None, create: Callable[[], s
 
     The token row and whatever ``create`` writes commit together, so a second submission
     of the same form waits for the first and is sent to the same page; when ``create``
-    refuses, nothing is kept and the form can be corrected and sent again.
+    refuses, nothing is kept and the form can be corrected and sent again. Old tokens are
+    deleted by a beat job (:func:`governance.services.submissions.purge_form_submissions`).
     """
     if token is None:
         return create()
@@ -57,7 +53,6 @@ def submit_once(request: HttpRequest, token: UUID | None, create: Callable[[], s
         url = create()
         record.result_url = url[:512]
         record.save(update_fields=["result_url"])
-        FormSubmission.objects.filter(created_at__lt=timezone.now() - SUBMISSION_MEMORY).delete()
     return url
 
 

@@ -13,7 +13,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from governance import notifications
 from governance.filters import PackageFilter
 from governance.forms import AddRoleForm, ConfirmForm, PackageEditForm, PackageForm, ShareLinkForm, searching
 from governance.models import (
@@ -26,8 +25,8 @@ from governance.models import (
     RoleOperationState,
 )
 from governance.permissions import Action, can, restrict
+from governance.services import notifications, sharing
 from governance.services import packages as package_service
-from governance.services import sharing
 from governance.views.access import admin_portal, may_somewhere, require, visible
 from governance.views.listing import render_filtered
 from governance.views.outcomes import delete_once, refusals_as_messages, submit_once

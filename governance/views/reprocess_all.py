@@ -20,16 +20,11 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 
+from governance.errors import ValidationFailed
 from governance.models import AccessPackage, BulkReprocess, BulkReprocessKind
 from governance.permissions import Action, can, restrict
-from governance.services.errors import ValidationFailed
-from governance.services.reprocess import (
-    COUNT_CAP,
-    BulkResult,
-    MatchingScope,
-    count_matching,
-    queue_reprocess_matching,
-)
+from governance.services.bulk_reprocess import COUNT_CAP, MatchingScope, count_matching, queue_reprocess_matching
+from governance.services.reprocess import BulkResult
 from governance.views.access import admin_portal, may_somewhere, selected_ids
 from governance.views.packages import find_package
 from governance.web import render_page, safe_next

@@ -27,7 +27,6 @@ from governance.models import (
 )
 from governance.permissions import Action, can, restrict
 from governance.services import requests as request_service
-from governance.services.approvals import current_stage, stage_approvers
 from governance.views.access import admin_portal, visible
 from governance.views.listing import paginate
 from governance.views.outcomes import refusals_as_messages
@@ -89,7 +88,7 @@ def _find_request(request: HttpRequest, pk: UUID) -> AssignmentRequest:
 def request_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
     item = _find_request(request, pk)
     user = request.user
-    stage = current_stage(item) if item.state == RequestState.PENDING_APPROVAL else None
+    stage = item.current_approval_stage()
     return render(
         request,
         "governance/requests/detail.html",
@@ -98,7 +97,7 @@ def request_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
             "decisions": item.decisions.select_related("approver").order_by("stage_order"),
             "stage": stage,
             "stage_count": item.approval_stages().count() if item.policy_id else 0,
-            "approvers": stage_approvers(item, stage) if stage else [],
+            "approvers": item.stage_approvers(stage) if stage else [],
             "error_count": delivery_errors().filter(request=item).count(),
             # Rule 1 and rule 3 decide whether the buttons exist at all.
             "can_reprocess": request_service.is_reprocessable(item) and can(user, Action.REPROCESS, item),

@@ -12,8 +12,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from governance.errors import DomainError, DuplicateRequest, NotFound
 from governance.models import (
     Assignment,
+    AssignmentPolicy,
     AssignmentRequest,
     AssignmentState,
     RequestState,
@@ -22,8 +24,6 @@ from governance.models import (
     User,
 )
 from governance.permissions import own_assignments
-from governance.services.eligibility import requestable_policies
-from governance.services.errors import DomainError, DuplicateRequest, NotFound
 from governance.services.requests import request_extension, request_removal
 from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.web import attach_error, not_found_on_refusal, render_page
@@ -42,7 +42,7 @@ def _assignments(user: User) -> QuerySet[Assignment]:
         state__in=RequestState.OPEN,
     )
     # The policy must still let the person request the package (the service checks it again).
-    still_allowed = requestable_policies(user).filter(pk=OuterRef("policy_id"))
+    still_allowed = AssignmentPolicy.objects.requestable_by(user).filter(pk=OuterRef("policy_id"))
     return (
         own_assignments(user)
         .select_related("package", "policy")

@@ -14,10 +14,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
+from governance.errors import AlreadyDecided, DomainError, ValidationFailed
 from governance.models import Decision, User
 from governance.services import approval_links
 from governance.services.approval_links import LinkExpired, LinkForSomeoneElse, LinkInvalid, LinkUsed
-from governance.services.errors import AlreadyDecided, DomainError, ValidationFailed
 from governance.web import attach_error
 from myaccess.forms import DecisionForm
 

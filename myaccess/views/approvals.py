@@ -12,10 +12,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
-from governance.models import ApprovalDecision, AssignmentRequest, Decision, RequestState, User
-from governance.permissions import approvable_requests
-from governance.services.approvals import already_decided, current_stage, decide, stage_approver_ids, too_late
-from governance.services.errors import DomainError, NotFound, ValidationFailed
+from governance.errors import DomainError, NotFound, ValidationFailed
+from governance.models import ApprovalDecision, Decision, User
+from governance.permissions import approvable_requests, approval_to_review
+from governance.services.approvals import already_decided, decide, too_late
 from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.web import attach_error, not_found_on_refusal, render_page
 from myaccess.forms import DecisionForm
@@ -50,33 +50,15 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "myaccess/approval_list.html", {"page": page, "view": view}, partial=template)
 
 
-def _approvable(user: User, request_id: UUID) -> AssignmentRequest:
-    """A request this person approves, approved, or could have approved; 404 otherwise.
-
-    A second approver must still open it to see who decided first, so being an approver
-    of any stage is enough to look; deciding is the service's call.
-    """
-    found = (
-        AssignmentRequest.objects.select_related("package", "policy", "target", "requestor")
-        .filter(pk=request_id)
-        .first()
-    )
-    if found is None or user.pk in (found.target_id, found.requestor_id) or found.policy is None:
-        raise Http404("Request not found.")
-    decided = found.decisions.filter(approver=user).exists()
-    if not decided and not any(
-        user.pk in stage_approver_ids(found, stage) for stage in found.approval_stages().prefetch_related("approvers")
-    ):
-        raise Http404("Request not found.")
-    return found
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def approval_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
     """Approve or Deny the current stage (rule 4): the first decision wins."""
     user: User = request.user  # type: ignore[assignment]
-    found = _approvable(user, request_id)
+    try:
+        found = approval_to_review(user, request_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
     assert found.policy is not None
     required = found.policy.approver_justification_required
     form = DecisionForm(request.POST if request.method == "POST" else None, justification_required=required)
@@ -102,8 +84,8 @@ def approval_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
             messages.success(request, f"You {verb} {found.target}'s request for {found.package}.")
             return redirect("myaccess:approvals")
         found.refresh_from_db()
-    stage = current_stage(found) if found.state == RequestState.PENDING_APPROVAL else None
-    can_decide = stage is not None and user.pk in stage_approver_ids(found, stage)
+    stage = found.current_approval_stage()
+    can_decide = stage is not None and user.pk in found.stage_approver_ids(stage)
     decisions = list(found.decisions.select_related("approver").order_by("stage_order"))
     if refusal is None and can_decide:
         refusal = too_late(found)

@@ -13,6 +13,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from governance.errors import DomainError, DuplicateRequest, NotFound
 from governance.models import (
     AccessPackage,
     Assignment,
@@ -24,8 +25,6 @@ from governance.models import (
     User,
 )
 from governance.permissions import discoverable_packages, package_by_link
-from governance.services.eligibility import policies_for
-from governance.services.errors import DomainError, DuplicateRequest, NotFound
 from governance.services.requests import refuse_duplicate, submit_request
 from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.web import attach_error, not_found_on_refusal, render_page
@@ -100,7 +99,7 @@ def _package_or_404(user: User, package_id: UUID) -> AccessPackage:
 
 def _package_context(user: User, package: AccessPackage) -> dict[str, Any]:
     prefetch_related_objects([package], "catalog", _role_links())
-    explanations = [explain_policy(policy, user) for policy in policies_for(user, package)]
+    explanations = [explain_policy(policy, user) for policy in package.policies.requestable_by(user)]
     return {"package": package, "explanations": explanations, "duplicate": _existing(user, package)}
 
 

@@ -11,10 +11,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from governance.errors import DomainError, NotFound
 from governance.models import AssignmentRequest, RequestState, User
 from governance.permissions import own_requests, requestable_packages
-from governance.services.approvals import current_stage, stage_approvers
-from governance.services.errors import DomainError, NotFound
 from governance.services.requests import cancel_request_as_requestor
 from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.web import not_found_on_refusal, render_page
@@ -68,7 +67,7 @@ def request_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
     """A request: where it stands, what happens next, decisions and history; Cancel."""
     user: User = request.user  # type: ignore[assignment]
     found = _own_request(user, request_id)
-    stage = current_stage(found) if found.state == RequestState.PENDING_APPROVAL else None
+    stage = found.current_approval_stage()
     grants = (
         found.assignment.grants.select_related("resource_role__resource").order_by(
             "resource_role__resource__display_name"
@@ -83,7 +82,7 @@ def request_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
             "req": found,
             "stage": stage,
             "stage_count": found.approval_stages().count() if found.policy_id is not None else 0,
-            "approvers": stage_approvers(found, stage) if stage is not None else [],
+            "approvers": found.stage_approvers(stage) if stage is not None else [],
             "decisions": found.decisions.select_related("approver").order_by("stage_order"),
             "history": history_of(found),
             "grants": grants,

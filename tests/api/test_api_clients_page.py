@@ -58,7 +58,8 @@ def test_filters_in_the_query_string_and_htmx_partial(admin: m.User) -> None:
     assert "<html" not in partial
 
 
-@pytest.mark.parametrize("persona", ["governance_admin", "catalog_owner", "requestor"])
+# Only global administrators: a token can act with any role (permissions.MANAGE_API_CLIENTS).
+@pytest.mark.parametrize("persona", ["governance_admin", "user_admin", "catalog_owner", "requestor"])
 def test_others_get_404_and_cannot_revoke(persona: str, request: Any) -> None:
     user = request.getfixturevalue(persona)
     issued = create_api_client(None, "robot", role="global_admin")

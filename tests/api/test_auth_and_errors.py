@@ -82,7 +82,7 @@ def test_personal_token_of_a_disabled_user_stops_working(api_as: ApiMaker, reque
 
 
 def test_only_global_admins_manage_api_clients(governance_admin: m.User) -> None:
-    from governance.services.errors import NotAllowed
+    from governance.errors import NotAllowed
 
     with pytest.raises(NotAllowed):
         create_api_client(governance_admin, "x", role="global_admin")

@@ -120,6 +120,7 @@ def flatmap_query(context: Any, query: Any) -> st.SearchStrategy[Any]:
     return st.one_of(st.just(query), QUERY_OPTIONS.map(lambda odd: {**(query or {}), **odd}))
 
 
+@pytest.mark.fuzz
 @schema.parametrize()
 @settings(
     max_examples=15,
@@ -131,6 +132,7 @@ def test_api_answers_match_the_schema(case: Any, token: str, settings: Any) -> N
     call_and_check(case, token, settings)
 
 
+@pytest.mark.fuzz
 @schema.parametrize()
 @settings(
     max_examples=5,

@@ -14,8 +14,8 @@ from uuid import UUID
 from django.db.models import Count
 
 from governance import models as m
+from governance.machines import ASSIGNMENT, GRANT, REQUEST
 from governance.services.grants import derived_assignment_state
-from governance.services.machines import ASSIGNMENT, GRANT, REQUEST
 
 _R = m.RequestState
 _A = m.AssignmentState

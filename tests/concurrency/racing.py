@@ -12,8 +12,8 @@ from django.db import connections
 from django.utils import timezone
 
 from governance import tasks
+from governance.errors import DomainError
 from governance.services import delivery
-from governance.services.errors import DomainError
 
 THREADS = 20
 

@@ -6,14 +6,15 @@ import pytest
 from django.db import connection
 
 from governance import models as m
+from governance.errors import AlreadyDecided, DuplicateRequest
 from governance.services import approvals, policies, requests
-from governance.services.errors import AlreadyDecided, DuplicateRequest
 from tests import factories as f
 from tests.concurrency.invariants import check_invariants
 from tests.concurrency.racing import race
 from tests.conftest import need
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+# Twenty threads, each with its own connection: one race at a time (xdist --dist loadgroup).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.xdist_group("races")]
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +73,7 @@ def test_editing_the_stages_while_people_submit_leaves_nobody_without_approvers(
     )
     assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
     for request in m.AssignmentRequest.objects.filter(state=m.RequestState.PENDING_APPROVAL):
-        stage = approvals.current_stage(request)
+        stage = request.current_approval_stage()
         assert stage is not None, request
-        assert approvals.stage_approver_ids(request, stage), request
+        assert request.stage_approver_ids(stage), request
     check_invariants()

@@ -15,15 +15,16 @@ from django.db import connection
 from django.utils import timezone
 
 from governance import models as m
+from governance.errors import AlreadyDecided, DuplicateRequest, InvalidTransition
 from governance.services import approvals, assignments, delivery, packages, requests
-from governance.services.errors import AlreadyDecided, DuplicateRequest, InvalidTransition
 from governance.services.reprocess import reprocess_requests
 from tests import factories as f
 from tests.concurrency.invariants import check_invariants
 from tests.concurrency.racing import THREADS, leaked, race, settle
 from tests.conftest import need
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+# Twenty threads, each with its own connection: one race at a time (xdist --dist loadgroup).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.xdist_group("races")]
 
 APPROVE, DENY = m.Decision.APPROVE, m.Decision.DENY
 DELAY = float(os.environ.get("RACE_DELAY", "0.05"))

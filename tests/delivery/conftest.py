@@ -16,7 +16,7 @@ from tests.targets import SCIM_TOKEN, WEBHOOK_SECRET, Receiver, ScimServer
 def ldap_connector(slapd: Slapd, db: None) -> m.Connector:
     return f.ConnectorFactory(
         display_name="Corporate LDAP",
-        kind=m.ConnectorKind.LDAP,
+        kind="ldap",
         config=connector_config(slapd, timeout=3),
         secrets={"password": ADMIN_PASSWORD},
     )
@@ -45,7 +45,7 @@ def ldap_package(make_package: Any, *roles: m.ResourceRole, **policy: Any) -> m.
 def scim_connector(scim_server: ScimServer, db: None) -> m.Connector:
     return f.ConnectorFactory(
         display_name="Wiki (SCIM)",
-        kind=m.ConnectorKind.SCIM,
+        kind="scim",
         config={"base_url": scim_server.url, "timeout": 3},
         secrets={"token": SCIM_TOKEN},
     )
@@ -55,7 +55,7 @@ def scim_connector(scim_server: ScimServer, db: None) -> m.Connector:
 def webhook_connector(webhook_receiver: Receiver, db: None) -> m.Connector:
     return f.ConnectorFactory(
         display_name="Badge system (webhook)",
-        kind=m.ConnectorKind.WEBHOOK,
+        kind="webhook",
         config={"url": webhook_receiver.url, "timeout": 3},
         secrets={"secret": WEBHOOK_SECRET},
     )

@@ -13,6 +13,7 @@ from governance import models as m
 from governance import tasks
 from governance.services import approvals, requests
 from portal.celery import app
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +30,7 @@ def test_every_scheduled_job_is_a_registered_task():
         "governance.tasks.check_drift",
         "governance.tasks.sync_directory",
         "governance.tasks.external_user_lifecycle",
+        "governance.tasks.purge_form_submissions",
     }
     assert names <= set(app.tasks)
 
@@ -87,3 +89,14 @@ def test_drift_job_reports(make_package, requestor, deliver):
     deliver()
     m.GroupMembership.objects.filter(user=requestor).delete()
     assert tasks.check_drift() == {"roles": 1, "drifted": 1, "healed": 0}
+
+
+def test_form_tokens_are_forgotten_after_a_day():
+    """A form token only has to outlive a reload of the result page (views/outcomes.py)."""
+    sent = f.FormSubmissionFactory()
+    with time_machine.travel(sent.created_at + timedelta(hours=23), tick=False):
+        assert tasks.purge_form_submissions() == 0
+    with time_machine.travel(sent.created_at + timedelta(days=1, minutes=1), tick=False):
+        newer = f.FormSubmissionFactory()
+        assert tasks.purge_form_submissions() == 1
+    assert list(m.FormSubmission.objects.all()) == [newer]

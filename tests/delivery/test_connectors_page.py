@@ -95,7 +95,7 @@ def test_bad_input_is_shown_next_to_the_field(admin, field, value, message):
 
 def test_delete_refused_while_resources_use_it(admin, catalog):
     connector = f.ConnectorFactory(
-        kind=m.ConnectorKind.WEBHOOK,
+        kind="webhook",
         display_name="Badges",
         config={"url": "http://x", "timeout": 5},
         secrets={"secret": "s3cret"},

@@ -176,7 +176,7 @@ def test_scim_retry_after_is_honoured(listener: Listener, catalog, make_package,
     settings.DELIVERY_RETRY_BASE_SECONDS = 10
     listener.status, listener.headers = 429, {"Retry-After": "120"}
     scim_connector = f.ConnectorFactory(
-        kind=m.ConnectorKind.SCIM, config={"base_url": listener.url, "timeout": 3}, secrets={"token": SCIM_TOKEN}
+        kind="scim", config={"base_url": listener.url, "timeout": 3}, secrets={"token": SCIM_TOKEN}
     )
     role = f.ResourceRoleFactory(resource=f.ResourceFactory(catalog=catalog, connector=scim_connector, origin_id="g"))
     requests.submit_request(requestor, ldap_package(make_package, role).pk)

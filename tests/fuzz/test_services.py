@@ -15,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from governance import models as m
+from governance.connectors import registry
+from governance.errors import DomainError, NotFound, ValidationFailed
 from governance.services import (
     api_clients,
     approvals,
@@ -29,7 +31,6 @@ from governance.services import (
     requests,
     sharing,
 )
-from governance.services.errors import DomainError, NotFound, ValidationFailed
 from tests.fuzz.strategies import BAD_UUIDS, LONE_SURROGATES, NASTY_STRINGS, TEXT
 from tests.fuzz.test_forms import World, fingerprint, rolled_back
 
@@ -43,6 +44,8 @@ INTS = st.one_of(
     st.integers(-(10**12), 10**12), st.sampled_from([0, -1, 1, 2, 14, 365, 2**31, 2**63, 10**400, -(10**400)])
 )
 BOOLS = st.booleans()
+KINDS = sorted(registry.current().classes)
+CONFIG_KEYS = sorted({spec.name for cls in registry.current().classes.values() for spec in cls.fields} | {"junk"})
 WHEN = st.one_of(
     st.none(),
     st.datetimes(timezones=st.just(UTC)),  # year 1 to 9999, aware
@@ -154,9 +157,9 @@ CALLS: dict[str, Call] = {
         max_size=3)): catalogs.add_resource(w.admin, c, connector_id=con, origin_id=o, display_name=n,
         resource_type=t, roles=roles),
     "delete_resource": lambda w, d: lambda r=d.draw(ids(w, m.Resource)): catalogs.delete_resource(w.admin, r),
-    "save_connector": lambda w, d: lambda k=d.draw(st.sampled_from([*m.ConnectorKind.values, "ftp"])), n=d.draw(
-        TEXTS), cfg=d.draw(st.dictionaries(st.sampled_from(sorted({s.name for specs in connectors.FIELDS.values()
-        for s in specs} | {"junk"})), st.one_of(TEXTS, INTS, BOOLS, st.none()), max_size=8)), dm=d.draw(
+    "save_connector": lambda w, d: lambda k=d.draw(st.sampled_from([*KINDS, "ftp"])), n=d.draw(
+        TEXTS), cfg=d.draw(st.dictionaries(st.sampled_from(CONFIG_KEYS), st.one_of(TEXTS, INTS, BOOLS, st.none()),
+        max_size=8)), dm=d.draw(
         st.sampled_from([*m.DriftMode.values, "panic"])), en=d.draw(BOOLS), cid=d.draw(st.one_of(st.none(), ids(
         w, m.Connector))): connectors.save_connector(w.admin, connector_id=cid, display_name=n, kind=k, config=cfg,
         drift_mode=dm, enabled=en),
@@ -183,6 +186,7 @@ CALLS: dict[str, Call] = {
 }  # fmt: skip
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_a_service_succeeds_or_refuses_cleanly(name: str, world: World) -> None:
     @settings(max_examples=SERVICE_EXAMPLES if settings.default.max_examples <= 25 else settings.default.max_examples)

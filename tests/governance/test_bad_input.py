@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from governance import models as m
+from governance.errors import DomainError, NotFound, ValidationFailed
 from governance.services import approvals, assignments, catalogs, packages, policies, requests
-from governance.services.errors import DomainError, NotFound, ValidationFailed
 from tests import factories as f
 from tests.approval_setup import approval_stage
 from tests.conftest import snapshot

@@ -11,7 +11,7 @@ import time_machine
 from django.utils import timezone
 
 from governance import models as m
-from governance.connectors import REGISTRY, BaseConnector, RoleTarget, Subject, TransientError
+from governance.connectors import BaseConnector, RoleTarget, Subject, TransientError, registry
 from governance.connectors.base import BatchResult
 from governance.services import delivery, requests
 from tests import factories as f
@@ -33,7 +33,7 @@ class FlakyConnector(BaseConnector):
 
 @pytest.fixture
 def flaky(monkeypatch: pytest.MonkeyPatch) -> m.Connector:
-    monkeypatch.setitem(REGISTRY, "flaky", FlakyConnector)
+    monkeypatch.setitem(registry.current().classes, "flaky", FlakyConnector)
     return f.ConnectorFactory(kind="flaky", display_name="Flaky")
 
 

@@ -8,8 +8,6 @@ from django.core.management import call_command
 
 from governance import models as m
 from governance.permissions import Action, can_in_catalog, discoverable_packages
-from governance.services.approvals import stage_approvers
-from governance.services.eligibility import policies_for, requestable_policies
 from tests.conftest import snapshot
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +26,26 @@ def test_idempotent(demo: None) -> None:
     call_command("load_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert snapshot() == before
     assert m.User.objects.count() == users
+
+
+def test_what_governance_manages_is_made_through_the_services(demo: None) -> None:
+    """The audit trail shows the administrator making the organization, the catalog and its
+    roles, resources and packages: the services made them, not rows written by hand."""
+    made = m.AuditEvent.objects.filter(actor__username="admin")
+    assert set(made.values_list("action", flat=True)) >= {
+        "organization.created",
+        "catalog.created",
+        "catalog.role_added",
+        "catalog.role_removed",
+        "resource.added",
+        "package.created",
+        "package.role_added",
+    }
+    # The creator owns a new catalog; the demo hands it to `owner` and its two managers.
+    added = [e.data["user"] for e in made.filter(action="catalog.role_added")]
+    assert sorted(added) == ["admin", "assignmgr", "owner", "pkgmanager"]
+    assert [e.data["user"] for e in made.filter(action="catalog.role_removed")] == ["admin"]
+    assert made.filter(action="organization.created", object_repr="Contoso").exists()
 
 
 def test_people_and_their_roles(demo: None) -> None:
@@ -67,17 +85,17 @@ def test_packages_and_policies(demo: None) -> None:
     assert all(p.catalog.display_name == "Engineering" for p in (tools, on_call, partner_portal))
     assert all(p.resource_roles.exists() for p in (tools, on_call, partner_portal))
 
-    [policy] = policies_for(users["requestor"], tools)
+    [policy] = tools.policies.requestable_by(users["requestor"])
     assert policy.requires_approval
     assert policy.requestor_justification_required
     [stage] = policy.stages.all()
     probe = m.AssignmentRequest(target=users["requestor"], requestor=users["requestor"], policy=policy)
-    assert stage_approvers(probe, stage) == [users["approver"]]
+    assert probe.stage_approvers(stage) == [users["approver"]]
 
     scopes = set(on_call.policies.values_list("allowed_target_scope", flat=True))
     assert m.TargetScope.NO_ONE in scopes
-    assert len(policies_for(users["requestor"], on_call)) == 1
+    assert len(on_call.policies.requestable_by(users["requestor"])) == 1
 
-    assert [p.package for p in requestable_policies(users["partner"])] == [partner_portal]
-    assert not requestable_policies(users["outsider"]).exists()
+    assert [p.package for p in m.AssignmentPolicy.objects.requestable_by(users["partner"])] == [partner_portal]
+    assert not m.AssignmentPolicy.objects.requestable_by(users["outsider"]).exists()
     assert set(discoverable_packages(users["requestor"])) == {tools}

@@ -10,10 +10,12 @@ import itertools
 
 import pytest
 
+from governance import models as m
+from governance.errors import InvalidTransition
+from governance.machines import ASSIGNMENT, GRANT, REQUEST, StateMachine, apply_bulk
 from governance.models import AssignmentState, GrantState, RequestState, RequestType
-from governance.services.errors import InvalidTransition
 from governance.services.grants import derived_assignment_state, derived_request_state
-from governance.services.machines import ASSIGNMENT, GRANT, REQUEST, StateMachine
+from tests import factories as f
 
 R = RequestState
 REQUEST_ALLOWED = {
@@ -151,3 +153,66 @@ def test_assignment_state_is_derived_from_grants(grants: list[str], expected: st
 )
 def test_request_state_is_derived_from_grants(request_type: str, grants: list[str], expected: str) -> None:
     assert derived_request_state(request_type, grants) == expected
+
+
+# --- apply_bulk: a set of rows through the same table ---------------------------------------
+
+
+@pytest.mark.django_db
+class TestApplyBulk:
+    def test_moves_the_set_with_one_audit_row_each(self, admin: m.User) -> None:
+        failed = [f.AssignmentFactory(state=A.DELIVERY_FAILED) for _ in range(3)]
+        moved = apply_bulk(failed, "redeliver", admin)
+        assert moved == failed
+        assert {a.state for a in m.Assignment.objects.all()} == {A.DELIVERING}
+        events = m.AuditEvent.objects.filter(action="assignment.delivering")
+        assert sorted(e.object_id for e in events) == sorted(str(a.pk) for a in failed)
+        assert {(e.actor, e.data["previous"], e.data["state"]) for e in events} == {
+            (admin, A.DELIVERY_FAILED, A.DELIVERING)
+        }
+        assert {e.catalog_id for e in events} == {a.package.catalog_id for a in failed}
+
+    def test_one_row_in_the_wrong_state_refuses_the_whole_set(self) -> None:
+        rows = [f.AssignmentFactory(state=A.DELIVERED), f.AssignmentFactory(state=A.EXPIRED)]
+        with pytest.raises(InvalidTransition, match="Cannot deliver again: the assignment is Expired"):
+            apply_bulk(rows, "redeliver", None)
+        assert list(m.Assignment.objects.order_by("state").values_list("state", flat=True)) == [A.DELIVERED, A.EXPIRED]
+        assert not m.AuditEvent.objects.exists()
+
+    def test_rows_already_there_are_a_no_op(self) -> None:
+        there, moving = f.AssignmentFactory(state=A.DELIVERING), f.AssignmentFactory(state=A.DELIVERED)
+        assert apply_bulk([there, moving], "redeliver", None) == [moving]
+        assert m.AuditEvent.objects.get().object_id == str(moving.pk)
+
+    def test_names_its_audit_rows_as_the_table_does(self) -> None:
+        grants = [f.RoleGrantFactory(state=G.FAILED), f.RoleGrantFactory(state=G.REVOKED)]
+        events: list[m.AuditEvent] = []
+        apply_bulk(grants[:1], "retry", None, changes={"attempts": 0}, events=events)
+        apply_bulk(grants[1:], "restore", None, events=events)
+        assert [e.action for e in events] == [GRANT.event("retry"), GRANT.event("restore")]
+        assert [e.action for e in events] == ["grant.retrying", "grant.restored"]
+        assert not m.AuditEvent.objects.exists()  # the caller writes them, with its own rows
+        assert REQUEST.event("reprocess") == "request.reprocess"
+        assert ASSIGNMENT.event("expire") == "assignment.expired"
+
+    def test_stamps_the_row_and_applies_the_changes(self) -> None:
+        grant = f.RoleGrantFactory(state=G.FAILED, attempts=4, last_error="refused")
+        before = grant.updated_at
+        apply_bulk([grant], "retry", None, changes={"attempts": 0, "last_error": ""})
+        grant.refresh_from_db()
+        assert (grant.state, grant.attempts, grant.last_error) == (G.PENDING, 0, "")
+        assert grant.updated_at > before
+
+    def test_rows_not_inserted_yet_move_in_memory(self) -> None:
+        assignment = f.AssignmentFactory()
+        removal = m.AssignmentRequest(
+            request_type=m.RequestType.SYSTEM_REMOVE,
+            package=assignment.package,
+            assignment=assignment,
+            target=assignment.target,
+        )
+        events: list[m.AuditEvent] = []
+        apply_bulk([removal], "start_delivery", None, events=events)
+        assert removal.state == R.DELIVERING
+        assert not m.AssignmentRequest.objects.exists()
+        assert [e.action for e in events] == ["request.start_delivery"]

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from governance import models as m
+from governance.errors import NotAllowed, NotFound
 from governance.permissions import Action, can, restrict
 from governance.services import assignments, catalogs, packages, requests
-from governance.services.errors import NotAllowed, NotFound
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -10,9 +10,7 @@ import time_machine
 from django.utils import timezone
 
 from governance import models as m
-from governance.permissions import discoverable_packages, package_by_link
-from governance.services import approvals, assignments, catalogs, packages, requests
-from governance.services.errors import (
+from governance.errors import (
     AlreadyDecided,
     DuplicateRequest,
     InvalidTransition,
@@ -21,6 +19,8 @@ from governance.services.errors import (
     StillInUse,
     ValidationFailed,
 )
+from governance.permissions import discoverable_packages, package_by_link
+from governance.services import approvals, assignments, catalogs, packages, requests
 from tests import factories as f
 from tests.approval_setup import approval_stage
 from tests.concurrency.invariants import check_invariants
@@ -241,7 +241,7 @@ class TestRule4Approval:
         f.StageApproverFactory(stage=stage, kind=m.ApproverKind.MANAGER, user=None)
         f.StageApproverFactory(stage=stage, kind=m.ApproverKind.USER, user=approver, is_fallback=True)
         request = requests.submit_request(lonely, package.pk)
-        assert list(approvals.requests_awaiting(approver)) == [request]
+        assert list(m.AssignmentRequest.objects.awaiting_decision_by(approver)) == [request]
         approvals.decide(approver, request.pk, APPROVE)
 
     def test_manager_and_group_approvers(self, make_package, requestor, approver):
@@ -252,9 +252,9 @@ class TestRule4Approval:
         f.StageApproverFactory(stage=stage, kind=m.ApproverKind.MANAGER, user=None)
         f.StageApproverFactory(stage=stage, kind=m.ApproverKind.GROUP, user=None, group=group)
         request = requests.submit_request(requestor, package.pk)
-        assert request in approvals.requests_awaiting(approver)
-        assert request in approvals.requests_awaiting(member)
-        assert request not in approvals.requests_awaiting(f.UserFactory())
+        assert request in m.AssignmentRequest.objects.awaiting_decision_by(approver)
+        assert request in m.AssignmentRequest.objects.awaiting_decision_by(member)
+        assert request not in m.AssignmentRequest.objects.awaiting_decision_by(f.UserFactory())
 
     def test_someone_not_in_the_stage_cannot_decide(self, make_package, requestor, approver, outsider):
         request = requests.submit_request(requestor, make_package(approvers=[approver]).pk)

@@ -10,15 +10,15 @@ import time_machine
 from django.utils import timezone
 
 from governance import models as m
-from governance.permissions import Action, can_in_catalog
-from governance.services import assignments, catalogs, packages, policies, requests
-from governance.services.errors import (
+from governance.errors import (
     DuplicateRequest,
     InvalidTransition,
     NotFound,
     StillInUse,
     ValidationFailed,
 )
+from governance.permissions import Action, can_in_catalog
+from governance.services import assignments, catalogs, packages, policies, requests
 from tests import factories as f
 from tests.conftest import members_of
 
@@ -198,7 +198,7 @@ class TestPackageEdits:
     def test_create_in_a_catalog_one_may_not_manage(self, other_catalog, pkg_manager, catalog_reader, catalog):
         with pytest.raises(ValidationFailed, match="Choose a catalog"):
             packages.create_package(pkg_manager, other_catalog.pk, display_name="X")
-        from governance.services.errors import NotAllowed
+        from governance.errors import NotAllowed
 
         with pytest.raises(NotAllowed):
             packages.create_package(catalog_reader, catalog.pk, display_name="X")

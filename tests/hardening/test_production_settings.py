@@ -41,7 +41,8 @@ def settings_with(**environment: str) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if k not in {*NAMES, "SECURE_PROXY_SSL_HEADER", "SECRET_KEY"}}
     env.update(environment)
     code = (
-        "import json, django; django.setup(); from django.conf import settings as s; "
+        # Reading the settings imports portal/settings.py; the apps need not be loaded for that.
+        "import json; from django.conf import settings as s; "
         f"print(json.dumps({{n: getattr(s, n) for n in {NAMES!r}}}))"
     )
     env["DJANGO_SETTINGS_MODULE"] = "portal.settings"

@@ -11,9 +11,9 @@ import pytest
 import time_machine
 
 from governance import models as m
+from governance.errors import NotFound, ValidationFailed
 from governance.services import external_users
 from governance.services.assignments import create_direct_assignments, expire_due_assignments
-from governance.services.errors import NotFound, ValidationFailed
 from tests import factories as f
 from tests.conftest import members_of
 

@@ -43,6 +43,7 @@ def test_not_configured(client: Client, admin: m.User, settings: Any) -> None:
     assert b"people sign in with local accounts only" in page.content
     assert b"Set <code>LDAP_SYNC_URL</code>" in page.content
     assert client.post(f"{PAGE}sync/").status_code == 404
+    assert not m.AuditEvent.objects.filter(action="directory.sync_requested").exists()
     assert client.post(f"{PAGE}test-sign-in/").status_code == 404
 
 
@@ -68,6 +69,9 @@ def test_a_failed_sync_is_explained(client: Client, admin: m.User, settings: Any
 
     response = client.post(f"{PAGE}sync/", follow=True)
     assert "Directory sync queued" in response.content.decode()
+    # Who asked for a sync, and when, is in the audit trail like every other change.
+    requested = m.AuditEvent.objects.get(action="directory.sync_requested")
+    assert (requested.actor, requested.data["source"]) == (admin, "ldap")
 
 
 @pytest.mark.ldap
@@ -117,6 +121,7 @@ def test_only_directory_administrators_sync(client: Client, governance_admin: m.
     page = signed_in(client, governance_admin).get(PAGE)
     assert b"Sync now" not in page.content
     assert client.post(f"{PAGE}sync/").status_code == 404
+    assert not m.AuditEvent.objects.filter(action="directory.sync_requested").exists()
 
 
 def test_lifecycle_form_refuses_others(client: Client, catalog_owner: m.User, contoso: m.ConnectedOrganization) -> None:

@@ -6,9 +6,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from governance import models as m
+from governance.errors import AlreadyDecided, NotAllowed
 from governance.permissions import approvable_requests
 from governance.services import approvals, requests
-from governance.services.errors import AlreadyDecided, NotAllowed
 from tests import factories as f
 from tests.approval_setup import approval_stage
 from tests.myaccess.conftest import content, everything, signed_in
@@ -155,7 +155,7 @@ class TestDecide:
 
 
 class TestWhoApproves:
-    """requests_awaiting settles the same approvers as stage_approver_ids, in constant queries."""
+    """awaiting_decision_by settles the same approvers as stage_approver_ids, in constant queries."""
 
     def test_group_manager_sponsor_and_fallback(self, requestor, approver, partner, make_package):
         group = f.DirectoryGroupFactory(display_name="Approvers")
@@ -177,9 +177,7 @@ class TestWhoApproves:
         def agrees() -> None:
             for person in everyone:
                 expected = {
-                    r.pk
-                    for r in (by_requestor, by_partner, by_lonely)
-                    if person.pk in approvals.stage_approver_ids(r, stage)
+                    r.pk for r in (by_requestor, by_partner, by_lonely) if person.pk in r.stage_approver_ids(stage)
                 }
                 assert set(approvable_requests(person).values_list("pk", flat=True)) == expected, person
 

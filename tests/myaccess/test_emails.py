@@ -11,8 +11,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from governance import models as m
-from governance import notifications
-from governance.services import approvals, assignments, requests
+from governance.services import approvals, assignments, notifications, requests
 from tests import factories as f
 from tests.myaccess.conftest import approval_link
 

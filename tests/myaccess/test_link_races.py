@@ -7,14 +7,16 @@ from django.core import signing
 from django.db import connection
 
 from governance import models as m
+from governance.errors import AlreadyDecided
 from governance.services import approval_links, requests
-from governance.services.approval_links import SALT, LinkUsed
-from governance.services.errors import AlreadyDecided
+from governance.services.approval_links import LinkUsed
+from governance.services.notifications import LINK_SALT
 from tests import factories as f
 from tests.concurrency.racing import race
 from tests.conftest import need
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+# Twenty threads, each with its own connection: one race at a time (xdist --dist loadgroup).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.xdist_group("races")]
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +30,7 @@ def test_double_click_on_one_link_decides_once(make_package, approver):
         # A new person each round: rule 12 allows one open request per person.
         request = requests.submit_request(f.UserFactory(), package.pk)
         link = m.ApprovalLink.objects.get(request=request)
-        token = signing.dumps(str(link.pk), salt=SALT)
+        token = signing.dumps(str(link.pk), salt=LINK_SALT)
         outcomes = race(
             lambda: approval_links.decide_by_link(token, request.pk, approver, m.Decision.APPROVE),  # noqa: B023
             lambda: approval_links.decide_by_link(token, request.pk, approver, m.Decision.DENY),  # noqa: B023

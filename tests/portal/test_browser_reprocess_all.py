@@ -13,17 +13,17 @@ from governance import models as m
 from tests.browser import screenshot, sign_in
 from tests.portal.conftest import repair
 from tests.portal.test_reprocess_all import failed_requests, states_of
-from tests.workers import WorkerFactory, wait_for
+from tests.workers import Worker, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def test_reprocess_all_matching_requests(
-    page: Page, catalog: m.Catalog, admin: m.User, make_worker: WorkerFactory
+    page: Page, catalog: m.Catalog, admin: m.User, request: pytest.FixtureRequest
 ) -> None:
     _, role, made = failed_requests(admin, catalog, 60, prefix="bulk")
     repair(role)  # the outage is over
-    worker = make_worker()
+    worker: Worker = request.getfixturevalue("worker")  # wake-ups reach a worker from here on
     sign_in(page, "admin")
     page.goto("/governance/requests/")
     page.get_by_label("Status").select_option(label="Delivery failed or partially delivered")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from governance import models as m
+from governance.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.services import organizations
-from governance.services.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from tests import factories as f
 from tests.portal.conftest import text
 from tests.portal.submissions import form_token

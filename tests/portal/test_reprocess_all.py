@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from governance import models as m
 from governance.services import assignments
-from governance.services.reprocess import run_reprocess_matching
+from governance.services.bulk_reprocess import run_reprocess_matching
 from tests import factories as f
 from tests.conftest import snapshot
 from tests.portal.conftest import broken_role, deliver_now, messages_of, repair, text

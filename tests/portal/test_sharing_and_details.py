@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from governance import models as m
-from governance.permissions import RoleSet
+from governance.errors import NotAllowed, NotFound, ValidationFailed
 from governance.services import sharing
-from governance.services.errors import NotAllowed, NotFound, ValidationFailed
 from governance.templatetags.listing import audit_details
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
-
-
-@dataclass
-class ApiClient:
-    """An API client acting for nobody: it holds a role but is not a person."""
-
-    audit_label: str = "api:script"
-    acting_user: None = None
-    is_authenticated: bool = True
-
-    def get_role_set(self) -> RoleSet:
-        return RoleSet(authenticated=True, global_roles=frozenset({m.GlobalRole.GLOBAL_ADMIN}))
 
 
 class TestEmailPackageLink:
@@ -57,7 +42,8 @@ class TestEmailPackageLink:
         with pytest.raises(NotFound):
             sharing.email_package_link(outsider, package.pk, [person.pk])
         with pytest.raises(NotAllowed):
-            sharing.email_package_link(ApiClient(), package.pk, [person.pk])
+            # An application token acts for nobody: it holds a role but is not a person.
+            sharing.email_package_link(f.ApiClientFactory(), package.pk, [person.pk])
         assert (m.OutboundEmail.objects.count(), m.AuditEvent.objects.count()) == before
 
 

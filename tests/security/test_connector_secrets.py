@@ -82,7 +82,7 @@ def test_an_old_config_naming_any_other_variable_is_refused_at_run_time(admin, l
     monkeypatch.setenv("DATABASE_URL", "postgres://portcullis:db-password@db/portcullis")
     listener.body = b'{"totalResults": 0}'
     connector = f.ConnectorFactory(
-        kind=m.ConnectorKind.SCIM, config={"base_url": listener.url, "token_env": "DATABASE_URL", "timeout": 3}
+        kind="scim", config={"base_url": listener.url, "token_env": "DATABASE_URL", "timeout": 3}
     )
     page = signed_in(admin).post(f"/governance/connectors/{connector.pk}/test/", follow=True).content.decode()
     assert "only PORTCULLIS_CONNECTOR_* variables may be" in page
@@ -93,7 +93,7 @@ def test_a_prefixed_variable_works_until_imported(admin, listener: Listener, mon
     listener.body = b'{"totalResults": 0}'
     monkeypatch.setenv("PORTCULLIS_CONNECTOR_WIKI_TOKEN", TOKEN)
     connector = f.ConnectorFactory(
-        kind=m.ConnectorKind.SCIM,
+        kind="scim",
         config={"base_url": listener.url, "token_env": "PORTCULLIS_CONNECTOR_WIKI_TOKEN", "timeout": 3},
     )
     worked, _ = service.test_connection(admin, connector.pk)
@@ -117,7 +117,7 @@ def test_a_prefixed_variable_works_until_imported(admin, listener: Listener, mon
 def test_import_skips_other_variables_unless_named(monkeypatch):
     monkeypatch.setenv("PORTCULLIS_LDAP_PASSWORD", "old-default-variable")
     connector = f.ConnectorFactory(
-        kind=m.ConnectorKind.LDAP, config={"url": "ldap://ldap.example", "password_env": "PORTCULLIS_LDAP_PASSWORD"}
+        kind="ldap", config={"url": "ldap://ldap.example", "password_env": "PORTCULLIS_LDAP_PASSWORD"}
     )
     report = service.import_connector_secrets()
     assert report.imported == []
@@ -151,7 +151,10 @@ def test_the_secret_is_stored_encrypted_and_never_shown_back(admin, listener: Li
     assert "Replace bearer token" in page
 
     client.force_login(f.UserFactory(is_superuser=True, is_staff=True))
-    admin_page = client.get(f"/admin/governance/connector/{connector.pk}/change/").content.decode()
+    answer = client.get(f"/django-admin/governance/connector/{connector.pk}/change/")
+    assert answer.status_code == 200
+    admin_page = answer.content.decode()
+    assert "Wiki (SCIM)" in admin_page
     assert TOKEN not in admin_page
     assert connector.encrypted_secrets not in admin_page
 
@@ -162,7 +165,7 @@ def test_the_secret_is_stored_encrypted_and_never_shown_back(admin, listener: Li
 
 def test_replacing_the_secret_is_audited_without_its_value(admin, listener: Listener):
     connector = f.ConnectorFactory(
-        kind=m.ConnectorKind.SCIM,
+        kind="scim",
         display_name="Wiki (SCIM)",
         config={"base_url": listener.url, "timeout": 5},
         secrets={"token": "first-token"},
@@ -195,7 +198,7 @@ def test_the_api_never_carries_connector_secrets(admin, catalog):
     from governance.services.api_clients import create_api_client
 
     connector = f.ConnectorFactory(
-        kind=m.ConnectorKind.SCIM,
+        kind="scim",
         config={"base_url": "https://wiki.example/scim", "timeout": 5},
         secrets={"token": TOKEN},
     )
@@ -214,7 +217,7 @@ def test_a_new_url_needs_the_secret_again(admin, listener: Listener):
     """A stored token goes only to the server it was typed in for: pointing the connector
     elsewhere without typing it again is refused, and nothing is sent."""
     connector = f.ConnectorFactory(
-        kind=m.ConnectorKind.SCIM,
+        kind="scim",
         display_name="Wiki (SCIM)",
         config={"base_url": "https://wiki.example/scim", "timeout": 5},
         secrets={"token": TOKEN},
@@ -237,7 +240,7 @@ def test_rotation_old_key_decrypts_and_the_command_moves_secrets_to_the_new_key(
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.CONNECTOR_SECRET_KEYS = [old]
     connector = f.ConnectorFactory(
-        kind=m.ConnectorKind.WEBHOOK, config={"url": "https://hooks.example/x", "timeout": 5}, secrets={"secret": "s"}
+        kind="webhook", config={"url": "https://hooks.example/x", "timeout": 5}, secrets={"secret": "s"}
     )
     before = connector.encrypted_secrets
 
@@ -262,7 +265,7 @@ def test_rotation_old_key_decrypts_and_the_command_moves_secrets_to_the_new_key(
 
 def test_an_unreadable_secret_is_a_clear_test_connection_failure(admin, settings):
     connector = f.ConnectorFactory(
-        kind=m.ConnectorKind.WEBHOOK, config={"url": "https://hooks.example/x", "timeout": 5}, secrets={"secret": "s"}
+        kind="webhook", config={"url": "https://hooks.example/x", "timeout": 5}, secrets={"secret": "s"}
     )
     settings.CONNECTOR_SECRET_KEYS = [Fernet.generate_key().decode()]
     worked, message = service.test_connection(admin, connector.pk)

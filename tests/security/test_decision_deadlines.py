@@ -10,8 +10,8 @@ import pytest
 import time_machine
 
 from governance import models as m
+from governance.errors import DecisionTooLate
 from governance.services import approval_links, approvals
-from governance.services.errors import DecisionTooLate
 from tests.api.conftest import ApiMaker
 from tests.myaccess.conftest import approval_link, content, everything, path_of, signed_in
 

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from governance import models as m
+from governance.errors import NotAllowed
 from governance.services import assignments, requests
-from governance.services.errors import NotAllowed
 from tests import factories as f
 from tests.api.conftest import ApiMaker
 from tests.conftest import PackageMaker

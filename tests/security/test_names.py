@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from governance import models as m
 from governance.connectors.builtin import builtin_connector
+from governance.errors import ValidationFailed
 from governance.services import (
     api_clients,
     approvals,
@@ -32,7 +33,6 @@ from governance.services import (
     requests,
     sharing,
 )
-from governance.services.errors import ValidationFailed
 from governance.services.text import MAX_NAME, MAX_TEXT, one_line
 from tests import factories as f
 from tests.conftest import PackageMaker, snapshot

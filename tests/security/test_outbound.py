@@ -38,7 +38,7 @@ SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 def scim_at(url: str) -> m.Connector:
     return f.ConnectorFactory(
-        kind=m.ConnectorKind.SCIM,
+        kind="scim",
         display_name="Target",
         config={"base_url": url, "timeout": 3},
         secrets={"token": TOKEN},
@@ -47,7 +47,7 @@ def scim_at(url: str) -> m.Connector:
 
 def webhook_at(url: str) -> m.Connector:
     return f.ConnectorFactory(
-        kind=m.ConnectorKind.WEBHOOK, display_name="Hook", config={"url": url, "timeout": 3}, secrets={"secret": "s"}
+        kind="webhook", display_name="Hook", config={"url": url, "timeout": 3}, secrets={"secret": "s"}
     )
 
 
@@ -233,7 +233,7 @@ def test_an_oversized_answer_is_cut(admin, listener: Listener, settings, declare
 
 def test_the_ldap_connector_refuses_loopback_unless_allowed(admin, slapd: Slapd, settings):
     connector = f.ConnectorFactory(
-        kind=m.ConnectorKind.LDAP,
+        kind="ldap",
         display_name="Corporate LDAP",
         config={"url": slapd.url, "bind_dn": ADMIN_DN, "user_base": PEOPLE, "group_base": GROUPS, "timeout": 3},
         secrets={"password": ADMIN_PASSWORD},
@@ -256,3 +256,28 @@ def test_single_sign_on_discovery_refuses_metadata(settings):
     with pytest.raises(ProviderUnavailable, match=r"address not allowed: cloud metadata \(169\.254\.169\.254\)"):
         discovery(config)
     forget_discovery(config)
+
+
+NETWORK_MODULES = {"httpx", "httpcore", "requests", "urllib3", "urllib.request", "http.client", "socket", "aiohttp"}
+
+
+def test_only_the_outbound_module_opens_connections():
+    """Connectors (plugins too: the example is checked), single sign-on and the directory sync
+    reach other systems through governance.outbound only; no other module imports a client."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    found = {}
+    for folder in ("governance", "portal", "myaccess", "examples"):
+        for path in (root / folder).rglob("*.py"):
+            if "migrations" in path.parts or path == root / "governance" / "outbound.py":
+                continue
+            tree = ast.parse(path.read_text(), str(path))
+            for node in ast.walk(tree):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                if bad := {n for n in names if n in NETWORK_MODULES or n.split(".")[0] in NETWORK_MODULES}:
+                    found[str(path.relative_to(root))] = sorted(bad)
+    assert found == {}

@@ -13,9 +13,9 @@ from django.test import Client
 from django.utils import timezone
 
 from governance import models as m
+from governance.errors import NotAllowed
 from governance.permissions import approvable_requests
 from governance.services import approval_links, approvals, policies, requests
-from governance.services.errors import NotAllowed
 from tests import factories as f
 from tests.api.conftest import ApiMaker
 from tests.concurrency.invariants import check_invariants

@@ -40,11 +40,11 @@ from governance.api.serializers import (
     ResourceRoleOut,
 )
 from governance.connectors.builtin import builtin_connector
+from governance.errors import NotFound, ValidationFailed
 from governance.ids import is_uuid
 from governance.models import AuditEvent, Catalog, CatalogState, DirectoryGroup, Resource, ResourceRole
 from governance.permissions import Action, get_for, restrict
 from governance.services import catalogs as catalog_services
-from governance.services.errors import NotFound, ValidationFailed
 from governance.services.text import one_line
 
 TAG = ["catalogs"]

@@ -29,10 +29,10 @@ from governance.api.base import (
 )
 from governance.api.odata import QueryOptions, enum, ident, text
 from governance.api.serializers import ConnectedOrganizationOut, GroupOut, UserOut
+from governance.errors import ValidationFailed
 from governance.models import ConnectedOrganization, ConnectedOrganizationState, DirectoryGroup, User
 from governance.permissions import Action, restrict
 from governance.services import organizations as organization_services
-from governance.services.errors import ValidationFailed
 
 DIRECTORY_TAG = ["directory"]
 ORGANIZATION_TAG = ["connectedOrganizations"]

@@ -31,6 +31,7 @@ from governance.api.base import (
 from governance.api.graph_policy import policy_spec
 from governance.api.odata import QueryOptions, enum, flag, ident, text
 from governance.api.serializers import PackageOut, PolicyOut, ResourceRoleScopeOut
+from governance.errors import ValidationFailed
 from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
@@ -43,7 +44,6 @@ from governance.models import (
 from governance.permissions import Action, get_for, restrict
 from governance.services import packages as package_services
 from governance.services import policies as policy_services
-from governance.services.errors import ValidationFailed
 
 PACKAGE_TAG = ["accessPackages"]
 POLICY_TAG = ["assignmentPolicies"]

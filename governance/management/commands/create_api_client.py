@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from governance.errors import DomainError
 from governance.models import ApiClientRole
 from governance.services.api_clients import create_api_client
-from governance.services.errors import DomainError
 
 
 class Command(BaseCommand):

@@ -1,7 +1,11 @@
 """`manage.py load_demo`: the demo people, catalog and packages of DESIGN §9. Idempotent.
 
-Objects are found by their natural names and created through the services (so the audit
-trail shows them) only when missing; running it again changes nothing.
+Objects are found by their natural names and made only when missing; running it again
+changes nothing. What governance manages (the connected organization, the catalog and its
+roles, resources, packages, their roles and policies) is made through the services, as the
+administrator, so the audit trail shows it. The people, groups, owners and global roles are
+the built-in directory's own rows, entered as the directory sync or an administrator in the
+Django admin would enter them: no governance service changes the directory.
 """
 
 from __future__ import annotations
@@ -26,14 +30,13 @@ from governance.models import (
     GlobalRole,
     GroupMembership,
     GroupOwnership,
-    OrganizationDomain,
     PackageResourceRole,
     Resource,
     TargetScope,
     User,
     UserType,
 )
-from governance.services import catalogs, packages, policies
+from governance.services import catalogs, organizations, packages, policies
 
 PASSWORD = "portcullis"
 DOMAIN = "portcullis.example"
@@ -81,6 +84,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             people = self._people()
             admin = people["admin"]
+            self._partners(admin, people)
             groups = self._groups(people)
             catalog = self._catalog(admin, people)
             resources = self._resources(admin, catalog, groups)
@@ -93,10 +97,6 @@ class Command(BaseCommand):
         )
 
     def _people(self) -> dict[str, User]:
-        contoso, _ = ConnectedOrganization.objects.get_or_create(
-            display_name="Contoso", defaults={"description": "Partner organization (demo)."}
-        )
-        OrganizationDomain.objects.get_or_create(domain="contoso.example", defaults={"organization": contoso})
         people: dict[str, User] = {}
         for spec in PEOPLE:
             username = spec["username"]
@@ -111,7 +111,6 @@ class Command(BaseCommand):
             user.email = email
             user.user_principal_name = email
             user.user_type = UserType.GUEST if spec.get("external") else UserType.MEMBER
-            user.connected_organization = contoso if spec.get("external") else None
             user.is_superuser = user.is_staff = bool(spec.get("superuser"))
             user.save()
             people[username] = user
@@ -123,6 +122,22 @@ class Command(BaseCommand):
             user.sponsor = people.get(spec.get("sponsor", ""))
             user.save(update_fields=["manager", "sponsor"])
         return people
+
+    def _partners(self, admin: User, people: dict[str, User]) -> None:
+        """Contoso, the connected organization the external demo people come from."""
+        contoso = ConnectedOrganization.objects.filter(display_name="Contoso").first()
+        if contoso is None:
+            contoso = organizations.create_organization(
+                admin,
+                display_name="Contoso",
+                domains=["contoso.example"],
+                description="Partner organization (demo).",
+            )
+        for spec in PEOPLE:
+            if spec.get("external"):
+                user = people[spec["username"]]
+                user.connected_organization = contoso
+                user.save(update_fields=["connected_organization"])
 
     def _groups(self, people: dict[str, User]) -> dict[str, DirectoryGroup]:
         groups = {}
@@ -143,13 +158,14 @@ class Command(BaseCommand):
                 admin, display_name="Engineering", description="Engineering tools, systems and partner access."
             )
             # The administrator created it; the demo's owner is `owner`.
-            CatalogRoleAssignment.objects.filter(catalog=catalog, user=admin).delete()
+            for made in CatalogRoleAssignment.objects.filter(catalog=catalog, user=admin):
+                catalogs.remove_catalog_role(admin, made.pk)
         for username, role in (
             ("owner", CatalogRole.OWNER),
             ("pkgmanager", CatalogRole.PACKAGE_MANAGER),
             ("assignmgr", CatalogRole.ASSIGNMENT_MANAGER),
         ):
-            CatalogRoleAssignment.objects.get_or_create(catalog=catalog, user=people[username], role=role)
+            catalogs.add_catalog_role(admin, catalog.pk, people[username].pk, role)
         return catalog
 
     def _resources(self, admin: User, catalog: Catalog, groups: dict[str, DirectoryGroup]) -> dict[str, Resource]:

@@ -3,7 +3,8 @@
 Services call these inside their transaction. Each call renders its message into the
 outbox now, so what is sent is what was true at the change; a worker sends it after the
 commit and the outbox sweeper retries what failed. A broken mail server never blocks a
-request.
+request. An approver's email carries a signed, single-use link whose row is written here
+too (:func:`issue_link`; :mod:`governance.services.approval_links` reads and uses it).
 
 Every message is two templates: ``emails/<kind>.txt`` (first line: the subject) and
 ``emails/<kind>.html``. Links are absolute, built from ``SITE_URL``.
@@ -12,11 +13,13 @@ Every message is two templates: ``emails/<kind>.txt`` (first line: the subject) 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.core import signing
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
@@ -24,6 +27,7 @@ from django.utils import timezone
 from governance.models import (
     AccessPackage,
     ApprovalDecision,
+    ApprovalLink,
     Assignment,
     AssignmentRequest,
     OutboundEmail,
@@ -31,7 +35,10 @@ from governance.models import (
     RequestType,
     User,
 )
+from governance.services.dispatch import wake_email_sender
 from governance.services.text import one_line
+
+LINK_SALT = "governance.approval-link"
 
 
 def absolute(path: str) -> str:
@@ -112,13 +119,10 @@ def compose(
 
 def post(emails: Sequence[OutboundEmail]) -> None:
     """Put composed emails into the outbox (one INSERT) and wake the sender after commit."""
-    from governance import tasks
-    from governance.services.grants import on_commit_once
-
     if not emails:
         return
     OutboundEmail.objects.bulk_create(emails)
-    on_commit_once(tasks.wake_email_sender)
+    wake_email_sender()
 
 
 def _request_context(request: AssignmentRequest) -> dict[str, Any]:
@@ -131,11 +135,8 @@ def _request_context(request: AssignmentRequest) -> dict[str, Any]:
 
 
 def _current_approvers(request: AssignmentRequest) -> list[User]:
-    # Imported here: the approval service itself notifies through this module.
-    from governance.services.approvals import current_stage, stage_approvers
-
-    stage = current_stage(request)
-    return stage_approvers(request, stage) if stage is not None else []
+    stage = request.current_approval_stage()
+    return request.stage_approvers(stage) if stage is not None else []
 
 
 def request_submitted(request: AssignmentRequest, approvers: Iterable[User] = ()) -> None:
@@ -152,8 +153,6 @@ def request_submitted(request: AssignmentRequest, approvers: Iterable[User] = ()
 
 def approval_needed(request: AssignmentRequest, approvers: Iterable[User]) -> None:
     """Each approver of the stage gets a signed link of their own (single use)."""
-    from governance.services.approval_links import issue_link
-
     stages = request.approval_stages().count() if request.policy_id is not None else 1
     for approver in approvers:
         if not _reachable(approver):
@@ -171,6 +170,15 @@ def approval_needed(request: AssignmentRequest, approvers: Iterable[User]) -> No
             },
             request=request,
         )
+
+
+def issue_link(request: AssignmentRequest, approver: User) -> str:
+    """Store a link for ``approver`` to decide the request's current stage; return its token."""
+    expires_at = request.stage_due_at or timezone.now() + timedelta(days=14)
+    link = ApprovalLink.objects.create(
+        request=request, approver=approver, stage_order=request.current_stage, expires_at=expires_at
+    )
+    return signing.dumps(str(link.pk), salt=LINK_SALT)
 
 
 def request_approved(request: AssignmentRequest) -> None:

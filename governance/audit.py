@@ -1,6 +1,8 @@
 """`log_action`: one audit row per state change (pretix's habit).
 
-Services call it inside their transaction, so the row exists exactly when the change does.
+Services call it inside their transaction, so the row exists exactly when the change does;
+:func:`governance.machines.apply_bulk` writes the rows of a set-based change the same way.
+It only writes rows: who may do what is decided above, in :mod:`governance.permissions`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from uuid import UUID
 from django.db import models
 
 from governance.models import AccessPackage, AuditEvent, User
-from governance.permissions import catalog_id_of
-from governance.permissions import person_of as actor_user
+from governance.models.identity import person_of
+from governance.models.querysets import catalog_id_of
 
 SYSTEM_LABEL = "system"
 
@@ -39,16 +41,19 @@ def _package_id_of(obj: models.Model) -> UUID | None:
 
 
 def build_event(actor: Any, action: str, obj: models.Model, **data: Any) -> AuditEvent:
-    """An unsaved audit row (for ``bulk_create`` in set-based services)."""
+    """An unsaved audit row (for ``bulk_create`` in set-based services). ``catalog_id``,
+    ``package_id`` and ``object_repr`` given in ``data`` replace what would be read from
+    ``obj`` (where reading it would cost a query per row)."""
     catalog_id = data.pop("catalog_id", None) or catalog_id_of(obj)
     package_id = data.pop("package_id", None) or _package_id_of(obj)
+    object_repr = data.pop("object_repr", None) or str(obj)
     return AuditEvent(
-        actor=actor_user(actor),
+        actor=person_of(actor),
         actor_label=actor_label(actor)[:256],
         action=action,
         object_type=obj._meta.model_name or type(obj).__name__.lower(),
         object_id=str(obj.pk),
-        object_repr=str(obj)[:512],
+        object_repr=object_repr[:512],
         catalog_id=catalog_id,
         package_id=package_id,
         data=data,

@@ -1,0 +1,92 @@
+"""assignments: the list (a person's own with a personal token), one, and reprocess (rule 2)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from governance.api.base import (
+    COLLECTION_PARAMETERS,
+    ERRORS,
+    ITEM_PARAMETERS,
+    ResourceView,
+    current_user_filter,
+    no_content,
+    page_of,
+)
+from governance.api.odata import QueryOptions, enum, ident
+from governance.api.serializers import AssignmentOut
+from governance.api.views.packages import _policies_prefetch
+from governance.errors import ValidationFailed
+from governance.models import Assignment, AssignmentState
+from governance.permissions import own_assignments, visible_assignments
+from governance.services import assignments as assignment_services
+
+ASSIGNMENT_TAG = ["assignments"]
+
+
+class AssignmentMixin(ResourceView):
+    serializer = AssignmentOut
+    noun = "assignment"
+    filters = {
+        "id": ident("pk"),
+        "state": enum("state", AssignmentState.values),
+        "accessPackage/id": ident("package_id"),
+        "assignmentPolicy/id": ident("policy_id"),
+        "target/objectId": ident("target_id"),
+        "catalog/id": ident("package__catalog_id"),
+    }
+    expandable = {"accessPackage": frozenset(), "assignmentPolicy": frozenset(), "target": frozenset()}
+
+    def base_queryset(self) -> QuerySet[Assignment]:
+        return visible_assignments(self.client).order_by("-created_at", "pk")
+
+    def optimize(self, queryset: QuerySet[Any], options: QueryOptions) -> QuerySet[Any]:
+        queryset = queryset.select_related("target")
+        if options.expands("accessPackage"):
+            queryset = queryset.select_related("package")
+        if options.expands("assignmentPolicy"):
+            queryset = queryset.select_related("policy").prefetch_related(*_policies_prefetch("policy__"))
+        return queryset
+
+
+class AssignmentList(AssignmentMixin):
+    @extend_schema(
+        tags=ASSIGNMENT_TAG,
+        parameters=COLLECTION_PARAMETERS,
+        responses={200: page_of(AssignmentOut, "Assignment"), **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        return self.list_response(request)
+
+
+class AssignmentItem(AssignmentMixin):
+    @extend_schema(tags=ASSIGNMENT_TAG, parameters=ITEM_PARAMETERS, responses={200: AssignmentOut, **ERRORS})
+    def get(self, request: Request, pk: uuid.UUID) -> Response:
+        return self.retrieve(request, pk)
+
+
+class AssignmentsOfCurrentUser(AssignmentMixin):
+    @extend_schema(
+        tags=ASSIGNMENT_TAG,
+        parameters=COLLECTION_PARAMETERS,
+        responses={200: page_of(AssignmentOut, "AssignmentOfCurrentUser"), **ERRORS},
+    )
+    def get(self, request: Request, on: str) -> Response:
+        user = self.acting_user()
+        if user is None:
+            raise ValidationFailed("filterByCurrentUser needs a personal token: an application has no assignments.")
+        current_user_filter(on, ("target",))
+        return self.list_response(request, own_assignments(user).order_by("-created_at", "pk"))
+
+
+class AssignmentReprocess(AssignmentMixin):
+    @extend_schema(tags=ASSIGNMENT_TAG, request=None, responses={202: None, **ERRORS})
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        assignment_services.reprocess_assignment(self.client, self.get_object(pk).pk)
+        return no_content(202)
