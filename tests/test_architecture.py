@@ -190,6 +190,14 @@ def test_no_import_circles(app: str) -> None:
     assert not described, "import circles:\n" + "\n".join(described)
 
 
+def test_the_directory_reader_imports_no_service() -> None:
+    """The LDAP reader shares the services' floor (it uses the LDAP connector's notion of an
+    unreachable server) but only reads: what it read is applied by the sync service."""
+    reader = "governance.identity.ldap_reader"
+    services = sorted(target for target in imports()[reader] if target.split(".")[:2] == ["governance", "services"])
+    assert not services, f"{reader} imports {services}"
+
+
 def test_the_checker_sees_what_it_must() -> None:
     """The reader finds lazy imports, relative ones and ``from package import module``."""
     tree = ast.parse(
