@@ -8,7 +8,8 @@ by the built-in connector.
 
   python bench/reprocess.py --n 10000      (a fresh database, like `make bench`)
 
-bench/run.py calls :func:`bench_bulk_reprocess` after django.setup() with REDIS_URL set.
+bench/run.py calls :func:`bench_bulk_reprocess` after django.setup() with REDIS_URL set;
+the seeding is bench/harness.py's, shared with the other delivery figures.
 """
 
 from __future__ import annotations
@@ -16,14 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness import DEFAULT_DB, RESULTS, OneWorker, builtin_role, prepare_database, seed, setup_django, wait_until
 
 CLICK_URL = "/governance/requests/reprocess-all/"
 FILTER = {"status": "attention"}
@@ -33,73 +31,21 @@ def seed_failed_requests(n: int) -> tuple[Any, Any, Any]:
     """An administrator, and n people whose direct assignment to one package failed to
     deliver (its one grant Failed, the request Delivery failed, completed just now). The
     group exists again: the outage is over, reprocessing will succeed."""
-    from django.db import connection
-    from django.utils import timezone
-
-    from bench.run import chunks
     from governance import models as m
-    from governance.connectors.builtin import builtin_connector
 
-    now = timezone.now()
-    tag = uuid.uuid4().hex[:6]
-    admin = m.User.objects.create(username=f"bench-admin-{tag}", password="!")
+    admin = m.User.objects.create(username=f"bench-admin-{uuid.uuid4().hex[:6]}", password="!")
     m.DirectoryRoleAssignment.objects.create(user=admin, role=m.GlobalRole.GLOBAL_ADMIN)
-    catalog = m.Catalog.objects.create(display_name=f"Bench reprocess {tag}")
-    group = m.DirectoryGroup.objects.create(display_name=f"Bench outage {tag}")
-    resource = m.Resource.objects.create(
-        catalog=catalog, connector=builtin_connector(), display_name=group.display_name, origin_id=str(group.pk)
+    outage = builtin_role("outage")
+    seeded = seed(
+        n,
+        outage.role,
+        assignment_state=m.AssignmentState.DELIVERY_FAILED,
+        grant_state=m.GrantState.FAILED,
+        grant_error="Group not found (outage)",
+        request_state=m.RequestState.DELIVERY_FAILED,
+        requestor=admin,
     )
-    role = m.ResourceRole.objects.create(resource=resource)
-    package = m.AccessPackage.objects.create(catalog=catalog, display_name=f"Bench outage {tag}")
-    m.PackageResourceRole.objects.create(package=package, resource_role=role)
-    policy = m.AssignmentPolicy.objects.create(
-        package=package, display_name="Direct", allowed_target_scope="notSpecified"
-    )
-    users = [m.User(username=f"r{tag}-{i}", email=f"r{tag}-{i}@bench.example", password="!") for i in range(n)]
-    for part in chunks(users):
-        m.User.objects.bulk_create(part)
-    assignments = [
-        m.Assignment(package=package, policy=policy, target=u, state=m.AssignmentState.DELIVERY_FAILED, start_at=now)
-        for u in users
-    ]
-    for part in chunks(assignments):
-        m.Assignment.objects.bulk_create(part)
-    grants = [
-        m.RoleGrant(
-            assignment=a,
-            resource_role=role,
-            subject_id=a.target_id,
-            state=m.GrantState.FAILED,
-            attempts=1,
-            last_error="Group not found (outage)",
-            next_attempt_at=now,
-        )
-        for a in assignments
-    ]
-    for part in chunks(grants):
-        m.RoleGrant.objects.bulk_create(part)
-    requests = [
-        m.AssignmentRequest(
-            request_type=m.RequestType.ADMIN_ADD,
-            state=m.RequestState.DELIVERY_FAILED,
-            package=package,
-            policy=policy,
-            assignment=a,
-            target_id=a.target_id,
-            requestor=admin,
-            completed_at=now,
-        )
-        for a in assignments
-    ]
-    for part in chunks(requests):
-        m.AssignmentRequest.objects.bulk_create(part)
-    # What autovacuum does soon after a bulk load; without statistics the planner takes the
-    # fresh tables for tiny ones and picks plans that cost ~1 s a batch instead of ~40 ms.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            for model in (m.User, m.Assignment, m.RoleGrant, m.AssignmentRequest):
-                cursor.execute(f'ANALYZE "{model._meta.db_table}"')
-    return admin, package, group
+    return admin, seeded.package, outage.group
 
 
 def bench_bulk_reprocess(n: int) -> dict[str, Any]:
@@ -107,7 +53,6 @@ def bench_bulk_reprocess(n: int) -> dict[str, Any]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from bench.run import OneWorker, wait_until
     from governance import models as m
 
     start = time.perf_counter()
@@ -156,8 +101,6 @@ def bench_bulk_reprocess(n: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    from bench.run import DEFAULT_DB, RESULTS, prepare_database, setup_django
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10_000, help="failed requests to reprocess (default 10,000)")
     parser.add_argument("--write", action="store_true", help="also record the figure in bench/results.json")

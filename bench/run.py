@@ -36,10 +36,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "results.json"
-DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/portcullis_bench"
+from harness import (
+    DEFAULT_DB,
+    RESULTS,
+    ROOT,
+    OneWorker,
+    builtin_role,
+    chunks,
+    prepare_database,
+    seed,
+    setup_django,
+    wait_until,
+)
+from reprocess import bench_bulk_reprocess
+
 SCALE_DB = {
     "full": "postgres://postgres@127.0.0.1:5432/portcullis_scale",
     "small": "postgres://postgres@127.0.0.1:5432/portcullis_scale_small",
@@ -49,122 +59,13 @@ DELIVERY_GROUPS = ("builtin", "ldap", "expiry", "reprocess")
 ALL_GROUPS = SCALE_GROUPS + DELIVERY_GROUPS
 
 
-def prepare_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    import psycopg
-
-    with psycopg.connect(admin.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=os.environ.copy())
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    os.environ.setdefault("DEBUG", "1")
-    import django
-
-    django.setup()
-
-
-def chunks(items: list[Any], size: int = 5000) -> Any:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def seed(n: int, role: Any, *, state: str, end_at: Any = None, with_requests: bool = False) -> list[Any]:
-    """n people, each with an active assignment to one package whose one role is ``role``."""
-    from django.utils import timezone
-
-    from governance import models as m
-
-    now = timezone.now()
-    tag = uuid.uuid4().hex[:6]
-    catalog = role.resource.catalog
-    package = m.AccessPackage.objects.create(catalog=catalog, display_name=f"Bench {tag}")
-    m.PackageResourceRole.objects.create(package=package, resource_role=role)
-    policy = m.AssignmentPolicy.objects.create(
-        package=package, display_name="Bench", allowed_target_scope="allMemberUsers"
-    )
-    users = [m.User(username=f"b{tag}-{i}", email=f"b{tag}-{i}@bench.example", password="!") for i in range(n)]
-    for part in chunks(users):
-        m.User.objects.bulk_create(part)
-    assignments = [
-        m.Assignment(package=package, policy=policy, target=u, state=state, start_at=now, end_at=end_at) for u in users
-    ]
-    for part in chunks(assignments):
-        m.Assignment.objects.bulk_create(part)
-    grant_state = m.GrantState.GRANTED if state == m.AssignmentState.DELIVERED else m.GrantState.PENDING
-    grants = [
-        m.RoleGrant(assignment=a, resource_role=role, subject_id=a.target_id, state=grant_state, next_attempt_at=now)
-        for a in assignments
-    ]
-    for part in chunks(grants):
-        m.RoleGrant.objects.bulk_create(part)
-    if with_requests:
-        requests = [
-            m.AssignmentRequest(
-                request_type="adminAdd",
-                state="delivered",
-                package=package,
-                policy=policy,
-                assignment=a,
-                target_id=a.target_id,
-                completed_at=now,
-            )
-            for a in assignments
-        ]
-        for part in chunks(requests):
-            m.AssignmentRequest.objects.bulk_create(part)
-    return users
-
-
-class OneWorker:
-    """One `celery -A portal worker --pool solo` process on Redis, with its own queue."""
-
-    def __init__(self, **env: str) -> None:
-        from tests.workers import Worker, redis_url, switch_broker
-
-        self.queue = f"portcullis-bench-{uuid.uuid4().hex[:8]}"
-        switch_broker(redis_url(), self.queue)
-        self.handle = Worker(
-            queue=self.queue,
-            broker=redis_url(),
-            env={**os.environ, "CELERY_BROKER_URL": redis_url(), "CELERY_TASK_DEFAULT_QUEUE": self.queue, **env},
-            log_dir=Path(tempfile.mkdtemp(prefix="portcullis-bench-")),
-        )
-
-    def __enter__(self) -> OneWorker:
-        self.handle.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.handle.stop()
-
-
-def wait_until(condition: Any, timeout: float = 1800) -> float:
-    start = time.perf_counter()
-    while not condition():
-        if time.perf_counter() - start > timeout:
-            raise TimeoutError("benchmark step did not finish")
-        time.sleep(0.05)
-    return time.perf_counter() - start
-
-
 def bench_builtin(n: int) -> dict[str, Any]:
     from governance import models as m
     from governance import tasks
-    from governance.connectors.builtin import builtin_connector
 
-    catalog = m.Catalog.objects.create(display_name=f"Bench builtin {uuid.uuid4().hex[:6]}")
-    group = m.DirectoryGroup.objects.create(display_name="Bench group")
-    resource = m.Resource.objects.create(
-        catalog=catalog, connector=builtin_connector(), display_name="Bench group", origin_id=str(group.pk)
-    )
-    role = m.ResourceRole.objects.create(resource=resource)
-    seed(n, role, state=m.AssignmentState.DELIVERING)
+    target = builtin_role("builtin")
+    role, group = target.role, target.group
+    seed(n, role, assignment_state=m.AssignmentState.DELIVERING, grant_state=m.GrantState.PENDING)
     with OneWorker():
         start = time.perf_counter()
         tasks.deliver.delay()
@@ -180,7 +81,7 @@ def bench_ldap(n: int) -> dict[str, Any]:
 
     from governance import models as m
     from governance import tasks
-    from tests.ldap_server import ADMIN_DN, ADMIN_PASSWORD, GROUPS, PEOPLE, start_slapd
+    from tests.ldap_server import ADMIN_DN, ADMIN_PASSWORD, PEOPLE, connector_config, start_slapd
 
     directory = Path(tempfile.mkdtemp(prefix="portcullis-bench-slapd-"))
     slapd = start_slapd(directory)
@@ -189,14 +90,7 @@ def bench_ldap(n: int) -> dict[str, Any]:
         connector = m.Connector.objects.create(
             display_name=f"Bench LDAP {uuid.uuid4().hex[:6]}",
             kind="ldap",
-            config={
-                "url": slapd.url,
-                "bind_dn": ADMIN_DN,
-                "user_base": PEOPLE,
-                "group_base": GROUPS,
-                "user_attribute": "uid",
-                "user_match": "username",
-            },
+            config=connector_config(slapd),
         )
         connector.store_secrets({"password": ADMIN_PASSWORD})
         connector.save(update_fields=["encrypted_secrets"])
@@ -206,7 +100,7 @@ def bench_ldap(n: int) -> dict[str, Any]:
             catalog=catalog, connector=connector, display_name="ours", origin_id=ours_dn
         )
         role = m.ResourceRole.objects.create(resource=resource)
-        users = seed(n, role, state=m.AssignmentState.DELIVERING)
+        users = seed(n, role, assignment_state=m.AssignmentState.DELIVERING, grant_state=m.GrantState.PENDING).users
         slapd.add_people(u.username for u in users)
 
         # slapd runs on this host: the worker may call loopback (refused by default).
@@ -247,17 +141,18 @@ def bench_expiry(n: int) -> dict[str, Any]:
 
     from governance import models as m
     from governance import tasks
-    from governance.connectors.builtin import builtin_connector
 
-    catalog = m.Catalog.objects.create(display_name=f"Bench expiry {uuid.uuid4().hex[:6]}")
-    group = m.DirectoryGroup.objects.create(display_name="Expiring group")
-    resource = m.Resource.objects.create(
-        catalog=catalog, connector=builtin_connector(), display_name="Expiring group", origin_id=str(group.pk)
-    )
-    role = m.ResourceRole.objects.create(resource=resource)
+    target = builtin_role("expiry")
+    role, group = target.role, target.group
+    catalog = role.resource.catalog
     users = seed(
-        n, role, state=m.AssignmentState.DELIVERED, end_at=timezone.now() - timedelta(minutes=1), with_requests=True
-    )
+        n,
+        role,
+        assignment_state=m.AssignmentState.DELIVERED,
+        grant_state=m.GrantState.GRANTED,
+        request_state=m.RequestState.DELIVERED,
+        end_at=timezone.now() - timedelta(minutes=1),
+    ).users
     for part in chunks(users):
         m.GroupMembership.objects.bulk_create([m.GroupMembership(group=group, user=u) for u in part])
     with OneWorker():
@@ -273,16 +168,6 @@ def bench_expiry(n: int) -> dict[str, Any]:
     left = m.GroupMembership.objects.filter(group=group).count()
     assert left == 0, f"{left} memberships left"
     return {"assignments": n, "seconds": round(elapsed, 1), "per_second": round(n / elapsed), "target_seconds": 120}
-
-
-def bench_reprocess(n: int) -> dict[str, Any] | None:
-    """Bulk reprocess, measured by bench/reprocess.py when it is there."""
-    try:
-        from bench.reprocess import bench_bulk_reprocess  # type: ignore[import-not-found]
-    except ImportError:
-        print("  reprocess: bench/reprocess.py is missing, not measured", flush=True)
-        return None
-    return dict(bench_bulk_reprocess(n))
 
 
 def ensure_database(url: str) -> None:
@@ -318,7 +203,7 @@ def delivery_main(args: argparse.Namespace) -> None:
         "builtin": lambda: bench_builtin(args.grants),
         "ldap": lambda: bench_ldap(args.ldap_grants),
         "expiry": lambda: bench_expiry(args.expire),
-        "reprocess": lambda: bench_reprocess(args.reprocess),
+        "reprocess": lambda: bench_bulk_reprocess(args.reprocess),
     }
     results: dict[str, Any] = {}
     for name in args.only.split(","):
@@ -464,17 +349,14 @@ def table(results: dict[str, Any]) -> str:
             f"({r['per_second']:,}/s) | < {r['target_seconds']} s | — | — "
             f"| {_met(r['seconds'] < r['target_seconds'])} |"
         )
-    if "delivery_reprocess" in results:
-        r = results["delivery_reprocess"]
-        label = "bulk reprocess of 10,000 requests: click returns"
-        if r is None:
-            rows.append(f"| {label} | not measured (bench/reprocess.py missing) | < 1 s | — | — | — |")
-        else:
-            target = r.get("target_click_seconds", 1.0)
-            rows.append(
-                f"| {label} ({r['requests']:,} requests) | click {r['click_seconds']} s; all done "
-                f"{r['done_seconds']} s | < {target} s | — | — | {_met(r['click_seconds'] < target)} |"
-            )
+    r = results.get("delivery_reprocess")
+    if r:
+        target = r.get("target_click_seconds", 1.0)
+        rows.append(
+            f"| bulk reprocess of 10,000 requests: click returns ({r['requests']:,} requests) "
+            f"| click {r['click_seconds']} s; all done {r['done_seconds']} s | < {target} s | — | — "
+            f"| {_met(r['click_seconds'] < target)} |"
+        )
     for key, value in failed.items():
         rows.append(f"| {FAILED_LABELS.get(key, key)} | **failed**: {value['error'][:200]} | — | — | — | **NO** |")
     run = results.get("run")

@@ -17,6 +17,7 @@ from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 
 from governance.errors import ValidationFailed
+from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
     ApproverKind,
@@ -35,8 +36,14 @@ from governance.models import (
     TargetScope,
     User,
 )
-from governance.services.policies import MAX_STAGE_TIMEOUT_DAYS, MAX_STAGES, ApproverSpec, PolicySpec, StageSpec
-from governance.services.requests import is_uuid
+from governance.services.policies import (
+    MAX_STAGE_TIMEOUT_DAYS,
+    MAX_STAGES,
+    SIMPLE_FIELDS,
+    ApproverSpec,
+    PolicySpec,
+    StageSpec,
+)
 from governance.services.sharing import MAX_NOTE
 from governance.services.text import MAX_NAME, MAX_TEXT, check_characters, one_line
 
@@ -77,6 +84,11 @@ class TextField(_CheckedCharField):
     def __init__(self, *, max_length: int = MAX_TEXT, rows: int = 2, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
         super().__init__(max_length=max_length, widget=forms.Textarea(attrs={"rows": rows}), **kwargs)
+
+
+def switch(label: str, help_text: str = "", *, initial: bool = False) -> forms.BooleanField:
+    """A checkbox that may be left off."""
+    return forms.BooleanField(label=label, required=False, initial=initial, help_text=help_text)
 
 
 # --- A directory picker that works without JavaScript ------------------------------------
@@ -229,11 +241,10 @@ def groups_field(label: str, *, help_text: str = "") -> forms.ModelMultipleChoic
 class CatalogForm(OnceForm):
     display_name = NameField()
     description = TextField(label="Description", rows=3)
-    is_externally_visible = forms.BooleanField(
-        label="Enabled for external users",
-        required=False,
+    is_externally_visible = switch(
+        "Enabled for external users",
+        "Users of connected organizations may request packages of this catalog where a policy allows.",
         initial=True,
-        help_text="Users of connected organizations may request packages of this catalog where a policy allows.",
     )
 
 
@@ -279,10 +290,8 @@ class PackageForm(OnceForm):
     catalog = forms.ModelChoiceField(queryset=Catalog.objects.none(), label="Catalog")
     display_name = NameField()
     description = TextField(label="Description", rows=3)
-    is_hidden = forms.BooleanField(
-        label="Hidden",
-        required=False,
-        help_text="Not listed in My Access; only people with the direct link (and a policy that allows them) see it.",
+    is_hidden = switch(
+        "Hidden", "Not listed in My Access; only people with the direct link (and a policy that allows them) see it."
     )
 
     def __init__(self, *args: Any, catalogs: QuerySet[Catalog], **kwargs: Any) -> None:
@@ -384,25 +393,17 @@ class PolicyForm(OnceForm):
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    requires_approval = forms.BooleanField(
-        label="Require approval",
-        required=False,
-        help_text="Requests wait for an approver; without it they are approved at once.",
+    requires_approval = switch(
+        "Require approval", "Requests wait for an approver; without it they are approved at once."
     )
-    approver_justification_required = forms.BooleanField(
-        label="Require approver justification",
-        required=False,
-        help_text="Approvers must say why they approve or deny.",
+    approver_justification_required = switch(
+        "Require approver justification", "Approvers must say why they approve or deny."
     )
-    requestor_justification_required = forms.BooleanField(
-        label="Require requestor justification",
-        required=False,
-        help_text="Requestors must give a business justification.",
+    requestor_justification_required = switch(
+        "Require requestor justification", "Requestors must give a business justification."
     )
-    allow_custom_schedule = forms.BooleanField(
-        label="Request for specific period?",
-        required=False,
-        help_text="Requestors may choose a start and an end, within the expiration below.",
+    allow_custom_schedule = switch(
+        "Request for specific period?", "Requestors may choose a start and an end, within the expiration below."
     )
     expiration_type = forms.ChoiceField(
         label="Expiration", choices=ExpirationType.choices, widget=forms.RadioSelect, initial=ExpirationType.AFTER_DAYS
@@ -410,22 +411,11 @@ class PolicyForm(OnceForm):
     expiration_date = forms.DateTimeField(label="Access ends on", required=False, widget=DATETIME_WIDGET)
     expiration_days = forms.IntegerField(label="Days", required=False, min_value=1, initial=365)
     expiration_hours = forms.IntegerField(label="Hours", required=False, min_value=1)
-    allow_extension = forms.BooleanField(
-        label="Allow users to extend access",
-        required=False,
-        help_text="People are emailed 14 days and 1 day before the end, with a link to extend.",
+    allow_extension = switch(
+        "Allow users to extend access", "People are emailed 14 days and 1 day before the end, with a link to extend."
     )
-    extension_requires_approval = forms.BooleanField(
-        label="Require approval to extend",
-        required=False,
-        help_text="Extensions go to this policy's approvers.",
-    )
-    enabled = forms.BooleanField(
-        label="Enabled",
-        required=False,
-        initial=True,
-        help_text="A disabled policy accepts no new requests.",
-    )
+    extension_requires_approval = switch("Require approval to extend", "Extensions go to this policy's approvers.")
+    enabled = switch("Enabled", "A disabled policy accepts no new requests.", initial=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -434,11 +424,11 @@ class PolicyForm(OnceForm):
         )
         for n in range(1, MAX_STAGES + 1):
             if n > 1:
-                self.fields[f"stage{n}_enabled"] = forms.BooleanField(label=f"Add stage {n}", required=False)
+                self.fields[f"stage{n}_enabled"] = switch(f"Add stage {n}")
             self.fields[f"stage{n}_approvers"] = people_field("Approvers")
             self.fields[f"stage{n}_approver_groups"] = groups_field("Approver groups", help_text="Any member decides.")
-            self.fields[f"stage{n}_manager"] = forms.BooleanField(label="Requestor's manager", required=False)
-            self.fields[f"stage{n}_sponsor"] = forms.BooleanField(label="Requestor's sponsor", required=False)
+            self.fields[f"stage{n}_manager"] = switch("Requestor's manager")
+            self.fields[f"stage{n}_sponsor"] = switch("Requestor's sponsor")
             self.fields[f"stage{n}_fallback"] = people_field(
                 "Fallback approvers", help_text="Asked only when the approvers above resolve to nobody."
             )
@@ -543,25 +533,7 @@ class PolicyForm(OnceForm):
     @staticmethod
     def initial_from(spec: PolicySpec) -> dict[str, Any]:
         """The form's initial values for a saved policy (the inverse of :meth:`to_spec`)."""
-        initial: dict[str, Any] = {
-            name: getattr(spec, name)
-            for name in (
-                "display_name",
-                "description",
-                "allowed_target_scope",
-                "requires_approval",
-                "approver_justification_required",
-                "requestor_justification_required",
-                "allow_custom_schedule",
-                "expiration_type",
-                "expiration_date",
-                "expiration_days",
-                "expiration_hours",
-                "allow_extension",
-                "extension_requires_approval",
-                "enabled",
-            )
-        }
+        initial: dict[str, Any] = {name: getattr(spec, name) for name in SIMPLE_FIELDS}
         initial["specific_users"] = [str(pk) for pk in spec.specific_user_ids]
         initial["specific_groups"] = [str(pk) for pk in spec.specific_group_ids]
         initial["specific_organizations"] = [str(pk) for pk in spec.specific_organization_ids]
@@ -647,3 +619,14 @@ class OrganizationForm(OnceForm):
 
 class ConfirmForm(OnceForm):
     """A confirmation (Delete, Remove): its token makes a second click go where the first went."""
+
+
+# --- External users' lifecycle (Sign-in and directory) ------------------------------------
+
+
+class LifecycleForm(forms.Form):
+    block_sign_in = switch(
+        "Block external user from signing in", "When their last assignment ends, the account can no longer sign in."
+    )
+    remove_account = switch("Remove external user", "Delete the account some days after their last assignment ended.")
+    remove_after_days = forms.IntegerField(label="Number of days before removing external user")

@@ -1,7 +1,7 @@
 """Show times in the viewer's own time zone.
 
-The browser reports its zone in a cookie (a one-line script in base.html); without it,
-or without JavaScript, times are shown in the server's TIME_ZONE.
+The browser reports its zone in a cookie (``static/js/timezone.js``, loaded by base.html);
+without it, or without JavaScript, times are shown in the server's TIME_ZONE.
 """
 
 from __future__ import annotations

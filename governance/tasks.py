@@ -134,7 +134,7 @@ def check_drift() -> dict[str, int]:
     return {"roles": report.roles_checked, "drifted": report.drifted, "healed": report.healed}
 
 
-# --- Sign-in and directory (issue 8) ---------------------------------------------------
+# --- Sign-in and directory ---------------------------------------------------------------
 
 
 @shared_task(name=dispatch.SYNC_DIRECTORY)

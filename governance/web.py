@@ -7,7 +7,8 @@ part of the page they asked for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django import forms
@@ -22,6 +23,15 @@ def attach_error(form: forms.Form, error: DomainError, field_names: Mapping[str,
     """Show a service's refusal on the form: next to its field when the form has it."""
     name = (field_names or {}).get(error.field or "", error.field)
     form.add_error(name if name in form.fields else None, error.message)
+
+
+@contextmanager
+def refusals_on(form: forms.Form, field_names: Mapping[str, str] | None = None) -> Iterator[None]:
+    """A service's refusal inside becomes an error on ``form``, which is shown again."""
+    try:
+        yield
+    except DomainError as error:
+        attach_error(form, error, field_names)
 
 
 def not_found_on_refusal(error: DomainError) -> None:

@@ -1,8 +1,8 @@
 """Is the installation healthy: one function per dependency, each answering a :class:`Check`.
 
-`/healthz` renders them (``portal.views``); an administrator's page can render the same.
-A check's ``detail`` may hold an error's text (host names, ports, user names), so whoever
-renders it decides who may read it.
+`/healthz` renders them (``portal.views``). A check's ``detail`` may hold an error's text
+(host names, ports, user names), so only ``/healthz?full`` shows it, and only to those who
+may view the system.
 """
 
 from __future__ import annotations

@@ -295,8 +295,6 @@ EXPIRY_REMINDER_DAYS = (14, 1)
 # Delivery: transient errors retry with exponential backoff up to this many attempts.
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=6)
 DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=10.0)
-# A claim older than this is considered abandoned (worker killed) and re-offered.
-DELIVERY_CLAIM_TIMEOUT_SECONDS = env.int("DELIVERY_CLAIM_TIMEOUT_SECONDS", default=300)
 DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=500)
 # "Reprocess all matching": ids per batch, each batch its own transaction.
 BULK_REPROCESS_BATCH_SIZE = env.int("BULK_REPROCESS_BATCH_SIZE", default=1000)

@@ -1,11 +1,9 @@
 from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from governance.views import signin
 from portal.views import healthz
 
 # Redoc (the API reference) styles itself with injected <style> elements and searches in a
@@ -16,18 +14,15 @@ api_docs = csp_update({"style-src": [UNSAFE_INLINE], "worker-src": [SELF, "blob:
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/sso/", signin.oidc_start, name="oidc_start"),
-    path("accounts/sso/callback/", signin.oidc_callback, name="oidc_callback"),
+    path("accounts/", include("governance.urls.accounts")),
     path("django-admin/", admin.site.urls),
-    path("governance/connectors/", include("governance.connector_urls")),
-    path("governance/api-clients/", include("governance.api_client_urls")),
-    path("governance/identity/", include("governance.identity_urls")),
-    path("governance/", include("governance.urls")),
+    path("governance/connectors/", include("governance.urls.connectors")),
+    path("governance/api-clients/", include("governance.urls.api_clients")),
+    path("governance/identity/", include("governance.urls.identity")),
+    path("governance/", include("governance.urls.admin_portal")),
     path("myaccess/", include("myaccess.urls")),
     path("v1.0/", include("governance.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
-    path("", include("governance.home_urls")),
+    path("", include("governance.urls.home")),
 ]

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -218,6 +219,19 @@ class Slapd:
 
         with self.admin() as conn:
             conn.modify(group_dn, {"member": [(ldap3.MODIFY_DELETE, [f"uid={username},{PEOPLE}"])]})
+
+
+def connector_config(server: Slapd, **extra: Any) -> dict[str, Any]:
+    """An LDAP connector's configuration for this directory (its password is ADMIN_PASSWORD)."""
+    return {
+        "url": server.url,
+        "bind_dn": ADMIN_DN,
+        "user_base": PEOPLE,
+        "group_base": GROUPS,
+        "user_attribute": "uid",
+        "user_match": "username",
+        **extra,
+    }
 
 
 def start_slapd(directory: Path, durable: bool = True) -> Slapd:

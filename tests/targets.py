@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs, unquote
 
 import httpx
@@ -25,19 +25,6 @@ from tests.ldap_server import free_port
 SCIM_TOKEN = "scim-test-token"
 WEBHOOK_SECRET = "webhook-test-secret"
 ROSTER_API_KEY = "roster-test-key"
-
-
-def serve(handler: type[BaseHTTPRequestHandler], port: int) -> ThreadingHTTPServer:
-    """An HTTP server on 127.0.0.1:``port``, answering from a thread of its own."""
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def stop_serving(server: ThreadingHTTPServer | None) -> None:
-    if server is not None:
-        server.shutdown()
-        server.server_close()
 
 
 @dataclass
@@ -109,15 +96,27 @@ class ScimServer:
             return names
 
 
+class _Target(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+_T = TypeVar("_T", bound=_Target)
+
+
+def _running(target: _T) -> Iterator[_T]:
+    """A fixture's body: the target started for the test and stopped after it."""
+    target.start()
+    try:
+        yield target
+    finally:
+        target.stop()
+
+
 @pytest.fixture(scope="session")
 def scim_server_process() -> Iterator[ScimServer]:
     """One scim2-server for the session (per xdist process); tests use it through ``scim_server``."""
-    server = ScimServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(ScimServer())
 
 
 @pytest.fixture
@@ -130,17 +129,37 @@ def scim_server(scim_server_process: ScimServer) -> ScimServer:
     return scim_server_process
 
 
+class _QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 @dataclass
-class Receiver:
-    """Records signed webhook events; can be told to fail or to be slow."""
+class _InThreadServer:
+    """An HTTP server on a free port, answering from a thread of the test process."""
 
     port: int = field(default_factory=free_port)
+    server: ThreadingHTTPServer | None = None
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+@dataclass
+class Receiver(_InThreadServer):
+    """Records signed webhook events; can be told to fail or to be slow."""
+
     events: list[dict[str, Any]] = field(default_factory=list)
     rejected_signatures: int = 0
     fail_next: int = 0
     fail_status: int = 503
     delay: float = 0.0
-    server: ThreadingHTTPServer | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -154,7 +173,7 @@ class Receiver:
     def start(self) -> None:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if not verify(WEBHOOK_SECRET, self.headers.get(SIGNATURE_HEADER, ""), body):
@@ -181,35 +200,22 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(text)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = serve(Handler, self.port)
-
-    def stop(self) -> None:
-        stop_serving(self.server)
+        self._serve(Handler)
 
 
 @pytest.fixture
 def webhook_receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    receiver.start()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
+    yield from _running(Receiver())
 
 
 @dataclass
-class RosterServer:
+class RosterServer(_InThreadServer):
     """The example plugin's target: teams and their members (usernames) in memory, behind a
     bearer key, with the JSON API its README describes."""
 
-    port: int = field(default_factory=free_port)
     teams: dict[str, set[str]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     refused_keys: int = 0
-    server: ThreadingHTTPServer | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -246,7 +252,7 @@ class RosterServer:
     def start(self) -> None:
         roster = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length", 0) or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
@@ -266,23 +272,12 @@ class RosterServer:
 
             do_GET = do_POST = _handle
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = serve(Handler, self.port)
-
-    def stop(self) -> None:
-        stop_serving(self.server)
+        self._serve(Handler)
 
 
 @pytest.fixture
 def roster_server() -> Iterator[RosterServer]:
-    server = RosterServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(RosterServer())
 
 
 @dataclass
@@ -294,19 +289,17 @@ class Seen:
 
 
 @dataclass
-class Listener:
+class Listener(_InThreadServer):
     """Any HTTP server a test needs: answers every request with ``status``, ``headers`` and
     ``body`` (``body_size`` bytes of filler instead, streamed, when set), and records what it
     was sent. The "attacker's listener" of the security tests, or a throttling target."""
 
-    port: int = field(default_factory=free_port)
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     body_size: int = 0
     declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
     seen: list[Seen] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -315,7 +308,7 @@ class Listener:
     def start(self) -> None:
         listener = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def _answer(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
                 listener.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
@@ -338,23 +331,12 @@ class Listener:
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = serve(Handler, self.port)
-
-    def stop(self) -> None:
-        stop_serving(self.server)
+        self._serve(Handler)
 
 
 @pytest.fixture
 def listener() -> Iterator[Listener]:
-    server = Listener()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(Listener())
 
 
 @dataclass
@@ -398,9 +380,4 @@ def private_redis() -> Iterator[RedisServer]:
     from tests.conftest import need
 
     need(shutil.which("redis-server") is not None, "this test needs redis-server")
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(RedisServer())

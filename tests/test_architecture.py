@@ -28,6 +28,8 @@ FLOORS: dict[str, int] = {
     # out to other hosts (address checks, time and size limits).
     "governance.encryption": UTILITIES,
     "governance.outbound": UTILITIES,
+    # Identifiers as they arrive (is_uuid): a malformed id is an id of nothing, on any floor.
+    "governance.ids": UTILITIES,
     # The domain: models and their rule queries (models/), the transition tables and the
     # bulk move through them, the audit row, the errors a rule raises.
     "governance.models": DOMAIN,
@@ -37,10 +39,12 @@ FLOORS: dict[str, int] = {
     # Every authorization decision.
     "governance.permissions": PERMISSIONS,
     # Every state change, notification and task dispatch; and what only services use to do
-    # them: connectors (adapters to the target systems) and the list filters that
-    # "Reprocess all matching" re-runs in a worker.
+    # them: connectors (adapters to the target systems), the LDAP directory reader (what
+    # services/directory_sync.py applies; it reads, and imports no service) and the list
+    # filters that "Reprocess all matching" re-runs in a worker.
     "governance.services": SERVICES,
     "governance.connectors": SERVICES,
+    "governance.identity.ldap_reader": SERVICES,
     "governance.filters": SERVICES,
     # Everything else people and machines talk to: views, API, forms, tasks, admin,
     # management commands, templatetags, system checks, sign-in backends, settings.
@@ -184,6 +188,14 @@ def test_no_import_circles(app: str) -> None:
         for part in circles(inside)
     ]
     assert not described, "import circles:\n" + "\n".join(described)
+
+
+def test_the_directory_reader_imports_no_service() -> None:
+    """The LDAP reader shares the services' floor (it uses the LDAP connector's notion of an
+    unreachable server) but only reads: what it read is applied by the sync service."""
+    reader = "governance.identity.ldap_reader"
+    services = sorted(target for target in imports()[reader] if target.split(".")[:2] == ["governance", "services"])
+    assert not services, f"{reader} imports {services}"
 
 
 def test_the_checker_sees_what_it_must() -> None:

@@ -201,6 +201,21 @@ def free_text_of(data: Mapping[str, Any], name: str) -> str:
     return clean_text(text_of(data, name), name)
 
 
+def name_and_description(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``displayName`` and ``description``, where the body has them, as the services name them."""
+    changes: dict[str, Any] = {}
+    if "displayName" in data:
+        changes["display_name"] = name_of(data, "displayName", required=True)
+    if "description" in data:
+        changes["description"] = free_text_of(data, "description")
+    return changes
+
+
+def odata_type(item: Mapping[str, Any], default: str = "") -> str:
+    """An object's ``@odata.type`` without its namespace: ``#microsoft.graph.singleUser`` is ``singleUser``."""
+    return str(item.get("@odata.type", default)).removeprefix("#").removeprefix("microsoft.graph.")
+
+
 _DURATION = re.compile(r"P(?:(?P<days>[0-9]+)D)?(?:T(?:(?P<hours>[0-9]+)H)?)?")
 # msgraph-sdk for Python writes a timedelta as str(timedelta) ("7 days, 0:00:00"), not ISO-8601.
 _PYTHON_DURATION = re.compile(

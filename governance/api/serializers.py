@@ -1,4 +1,4 @@
-"""Graph v1.0 shapes of our objects (output only; input is read by the views).
+"""Graph v1.0 shapes of our objects (output only; input is read by the views, and a policy body by ``graph_policy.py``).
 
 Names, casing and enums follow Microsoft Graph's entitlement-management resources. What we
 do not have is left out rather than invented.

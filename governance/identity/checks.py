@@ -10,10 +10,10 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
+from governance.identity.ldap_reader import config_problems as sync_problems
+from governance.identity.ldap_reader import sync_config
 from governance.identity.oidc import config_problems as oidc_problems
 from governance.identity.oidc import oidc_config
-from governance.services.directory_sync import config_problems as sync_problems
-from governance.services.directory_sync import sync_config
 
 
 @register(Tags.security, "portcullis")

@@ -17,7 +17,6 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from governance.audit import SYSTEM_LABEL, log_action
 from governance.machines import REQUEST
 from governance.models import (
     Assignment,
@@ -27,7 +26,7 @@ from governance.models import (
     RequestType,
 )
 from governance.services.grants import refresh_states
-from governance.services.lifecycle import end_assignment, set_request_state
+from governance.services.lifecycle import end_assignment, request_on, set_request_state
 
 DISABLED_IN_DIRECTORY = "Disabled in the directory."
 DELETED_FROM_DIRECTORY = "Deleted from the directory."
@@ -80,16 +79,14 @@ def _remove_assignment(assignment_id: UUID, reason: str, now: datetime) -> int:
         )
         if assignment is None:
             return 0
-        request = AssignmentRequest.objects.create(
-            request_type=RequestType.SYSTEM_REMOVE,
+        request = request_on(
+            assignment,
+            RequestType.SYSTEM_REMOVE,
+            None,
+            {"reason": reason},
             package=assignment.package,
-            policy_id=assignment.policy_id,
-            assignment=assignment,
-            target_id=assignment.target_id,
-            requestor_label=SYSTEM_LABEL,
             justification=reason,
         )
-        log_action(None, "request.submitted", request, reason=reason)
         set_request_state(request, "start_delivery", None)
         # "remove", not "expire": the assignment did not reach its end, the person left.
         end_assignment(assignment, "remove", None, now=now, request=request)

@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from governance.audit import log_action
 from governance.errors import NotAllowed, NotFound, ValidationFailed
+from governance.ids import is_uuid
 from governance.models import ApiClient, ApiClientRole, Catalog, User
 from governance.models.apiclient import CATALOG_ROLE_OF
 from governance.permissions import can_manage_api_clients
-from governance.services.requests import is_uuid
 from governance.services.text import clean_name
 
 TOKEN_PREFIX = "pcs_"

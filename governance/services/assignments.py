@@ -20,6 +20,7 @@ from governance.errors import (
     NotFound,
     ValidationFailed,
 )
+from governance.ids import is_uuid
 from governance.machines import GRANT, apply_bulk
 from governance.models import (
     AccessPackage,
@@ -38,9 +39,10 @@ from governance.permissions import Action, get_for
 from governance.services import notifications
 from governance.services.dispatch import wake_delivery
 from governance.services.grants import back_to_work, refresh_many
-from governance.services.lifecycle import approve_and_proceed, set_request_state, start_delivery
+from governance.services.lifecycle import approve_and_proceed, request_on, set_request_state, start_delivery
+from governance.services.locks import lock_for
 from governance.services.reprocess import reprocess_assignments
-from governance.services.requests import is_uuid, refuse_duplicate, validate_period
+from governance.services.requests import refuse_duplicate, validate_period
 from governance.services.text import clean_text
 
 __all__ = ["reprocess_assignment", "reprocess_assignments"]
@@ -123,24 +125,12 @@ def remove_assignment(actor: Any, assignment_id: UUID | str, justification: str 
         raise NotFound("Assignment not found.")
     justification = clean_text(justification, "justification")
     with transaction.atomic():
-        assignment = get_for(
-            actor, Action.ASSIGN, Assignment.objects.select_for_update(of=("self",)), assignment_id, "assignment"
-        )
+        assignment = lock_for(actor, Action.ASSIGN, Assignment.objects, assignment_id, "assignment")
         if assignment.state == AssignmentState.REMOVED:
             return None
         if assignment.state not in AssignmentState.ACTIVE:
             raise InvalidTransition(f"This assignment is already {assignment.get_state_display().lower()}.")
-        request = AssignmentRequest.objects.create(
-            request_type=RequestType.ADMIN_REMOVE,
-            package_id=assignment.package_id,
-            policy_id=assignment.policy_id,
-            assignment=assignment,
-            target_id=assignment.target_id,
-            requestor=person_of(actor),
-            requestor_label=actor_label(actor),
-            justification=justification,
-        )
-        log_action(actor, "request.submitted", request)
+        request = request_on(assignment, RequestType.ADMIN_REMOVE, actor, justification=justification)
         start_delivery(request, actor)
     return request
 
@@ -153,22 +143,10 @@ def update_assignment_end(actor: Any, assignment_id: UUID | str, end: datetime |
     if end is not None and end <= now:
         raise ValidationFailed("The end must be in the future.", field="end")
     with transaction.atomic():
-        assignment = get_for(
-            actor, Action.ASSIGN, Assignment.objects.select_for_update(of=("self",)), assignment_id, "assignment"
-        )
+        assignment = lock_for(actor, Action.ASSIGN, Assignment.objects, assignment_id, "assignment")
         if assignment.state not in AssignmentState.ACTIVE:
             raise InvalidTransition("Only an active assignment can be changed.")
-        request = AssignmentRequest.objects.create(
-            request_type=RequestType.ADMIN_UPDATE,
-            package_id=assignment.package_id,
-            policy_id=assignment.policy_id,
-            assignment=assignment,
-            target_id=assignment.target_id,
-            requestor=person_of(actor),
-            requestor_label=actor_label(actor),
-            schedule_end=end,
-        )
-        log_action(actor, "request.submitted", request)
+        request = request_on(assignment, RequestType.ADMIN_UPDATE, actor, schedule_end=end)
         start_delivery(request, actor, now)
     return request
 

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from governance.audit import log_action
 from governance.connectors import ConnectorError, for_connector, registry
 from governance.errors import NotAllowed, NotFound, NotResourceOwner, StillInUse, ValidationFailed
+from governance.ids import is_uuid
 from governance.models import (
     Catalog,
     CatalogRole,
@@ -36,7 +37,7 @@ from governance.permissions import (
     may_add_any_resource,
 )
 from governance.services.delivery import subject_of
-from governance.services.requests import is_uuid
+from governance.services.locks import lock_for
 from governance.services.text import clean_name, clean_text
 
 
@@ -68,12 +69,8 @@ def update_catalog(actor: Any, catalog_id: UUID | str, **changes: Any) -> Catalo
     allowed = {"display_name", "description", "is_externally_visible", "state"}
     if set(changes) - allowed:
         raise ValidationFailed(f"Cannot change {', '.join(sorted(set(changes) - allowed))} here.")
-    if not is_uuid(catalog_id):
-        raise NotFound("Catalog not found.")
     with transaction.atomic():
-        catalog: Catalog = get_for(
-            actor, Action.MANAGE_CATALOG, Catalog.objects.select_for_update(of=("self",)), catalog_id, "catalog"
-        )
+        catalog: Catalog = lock_for(actor, Action.MANAGE_CATALOG, Catalog.objects, catalog_id, "catalog")
         if "description" in changes:
             changes["description"] = clean_text(changes["description"], "description")
         if "display_name" in changes:
@@ -91,12 +88,8 @@ def update_catalog(actor: Any, catalog_id: UUID | str, **changes: Any) -> Catalo
 
 def delete_catalog(actor: Any, catalog_id: UUID | str) -> None:
     """Rule 10: only a catalog with no packages and no resources."""
-    if not is_uuid(catalog_id):
-        raise NotFound("Catalog not found.")
     with transaction.atomic():
-        catalog: Catalog = get_for(
-            actor, Action.MANAGE_CATALOG, Catalog.objects.select_for_update(of=("self",)), catalog_id, "catalog"
-        )
+        catalog: Catalog = lock_for(actor, Action.MANAGE_CATALOG, Catalog.objects, catalog_id, "catalog")
         packages = list(catalog.packages.values_list("display_name", flat=True)[:6])
         resources = list(catalog.resources.values_list("display_name", flat=True)[:6])
         reasons = []
@@ -276,12 +269,8 @@ def find_resources(actor: Any, catalog: Catalog, connector: Connector, query: st
 
 def delete_resource(actor: Any, resource_id: UUID | str) -> None:
     """Rule 10: only a resource no package uses (ended grants' history goes with it)."""
-    if not is_uuid(resource_id):
-        raise NotFound("Resource not found.")
     with transaction.atomic():
-        resource: Resource = get_for(
-            actor, Action.MANAGE_CATALOG, Resource.objects.select_for_update(of=("self",)), resource_id, "resource"
-        )
+        resource: Resource = lock_for(actor, Action.MANAGE_CATALOG, Resource.objects, resource_id, "resource")
         users = sorted(
             set(
                 PackageResourceRole.objects.filter(resource_role__resource=resource).values_list(

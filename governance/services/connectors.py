@@ -21,10 +21,10 @@ from governance import encryption
 from governance.audit import log_action
 from governance.connectors import BaseConnector, ConfigError, ConnectorError, Field, PluginNotInstalled, registry
 from governance.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
+from governance.ids import is_uuid
 from governance.models import Connector, DeliveryAttempt, DriftMode
 from governance.models.connector import LEGACY_SECRET_KEYS, LEGACY_SECRET_PREFIX
 from governance.permissions import Action, can_globally
-from governance.services.requests import is_uuid
 from governance.services.text import clean_name
 
 SECRET_MAX_LENGTH = 4096

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from governance.audit import log_action
 from governance.errors import NotFound, ValidationFailed
+from governance.ids import is_uuid
 from governance.models import (
     Assignment,
     AssignmentRequest,
@@ -36,7 +37,6 @@ from governance.models import (
     UserType,
 )
 from governance.permissions import Action, can_globally
-from governance.services.requests import is_uuid
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,8 @@ def _reset_for_work(
     operation: RoleOperation | None = None,
     now: datetime,
 ) -> None:
+    """Send ``grant`` back to work through ``transition`` (grant again, revoke): a fresh
+    generation, no attempts yet, due now."""
     new_state = GRANT.next_state(transition, grant.state)
     if new_state is None:
         return

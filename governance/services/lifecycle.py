@@ -6,13 +6,14 @@ beat job that starts scheduled requests. Callers hold the request's row lock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from governance.audit import log_action
+from governance.audit import actor_label, log_action
 from governance.errors import DuplicateRequest, InvalidTransition
 from governance.machines import ASSIGNMENT, REQUEST
 from governance.models import (
@@ -23,8 +24,35 @@ from governance.models import (
     RequestType,
     ResourceRole,
 )
+from governance.models.identity import person_of
 from governance.services import notifications
 from governance.services.grants import complete_request_if_done, refresh_states, unwant_grants, want_roles
+
+
+def request_on(
+    assignment: Assignment, request_type: str, actor: Any, audit: Mapping[str, Any] | None = None, **fields: Any
+) -> AssignmentRequest:
+    """A new request to change ``assignment`` (extend, update, remove) by ``actor`` (None: the
+    system), audited as submitted. ``fields`` add to it, or give the package, policy or target
+    as objects where the caller holds them."""
+    about: dict[str, Any] = {
+        "package_id": assignment.package_id,
+        "policy_id": assignment.policy_id,
+        "target_id": assignment.target_id,
+    }
+    for name in ("package", "policy", "target"):
+        if name in fields:
+            del about[f"{name}_id"]
+    request = AssignmentRequest.objects.create(
+        request_type=request_type,
+        assignment=assignment,
+        requestor=person_of(actor),
+        requestor_label=actor_label(actor),
+        **about,
+        **fields,
+    )
+    log_action(actor, "request.submitted", request, **(audit or {}))
+    return request
 
 
 def set_request_state(request: AssignmentRequest, transition: str, actor: Any, **audit: Any) -> bool:

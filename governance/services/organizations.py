@@ -13,13 +13,14 @@ from django.db import IntegrityError, transaction
 
 from governance.audit import log_action
 from governance.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
+from governance.ids import is_uuid
 from governance.models import (
     ConnectedOrganization,
     ConnectedOrganizationState,
     OrganizationDomain,
 )
-from governance.permissions import Action, can_globally, get_for
-from governance.services.requests import is_uuid
+from governance.permissions import Action, can_globally
+from governance.services.locks import lock_for
 from governance.services.text import clean_name, clean_text
 
 # A DNS name: labels of letters, digits and inner hyphens, a top-level label of letters.
@@ -128,12 +129,8 @@ def update_organization(actor: Any, organization_id: UUID | str, **changes: Any)
     if "domains" in changes:
         changes["domains"] = sorted(_clean_domains(changes["domains"]))
     with transaction.atomic():
-        organization: ConnectedOrganization = get_for(
-            actor,
-            Action.MANAGE_ORGANIZATIONS,
-            ConnectedOrganization.objects.select_for_update(of=("self",)),
-            organization_id,
-            "connected organization",
+        organization: ConnectedOrganization = lock_for(
+            actor, Action.MANAGE_ORGANIZATIONS, ConnectedOrganization.objects, organization_id, "connected organization"
         )
         before = {
             "display_name": organization.display_name,
@@ -161,15 +158,9 @@ def update_organization(actor: Any, organization_id: UUID | str, **changes: Any)
 
 def delete_organization(actor: Any, organization_id: UUID | str) -> None:
     """Refused while a policy names the organization: the policy would silently change."""
-    if not is_uuid(organization_id):
-        raise NotFound("Connected organization not found.")
     with transaction.atomic():
-        organization: ConnectedOrganization = get_for(
-            actor,
-            Action.MANAGE_ORGANIZATIONS,
-            ConnectedOrganization.objects.select_for_update(of=("self",)),
-            organization_id,
-            "connected organization",
+        organization: ConnectedOrganization = lock_for(
+            actor, Action.MANAGE_ORGANIZATIONS, ConnectedOrganization.objects, organization_id, "connected organization"
         )
         policies = list(
             organization.policies.select_related("package").order_by("package__display_name", "display_name")[:6]

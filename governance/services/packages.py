@@ -11,7 +11,8 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from governance.audit import build_event, log_action
-from governance.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
+from governance.errors import NotAllowed, StillInUse, ValidationFailed
+from governance.ids import is_uuid
 from governance.machines import ASSIGNMENT, GRANT, apply_bulk
 from governance.models import (
     AccessPackage,
@@ -29,10 +30,10 @@ from governance.models import (
     RoleOperationKind,
     RoleOperationState,
 )
-from governance.permissions import Action, can_in_catalog, get_for, restrict
+from governance.permissions import Action, can_in_catalog, restrict
 from governance.services import dispatch
 from governance.services.grants import back_to_work, refresh_states, unwant_grants
-from governance.services.requests import is_uuid
+from governance.services.locks import lock_for
 from governance.services.text import clean_name, clean_text
 
 PROPAGATION_BATCH = 500
@@ -65,12 +66,8 @@ def update_package(actor: Any, package_id: UUID | str, **changes: Any) -> Access
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))} here.")
-    if not is_uuid(package_id):
-        raise NotFound("Access package not found.")
     with transaction.atomic():
-        package: AccessPackage = get_for(
-            actor, Action.MANAGE, AccessPackage.objects.select_for_update(of=("self",)), package_id, "access package"
-        )
+        package: AccessPackage = lock_for(actor, Action.MANAGE, AccessPackage.objects, package_id, "access package")
         diff = {}
         for name, value in changes.items():
             if name == "display_name":
@@ -94,12 +91,8 @@ def set_hidden(actor: Any, package_id: UUID | str, hidden: bool) -> AccessPackag
 
 def delete_package(actor: Any, package_id: UUID | str) -> None:
     """Rule 10: only with no active assignments (and nothing still in flight)."""
-    if not is_uuid(package_id):
-        raise NotFound("Access package not found.")
     with transaction.atomic():
-        package: AccessPackage = get_for(
-            actor, Action.MANAGE, AccessPackage.objects.select_for_update(of=("self",)), package_id, "access package"
-        )
+        package: AccessPackage = lock_for(actor, Action.MANAGE, AccessPackage.objects, package_id, "access package")
         active = package.assignments.filter(state__in=AssignmentState.ACTIVE).count()
         if active:
             raise StillInUse(
@@ -132,12 +125,8 @@ def add_resource_role(actor: Any, package_id: UUID | str, resource_role_id: UUID
 
     Adding a role the package already has is a no-op (returns None).
     """
-    if not is_uuid(package_id):
-        raise NotFound("Access package not found.")
     with transaction.atomic():
-        package: AccessPackage = get_for(
-            actor, Action.MANAGE, AccessPackage.objects.select_for_update(of=("self",)), package_id, "access package"
-        )
+        package: AccessPackage = lock_for(actor, Action.MANAGE, AccessPackage.objects, package_id, "access package")
         role = (
             ResourceRole.objects.select_related("resource")
             .filter(pk=resource_role_id, resource__catalog_id=package.catalog_id)
@@ -167,12 +156,8 @@ def remove_resource_role(actor: Any, package_id: UUID | str, resource_role_id: U
 
     Removing a role the package does not have is a no-op (returns None).
     """
-    if not is_uuid(package_id):
-        raise NotFound("Access package not found.")
     with transaction.atomic():
-        package: AccessPackage = get_for(
-            actor, Action.MANAGE, AccessPackage.objects.select_for_update(of=("self",)), package_id, "access package"
-        )
+        package: AccessPackage = lock_for(actor, Action.MANAGE, AccessPackage.objects, package_id, "access package")
         link = (
             PackageResourceRole.objects.select_related("resource_role__resource")
             .filter(package=package, resource_role_id=UUID(str(resource_role_id)))

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from governance.audit import log_action
 from governance.errors import NotFound, StillInUse, ValidationFailed
+from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
     ApprovalStage,
@@ -28,7 +29,7 @@ from governance.models import (
     User,
 )
 from governance.permissions import Action, get_for
-from governance.services.requests import is_uuid
+from governance.services.locks import lock_for
 from governance.services.text import clean_name, clean_text
 
 MAX_STAGES = 3
@@ -75,7 +76,8 @@ class PolicySpec:
     enabled: bool = True
 
 
-_SIMPLE_FIELDS = (
+# A policy's own settings, named alike on the model and in a spec (stages and targets apart).
+SIMPLE_FIELDS = (
     "display_name",
     "description",
     "allowed_target_scope",
@@ -207,8 +209,8 @@ def save_policy(
             if found is None:
                 raise NotFound("Policy not found.")
             policy = found
-            before = {name: getattr(policy, name) for name in _SIMPLE_FIELDS}
-        for name in _SIMPLE_FIELDS:
+            before = {name: getattr(policy, name) for name in SIMPLE_FIELDS}
+        for name in SIMPLE_FIELDS:
             setattr(policy, name, getattr(spec, name))
         policy.save()
         users = list(User.objects.filter(pk__in=user_ids))
@@ -224,7 +226,7 @@ def save_policy(
         policy.specific_groups.set(groups)
         policy.specific_organizations.set(orgs)
         stages_changed = _save_stages(policy, spec.stages, new=policy_id is None)
-        after = {name: getattr(policy, name) for name in _SIMPLE_FIELDS}
+        after = {name: getattr(policy, name) for name in SIMPLE_FIELDS}
         changes = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
         log_action(
             actor,
@@ -283,7 +285,7 @@ def _comparable(stage: StageSpec) -> tuple[int, frozenset[tuple[str, str, str, b
 def spec_of(policy: AssignmentPolicy) -> PolicySpec:
     """The spec a policy was saved from (to edit it, or to copy it)."""
     return PolicySpec(
-        **{name: getattr(policy, name) for name in _SIMPLE_FIELDS},
+        **{name: getattr(policy, name) for name in SIMPLE_FIELDS},
         specific_user_ids=[u.pk for u in policy.specific_users.all()],
         specific_group_ids=[g.pk for g in policy.specific_groups.all()],
         specific_organization_ids=[o.pk for o in policy.specific_organizations.all()],
@@ -307,12 +309,8 @@ def spec_of_stages(policy: AssignmentPolicy) -> list[StageSpec]:
 
 def set_policy_enabled(actor: Any, policy_id: UUID | str, enabled: bool) -> AssignmentPolicy:
     """Enable or disable a policy; a disabled policy accepts no new requests."""
-    if not is_uuid(policy_id):
-        raise NotFound("Policy not found.")
     with transaction.atomic():
-        policy: AssignmentPolicy = get_for(
-            actor, Action.MANAGE, AssignmentPolicy.objects.select_for_update(of=("self",)), policy_id, "policy"
-        )
+        policy: AssignmentPolicy = lock_for(actor, Action.MANAGE, AssignmentPolicy.objects, policy_id, "policy")
         if policy.enabled != enabled:
             policy.enabled = enabled
             policy.save(update_fields=["enabled", "modified_at"])
@@ -321,12 +319,8 @@ def set_policy_enabled(actor: Any, policy_id: UUID | str, enabled: bool) -> Assi
 
 
 def delete_policy(actor: Any, policy_id: UUID | str) -> None:
-    if not is_uuid(policy_id):
-        raise NotFound("Policy not found.")
     with transaction.atomic():
-        policy: AssignmentPolicy = get_for(
-            actor, Action.MANAGE, AssignmentPolicy.objects.select_for_update(of=("self",)), policy_id, "policy"
-        )
+        policy: AssignmentPolicy = lock_for(actor, Action.MANAGE, AssignmentPolicy.objects, policy_id, "policy")
         active = policy.assignments.filter(state__in=AssignmentState.ACTIVE).count()
         if active:
             raise StillInUse(

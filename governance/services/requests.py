@@ -17,6 +17,7 @@ from governance.errors import (
     NotFound,
     ValidationFailed,
 )
+from governance.ids import is_uuid
 from governance.machines import REQUEST
 from governance.models import (
     AccessPackage,
@@ -34,7 +35,6 @@ from governance.permissions import (
     Action,
     CancelAs,
     cancel_as,
-    get_for,
     own_assignments,
     own_requests,
     visible_requests,
@@ -42,7 +42,14 @@ from governance.permissions import (
 from governance.services import notifications
 from governance.services.approvals import enter_stage
 from governance.services.grants import lock_assignment, refresh_states
-from governance.services.lifecycle import approve_and_proceed, end_assignment, set_request_state, start_delivery
+from governance.services.lifecycle import (
+    approve_and_proceed,
+    end_assignment,
+    request_on,
+    set_request_state,
+    start_delivery,
+)
+from governance.services.locks import lock_for
 from governance.services.reprocess import BulkResult, check_reprocessable, is_reprocessable, reprocess_requests
 from governance.services.text import clean_text
 
@@ -136,14 +143,6 @@ def _choose_policy(user: User, package: AccessPackage, policy_id: UUID | str | N
     if known is not None and not known.enabled:
         raise ValidationFailed("This policy no longer accepts requests.", field="policy")
     raise ValidationFailed("This policy does not let you request this package.", field="policy")
-
-
-def is_uuid(value: object) -> bool:
-    try:
-        UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def _check_approvers_exist(policy: AssignmentPolicy, target: User, requestor: User | None) -> None:
@@ -241,13 +240,7 @@ def cancel_request_as_admin(actor: Any, request_id: UUID | str, reason: str = ""
         raise NotFound("Request not found.")
     reason = clean_text(reason, "reason")
     with transaction.atomic():
-        request: AssignmentRequest = get_for(
-            actor,
-            Action.CANCEL,
-            AssignmentRequest.objects.select_for_update(of=("self",)),
-            request_id,
-            "request",
-        )
+        request: AssignmentRequest = lock_for(actor, Action.CANCEL, AssignmentRequest.objects, request_id, "request")
         if REQUEST.next_state("cancel_by_admin", request.state) is None:
             return request
         request.cancel_reason = reason or f"Canceled by {actor_label(actor)}."
@@ -328,19 +321,18 @@ def request_extension(
             raise DuplicateRequest(
                 f"You already asked to extend this access ({pending.get_state_display()}).", request_id=pending.pk
             )
-        request = AssignmentRequest.objects.create(
-            request_type=RequestType.USER_EXTEND,
+        request = request_on(
+            assignment,
+            RequestType.USER_EXTEND,
+            actor,
+            {"end": new_end},
             package=assignment.package,
             policy=policy,
-            assignment=assignment,
             target=user,
-            requestor=user,
-            requestor_label=actor_label(actor),
             justification=justification,
             schedule_end=new_end,
             stage_generation=policy.stage_generation,
         )
-        log_action(actor, "request.submitted", request, end=new_end)
         if policy.extension_requires_approval:
             _check_approvers_exist(policy, user, user)
             first_stage = policy.current_stages().first()
@@ -391,16 +383,6 @@ def request_removal(actor: Any, assignment_id: UUID | str, justification: str = 
             raise NotFound("Assignment not found.")
         if assignment.state not in AssignmentState.ACTIVE:
             raise InvalidTransition("This access has already ended.")
-        request = AssignmentRequest.objects.create(
-            request_type=RequestType.USER_REMOVE,
-            package_id=assignment.package_id,
-            policy_id=assignment.policy_id,
-            assignment=assignment,
-            target=user,
-            requestor=user,
-            requestor_label=actor_label(actor),
-            justification=justification,
-        )
-        log_action(actor, "request.submitted", request)
+        request = request_on(assignment, RequestType.USER_REMOVE, actor, target=user, justification=justification)
         start_delivery(request, actor)
     return request

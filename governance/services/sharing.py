@@ -10,11 +10,11 @@ from django.db import transaction
 
 from governance.audit import log_action
 from governance.errors import NotAllowed, NotFound, ValidationFailed
+from governance.ids import is_uuid
 from governance.models import AccessPackage, User
 from governance.models.identity import person_of
 from governance.permissions import Action, get_for
 from governance.services import notifications
-from governance.services.requests import is_uuid
 from governance.services.text import clean_text
 
 MAX_RECIPIENTS = 100

@@ -1,4 +1,4 @@
-"""Template tags of the admin portal's lists: sortable headers, pager links, audit links."""
+"""Template tags of the lists: pager links (both portals), sortable headers and audit links (the admin portal)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -15,9 +14,9 @@ from django.views.decorators.http import require_POST
 
 from governance.errors import DomainError
 from governance.services import api_clients
+from governance.views.listing import paginate
 from governance.web import not_found_on_refusal, render_page, safe_next
 
-PAGE_SIZE = 50
 STATUSES = {"active": "Active", "revoked": "Revoked"}
 
 
@@ -37,7 +36,7 @@ def api_client_list(request: HttpRequest) -> HttpResponse:
         clients = clients.filter(revoked_at__isnull=True)
     elif status == "revoked":
         clients = clients.filter(revoked_at__isnull=False)
-    page = Paginator(clients.order_by("name"), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, clients.order_by("name"))
     return render_page(
         request,
         "governance/api_clients.html",

@@ -14,7 +14,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from governance.errors import DomainError
 from governance.filters import AllAssignmentsFilter, AssignmentFilter, with_drift
 from governance.forms import NewAssignmentForm, RemoveAssignmentForm, UpdateEndForm, searching
 from governance.models import (
@@ -30,12 +29,12 @@ from governance.models import (
 )
 from governance.permissions import Action, can, restrict
 from governance.services import assignments as assignment_service
-from governance.views.access import admin_portal, may_somewhere, selected_ids, visible
+from governance.views.access import admin_portal, visible
 from governance.views.listing import paginate, stream_csv
 from governance.views.outcomes import refusals_as_messages, submit_once
-from governance.views.packages import find_package, package_tabs
-from governance.views.reprocess_all import reprocess_all_url
-from governance.web import attach_error, render_page, safe_next
+from governance.views.packages import find_package, package_tabs, render_list
+from governance.views.reprocess_all import reprocess_controls, reprocess_selected
+from governance.web import refusals_on, safe_next
 
 STATE_LABELS = dict(AssignmentState.choices)
 CSV_HEADER = [
@@ -68,17 +67,11 @@ def _filtered(request: HttpRequest, package: AccessPackage | None) -> Assignment
 def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[str, Any]:
     filterset = _filtered(request, package)
     rows = filterset.qs.select_related("target", "package", "policy")
-    can_reprocess = (
-        can(request.user, Action.REPROCESS, package) if package else may_somewhere(request, Action.REPROCESS)
-    )
     return {
         "filter": filterset,
         "page": paginate(request, rows),
         "show_package": package is None,
-        "can_reprocess_any": can_reprocess,
-        "reprocess_all_url": reprocess_all_url(request, BulkReprocessKind.ASSIGNMENTS, package)
-        if can_reprocess
-        else "",
+        **reprocess_controls(request, BulkReprocessKind.ASSIGNMENTS, package),
         "download_url": (
             reverse("governance:package_assignments_download", args=[package.pk])
             if package
@@ -89,23 +82,12 @@ def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[s
 
 @admin_portal
 def assignment_list(request: HttpRequest) -> HttpResponse:
-    return render_page(
-        request,
-        "governance/assignments/list.html",
-        _list_context(request, None),
-        partial="governance/assignments/_table.html",
-    )
+    return render_list(request, None, "assignments", _list_context)
 
 
 @admin_portal
 def package_assignments(request: HttpRequest, pk: UUID) -> HttpResponse:
-    package = find_package(request, pk)
-    return render_page(
-        request,
-        "governance/packages/assignments.html",
-        {**package_tabs(request, package, "assignments"), **_list_context(request, package)},
-        partial="governance/assignments/_table.html",
-    )
+    return render_list(request, find_package(request, pk), "assignments", _list_context)
 
 
 def _download(request: HttpRequest, package: AccessPackage | None) -> StreamingHttpResponse:
@@ -199,10 +181,8 @@ def assignment_create(request: HttpRequest, pk: UUID) -> HttpResponse:
             messages.success(request, f"{'Scheduled' if scheduled else 'Assigned'}: {names}.")
             return reverse("governance:package_assignments", args=[package.pk])
 
-        try:
+        with refusals_on(form):
             return redirect(submit_once(request, form.token, assign))
-        except DomainError as error:
-            attach_error(form, error)
     return render(
         request,
         "governance/assignments/new.html",
@@ -250,11 +230,6 @@ def assignment_reprocess(request: HttpRequest, pk: UUID) -> HttpResponse:
 @require_POST
 def assignment_reprocess_selected(request: HttpRequest) -> HttpResponse:
     """Seed 004: select assignments, click Reprocess; ineligible ones are reported."""
-    ids = selected_ids(request)
-    back = safe_next(request, reverse("governance:assignment_list"))
-    if not ids:
-        messages.error(request, "Select at least one assignment to reprocess.")
-        return redirect(back)
-    result = assignment_service.reprocess_assignments(request.user, ids)
-    (messages.success if not result.skipped else messages.warning)(request, f"Reprocess: {result.summary()}")
-    return redirect(back)
+    return reprocess_selected(
+        request, "assignment", reverse("governance:assignment_list"), assignment_service.reprocess_assignments
+    )

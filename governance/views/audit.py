@@ -14,8 +14,7 @@ from governance.filters import AuditFilter
 from governance.models import AuditEvent
 from governance.permissions import Action, restrict
 from governance.views.access import admin_portal
-from governance.views.listing import paginate, stream_csv
-from governance.web import render_page
+from governance.views.listing import render_filtered, stream_csv
 
 CSV_HEADER = ["Time", "Actor", "Action", "Object type", "Object", "Object id", "Catalog id", "Package id", "Details"]
 
@@ -27,13 +26,7 @@ def _events(request: HttpRequest) -> AuditFilter:
 
 @admin_portal
 def audit_list(request: HttpRequest) -> HttpResponse:
-    filterset = _events(request)
-    return render_page(
-        request,
-        "governance/audit/list.html",
-        {"filter": filterset, "page": paginate(request, filterset.qs)},
-        partial="governance/audit/_table.html",
-    )
+    return render_filtered(request, "audit", _events(request))
 
 
 @admin_portal

@@ -35,9 +35,9 @@ from governance.models import (
 from governance.permissions import Action, can, can_globally, may_add_any_resource, restrict
 from governance.services import catalogs as catalog_service
 from governance.views.access import admin_portal, require, visible
-from governance.views.listing import paginate
+from governance.views.listing import render_filtered
 from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
-from governance.web import attach_error, render_page
+from governance.web import attach_error, refusals_on, render_page
 
 
 def find_catalog(request: HttpRequest, pk: UUID, action: Action | None = None) -> Catalog:
@@ -53,16 +53,7 @@ def catalog_list(request: HttpRequest) -> HttpResponse:
         package_count=Count("packages", distinct=True), resource_count=Count("resources", distinct=True)
     )
     filterset = CatalogFilter(request.GET, queryset=catalogs)
-    return render_page(
-        request,
-        "governance/catalogs/list.html",
-        {
-            "filter": filterset,
-            "page": paginate(request, filterset.qs),
-            "can_create": can_globally(request.user, Action.CREATE_CATALOG),
-        },
-        partial="governance/catalogs/_table.html",
-    )
+    return render_filtered(request, "catalogs", filterset, can_create=can_globally(request.user, Action.CREATE_CATALOG))
 
 
 @admin_portal
@@ -83,10 +74,8 @@ def catalog_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Catalog {catalog} created.")
             return reverse("governance:catalog_detail", args=[catalog.pk])
 
-        try:
+        with refusals_on(form):
             return redirect(submit_once(request, form.token, create))
-        except DomainError as error:
-            attach_error(form, error)
     return render(request, "governance/catalogs/new.html", {"form": form})
 
 
@@ -134,11 +123,8 @@ def catalog_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         changes = {k: v for k, v in form.cleaned_data.items() if k != "submission"}
-        try:
+        with refusals_on(form):
             catalog_service.update_catalog(request.user, catalog.pk, **changes)
-        except DomainError as error:
-            attach_error(form, error)
-        else:
             messages.success(request, "Changes saved.")
             return redirect("governance:catalog_detail", pk=catalog.pk)
     return render(request, "governance/catalogs/edit.html", {"catalog": catalog, "form": form})

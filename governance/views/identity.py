@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,13 +13,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from governance.errors import DomainError
+from governance.forms import LifecycleForm
+from governance.identity.ldap_reader import config_problems as sync_problems
+from governance.identity.ldap_reader import sync_config
 from governance.identity.oidc import ProviderUnavailable, discovery, forget_discovery, oidc_config
 from governance.identity.oidc import config_problems as oidc_problems
 from governance.models import ConnectedOrganization, DirectorySyncState, ExternalUserOffboarding
 from governance.permissions import Action, can_globally, may_see_identity_page
 from governance.services import external_users
-from governance.services.directory_sync import config_problems as sync_problems
-from governance.services.directory_sync import pending_offboarding, request_sync, sync_config
+from governance.services.directory_sync import pending_offboarding, request_sync
 from governance.web import attach_error, not_found_on_refusal
 
 UPCOMING_REMOVALS = 50
@@ -95,20 +96,6 @@ def sync_now(request: HttpRequest) -> HttpResponse:
         raise
     messages.success(request, "Directory sync queued: a worker runs it now; this page shows the outcome.")
     return redirect("identity:overview")
-
-
-class LifecycleForm(forms.Form):
-    block_sign_in = forms.BooleanField(
-        label="Block external user from signing in",
-        required=False,
-        help_text="When their last assignment ends, the account can no longer sign in.",
-    )
-    remove_account = forms.BooleanField(
-        label="Remove external user",
-        required=False,
-        help_text="Delete the account some days after their last assignment ended.",
-    )
-    remove_after_days = forms.IntegerField(label="Number of days before removing external user")
 
 
 @login_required

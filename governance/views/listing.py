@@ -1,4 +1,4 @@
-"""Lists: a page of rows without counting them all, and CSV downloads that stream."""
+"""Lists in both portals: a page of rows (through ``?page=``), and CSV downloads that stream."""
 
 from __future__ import annotations
 
@@ -10,25 +10,35 @@ from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
+from django_filters import FilterSet
+
+from governance.web import render_page
 
 T = TypeVar("T")
 
 PER_PAGE = 50
+# My Access lists a person's own rows: fewer to a page, and counted ("Page 2 of 3").
+MY_ACCESS_PER_PAGE = 25
 MAX_PAGE = 100_000
 CSV_ROWS_PER_CHUNK = 500
 
 
 @dataclass
 class Page(Generic[T]):
-    """One page of a list. There is no total: counting a million rows on every page view
-    costs more than showing them, so the pager only knows whether a next page exists."""
+    """One page of a list, for both portals.
+
+    ``page_count`` is known only where the list was counted: a person's own requests or
+    approvals are few, so My Access says "Page 2 of 3". The admin portal's lists are not
+    counted (a count of a million rows on every page view costs more than showing them),
+    so their pager knows only whether a next page exists."""
 
     rows: list[T]
     number: int
     per_page: int
     has_next: bool
+    page_count: int | None = None
 
     @property
     def has_previous(self) -> bool:
@@ -57,19 +67,42 @@ class Page(Generic[T]):
         return len(self.rows)
 
 
-def paginate(request: HttpRequest, queryset: QuerySet[Any], per_page: int = PER_PAGE) -> Page[Any]:
+def paginate(
+    request: HttpRequest, queryset: QuerySet[Any], per_page: int = PER_PAGE, *, count: bool = False
+) -> Page[Any]:
+    """The page ``?page=`` asks for (a page that is not a number is the first).
+
+    With ``count``, the rows are counted first and a page past the end is the last one;
+    without, a page past the end is empty."""
     try:
         number = min(max(1, int(request.GET.get("page", "1"))), MAX_PAGE)
     except ValueError:
         number = 1
-    offset = (number - 1) * per_page
     # A unique last key, so rows with equal sort values never repeat or vanish across pages;
     # in the direction of the last key, so an index on (that key, id) serves the whole order.
     ordering = [str(key) for key in (queryset.query.order_by or queryset.model._meta.ordering)]
-    tiebreak = "-pk" if ordering and ordering[-1].startswith("-") else "pk"
-    queryset = queryset.order_by(*ordering, tiebreak)
+    if not ordering or ordering[-1].lstrip("-") not in ("pk", "id"):
+        queryset = queryset.order_by(*ordering, "-pk" if ordering and ordering[-1].startswith("-") else "pk")
+    page_count = None
+    if count:
+        page_count = max(1, -(-queryset.count() // per_page))
+        number = min(number, page_count)
+    offset = (number - 1) * per_page
     rows = list(queryset[offset : offset + per_page + 1])
-    return Page(rows=rows[:per_page], number=number, per_page=per_page, has_next=len(rows) > per_page)
+    return Page(
+        rows=rows[:per_page], number=number, per_page=per_page, has_next=len(rows) > per_page, page_count=page_count
+    )
+
+
+def render_filtered(request: HttpRequest, kind: str, filterset: FilterSet, **extra: Any) -> HttpResponse:
+    """An admin-portal list: ``governance/<kind>/list.html`` with its filter and one page of
+    what the filter lets through; htmx swaps ``governance/<kind>/_table.html``."""
+    return render_page(
+        request,
+        f"governance/{kind}/list.html",
+        {"filter": filterset, "page": paginate(request, filterset.qs), **extra},
+        partial=f"governance/{kind}/_table.html",
+    )
 
 
 class _Echo:

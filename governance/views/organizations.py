@@ -11,16 +11,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from governance.errors import DomainError
 from governance.filters import OrganizationFilter
 from governance.forms import ConfirmForm, OrganizationForm
 from governance.models import ConnectedOrganization, OrganizationDomain
 from governance.permissions import Action, can_globally, restrict
 from governance.services import organizations as organization_service
 from governance.views.access import admin_portal, require, visible
-from governance.views.listing import paginate
+from governance.views.listing import render_filtered
 from governance.views.outcomes import delete_once, submit_once
-from governance.web import attach_error, render_page
+from governance.web import refusals_on
 
 
 def _may_manage(request: HttpRequest) -> None:
@@ -42,13 +41,7 @@ def organization_list(request: HttpRequest) -> HttpResponse:
         .annotate(user_count=Count("users", distinct=True), policy_count=Count("policies", distinct=True))
         .prefetch_related(Prefetch("domains", queryset=OrganizationDomain.objects.order_by("domain")))
     )
-    filterset = OrganizationFilter(request.GET, queryset=organizations)
-    return render_page(
-        request,
-        "governance/organizations/list.html",
-        {"filter": filterset, "page": paginate(request, filterset.qs)},
-        partial="governance/organizations/_table.html",
-    )
+    return render_filtered(request, "organizations", OrganizationFilter(request.GET, queryset=organizations))
 
 
 @admin_portal
@@ -69,10 +62,8 @@ def organization_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Connected organization {organization} added.")
             return reverse("governance:organization_list")
 
-        try:
+        with refusals_on(form):
             return redirect(submit_once(request, form.token, create))
-        except DomainError as error:
-            attach_error(form, error)
     return render(request, "governance/organizations/form.html", {"form": form, "organization": None})
 
 
@@ -90,7 +81,7 @@ def organization_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
+        with refusals_on(form):
             organization_service.update_organization(
                 request.user,
                 organization.pk,
@@ -99,9 +90,6 @@ def organization_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
                 domains=data["domains"],
                 state=data["state"],
             )
-        except DomainError as error:
-            attach_error(form, error)
-        else:
             messages.success(request, "Changes saved.")
             return redirect("governance:organization_list")
     return render(request, "governance/organizations/form.html", {"form": form, "organization": organization})

@@ -3,6 +3,7 @@ tabs (seed 003: Hidden, Delete, Add resource roles, Remove resource role)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -12,7 +13,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from governance.errors import DomainError
 from governance.filters import PackageFilter
 from governance.forms import AddRoleForm, ConfirmForm, PackageEditForm, PackageForm, ShareLinkForm, searching
 from governance.models import (
@@ -28,9 +28,9 @@ from governance.permissions import Action, can, restrict
 from governance.services import notifications, sharing
 from governance.services import packages as package_service
 from governance.views.access import admin_portal, may_somewhere, require, visible
-from governance.views.listing import paginate
+from governance.views.listing import render_filtered
 from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
-from governance.web import attach_error, render_page
+from governance.web import refusals_on, render_page
 
 RECENT_OPERATIONS = 5
 
@@ -46,6 +46,22 @@ def package_tabs(request: HttpRequest, package: AccessPackage, tab: str) -> dict
         "can_reprocess": can(user, Action.REPROCESS, package),
         "can_cancel": can(user, Action.CANCEL, package),
     }
+
+
+def render_list(
+    request: HttpRequest,
+    package: AccessPackage | None,
+    kind: str,
+    context_of: Callable[[HttpRequest, AccessPackage | None], dict[str, Any]],
+) -> HttpResponse:
+    """The list of ``kind`` ("requests", "assignments") across packages, or on a package's tab
+    of that name; ``governance/<kind>/_table.html`` is what htmx swaps."""
+    context = context_of(request, package)
+    partial = f"governance/{kind}/_table.html"
+    if package is None:
+        return render_page(request, f"governance/{kind}/list.html", context, partial=partial)
+    tabs = package_tabs(request, package, kind)
+    return render_page(request, f"governance/packages/{kind}.html", {**tabs, **context}, partial=partial)
 
 
 def find_package(request: HttpRequest, pk: UUID, action: Action | None = None) -> AccessPackage:
@@ -66,16 +82,7 @@ def package_list(request: HttpRequest) -> HttpResponse:
     # more than the page; the Overview has the count.
     packages = restrict(AccessPackage.objects.all(), request.user, Action.VIEW).select_related("catalog")
     filterset = PackageFilter(request.GET, queryset=packages, catalogs=catalogs)
-    return render_page(
-        request,
-        "governance/packages/list.html",
-        {
-            "filter": filterset,
-            "page": paginate(request, filterset.qs),
-            "can_create": may_somewhere(request, Action.MANAGE),
-        },
-        partial="governance/packages/_table.html",
-    )
+    return render_filtered(request, "packages", filterset, can_create=may_somewhere(request, Action.MANAGE))
 
 
 @admin_portal
@@ -98,10 +105,8 @@ def package_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Access package {package} created. Next: add resource roles and a policy.")
             return reverse("governance:package_roles", args=[package.pk])
 
-        try:
+        with refusals_on(form):
             return redirect(submit_once(request, form.token, create))
-        except DomainError as error:
-            attach_error(form, error)
     return render(request, "governance/packages/new.html", {"form": form})
 
 
@@ -139,11 +144,8 @@ def package_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
         },
     )
     if request.method == "POST" and form.is_valid():
-        try:
+        with refusals_on(form):
             package_service.update_package(request.user, package.pk, **form.cleaned_data)
-        except DomainError as error:
-            attach_error(form, error)
-        else:
             messages.success(request, "Changes saved.")
             return redirect("governance:package_overview", pk=package.pk)
     return render(
@@ -187,10 +189,8 @@ def package_share(request: HttpRequest, pk: UUID) -> HttpResponse:
         messages.success(request, f"The link was emailed to {sent} {'person' if sent == 1 else 'people'}.")
         return reverse("governance:package_overview", args=[package.pk])
 
-    try:
+    with refusals_on(form):
         return redirect(submit_once(request, form.token, share))
-    except DomainError as error:
-        attach_error(form, error)
     return render(
         request, "governance/packages/share.html", {**package_tabs(request, package, "overview"), "share_form": form}
     )
@@ -251,11 +251,8 @@ def package_role_add(request: HttpRequest, pk: UUID) -> HttpResponse:
     form = AddRoleForm(request.POST or None, package=package, initial={"resource": request.GET.get("resource")})
     if request.method == "POST" and form.is_valid():
         role = form.cleaned_data["resource_role"]
-        try:
+        with refusals_on(form):
             operation = package_service.add_resource_role(request.user, package.pk, role.pk)
-        except DomainError as error:
-            attach_error(form, error)
-        else:
             if operation is None:
                 messages.info(request, f"{role} is already in this access package.")
             else:

@@ -12,7 +12,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from governance.errors import DomainError
 from governance.forms import ConfirmForm, PolicyForm, searching
 from governance.models import AccessPackage, AssignmentPolicy
 from governance.permissions import Action
@@ -20,7 +19,7 @@ from governance.services import policies as policy_service
 from governance.views.access import admin_portal
 from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
 from governance.views.packages import find_package, package_tabs
-from governance.web import attach_error
+from governance.web import refusals_on
 
 # Stage errors of the service have no field of their own in the form: show them by the switch.
 POLICY_FIELDS = {"stages": "requires_approval"}
@@ -56,11 +55,9 @@ def _policy_form(request: HttpRequest, package: AccessPackage, policy: Assignmen
             messages.success(request, f"Policy {saved} {'saved' if policy else 'created'}.")
             return reverse("governance:policy_list", args=[package.pk])
 
-        try:
+        with refusals_on(form, POLICY_FIELDS):
             # Editing twice saves the same thing twice; only a new policy needs the token.
             return redirect(submit_once(request, form.token if policy is None else None, save))
-        except DomainError as error:
-            attach_error(form, error, POLICY_FIELDS)
     return render(
         request,
         "governance/policies/form.html",

@@ -1,6 +1,7 @@
-""" "Reprocess all matching" on the requests and assignments lists (DESIGN §8).
+"""Reprocessing from the requests and assignments lists: the rows ticked, or "Reprocess all
+matching" (DESIGN §8).
 
-GET shows how many rows the list's filter matches that the person may reprocess, with a
+For all matching, GET shows how many rows the list's filter matches that the person may reprocess, with a
 button; only POST records the bulk operation and queues its one task, so the click returns
 at once however many rows match. The operation's page shows its progress (htmx polling,
 or reload).
@@ -8,6 +9,7 @@ or reload).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -22,9 +24,10 @@ from governance.errors import ValidationFailed
 from governance.models import AccessPackage, BulkReprocess, BulkReprocessKind
 from governance.permissions import Action, can, restrict
 from governance.services.bulk_reprocess import COUNT_CAP, MatchingScope, count_matching, queue_reprocess_matching
-from governance.views.access import admin_portal, may_somewhere
+from governance.services.reprocess import BulkResult
+from governance.views.access import admin_portal, may_somewhere, selected_ids
 from governance.views.packages import find_package
-from governance.web import render_page
+from governance.web import render_page, safe_next
 
 # Query-string keys that choose a page or an order, not which rows match.
 NOT_FILTERS = ("page", "sort", "next")
@@ -63,9 +66,37 @@ def reprocess_all_url(request: HttpRequest, kind: str, package: AccessPackage | 
     return _url(CONFIRM_URLS[BulkReprocessKind(kind)], package.pk if package else None, filter_query(request))
 
 
+def may_reprocess(request: HttpRequest, package: AccessPackage | None) -> bool:
+    """Whether a list may offer Reprocess: on a package's tab, in that package; across
+    packages, in some catalog (the service then skips each row the person may not touch)."""
+    return can(request.user, Action.REPROCESS, package) if package else may_somewhere(request, Action.REPROCESS)
+
+
+def reprocess_controls(request: HttpRequest, kind: str, package: AccessPackage | None) -> dict[str, Any]:
+    """What a list's template needs for its Reprocess buttons."""
+    allowed = may_reprocess(request, package)
+    return {
+        "can_reprocess_any": allowed,
+        "reprocess_all_url": reprocess_all_url(request, kind, package) if allowed else "",
+    }
+
+
+def reprocess_selected(
+    request: HttpRequest, noun: str, back: str, reprocess: Callable[[Any, list[str]], BulkResult]
+) -> HttpResponse:
+    """The rows ticked in a list, reprocessed by ``reprocess``; ineligible ones are reported."""
+    ids = selected_ids(request)
+    back = safe_next(request, back)
+    if not ids:
+        messages.error(request, f"Select at least one {noun} to reprocess.")
+        return redirect(back)
+    result = reprocess(request.user, ids)
+    (messages.success if not result.skipped else messages.warning)(request, f"Reprocess: {result.summary()}")
+    return redirect(back)
+
+
 def _confirm(request: HttpRequest, kind: BulkReprocessKind, package: AccessPackage | None) -> HttpResponse:
-    allowed = can(request.user, Action.REPROCESS, package) if package else may_somewhere(request, Action.REPROCESS)
-    if not allowed:
+    if not may_reprocess(request, package):
         raise Http404("Not found.")
     query = filter_query(request)
     scope = MatchingScope(

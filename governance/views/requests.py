@@ -27,12 +27,12 @@ from governance.models import (
 )
 from governance.permissions import Action, can, restrict
 from governance.services import requests as request_service
-from governance.views.access import admin_portal, may_somewhere, selected_ids, visible
+from governance.views.access import admin_portal, visible
 from governance.views.listing import paginate
 from governance.views.outcomes import refusals_as_messages
-from governance.views.packages import find_package, package_tabs
-from governance.views.reprocess_all import reprocess_all_url
-from governance.web import render_page, safe_next
+from governance.views.packages import find_package, render_list
+from governance.views.reprocess_all import reprocess_controls, reprocess_selected
+from governance.web import render_page
 
 
 def delivery_errors() -> QuerySet[DeliveryAttempt]:
@@ -58,37 +58,22 @@ def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[s
         queryset = queryset.filter(package=package)
     filterset = (RequestFilter if package is not None else AllRequestsFilter)(request.GET, queryset=queryset)
     rows = filterset.qs.select_related("target", "requestor", "package", "policy").annotate(errors=_error_count())
-    can_reprocess = (
-        can(request.user, Action.REPROCESS, package) if package else may_somewhere(request, Action.REPROCESS)
-    )
     return {
         "filter": filterset,
         "page": paginate(request, rows),
         "show_package": package is None,
-        "can_reprocess_any": can_reprocess,
-        "reprocess_all_url": reprocess_all_url(request, BulkReprocessKind.REQUESTS, package) if can_reprocess else "",
+        **reprocess_controls(request, BulkReprocessKind.REQUESTS, package),
     }
 
 
 @admin_portal
 def request_list(request: HttpRequest) -> HttpResponse:
-    return render_page(
-        request,
-        "governance/requests/list.html",
-        _list_context(request, None),
-        partial="governance/requests/_table.html",
-    )
+    return render_list(request, None, "requests", _list_context)
 
 
 @admin_portal
 def package_requests(request: HttpRequest, pk: UUID) -> HttpResponse:
-    package = find_package(request, pk)
-    return render_page(
-        request,
-        "governance/packages/requests.html",
-        {**package_tabs(request, package, "requests"), **_list_context(request, package)},
-        partial="governance/requests/_table.html",
-    )
+    return render_list(request, find_package(request, pk), "requests", _list_context)
 
 
 def _find_request(request: HttpRequest, pk: UUID) -> AssignmentRequest:
@@ -168,11 +153,6 @@ def request_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
 @require_POST
 def request_reprocess_selected(request: HttpRequest) -> HttpResponse:
     """Seed 001: select requests, click Reprocess; ineligible ones are skipped with the reason."""
-    ids = selected_ids(request)
-    back = safe_next(request, reverse("governance:request_list"))
-    if not ids:
-        messages.error(request, "Select at least one request to reprocess.")
-        return redirect(back)
-    result = request_service.reprocess_requests(request.user, ids)
-    (messages.success if not result.skipped else messages.warning)(request, f"Reprocess: {result.summary()}")
-    return redirect(back)
+    return reprocess_selected(
+        request, "request", reverse("governance:request_list"), request_service.reprocess_requests
+    )

@@ -25,9 +25,9 @@ from governance.models import (
 )
 from governance.permissions import own_assignments
 from governance.services.requests import request_extension, request_removal
+from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.web import attach_error, not_found_on_refusal, render_page
 from myaccess.forms import ExtendForm, RemoveForm
-from myaccess.pagination import paginate
 
 STATUS_FILTERS = {"active": AssignmentState.ACTIVE, "ended": AssignmentState.ENDED}
 
@@ -70,8 +70,8 @@ def access_list(request: HttpRequest) -> HttpResponse:
     if status not in STATUS_FILTERS:
         status = "active"
     rows = _assignments(user).filter(state__in=STATUS_FILTERS[status]).order_by("-created_at", "pk")
-    page = paginate(request, rows)
-    for assignment in page.object_list:
+    page = paginate(request, rows, MY_ACCESS_PER_PAGE, count=True)
+    for assignment in page.rows:
         assignment.extendable = can_extend(assignment)
     return render_page(
         request, "myaccess/access_list.html", {"page": page, "status": status}, partial="myaccess/_access_table.html"

@@ -16,9 +16,9 @@ from governance.errors import DomainError, NotFound, ValidationFailed
 from governance.models import ApprovalDecision, Decision, User
 from governance.permissions import approvable_requests, approval_to_review
 from governance.services.approvals import already_decided, decide, too_late
+from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.web import attach_error, not_found_on_refusal, render_page
 from myaccess.forms import DecisionForm
-from myaccess.pagination import paginate
 
 
 @login_required
@@ -46,7 +46,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
             .order_by("stage_due_at", "pk")
         )
         template = "myaccess/_approval_table.html"
-    page = paginate(request, rows)
+    page = paginate(request, rows, MY_ACCESS_PER_PAGE, count=True)
     return render_page(request, "myaccess/approval_list.html", {"page": page, "view": view}, partial=template)
 
 

@@ -23,7 +23,8 @@ from django.shortcuts import get_object_or_404, render
 
 from governance.models import User
 from governance.permissions import Action, can_globally, own_emails
-from myaccess.pagination import paginate
+from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
+from governance.web import render_page
 
 
 def development_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -47,8 +48,9 @@ def mailbox(request: HttpRequest) -> HttpResponse:
     emails = own_emails(user).select_related("recipient").order_by("-created_at", "pk")
     if to:
         emails = emails.filter(Q(to_address__icontains=to) | Q(recipient__username__iexact=to))
-    context = {"page": paginate(request, emails), "to": to, "everyone": can_globally(user, Action.VIEW_SYSTEM)}
-    return render(request, "myaccess/mailbox.html", context)
+    page = paginate(request, emails, MY_ACCESS_PER_PAGE, count=True)
+    context = {"page": page, "to": to, "everyone": can_globally(user, Action.VIEW_SYSTEM)}
+    return render_page(request, "myaccess/mailbox.html", context, partial="myaccess/_mailbox_table.html")
 
 
 @development_only

@@ -15,10 +15,10 @@ from governance.errors import DomainError, NotFound
 from governance.models import AssignmentRequest, RequestState, User
 from governance.permissions import own_requests, requestable_packages
 from governance.services.requests import cancel_request_as_requestor
+from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.web import not_found_on_refusal, render_page
 from myaccess.explain import history_of
 from myaccess.forms import SearchForm
-from myaccess.pagination import paginate
 
 STATUS_FILTERS: dict[str, frozenset[str] | None] = {
     "all": None,
@@ -41,7 +41,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
         rows = rows.filter(state__in=states)
     if query:
         rows = rows.filter(Q(package__display_name__icontains=query) | Q(justification__icontains=query))
-    page = paginate(request, rows.order_by("-created_at", "pk"))
+    page = paginate(request, rows.order_by("-created_at", "pk"), MY_ACCESS_PER_PAGE, count=True)
     return render_page(
         request,
         "myaccess/request_list.html",

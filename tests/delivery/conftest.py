@@ -8,7 +8,7 @@ import pytest
 
 from governance import models as m
 from tests import factories as f
-from tests.ldap_server import ADMIN_DN, ADMIN_PASSWORD, GROUPS, PEOPLE, Slapd
+from tests.ldap_server import ADMIN_PASSWORD, Slapd, connector_config
 from tests.targets import SCIM_TOKEN, WEBHOOK_SECRET, Receiver, ScimServer
 
 
@@ -17,15 +17,7 @@ def ldap_connector(slapd: Slapd, db: None) -> m.Connector:
     return f.ConnectorFactory(
         display_name="Corporate LDAP",
         kind="ldap",
-        config={
-            "url": slapd.url,
-            "bind_dn": ADMIN_DN,
-            "user_base": PEOPLE,
-            "group_base": GROUPS,
-            "user_attribute": "uid",
-            "user_match": "username",
-            "timeout": 3,
-        },
+        config=connector_config(slapd, timeout=3),
         secrets={"password": ADMIN_PASSWORD},
     )
 

@@ -13,6 +13,7 @@ from governance import models as m
 from governance.errors import DomainError, NotFound, ValidationFailed
 from governance.services import approvals, assignments, catalogs, packages, policies, requests
 from tests import factories as f
+from tests.approval_setup import approval_stage
 from tests.conftest import snapshot
 
 pytestmark = pytest.mark.django_db
@@ -94,10 +95,7 @@ class TestSubmitRequest:
 
     def test_nobody_can_approve(self, make_package, requestor):
         package = make_package()
-        policy = package.policies.get()
-        policy.requires_approval = True
-        policy.save()
-        stage = f.ApprovalStageFactory(policy=policy)
+        stage = approval_stage(package)
         f.StageApproverFactory(stage=stage, kind=m.ApproverKind.SPONSOR, user=None)
         refused(lambda: requests.submit_request(requestor, package.pk), match="Nobody can approve", field="policy")
 

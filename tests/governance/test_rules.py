@@ -22,6 +22,7 @@ from governance.errors import (
 from governance.permissions import discoverable_packages, package_by_link
 from governance.services import approvals, assignments, catalogs, packages, requests
 from tests import factories as f
+from tests.approval_setup import approval_stage
 from tests.concurrency.invariants import check_invariants
 from tests.conftest import members_of, snapshot
 
@@ -236,10 +237,7 @@ class TestRule4Approval:
     def test_fallback_approvers_when_primaries_resolve_to_nobody(self, make_package, approver):
         lonely = f.UserFactory(manager=None)
         package = make_package()
-        policy = package.policies.get()
-        policy.requires_approval = True
-        policy.save()
-        stage = f.ApprovalStageFactory(policy=policy)
+        stage = approval_stage(package)
         f.StageApproverFactory(stage=stage, kind=m.ApproverKind.MANAGER, user=None)
         f.StageApproverFactory(stage=stage, kind=m.ApproverKind.USER, user=approver, is_fallback=True)
         request = requests.submit_request(lonely, package.pk)
@@ -250,10 +248,7 @@ class TestRule4Approval:
         group = f.DirectoryGroupFactory()
         member = f.GroupMembershipFactory(group=group).user
         package = make_package()
-        policy = package.policies.get()
-        policy.requires_approval = True
-        policy.save()
-        stage = f.ApprovalStageFactory(policy=policy)
+        stage = approval_stage(package)
         f.StageApproverFactory(stage=stage, kind=m.ApproverKind.MANAGER, user=None)
         f.StageApproverFactory(stage=stage, kind=m.ApproverKind.GROUP, user=None, group=group)
         request = requests.submit_request(requestor, package.pk)

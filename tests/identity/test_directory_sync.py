@@ -18,6 +18,7 @@ from governance.services import directory_sync
 from governance.services.directory_sync import DirectorySyncError, SyncAlreadyRunning
 from governance.services.requests import submit_request
 from tests import factories as f
+from tests.approval_setup import approval_stage
 from tests.conftest import members_of, snapshot
 from tests.identity.conftest import Organization, add_member, add_person, modify, set_disabled, sync_settings
 from tests.ldap_server import GROUPS, PEOPLE, Slapd, free_port
@@ -71,11 +72,8 @@ def test_policies_follow_synced_groups(directory: Organization, make_package: An
     engineering = m.DirectoryGroup.objects.get(external_id=f"cn=engineering,{GROUPS}")
     approvers = m.DirectoryGroup.objects.get(external_id=f"cn=approvers,{GROUPS}")
     package = make_package(allowed_target_scope=m.TargetScope.SPECIFIC_USERS)
-    policy = package.policies.get()
-    policy.requires_approval = True
-    policy.save()
-    policy.specific_groups.add(engineering)
-    stage = f.ApprovalStageFactory(policy=policy, order=1)
+    stage = approval_stage(package)
+    stage.policy.specific_groups.add(engineering)
     f.StageApproverFactory(stage=stage, kind=m.ApproverKind.GROUP, user=None, group=approvers)
 
     request = submit_request(ldap_user("person007"), package.pk)

@@ -10,6 +10,7 @@ from governance.errors import AlreadyDecided, NotAllowed
 from governance.permissions import approvable_requests
 from governance.services import approvals, requests
 from tests import factories as f
+from tests.approval_setup import approval_stage
 from tests.myaccess.conftest import content, everything, signed_in
 
 pytestmark = pytest.mark.django_db
@@ -162,10 +163,7 @@ class TestWhoApproves:
         f.GroupMembershipFactory(group=group, user=member)
         fallback = f.UserFactory(username="fallback")
         package = make_package(name="Kinds", allowed_target_scope=m.TargetScope.ALL_USERS)
-        policy = package.policies.get()
-        policy.requires_approval = True
-        policy.save()
-        stage = f.ApprovalStageFactory(policy=policy, order=1)
+        stage = approval_stage(package)
         f.StageApproverFactory(stage=stage, kind=m.ApproverKind.GROUP, user=None, group=group)
         f.StageApproverFactory(stage=stage, kind=m.ApproverKind.MANAGER, user=None)
         f.StageApproverFactory(stage=stage, kind=m.ApproverKind.SPONSOR, user=None)

@@ -16,6 +16,7 @@ from governance import models as m
 from tests import factories as f
 from tests.conftest import members_of, snapshot
 from tests.portal.conftest import ASSIGNERS, Scene, repair, text
+from tests.portal.submissions import form_token
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +130,7 @@ class TestNewAssignment:
     def test_a_future_start_is_scheduled(self, scene: Scene, as_persona: Any) -> None:
         client = as_persona("assignment_manager")
         url = f"/governance/packages/{scene.package.pk}/assignments/new/"
-        token = client.get(url).context["form"].initial["submission"]
+        token = form_token(client, url)
         dana = f.UserFactory(username="dana")
         start = (timezone.localtime() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
         end = (timezone.localtime() + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M")
@@ -153,7 +154,7 @@ class TestNewAssignment:
     def test_bad_input(self, scene: Scene, as_persona: Any, change, field, message) -> None:
         client = as_persona("assignment_manager")
         url = f"/governance/packages/{scene.package.pk}/assignments/new/"
-        token = client.get(url).context["form"].initial["submission"]
+        token = form_token(client, url)
         dana = f.UserFactory(username="dana")
         data = {"submission": token, "users": [dana.pk], "policy": scene.direct_policy.pk, **change}
         if data["users"] == "alice":
@@ -168,7 +169,7 @@ class TestNewAssignment:
         requestable = scene.package.policies.exclude(pk=scene.direct_policy.pk).get()
         client = as_persona("assignment_manager")
         url = f"/governance/packages/{scene.package.pk}/assignments/new/"
-        token = client.get(url).context["form"].initial["submission"]
+        token = form_token(client, url)
         dana = f.UserFactory(username="dana")
         response = client.post(url, {"submission": token, "users": [dana.pk], "policy": requestable.pk})
         assert response.status_code == 200

@@ -12,6 +12,7 @@ from governance.services.catalogs import Candidate
 from tests import factories as f
 from tests.conftest import snapshot
 from tests.portal.conftest import Scene, text
+from tests.portal.submissions import form_token
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +29,7 @@ def test_list_shows_only_ones_catalogs(as_persona: Any, catalog, other_catalog, 
 class TestCreateEditDelete:
     def test_create_once_and_own_it(self, as_persona: Any, governance_admin) -> None:
         client = as_persona("governance_admin")
-        token = client.get("/governance/catalogs/new/").context["form"].initial["submission"]
+        token = form_token(client, "/governance/catalogs/new/")
         data = {"submission": token, "display_name": "Marketing", "description": "Campaign tools"}
         response = client.post("/governance/catalogs/new/", data, follow=True)
         catalog = m.Catalog.objects.get(display_name="Marketing")
@@ -41,7 +42,7 @@ class TestCreateEditDelete:
 
     def test_create_refuses_a_taken_name(self, as_persona: Any, catalog) -> None:
         client = as_persona("admin")
-        token = client.get("/governance/catalogs/new/").context["form"].initial["submission"]
+        token = form_token(client, "/governance/catalogs/new/")
         before = snapshot()
         response = client.post("/governance/catalogs/new/", {"submission": token, "display_name": "engineering"})
         assert response.status_code == 200
@@ -64,7 +65,7 @@ class TestCreateEditDelete:
         catalog = scene.package.catalog
         client = as_persona("catalog_owner")
         url = f"/governance/catalogs/{catalog.pk}/delete/"
-        token = client.get(url).context["form"].initial["submission"]
+        token = form_token(client, url)
         before = snapshot()
         response = client.post(url, {"submission": token}, follow=True)
         assert "Engineering still has access packages (Production on-call) and resources" in text(response)
@@ -72,7 +73,7 @@ class TestCreateEditDelete:
         empty = f.CatalogFactory(display_name="Empty")
         client = as_persona("admin")
         url = f"/governance/catalogs/{empty.pk}/delete/"
-        token = client.get(url).context["form"].initial["submission"]
+        token = form_token(client, url)
         response = client.post(url, {"submission": token}, follow=True)
         assert "Catalog Empty deleted." in text(response)
         assert not m.Catalog.objects.filter(pk=empty.pk).exists()

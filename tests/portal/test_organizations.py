@@ -12,6 +12,7 @@ from governance.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.services import organizations
 from tests import factories as f
 from tests.portal.conftest import text
+from tests.portal.submissions import form_token
 
 pytestmark = pytest.mark.django_db
 
@@ -141,7 +142,7 @@ class TestPages:
 
     def test_add_once(self, as_persona: Any) -> None:
         client = as_persona("governance_admin")
-        token = client.get("/governance/organizations/new/").context["form"].initial["submission"]
+        token = form_token(client, "/governance/organizations/new/")
         data = {
             "submission": token,
             "display_name": "Fabrikam",
@@ -157,7 +158,7 @@ class TestPages:
     def test_the_tenants_domain_is_refused_next_to_the_field(self, as_persona: Any, settings) -> None:
         settings.OIDC_MEMBER_DOMAINS = ["portcullis.example"]
         client = as_persona("admin")
-        token = client.get("/governance/organizations/new/").context["form"].initial["submission"]
+        token = form_token(client, "/governance/organizations/new/")
         data = {"submission": token, "display_name": "Impostor", "domains": "portcullis.example", "state": "configured"}
         response = client.post("/governance/organizations/new/", data)
         assert response.status_code == 200
@@ -167,7 +168,7 @@ class TestPages:
 
     def test_bad_domain_next_to_the_field(self, as_persona: Any) -> None:
         client = as_persona("admin")
-        token = client.get("/governance/organizations/new/").context["form"].initial["submission"]
+        token = form_token(client, "/governance/organizations/new/")
         data = {"submission": token, "display_name": "Fabrikam", "domains": "fabrikam", "state": "configured"}
         before = m.ConnectedOrganization.objects.count(), m.AuditEvent.objects.count()
         response = client.post("/governance/organizations/new/", data)
@@ -190,7 +191,7 @@ class TestPages:
         policy.specific_organizations.add(contoso)
         client = as_persona("admin")
         url = f"/governance/organizations/{contoso.pk}/delete/"
-        token = client.get(url).context["form"].initial["submission"]
+        token = form_token(client, url)
         response = client.post(url, {"submission": token}, follow=True)
         assert "Contoso is named by policies" in text(response)
         assert m.ConnectedOrganization.objects.filter(pk=contoso.pk).exists()

@@ -14,6 +14,7 @@ from governance.services import policies
 from tests import factories as f
 from tests.conftest import snapshot
 from tests.portal.conftest import Scene, text
+from tests.portal.submissions import confirm, form_token
 
 pytestmark = pytest.mark.django_db
 
@@ -233,30 +234,7 @@ class TestEditPolicy:
 
     def test_round_trip_of_a_spec_through_the_form(self, scene: Scene, approver) -> None:
         group = f.DirectoryGroupFactory()
-        spec = policies.PolicySpec(
-            display_name="All of it",
-            allowed_target_scope=m.TargetScope.SPECIFIC_USERS,
-            specific_group_ids=[group.pk],
-            requires_approval=True,
-            stages=[
-                policies.StageSpec(
-                    timeout_days=4,
-                    approvers=[
-                        policies.ApproverSpec("user", user_id=approver.pk),
-                        policies.ApproverSpec("group", group_id=group.pk, is_fallback=True),
-                    ],
-                ),
-                policies.StageSpec(timeout_days=2, approvers=[policies.ApproverSpec("sponsor")]),
-            ],
-            expiration_type="after_days",
-            expiration_days=10,
-        )
-        initial = PolicyForm.initial_from(spec)
-        data = {k: ("on" if v is True else v) for k, v in initial.items() if v not in (None, False, [], "")}
-        form = PolicyForm(data)
-        assert form.is_valid(), form.errors
-        back = form.to_spec()
-        assert back.stages == [
+        stages = [
             policies.StageSpec(
                 timeout_days=4,
                 approvers=[
@@ -266,6 +244,21 @@ class TestEditPolicy:
             ),
             policies.StageSpec(timeout_days=2, approvers=[policies.ApproverSpec("sponsor")]),
         ]
+        spec = policies.PolicySpec(
+            display_name="All of it",
+            allowed_target_scope=m.TargetScope.SPECIFIC_USERS,
+            specific_group_ids=[group.pk],
+            requires_approval=True,
+            stages=stages,
+            expiration_type="after_days",
+            expiration_days=10,
+        )
+        initial = PolicyForm.initial_from(spec)
+        data = {k: ("on" if v is True else v) for k, v in initial.items() if v not in (None, False, [], "")}
+        form = PolicyForm(data)
+        assert form.is_valid(), form.errors
+        back = form.to_spec()
+        assert back.stages == stages
         assert [str(g) for g in back.specific_group_ids] == [str(group.pk)]
 
 
@@ -286,9 +279,8 @@ class TestEnableDelete:
     def test_delete_refused_while_it_governs_assignments(self, scene: Scene, as_persona: Any) -> None:
         client = as_persona("pkg_manager")
         url = f"/governance/packages/{scene.package.pk}/policies/{scene.direct_policy.pk}/delete/"
-        token = client.get(url).context["form"].initial["submission"]
         before = snapshot()
-        response = client.post(url, {"submission": token}, follow=True)
+        response = confirm(client, url)
         assert "2 active assignments are governed by this policy" in text(response)
         assert snapshot() == before
 
@@ -296,7 +288,7 @@ class TestEnableDelete:
         unused = f.PolicyFactory(package=scene.package, display_name="Unused")
         client = as_persona("pkg_manager")
         url = f"/governance/packages/{scene.package.pk}/policies/{unused.pk}/delete/"
-        token = client.get(url).context["form"].initial["submission"]
+        token = form_token(client, url)
         response = client.post(url, {"submission": token}, follow=True)
         assert "Policy Unused deleted." in text(response)
         assert not m.AssignmentPolicy.objects.filter(pk=unused.pk).exists()

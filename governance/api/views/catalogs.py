@@ -20,6 +20,7 @@ from governance.api.base import (
     bool_of,
     free_text_of,
     id_of,
+    name_and_description,
     name_field,
     name_of,
     no_content,
@@ -40,10 +41,10 @@ from governance.api.serializers import (
 )
 from governance.connectors.builtin import builtin_connector
 from governance.errors import NotFound, ValidationFailed
+from governance.ids import is_uuid
 from governance.models import AuditEvent, Catalog, CatalogState, DirectoryGroup, Resource, ResourceRole
 from governance.permissions import Action, get_for, restrict
 from governance.services import catalogs as catalog_services
-from governance.services.requests import is_uuid
 from governance.services.text import one_line
 
 TAG = ["catalogs"]
@@ -65,11 +66,7 @@ def _catalog_changes(data: dict[str, Any]) -> dict[str, Any]:
     refuse_unknown(data, (*CATALOG_PROPERTIES, "id"))
     if data.get("catalogType") not in (None, "userManaged"):
         raise ValidationFailed("Only userManaged catalogs exist here.", field="catalogType")
-    changes: dict[str, Any] = {}
-    if "displayName" in data:
-        changes["display_name"] = name_of(data, "displayName", required=True)
-    if "description" in data:
-        changes["description"] = free_text_of(data, "description")
+    changes = name_and_description(data)
     if "isExternallyVisible" in data:
         changes["is_externally_visible"] = bool_of(data, "isExternallyVisible", True)
     if "state" in data:

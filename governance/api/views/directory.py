@@ -17,11 +17,11 @@ from governance.api.base import (
     ITEM_PARAMETERS,
     ResourceView,
     body_of,
-    free_text_of,
     list_of,
+    name_and_description,
     name_field,
-    name_of,
     no_content,
+    odata_type,
     page_of,
     refuse_unknown,
     text_field,
@@ -121,11 +121,7 @@ ORGANIZATION_INPUT = inline_serializer(
 
 def _organization_changes(data: dict[str, Any]) -> dict[str, Any]:
     refuse_unknown(data, ("id", "displayName", "description", "state", "identitySources"))
-    changes: dict[str, Any] = {}
-    if "displayName" in data:
-        changes["display_name"] = name_of(data, "displayName", required=True)
-    if "description" in data:
-        changes["description"] = free_text_of(data, "description")
+    changes = name_and_description(data)
     if "state" in data:
         changes["state"] = text_of(data, "state")
     if "identitySources" in data:
@@ -133,8 +129,7 @@ def _organization_changes(data: dict[str, Any]) -> dict[str, Any]:
         for source in list_of(data, "identitySources"):
             if not isinstance(source, dict):
                 raise ValidationFailed("'identitySources' lists identity sources (objects).", field="identitySources")
-            kind = str(source.get("@odata.type", "#microsoft.graph.domainIdentitySource"))
-            if kind.removeprefix("#").removeprefix("microsoft.graph.") != "domainIdentitySource":
+            if odata_type(source, "domainIdentitySource") != "domainIdentitySource":
                 raise ValidationFailed(
                     "Only domainIdentitySource identity sources are supported.", field="identitySources"
                 )

@@ -18,29 +18,25 @@ from governance.api.base import (
     ResourceView,
     body_of,
     bool_of,
-    datetime_of,
-    free_text_of,
     id_of,
-    list_of,
+    name_and_description,
     name_field,
-    name_of,
     no_content,
     object_of,
     page_of,
-    parse_duration,
     refuse_unknown,
     text_field,
     text_of,
 )
+from governance.api.graph_policy import policy_spec
 from governance.api.odata import QueryOptions, enum, flag, ident, text
 from governance.api.serializers import PackageOut, PolicyOut, ResourceRoleScopeOut
 from governance.errors import ValidationFailed
+from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
     ApprovalStage,
-    ApproverKind,
     AssignmentPolicy,
-    ExpirationType,
     PackageResourceRole,
     ResourceRole,
     TargetScope,
@@ -48,8 +44,6 @@ from governance.models import (
 from governance.permissions import Action, get_for, restrict
 from governance.services import packages as package_services
 from governance.services import policies as policy_services
-from governance.services.policies import ApproverSpec, PolicySpec, StageSpec
-from governance.services.requests import is_uuid
 
 PACKAGE_TAG = ["accessPackages"]
 POLICY_TAG = ["assignmentPolicies"]
@@ -120,11 +114,7 @@ class PackageMixin(ResourceView):
 
 def _package_changes(data: dict[str, Any]) -> dict[str, Any]:
     refuse_unknown(data, ("id", "displayName", "description", "isHidden", "catalog"))
-    changes: dict[str, Any] = {}
-    if "displayName" in data:
-        changes["display_name"] = name_of(data, "displayName", required=True)
-    if "description" in data:
-        changes["description"] = free_text_of(data, "description")
+    changes = name_and_description(data)
     if "isHidden" in data:
         changes["is_hidden"] = bool_of(data, "isHidden")
     return changes
@@ -294,208 +284,6 @@ POLICY_INPUT = inline_serializer(
         "accessPackage": REF,
     },
 )
-POLICY_PROPERTIES = (
-    "id",
-    "displayName",
-    "description",
-    "allowedTargetScope",
-    "specificAllowedTargets",
-    "expiration",
-    "requestorSettings",
-    "requestApprovalSettings",
-    "accessPackage",
-    "createdDateTime",
-    "modifiedDateTime",
-)
-
-
-def _subject_sets(items: list[Any], field: str, *, fallback: bool = False) -> list[ApproverSpec]:
-    approvers = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise ValidationFailed(f"'{field}' lists subject sets (objects).", field=field)
-        kind = str(item.get("@odata.type", "")).removeprefix("#").removeprefix("microsoft.graph.")
-        if kind == "singleUser":
-            approvers.append(ApproverSpec(ApproverKind.USER, user_id=id_of(item, "userId", required=True)))
-        elif kind == "groupMembers":
-            approvers.append(ApproverSpec(ApproverKind.GROUP, group_id=id_of(item, "groupId", required=True)))
-        elif kind == "requestorManager":
-            if item.get("managerLevel", 1) != 1:
-                raise ValidationFailed("Only the requestor's direct manager (managerLevel 1) can approve.", field=field)
-            approvers.append(ApproverSpec(ApproverKind.MANAGER))
-        elif kind == "targetUserSponsors":
-            approvers.append(ApproverSpec(ApproverKind.SPONSOR))
-        else:
-            raise ValidationFailed(
-                f"'{field}': approvers are singleUser, groupMembers, requestorManager or targetUserSponsors "
-                f"(got '{kind or 'no @odata.type'}').",
-                field=field,
-            )
-        approvers[-1].is_fallback = fallback
-    return approvers
-
-
-def _targets(spec: PolicySpec, items: list[Any]) -> None:
-    users, groups, organizations = [], [], []
-    for item in items:
-        if not isinstance(item, dict):
-            raise ValidationFailed(
-                "'specificAllowedTargets' lists subject sets (objects).", field="specificAllowedTargets"
-            )
-        kind = str(item.get("@odata.type", "")).removeprefix("#").removeprefix("microsoft.graph.")
-        if kind == "singleUser":
-            users.append(id_of(item, "userId", required=True))
-        elif kind == "groupMembers":
-            groups.append(id_of(item, "groupId", required=True))
-        elif kind == "connectedOrganizationMembers":
-            organizations.append(id_of(item, "connectedOrganizationId", required=True))
-        else:
-            raise ValidationFailed(
-                "'specificAllowedTargets' are singleUser, groupMembers or connectedOrganizationMembers.",
-                field="specificAllowedTargets",
-            )
-    spec.specific_user_ids = [u for u in users if u]
-    spec.specific_group_ids = [g for g in groups if g]
-    spec.specific_organization_ids = [o for o in organizations if o]
-
-
-def _expiration(spec: PolicySpec, expiration: dict[str, Any]) -> None:
-    refuse_unknown(expiration, ("type", "endDateTime", "duration"), "expiration")
-    kind = text_of(expiration, "type", default="notSpecified")
-    if kind == "noExpiration":
-        spec.expiration_type = ExpirationType.NEVER
-    elif kind == "afterDateTime":
-        spec.expiration_type = ExpirationType.ON_DATE
-        spec.expiration_date = datetime_of(expiration, "endDateTime")
-    elif kind == "afterDuration":
-        days, hours = parse_duration(text_of(expiration, "duration", required=True), "expiration.duration")
-        if days and hours:
-            raise ValidationFailed("Give the duration in days or in hours, not both.", field="expiration.duration")
-        if hours:
-            spec.expiration_type, spec.expiration_hours, spec.expiration_days = ExpirationType.AFTER_HOURS, hours, None
-        else:
-            spec.expiration_type, spec.expiration_days, spec.expiration_hours = ExpirationType.AFTER_DAYS, days, None
-    else:
-        raise ValidationFailed("'expiration.type' is noExpiration, afterDateTime or afterDuration.", field="expiration")
-
-
-_REQUESTOR_SETTINGS = (
-    "enableTargetsToSelfAddAccess",
-    "enableTargetsToSelfUpdateAccess",
-    "enableTargetsToSelfRemoveAccess",
-    "allowCustomAssignmentSchedule",
-    "enableOnBehalfRequestorsToAddAccess",
-    "enableOnBehalfRequestorsToUpdateAccess",
-    "enableOnBehalfRequestorsToRemoveAccess",
-    "onBehalfRequestors",
-)
-_APPROVAL_SETTINGS = (
-    "isApprovalRequiredForAdd",
-    "isApprovalRequiredForUpdate",
-    "isRequestorJustificationRequired",
-    "stages",
-)
-_STAGE_SETTINGS = (
-    "durationBeforeAutomaticDenial",
-    "isApproverJustificationRequired",
-    "isEscalationEnabled",
-    "durationBeforeEscalation",
-    "primaryApprovers",
-    "fallbackPrimaryApprovers",
-    "escalationApprovers",
-    "fallbackEscalationApprovers",
-    "approverInformationVisibility",
-)
-
-
-def _requestor_settings(spec: PolicySpec, settings: dict[str, Any]) -> None:
-    refuse_unknown(settings, _REQUESTOR_SETTINGS, "requestorSettings")
-    for name in ("enableOnBehalfRequestorsToAddAccess", "enableOnBehalfRequestorsToUpdateAccess",
-                 "enableOnBehalfRequestorsToRemoveAccess"):  # fmt: skip
-        if bool_of(settings, name):
-            raise ValidationFailed(f"'{name}' is not supported: people request for themselves.", field=name)
-    if list_of(settings, "onBehalfRequestors"):
-        raise ValidationFailed("'onBehalfRequestors' is not supported.", field="onBehalfRequestors")
-    if spec.allowed_target_scope == TargetScope.NO_ONE and bool_of(settings, "enableTargetsToSelfAddAccess"):
-        raise ValidationFailed(
-            "With allowedTargetScope notSpecified only administrators assign: "
-            "enableTargetsToSelfAddAccess must be false.",
-            field="enableTargetsToSelfAddAccess",
-        )
-    if "enableTargetsToSelfAddAccess" in settings and spec.allowed_target_scope != TargetScope.NO_ONE:
-        # Graph's way to stop a policy accepting requests: ours is "enabled".
-        spec.enabled = bool_of(settings, "enableTargetsToSelfAddAccess", True)
-    spec.allow_extension = bool_of(settings, "enableTargetsToSelfUpdateAccess", spec.allow_extension)
-    spec.allow_custom_schedule = bool_of(settings, "allowCustomAssignmentSchedule", spec.allow_custom_schedule)
-
-
-def _approval_settings(spec: PolicySpec, settings: dict[str, Any]) -> None:
-    refuse_unknown(settings, _APPROVAL_SETTINGS, "requestApprovalSettings")
-    spec.requires_approval = bool_of(settings, "isApprovalRequiredForAdd", spec.requires_approval)
-    spec.extension_requires_approval = bool_of(
-        settings, "isApprovalRequiredForUpdate", spec.extension_requires_approval
-    )
-    spec.requestor_justification_required = bool_of(
-        settings, "isRequestorJustificationRequired", spec.requestor_justification_required
-    )
-    if "stages" not in settings:
-        return
-    stages: list[StageSpec] = []
-    justification: set[bool] = set()
-    for index, stage in enumerate(list_of(settings, "stages"), start=1):
-        if not isinstance(stage, dict):
-            raise ValidationFailed("'stages' lists approval stages (objects).", field="stages")
-        refuse_unknown(stage, _STAGE_SETTINGS, f"stage {index}")
-        if bool_of(stage, "isEscalationEnabled"):
-            raise ValidationFailed("Escalation is not supported; use fallback approvers.", field="isEscalationEnabled")
-        if list_of(stage, "escalationApprovers") or list_of(stage, "fallbackEscalationApprovers"):
-            raise ValidationFailed("Escalation approvers are not supported.", field="escalationApprovers")
-        days, hours = parse_duration(
-            text_of(stage, "durationBeforeAutomaticDenial", default="P14D"), "durationBeforeAutomaticDenial"
-        )
-        if hours:
-            raise ValidationFailed("Stage timeouts are whole days, e.g. P7D.", field="durationBeforeAutomaticDenial")
-        justification.add(bool_of(stage, "isApproverJustificationRequired"))
-        stages.append(
-            StageSpec(
-                timeout_days=days,
-                approvers=_subject_sets(list_of(stage, "primaryApprovers"), "primaryApprovers")
-                + _subject_sets(list_of(stage, "fallbackPrimaryApprovers"), "fallbackPrimaryApprovers", fallback=True),
-            )
-        )
-    if len(justification) > 1:
-        raise ValidationFailed(
-            "'isApproverJustificationRequired' applies to the whole policy here: give every stage the same value.",
-            field="isApproverJustificationRequired",
-        )
-    spec.approver_justification_required = justification.pop() if justification else False
-    spec.stages = stages
-
-
-def policy_spec(data: dict[str, Any], base: PolicySpec | None = None) -> PolicySpec:
-    """A Graph policy body as a :class:`PolicySpec`, over ``base`` for a PATCH."""
-    refuse_unknown(data, POLICY_PROPERTIES)
-    spec = base or PolicySpec(display_name="")
-    if "displayName" in data or base is None:
-        spec.display_name = name_of(data, "displayName", required=True)
-    if "description" in data:
-        spec.description = free_text_of(data, "description")
-    if "allowedTargetScope" in data or base is None:
-        scope = text_of(data, "allowedTargetScope", required=True)
-        if scope not in TargetScope.values:
-            raise ValidationFailed(
-                f"'allowedTargetScope' is one of {', '.join(TargetScope.values)}.", field="allowedTargetScope"
-            )
-        spec.allowed_target_scope = scope
-    if "specificAllowedTargets" in data:
-        _targets(spec, list_of(data, "specificAllowedTargets"))
-    if "expiration" in data:
-        _expiration(spec, object_of(data, "expiration"))
-    if "requestorSettings" in data:
-        _requestor_settings(spec, object_of(data, "requestorSettings"))
-    if "requestApprovalSettings" in data:
-        _approval_settings(spec, object_of(data, "requestApprovalSettings"))
-    return spec
 
 
 class PolicyMixin(ResourceView):

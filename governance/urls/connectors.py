@@ -1,3 +1,5 @@
+"""Connectors: the target systems access is delivered into."""
+
 from django.urls import path
 
 from governance.views import connectors

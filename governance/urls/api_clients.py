@@ -1,3 +1,5 @@
+"""API clients: the list of tokens, and revoking one."""
+
 from django.urls import path
 
 from governance.views.api_clients import api_client_list, api_client_revoke

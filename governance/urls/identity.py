@@ -1,3 +1,5 @@
+"""Sign-in and directory: single sign-on, the directory sync, external users' lifecycle."""
+
 from django.urls import path
 
 from governance.views import identity

@@ -1,3 +1,6 @@
+"""The admin portal (Identity Governance): catalogs, packages and their policies, requests,
+assignments, the audit log, connected organizations."""
+
 from django.urls import path
 
 from governance.views import (
