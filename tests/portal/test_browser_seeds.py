@@ -152,12 +152,18 @@ def test_view_and_filter_assignments_and_download(page: Page, scene: Scene, pkg_
     assert [(r["Person"], r["Status"]) for r in rows] == [("Erin Ended", "Expired")]
     # Search as one types, and sort by a column: only the table is swapped, the URL follows.
     page.get_by_label("Status").select_option(label="Active")
+    expect(page).to_have_url(re.compile("status=active"))
     page.get_by_label("Person").fill("bob")
+    # Each step waits for its own answer (the address follows it), so a search still on
+    # its way cannot land after a later click and undo it.
+    expect(page).to_have_url(re.compile("q=bob"))
     expect(results(page)).not_to_contain_text("Alice Anders")
     expect(results(page)).to_contain_text("Bob Brown")
     page.get_by_label("Person").fill("")
+    expect(page).to_have_url(re.compile(r"q=&"))
     expect(results(page)).to_contain_text("Alice Anders")
     results(page).get_by_role("link", name="Person").click()
+    expect(page).to_have_url(re.compile(r"sort=person"))
     expect(results(page).locator("tbody tr").first).to_contain_text("Alice Anders")
     results(page).get_by_role("link", name="Person").click()
     expect(results(page).locator("tbody tr").first).to_contain_text("Bob Brown")
