@@ -7,7 +7,6 @@ from __future__ import annotations
 from importlib.metadata import EntryPoint
 
 import pytest
-from django.test import Client
 
 from governance import models as m
 from governance.checks import check_connector_plugins
@@ -17,6 +16,7 @@ from governance.errors import ValidationFailed
 from governance.services import connectors as connector_service
 from governance.services import delivery, requests
 from tests import factories as f
+from tests.clients import signed_in
 from tests.conftest import snapshot
 from tests.delivery.conftest import ldap_package
 from tests.plugins import InstalledPlugin
@@ -24,12 +24,6 @@ from tests.targets import ROSTER_API_KEY, RosterServer
 from tests.workers import WorkerFactory, wait_for
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(user: m.User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def roster_form(target: str, **changes: str) -> dict[str, str]:

@@ -5,20 +5,14 @@ Who may do what, and what is never shown back, is walked in tests/security/."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from governance import models as m
 from tests import factories as f
+from tests.clients import signed_in
 from tests.conftest import snapshot
 from tests.ldap_server import ADMIN_DN, ADMIN_PASSWORD, GROUPS, PEOPLE, Slapd
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(user: m.User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def ldap_form(slapd_url: str, **changes: str) -> dict[str, str]:

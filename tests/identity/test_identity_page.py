@@ -12,6 +12,7 @@ from django.utils import timezone
 from governance import models as m
 from governance.services import directory_sync
 from tests import factories as f
+from tests.clients import signed_in
 from tests.conftest import snapshot
 from tests.identity.conftest import Organization, Provider
 from tests.ldap_server import free_port
@@ -21,25 +22,20 @@ pytestmark = pytest.mark.django_db
 PAGE = "/governance/identity/"
 
 
-def signed_in(client: Client, user: m.User) -> Client:
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.parametrize(
     ("persona", "status"),
     [("admin", 200), ("user_admin", 200), ("governance_admin", 200), ("catalog_owner", 404), ("requestor", 404)],
 )
 def test_who_may_see_the_page(client: Client, request: Any, persona: str, status: int) -> None:
     user = request.getfixturevalue(persona)
-    assert signed_in(client, user).get(PAGE).status_code == status
+    assert signed_in(user, client).get(PAGE).status_code == status
     assert (b"Sign-in and directory" in client.get("/governance/").content) is (status == 200)
 
 
 def test_not_configured(client: Client, admin: m.User, settings: Any) -> None:
     settings.OIDC_ISSUER = ""
     settings.LDAP_SYNC = {"url": ""}
-    page = signed_in(client, admin).get(PAGE)
+    page = signed_in(admin, client).get(PAGE)
     assert b"people sign in with local accounts only" in page.content
     assert b"Set <code>LDAP_SYNC_URL</code>" in page.content
     assert client.post(f"{PAGE}sync/").status_code == 404
@@ -51,7 +47,7 @@ def test_misconfiguration_is_shown(client: Client, admin: m.User, settings: Any)
     settings.OIDC_ISSUER = "https://id.example"
     settings.OIDC_RP_CLIENT_ID = ""
     settings.LDAP_SYNC = {"url": "ldap://127.0.0.1:1", "user_base": ""}
-    page = signed_in(client, admin).get(PAGE).content.decode()
+    page = signed_in(admin, client).get(PAGE).content.decode()
     assert "Single sign-on is misconfigured" in page
     assert "OIDC_CLIENT_ID is not set." in page
     assert "The directory sync is misconfigured" in page
@@ -63,7 +59,7 @@ def test_a_failed_sync_is_explained(client: Client, admin: m.User, settings: Any
     settings.LDAP_SYNC = {"url": f"ldap://127.0.0.1:{free_port()}", "user_base": "ou=people,dc=example"}
     with pytest.raises(directory_sync.DirectorySyncError):
         directory_sync.sync_directory()
-    page = signed_in(client, admin).get(PAGE).content.decode()
+    page = signed_in(admin, client).get(PAGE).content.decode()
     assert "Failed" in page
     assert "is unreachable" in page
 
@@ -77,13 +73,13 @@ def test_a_failed_sync_is_explained(client: Client, admin: m.User, settings: Any
 @pytest.mark.ldap
 def test_a_successful_sync_is_summarized(client: Client, admin: m.User, directory: Organization) -> None:
     directory_sync.sync_directory()
-    page = signed_in(client, admin).get(PAGE).content.decode()
+    page = signed_in(admin, client).get(PAGE).content.decode()
     assert "Succeeded" in page
     assert "301 people read, 301 created" in page
 
 
 def test_test_sign_in_configuration(client: Client, admin: m.User, oidc_provider: Provider, settings: Any) -> None:
-    response = signed_in(client, admin).post(f"{PAGE}test-sign-in/", follow=True)
+    response = signed_in(admin, client).post(f"{PAGE}test-sign-in/", follow=True)
     assert f"Portcullis ID answered as {oidc_provider.issuer}" in response.content.decode()
     settings.OIDC_ISSUER = f"http://127.0.0.1:{free_port()}"
     response = client.post(f"{PAGE}test-sign-in/", follow=True)
@@ -92,7 +88,7 @@ def test_test_sign_in_configuration(client: Client, admin: m.User, oidc_provider
 
 def test_lifecycle_form(client: Client, admin: m.User, contoso: m.ConnectedOrganization) -> None:
     url = f"{PAGE}organizations/{contoso.pk}/"
-    form = signed_in(client, admin).get(url)
+    form = signed_in(admin, client).get(url)
     assert form.status_code == 200
     for label in (
         "Block external user from signing in",
@@ -118,7 +114,7 @@ def test_lifecycle_form(client: Client, admin: m.User, contoso: m.ConnectedOrgan
 
 def test_only_directory_administrators_sync(client: Client, governance_admin: m.User, settings: Any) -> None:
     settings.LDAP_SYNC = {"url": "ldap://127.0.0.1:1", "user_base": "ou=people,dc=example"}
-    page = signed_in(client, governance_admin).get(PAGE)
+    page = signed_in(governance_admin, client).get(PAGE)
     assert b"Sync now" not in page.content
     assert client.post(f"{PAGE}sync/").status_code == 404
     assert not m.AuditEvent.objects.filter(action="directory.sync_requested").exists()
@@ -126,7 +122,7 @@ def test_only_directory_administrators_sync(client: Client, governance_admin: m.
 
 def test_lifecycle_form_refuses_others(client: Client, catalog_owner: m.User, contoso: m.ConnectedOrganization) -> None:
     url = f"{PAGE}organizations/{contoso.pk}/"
-    assert signed_in(client, catalog_owner).get(url).status_code == 404
+    assert signed_in(catalog_owner, client).get(url).status_code == 404
     assert client.post(url, {"remove_after_days": "5"}).status_code == 404
     assert client.get(f"{PAGE}organizations/00000000-0000-0000-0000-000000000000/").status_code == 404
     assert not m.ExternalUserLifecycle.objects.exists()
@@ -145,7 +141,7 @@ def test_constant_queries(
         f.ExternalUserOffboardingFactory(
             user=f.ExternalUserFactory(connected_organization=organization), remove_at=timezone.now()
         )
-    signed_in(client, admin)
+    signed_in(admin, client)
     with django_assert_max_num_queries(16):
         page = client.get(PAGE)
     assert page.content.count(b'aria-label="Edit ') == rows

@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import pytest
-from django.test import Client
 
 from governance import models as m
 from tests import factories as f
@@ -44,12 +43,6 @@ def path_of(url: str) -> str:
 
 def content(response: Any) -> str:
     return response.content.decode()
-
-
-def signed_in(user: m.User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

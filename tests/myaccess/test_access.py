@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from governance import models as m
 from governance.services import approvals, requests
-from tests.myaccess.conftest import content, everything, signed_in
+from tests.clients import signed_in
+from tests.myaccess.conftest import content, everything
 
 pytestmark = pytest.mark.django_db
 

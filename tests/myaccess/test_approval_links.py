@@ -14,7 +14,8 @@ from governance import models as m
 from governance.services import approval_links, approvals, requests
 from governance.services.approval_links import LinkExpired, LinkForSomeoneElse, LinkInvalid, LinkUsed
 from tests import factories as f
-from tests.myaccess.conftest import approval_link, content, everything, path_of, signed_in
+from tests.clients import signed_in
+from tests.myaccess.conftest import approval_link, content, everything, path_of
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,8 @@ from governance.permissions import approvable_requests
 from governance.services import approvals, requests
 from tests import factories as f
 from tests.approval_setup import approval_stage
-from tests.myaccess.conftest import content, everything, signed_in
+from tests.clients import signed_in
+from tests.myaccess.conftest import content, everything
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,8 @@ from django.test import Client
 from governance import models as m
 from governance.services import requests
 from tests import factories as f
-from tests.myaccess.conftest import approval_link, path_of, signed_in
+from tests.clients import signed_in
+from tests.myaccess.conftest import approval_link, path_of
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 
 from governance import models as m
 from tests import factories as f
-from tests.myaccess.conftest import signed_in
+from tests.clients import signed_in
 
 pytestmark = pytest.mark.django_db
 

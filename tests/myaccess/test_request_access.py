@@ -10,7 +10,8 @@ from django.utils import timezone
 from governance import models as m
 from governance.services import requests
 from tests import factories as f
-from tests.myaccess.conftest import content, everything, signed_in
+from tests.clients import signed_in
+from tests.myaccess.conftest import content, everything
 
 pytestmark = pytest.mark.django_db
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from governance import models as m
 from governance.errors import NotFound
 from governance.services import connectors as service
 from tests import factories as f
+from tests.clients import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -41,12 +41,6 @@ def webhook(db: None) -> m.Connector:
         config={"url": "https://hooks.example/badges", "timeout": 5},
         secrets={"secret": "badge-secret"},
     )
-
-
-def signed_in(user: m.User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def management_calls(connector: m.Connector) -> list[tuple[str, str, dict[str, str]]]:

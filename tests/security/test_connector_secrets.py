@@ -23,18 +23,13 @@ from django.test import Client
 from governance import models as m
 from governance.services import connectors as service
 from tests import factories as f
+from tests.clients import signed_in
 from tests.targets import Listener
 
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cr3t-token-5f1c9e"
-
-
-def signed_in(user: m.User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def scim_form(base_url: str, **changes: str) -> dict[str, str]:
