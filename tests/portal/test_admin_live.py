@@ -1,0 +1,125 @@
+"""Issue 14, items 4 and 10, below the browser: counts that mean what the seeds mean, and
+expiry on time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from governance import models as m
+from governance.services import requests
+from tests import factories as f
+from tests.portal.conftest import Scene, text
+
+pytestmark = pytest.mark.django_db
+
+
+def failure_emails(request: m.AssignmentRequest) -> int:
+    return m.OutboundEmail.objects.filter(request=request, kind="request_delivery_failed").count()
+
+
+class TestDeliveryErrorsCountResourceRoles:
+    def test_retries_of_one_role_are_one_error_with_every_attempt_listed(
+        self, scene: Scene, as_persona: Any, admin: m.User, deliver: Any
+    ) -> None:
+        request = scene.failed_request
+        for _ in range(2):  # the role is still broken: two more failed attempts at it
+            requests.reprocess_request(admin, request.pk)
+            deliver()
+        assert m.DeliveryAttempt.objects.filter(request=request, outcome__in=m.Outcome.ERRORS).count() == 3
+        client = as_persona("admin")
+        detail = text(client.get(f"/governance/requests/{request.pk}/"))
+        assert "Delivery errors 1 resource role failed, 3 failed attempts" in detail
+        listed = client.get("/governance/requests/", {"status": "attention"})
+        (row,) = listed.context["page"].rows
+        assert row.errors == 1
+        errors = text(client.get(f"/governance/requests/{request.pk}/errors/"))
+        assert "1 resource role failed" in errors
+        assert "3 attempts" in errors
+        assert errors.count("does not exist in the built-in directory") == 3
+
+    def test_reprocessing_does_not_email_the_same_failure_again(
+        self, scene: Scene, admin: m.User, deliver: Any
+    ) -> None:
+        request = scene.failed_request
+        assert failure_emails(request) == 1
+        requests.reprocess_request(admin, request.pk)
+        deliver()
+        request.refresh_from_db()
+        assert request.state == m.RequestState.PARTIALLY_DELIVERED
+        assert failure_emails(request) == 1  # told once, not once per reprocess
+
+    def test_a_new_failure_is_still_told(self, scene: Scene, admin: m.User, deliver: Any) -> None:
+        request = scene.failed_request
+        # The good role is lost and fails too on the next try: that is news to the requestor.
+        good = m.RoleGrant.objects.get(assignment=scene.partial, resource_role=scene.good_role)
+        m.RoleGrant.objects.filter(pk=good.pk).update(state=m.GrantState.FAILED, request=request)
+        m.DirectoryGroup.objects.filter(pk=scene.good_role.resource.origin_id).delete()
+        requests.reprocess_request(admin, request.pk)
+        deliver()
+        assert failure_emails(request) == 2
+
+    def test_the_requestor_is_told_when_reprocessing_delivers(self, scene: Scene, admin: m.User, deliver: Any) -> None:
+        from tests.portal.conftest import repair
+
+        repair(scene.bad_role)
+        requests.reprocess_request(admin, scene.failed_request.pk)
+        deliver()
+        assert m.OutboundEmail.objects.filter(request=scene.failed_request, kind="request_delivered").count() == 1
+
+
+class TestBulkResultsGrouped:
+    def test_skipped_rows_are_grouped_by_state(self, scene: Scene, as_persona: Any, admin: m.User, approver) -> None:
+        from tests.portal.conftest import pending_request
+
+        canceled = pending_request(scene.package, approver, who="carol")
+        requests.cancel_request_as_admin(admin, canceled.pk, "")
+        second = scene.failed_request
+        delivered = m.AssignmentRequest.objects.get(target=scene.delivered.target)
+        # A second failing request: copy of the scene's partially delivered one.
+        bob2 = f.UserFactory(username="bob2", display_name="Bob Two")
+        from governance.services import assignments
+
+        (other,) = assignments.create_direct_assignments(
+            admin, scene.package.pk, policy_id=scene.direct_policy.pk, target_ids=[bob2.pk]
+        )
+        from tests.portal.conftest import deliver_now
+
+        deliver_now()
+        response = as_persona("pkg_manager").post(
+            "/governance/requests/reprocess/",
+            {"ids": [second.pk, other.pk, delivered.pk, canceled.pk]},
+            follow=True,
+        )
+        assert (
+            "Reprocess: 2 queued; 2 skipped (Only requests that are Delivery failed or Partially delivered can be "
+            "reprocessed): already Delivered (1), Canceled (1)."
+        ) in text(response)
+
+
+class TestExpiryOnTime:
+    def test_the_expiry_job_runs_every_minute(self) -> None:
+        (entry,) = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"].endswith(".expire_assignments")]
+        assert entry["schedule"] <= timedelta(minutes=1)
+
+    def test_the_due_rows_are_found_through_the_index(self, db: None) -> None:
+        if connection.vendor != "sqlite":
+            pytest.skip("reads SQLite's plan")
+        sql, params = m.Assignment.objects.due_for_expiry(timezone.now()).query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+        assert "USING INDEX assignment_state_end" in plan, plan
+
+    def test_an_ended_assignment_expires_at_the_next_minute(self, scene: Scene, deliver: Any) -> None:
+        from governance import tasks
+
+        m.Assignment.objects.filter(pk=scene.delivered.pk).update(end_at=timezone.now() - timedelta(seconds=5))
+        assert tasks.expire_assignments() == 1
+        scene.delivered.refresh_from_db()
+        assert scene.delivered.state == m.AssignmentState.EXPIRED
