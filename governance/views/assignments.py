@@ -14,11 +14,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from governance.filters import AllAssignmentsFilter, AssignmentFilter, with_drift
+from governance.filters import AllAssignmentsFilter, AssignmentFilter, scheduled_starts, with_drift
 from governance.forms import NewAssignmentForm, RemoveAssignmentForm, UpdateEndForm, searching
 from governance.models import (
     AccessPackage,
     Assignment,
+    AssignmentRequest,
     AssignmentState,
     BulkReprocessKind,
     DeliveryAttempt,
@@ -64,11 +65,21 @@ def _filtered(request: HttpRequest, package: AccessPackage | None) -> Assignment
     return filterset(request.GET, queryset=_assignments(request, package))
 
 
+def _scheduled(request: HttpRequest, package: AccessPackage | None) -> QuerySet[AssignmentRequest]:
+    """Status "Scheduled": the starts still to come, as their requests (no assignment yet)."""
+    requests = restrict(AssignmentRequest.objects.all(), request.user, Action.VIEW)
+    if package is not None:
+        requests = requests.filter(package=package)
+    return scheduled_starts(requests, request.GET.get("q", "")).select_related("target", "package", "policy")
+
+
 def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[str, Any]:
     filterset = _filtered(request, package)
-    rows = filterset.qs.select_related("target", "package", "policy")
+    scheduled = filterset.scheduled
+    rows = _scheduled(request, package) if scheduled else filterset.qs.select_related("target", "package", "policy")
     return {
         "filter": filterset,
+        "scheduled": scheduled,
         "page": paginate(request, rows),
         "show_package": package is None,
         **reprocess_controls(request, BulkReprocessKind.ASSIGNMENTS, package),

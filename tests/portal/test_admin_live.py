@@ -123,3 +123,108 @@ class TestExpiryOnTime:
         assert tasks.expire_assignments() == 1
         scene.delivered.refresh_from_db()
         assert scene.delivered.state == m.AssignmentState.EXPIRED
+
+
+# --- Item 3: no dead ends ------------------------------------------------------------------
+
+
+class TestNoDeadEnds:
+    def test_a_404_is_a_styled_page_with_a_way_back(self, client: Any, requestor: m.User) -> None:
+        client.force_login(requestor)
+        response = client.get("/governance/no-such-page/")
+        assert response.status_code == 404
+        page = text(response)
+        assert "Page not found" in page
+        assert 'href="/myaccess/"' in response.content.decode()
+
+    def test_a_package_link_no_policy_allows_says_why(self, client: Any, make_package: Any, outsider: m.User) -> None:
+        group = f.DirectoryGroupFactory(display_name="Developers")
+        package = make_package(name="Developer tools", allowed_target_scope=m.TargetScope.SPECIFIC_USERS)
+        package.policies.get().specific_groups.add(group)
+        client.force_login(outsider)
+        response = client.get(f"/myaccess/packages/{package.pk}/")
+        assert response.status_code == 404  # still rule 11's answer to a program
+        page = text(response)
+        assert "You can't request this package" in page
+        assert "Only named people and members of Developers may request it" in page
+        assert text(client.get(f"/myaccess/packages/{package.pk}/request/")).count("You can't request") == 2
+
+    def test_a_hidden_package_reveals_nothing(self, client: Any, make_package: Any, outsider: m.User) -> None:
+        package = make_package(name="Secret project", allowed_target_scope=m.TargetScope.SPECIFIC_USERS)
+        m.AccessPackage.objects.filter(pk=package.pk).update(is_hidden=True)
+        client.force_login(outsider)
+        response = client.get(f"/myaccess/packages/{package.pk}/")
+        assert response.status_code == 404
+        assert "Secret project" not in response.content.decode()
+        assert "Page not found" in text(response)
+
+    def test_email_this_link_warns_about_recipients_no_policy_allows(
+        self, as_persona: Any, make_package: Any, requestor: m.User, outsider: m.User
+    ) -> None:
+        package = make_package(name="Developer tools", allowed_target_scope=m.TargetScope.SPECIFIC_USERS)
+        package.policies.get().specific_users.add(requestor)
+        client = as_persona("pkg_manager")
+        url = f"/governance/packages/{package.pk}/share/"
+        form = {
+            "recipients": [requestor.pk, outsider.pk],
+            "note": "",
+            "submission": "9b0b7a3e-2d6f-4b59-8d7f-1f0f4d7c9a11",
+        }
+        response = client.post(url, form)
+        assert response.status_code == 200
+        assert f"No policy of Developer tools allows {outsider}" in text(response)
+        assert not m.OutboundEmail.objects.filter(kind="package_link").exists()
+        response = client.post(url, {**form, "send_anyway": "on"}, follow=True)
+        assert "The link was emailed to 2 people." in text(response)
+
+    def test_scheduled_direct_assignments_are_listed_under_assignments(
+        self, scene: Scene, as_persona: Any, admin: m.User
+    ) -> None:
+        from governance.services import assignments
+
+        sam = f.UserFactory(username="sam", display_name="Sam Later")
+        start = timezone.now() + timedelta(days=3)
+        assignments.create_direct_assignments(
+            admin, scene.package.pk, policy_id=scene.direct_policy.pk, target_ids=[sam.pk], start=start
+        )
+        client = as_persona("assignment_manager")
+        page = text(client.get("/governance/assignments/", {"status": "scheduled"}))
+        assert "Sam Later" in page
+        assert "Scheduled" in page
+        assert "Alice Anders" not in page
+        tab = text(client.get(f"/governance/packages/{scene.package.pk}/assignments/", {"status": "scheduled"}))
+        assert "Sam Later" in tab
+        assert "Sam Later" not in text(client.get("/governance/assignments/"))  # not active yet
+
+    def test_a_resource_is_added_by_its_id_when_the_connector_cannot_list(
+        self, as_persona: Any, catalog: m.Catalog, admin: m.User
+    ) -> None:
+        hook = f.ConnectorFactory(
+            display_name="Badges", kind="webhook", config={"url": "http://127.0.0.1:9/hook"}, secrets={"secret": "s"}
+        )
+        client = as_persona("admin")
+        url = f"/governance/catalogs/{catalog.pk}/resources/add/?connector={hook.pk}&q=door"
+        page = text(client.get(url))
+        assert "Badges cannot list its resources" in page
+        assert "No groups match" not in page
+        typed = {
+            "typed": "1",
+            "connector": hook.pk,
+            "origin_id": "door-3",
+            "display_name": "Door 3",
+            "resource_type": "group",
+        }
+        response = client.post(url, {**typed, "action": "test"})
+        assert response.status_code == 200
+        assert "Test: " in text(response)  # the webhook is not there: a message, not a 500
+        assert not m.Resource.objects.filter(origin_id="door-3").exists()
+        response = client.post(url, {**typed, "action": "add"}, follow=True)
+        assert "Door 3 added to" in text(response)
+        assert m.Resource.objects.filter(origin_id="door-3", connector=hook, catalog=catalog).exists()
+
+    def test_the_delivery_errors_page_offers_reprocess_and_the_connector(self, scene: Scene, as_persona: Any) -> None:
+        response = as_persona("admin").get(f"/governance/requests/{scene.failed_request.pk}/errors/")
+        body = response.content.decode()
+        assert "Reprocess request" in text(response)
+        connector = m.DeliveryAttempt.objects.filter(request=scene.failed_request).first().connector
+        assert f'href="/governance/connectors/{connector.pk}/"' in body
