@@ -3,6 +3,9 @@ no dead ends, counts that mean what the seeds mean, expiry on time."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -54,3 +57,120 @@ def test_delivery_errors_count_failed_roles_and_bulk_results_are_grouped(
         "reprocessed): already Delivered (1), Canceled (1)."
     )
     screenshot(page, "admin-live-bulk-grouped")
+
+
+# --- Item 3: no dead ends ------------------------------------------------------------------
+
+
+def test_pages_one_may_not_open_say_why_and_lead_back(page: Page, make_package: Any, outsider: m.User) -> None:
+    group = f.DirectoryGroupFactory(display_name="Developers")
+    tools = make_package(name="Developer tools", allowed_target_scope=m.TargetScope.SPECIFIC_USERS)
+    tools.policies.get().specific_groups.add(group)
+    secret = make_package(name="Secret project", allowed_target_scope=m.TargetScope.SPECIFIC_USERS)
+    m.AccessPackage.objects.filter(pk=secret.pk).update(is_hidden=True)
+    sign_in(page, "outsider")
+
+    page.goto(f"/myaccess/packages/{tools.pk}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("You can't request this package")
+    expect(page.locator("main")).to_contain_text("Developer tools")
+    expect(page.locator("main")).to_contain_text("Only named people and members of Developers may request it")
+    screenshot(page, "admin-live-cannot-request")
+    page.get_by_role("link", name="Back to My Access").click()
+    expect(page).to_have_url(re.compile(r"/myaccess/$"))
+
+    page.goto(f"/myaccess/packages/{secret.pk}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    expect(page.locator("main")).not_to_contain_text("Secret project")
+    page.goto("/governance/catalogs/00000000-0000-0000-0000-000000000000/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    screenshot(page, "admin-live-404")
+    page.get_by_role("link", name="Back to My Access").click()
+    expect(page).to_have_url(re.compile(r"/myaccess/$"))
+
+
+def test_email_this_link_warns_when_no_policy_allows_a_recipient(
+    page: Page, make_package: Any, pkg_manager: m.User, requestor: m.User, outsider: m.User
+) -> None:
+    package = make_package(name="Developer tools", allowed_target_scope=m.TargetScope.SPECIFIC_USERS)
+    package.policies.get().specific_users.add(requestor)
+    sign_in(page, "pkgmanager")
+    open_package(page, "Developer tools")
+    page.get_by_text("Email this link").click()
+    for person in (requestor, outsider):
+        page.get_by_label("People").fill(person.username)
+        page.get_by_label(str(person)).check()
+    page.get_by_role("button", name="Send").click()
+    warning = page.get_by_test_id("share-warning")
+    expect(warning).to_contain_text(f"No policy of Developer tools allows {outsider}")
+    assert not m.OutboundEmail.objects.filter(kind="package_link").exists()
+    screenshot(page, "admin-live-share-warning")
+    page.get_by_role("button", name="Send anyway").click()
+    expect(message(page)).to_contain_text("The link was emailed to 2 people.")
+
+
+def test_scheduled_direct_assignments_show_under_assignments(page: Page, scene: Scene, admin: m.User) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    sam = f.UserFactory(username="sam", display_name="Sam Later")
+    assignments.create_direct_assignments(
+        admin,
+        scene.package.pk,
+        policy_id=scene.direct_policy.pk,
+        target_ids=[sam.pk],
+        start=timezone.now() + timedelta(days=3),
+    )
+    sign_in(page, "admin")
+    page.goto("/governance/assignments/")
+    expect(results(page)).not_to_contain_text("Sam Later")
+    page.get_by_label("Status").select_option(label="Scheduled")
+    expect(page).to_have_url(re.compile("status=scheduled"))
+    row = results(page).get_by_role("row", name="Sam Later")
+    expect(row).to_contain_text("Scheduled")
+    expect(results(page)).not_to_contain_text("Alice Anders")
+    screenshot(page, "admin-live-scheduled-assignments")
+    row.get_by_role("link", name="Sam Later").click()
+    expect(page.locator(".page-head")).to_contain_text("Scheduled")
+
+
+def test_a_webhook_resource_is_added_by_its_id_and_tested(
+    page: Page, catalog: m.Catalog, admin: m.User, webhook_receiver: Any
+) -> None:
+    from tests.targets import WEBHOOK_SECRET
+
+    f.ConnectorFactory(
+        display_name="Badge system",
+        kind="webhook",
+        config={"url": webhook_receiver.url, "timeout": 3},
+        secrets={"secret": WEBHOOK_SECRET},
+    )
+    sign_in(page, "admin")
+    page.goto(f"/governance/catalogs/{catalog.pk}/")
+    page.get_by_role("link", name="Add resource").click()
+    page.get_by_label("Connector").select_option(label="Badge system")
+    expect(page.locator("#results")).to_contain_text("Badge system cannot list its resources")
+    page.get_by_label("Resource id").fill("door-3")
+    page.get_by_label("Name", exact=True).fill("Door 3")
+    page.get_by_role("button", name="Test").click()
+    expect(message(page)).to_contain_text("Test: The webhook")
+    expect(message(page)).to_contain_text("accepted a signed ping")
+    expect(page.get_by_label("Resource id")).to_have_value("door-3")  # what was typed is kept
+    screenshot(page, "admin-live-add-resource-by-id")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(message(page)).to_contain_text("Door 3 added to")
+    assert m.Resource.objects.filter(catalog=catalog, origin_id="door-3").exists()
+
+
+def test_the_delivery_errors_page_reprocesses_and_names_the_connector(page: Page, scene: Scene, admin: m.User) -> None:
+    sign_in(page, "admin")
+    page.goto(f"/governance/requests/{scene.failed_request.pk}/errors/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Delivery errors")
+    errors = page.get_by_role("table", name="Delivery errors of this request")
+    expect(errors).to_contain_text("Built-in directory")
+    screenshot(page, "admin-live-errors-page")
+    page.get_by_role("button", name="Reprocess request").click()
+    expect(message(page)).to_contain_text("Reprocessing")
+    page.goto(f"/governance/requests/{scene.failed_request.pk}/errors/")
+    errors.get_by_role("link", name="Built-in directory").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Built-in directory")
