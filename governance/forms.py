@@ -273,7 +273,9 @@ class ResourceSearchForm(forms.Form):
 class AddResourceForm(forms.Form):
     connector = forms.UUIDField(widget=forms.HiddenInput)
     origin_id = NameField(
-        max_length=512, label="Resource id", help_text="Its id in the target system (a SCIM group's id, a webhook's key)."
+        max_length=512,
+        label="Resource id",
+        help_text="Its id in the target system (a SCIM group's id, a webhook's key).",
     )
     # The name the target system gives the group: the person only picked it, so a line break
     # in it is made a space rather than refused.

@@ -32,6 +32,7 @@ from governance.permissions import Action, can, restrict
 from governance.services import assignments as assignment_service
 from governance.views.access import admin_portal, visible
 from governance.views.listing import paginate, stream_csv
+from governance.views.live import assignment_in_flight
 from governance.views.outcomes import refusals_as_messages, submit_once
 from governance.views.packages import find_package, package_tabs, render_list
 from governance.views.reprocess_all import reprocess_controls, reprocess_selected
@@ -160,6 +161,7 @@ def assignment_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
             "grants": grants,
             "requests": assignment.requests.select_related("policy").order_by("-created_at")[:20],
             "drifted": any(g.state == GrantState.DRIFTED for g in grants),
+            "in_flight": assignment_in_flight(assignment, grant_states=[g.state for g in grants]),
             "can_assign": assignment.is_active and can(user, Action.ASSIGN, assignment),
             "can_reprocess": assignment.is_active and can(user, Action.REPROCESS, assignment),
             "remove_form": RemoveAssignmentForm(),

@@ -224,7 +224,7 @@ def catalog_resource_add(request: HttpRequest, pk: UUID) -> HttpResponse:
     if search.is_valid():
         connector = search.cleaned_data["connector"]
     listable = connector is None or catalog_service.can_list_resources(connector)
-    if search.is_valid() and search.cleaned_data["q"] and listable:
+    if connector is not None and search.cleaned_data["q"] and listable:
         try:
             results = catalog_service.find_resources(request.user, catalog, connector, search.cleaned_data["q"])
         except ConnectorError as error:

@@ -33,6 +33,7 @@ from governance.services import connectors as connector_service
 from governance.services import requests as request_service
 from governance.views.access import admin_portal, visible
 from governance.views.listing import paginate
+from governance.views.live import request_in_flight
 from governance.views.outcomes import refusals_as_messages
 from governance.views.packages import find_package, render_list
 from governance.views.reprocess_all import reprocess_controls, reprocess_selected
@@ -104,6 +105,7 @@ def request_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
             "stage_count": item.approval_stages().count() if item.policy_id else 0,
             "approvers": item.stage_approvers(stage) if stage else [],
             **_error_counts(item),
+            "in_flight": request_in_flight(item),
             # Rule 1 and rule 3 decide whether the buttons exist at all.
             "can_reprocess": request_service.is_reprocessable(item) and can(user, Action.REPROCESS, item),
             "can_cancel": item.state in RequestState.ADMIN_CANCELABLE and can(user, Action.CANCEL, item),

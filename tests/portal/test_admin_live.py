@@ -228,3 +228,50 @@ class TestNoDeadEnds:
         assert "Reprocess request" in text(response)
         connector = m.DeliveryAttempt.objects.filter(request=scene.failed_request).first().connector
         assert f'href="/governance/connectors/{connector.pk}/"' in body
+
+
+# --- Item 1: status that updates itself ---------------------------------------------------
+
+
+class TestLiveStatus:
+    def test_a_detail_in_flight_polls_and_backs_off(self, scene: Scene, as_persona: Any, approver) -> None:
+        from tests.portal.conftest import pending_request
+
+        pending = pending_request(scene.package, approver)
+        client = as_persona("admin")
+        first = client.get(f"/governance/requests/{pending.pk}/").content.decode()
+        assert 'data-live="polling"' in first
+        assert "load delay:2.0s" in first
+        later = client.get(f"/governance/requests/{pending.pk}/", HTTP_HX_REQUEST="true", HTTP_X_POLL="3")
+        assert "load delay:6.8s" in later.content.decode()
+        settled = client.get(f"/governance/requests/{scene.failed_request.pk}/").content.decode()
+        assert 'data-live="polling"' not in settled
+
+    def test_the_list_poller_answers_badges_out_of_band(self, scene: Scene, as_persona: Any, approver) -> None:
+        from tests.portal.conftest import pending_request
+
+        pending = pending_request(scene.package, approver)
+        client = as_persona("catalog_reader")
+        listed = client.get("/governance/requests/").content.decode()
+        assert f"/governance/live/?kind=requests&amp;id={pending.pk}" in listed
+        answer = client.get(
+            "/governance/live/", {"kind": "requests", "id": [pending.pk, scene.failed_request.pk]}, HTTP_X_POLL="1"
+        ).content.decode()
+        assert f'id="live-requests-{pending.pk}" hx-swap-oob="true"' in answer
+        assert "Pending approval" in answer
+        assert "load delay:3.0s" in answer  # still in flight: asks again, later
+
+    def test_the_poller_shows_nothing_out_of_scope(self, scene: Scene, as_persona: Any, finance_owner) -> None:
+        answer = as_persona("finance_owner").get("/governance/live/", {"kind": "assignments", "id": [scene.partial.pk]})
+        assert answer.status_code == 200
+        assert str(scene.partial.pk) not in answer.content.decode()
+        assert as_persona("outsider").get("/governance/live/", {"kind": "assignments"}).status_code == 404
+        assert as_persona("admin").get("/governance/live/", {"kind": "bogus"}).status_code == 404
+
+    def test_the_poller_costs_the_same_for_one_row_and_a_hundred(
+        self, scene: Scene, as_persona: Any, django_assert_max_num_queries: Any
+    ) -> None:
+        client = as_persona("admin")
+        ids = [scene.partial.pk, scene.delivered.pk]
+        with django_assert_max_num_queries(8):
+            client.get("/governance/live/", {"kind": "assignments", "id": ids})

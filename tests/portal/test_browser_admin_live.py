@@ -174,3 +174,93 @@ def test_the_delivery_errors_page_reprocesses_and_names_the_connector(page: Page
     page.goto(f"/governance/requests/{scene.failed_request.pk}/errors/")
     errors.get_by_role("link", name="Built-in directory").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Built-in directory")
+
+
+# --- Item 1: status that updates itself; item 10: expiry on time -------------------------
+
+LIVE = 20_000  # the pollers back off from 2 s; a change shows within a few asks
+
+
+def polling(page: Page) -> Any:
+    return page.locator("[data-live=polling]")
+
+
+def test_request_pages_update_themselves_for_admin_and_requestor(
+    page: Page, browser: Any, live_server: Any, scene: Scene, admin: m.User, approver: m.User
+) -> None:
+    from governance.services import approvals
+
+    pending = pending_request(scene.package, approver, who="carol")
+    sign_in(page, "admin")
+    page.goto(f"/governance/requests/{pending.pk}/")
+    expect(page.locator(".page-head")).to_contain_text("Pending approval")
+    expect(polling(page)).to_have_count(1)
+
+    requestor_context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    try:
+        mine = requestor_context.new_page()
+        sign_in(mine, "carol")
+        mine.goto(f"/myaccess/requests/{pending.pk}/")
+        expect(mine.get_by_role("button", name="Cancel")).to_be_visible()
+
+        approvals.decide(approver, pending.pk, m.Decision.APPROVE, "Fine")  # no reload from here on
+        expect(page.locator(".page-head")).to_contain_text("Delivering", timeout=LIVE)
+        expect(mine.get_by_role("button", name="Cancel")).to_have_count(0, timeout=LIVE)
+        expect(mine.locator(".page-head")).to_contain_text("Delivering")
+        screenshot(mine, "admin-live-requestor-after-approval")
+
+        deliver_now()  # the scene's package has a broken role: partially delivered
+        expect(page.locator(".page-head")).to_contain_text("Partially delivered", timeout=LIVE)
+        expect(page.get_by_role("button", name="Reprocess request")).to_be_visible()  # offered now
+        expect(polling(page)).to_have_count(0)  # nothing in flight: the page stops asking
+        expect(mine.locator(".page-head")).to_contain_text("Partially delivered", timeout=LIVE)
+        expect(polling(mine)).to_have_count(0)
+        screenshot(page, "admin-live-request-updated")
+    finally:
+        requestor_context.close()
+
+
+def test_lists_swap_the_badges_of_rows_in_flight(page: Page, scene: Scene, admin: m.User) -> None:
+    erin = f.UserFactory(username="erin", display_name="Erin Early")
+    assignments.create_direct_assignments(
+        admin, scene.package.pk, policy_id=scene.direct_policy.pk, target_ids=[erin.pk]
+    )
+    sign_in(page, "admin")
+    open_package(page, "Production on-call", "Requests")
+    row = results(page).get_by_role("row", name="Erin Early")
+    expect(row).to_contain_text("Delivering")
+    results(page).get_by_role("row", name="Alice Anders").get_by_role("checkbox").check()
+    deliver_now()
+    expect(row).to_contain_text("Partially delivered", timeout=LIVE)
+    # Only the badge was swapped: what the administrator ticked is still ticked.
+    expect(results(page).get_by_role("row", name="Alice Anders").get_by_role("checkbox")).to_be_checked()
+    expect(polling(page)).to_have_count(0)
+    screenshot(page, "admin-live-list-badges")
+
+    page.goto("/governance/assignments/")
+    expect(results(page).get_by_role("row", name="Erin Early")).to_contain_text("Partially fulfilled")
+    expect(polling(page)).to_have_count(0)
+
+
+def test_an_ended_assignment_shows_expired_within_the_minute(page: Page, scene: Scene) -> None:
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from governance import tasks
+
+    (beat,) = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "governance.tasks.expire_assignments"]
+    assert beat["schedule"] <= timedelta(minutes=1)  # a beat every minute, not every five
+    m.Assignment.objects.filter(pk=scene.delivered.pk).update(end_at=timezone.now() + timedelta(seconds=2))
+    sign_in(page, "admin")
+    page.goto(f"/governance/assignments/{scene.delivered.pk}/")
+    expect(page.locator(".page-head")).to_contain_text("Delivered")
+    expect(polling(page)).to_have_count(1)  # about to end: the page keeps asking
+    page.wait_for_timeout(2500)
+    assert tasks.expire_assignments() == 1  # what the beat runs, at most a minute after the end
+    expect(page.locator(".page-head")).to_contain_text("Expired", timeout=LIVE)
+    deliver_now()  # the revocation
+    expect(page.locator("main")).to_contain_text("Revoked", timeout=LIVE)
+    expect(polling(page)).to_have_count(0)
+    screenshot(page, "admin-live-expired-on-time")
