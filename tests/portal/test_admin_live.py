@@ -275,3 +275,23 @@ class TestLiveStatus:
         ids = [scene.partial.pk, scene.delivered.pk]
         with django_assert_max_num_queries(8):
             client.get("/governance/live/", {"kind": "assignments", "id": ids})
+
+
+def test_test_finds_a_scim_group_by_its_id(scim_server: Any, catalog: m.Catalog, admin: m.User) -> None:
+    """Add resource's "Test" against the real SCIM server: a group found by id, and a wrong id."""
+    from governance.services import catalogs
+    from tests.targets import SCIM_TOKEN
+
+    connector = f.ConnectorFactory(
+        display_name="Wiki (SCIM)",
+        kind="scim",
+        config={"base_url": scim_server.url, "timeout": 3},
+        secrets={"token": SCIM_TOKEN},
+    )
+    group_id = scim_server.add_group("Wiki editors")
+    worked, said = catalogs.test_resource(admin, catalog.pk, connector.pk, group_id)
+    assert worked, said
+    assert "Wiki editors" in said
+    worked, said = catalogs.test_resource(admin, catalog.pk, connector.pk, "no-such-group")
+    assert not worked
+    assert "No SCIM group has the id no-such-group" in said
