@@ -30,6 +30,16 @@ class NotFound(DomainError):
     http_status = 404
 
 
+class NotRequestable(NotFound):
+    """A package's link opened by someone no policy allows, where the package is no secret
+    (not Hidden, in a catalog they could browse): the portal may say why, in plain words.
+    Anywhere else it is the 404 it derives from."""
+
+    def __init__(self, message: str, *, package: Any, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.package = package
+
+
 class ValidationFailed(DomainError):
     """Bad input: a form error, or a 400 in the API."""
 

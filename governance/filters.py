@@ -70,8 +70,12 @@ ACTIVE = "active"
 DRIFTED = "drifted"
 ATTENTION = "attention"
 ALL = "all"
+# Scheduled: a direct assignment (or approved request) whose start is still to come. No
+# assignment row exists before the start, so the list shows the scheduled requests instead.
+SCHEDULED = "scheduled"
 ASSIGNMENT_STATUS_CHOICES = [
     (ACTIVE, "Active"),
+    (SCHEDULED, "Scheduled"),
     (ATTENTION, "Delivery failed or partially fulfilled"),
     (AssignmentState.DELIVERED, "Delivered"),
     (AssignmentState.PARTIALLY_DELIVERED, "Partially fulfilled"),
@@ -128,7 +132,22 @@ class AssignmentFilter(PersonSearch):
             return queryset.filter(state__in=[AssignmentState.DELIVERY_FAILED, AssignmentState.PARTIALLY_DELIVERED])
         if value == ALL:
             return queryset
+        if value == SCHEDULED:
+            return queryset.none()
         return queryset.filter(state=value)
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the list shows scheduled starts (:func:`scheduled_starts`) instead of rows."""
+        return self.form.is_valid() and self.form.cleaned_data.get("status") == SCHEDULED
+
+
+def scheduled_starts(requests: QuerySet[AssignmentRequest], query: str = "") -> QuerySet[AssignmentRequest]:
+    """Assignments that start later: add requests in ``scheduled``, soonest start first."""
+    rows = requests.filter(state=RequestState.SCHEDULED, request_type__in=RequestType.ADDS)
+    if query.strip():
+        rows = PersonSearch().filter_person(rows, "q", query)
+    return rows.order_by("schedule_start")
 
 
 # Across packages a list may hold a million rows: only orders an index serves are offered.

@@ -271,16 +271,20 @@ class ResourceSearchForm(forms.Form):
 
 
 class AddResourceForm(forms.Form):
-    connector = forms.UUIDField()
-    origin_id = NameField(max_length=512)
+    connector = forms.UUIDField(widget=forms.HiddenInput)
+    origin_id = NameField(
+        max_length=512,
+        label="Resource id",
+        help_text="Its id in the target system (a SCIM group's id, a webhook's key).",
+    )
     # The name the target system gives the group: the person only picked it, so a line break
     # in it is made a space rather than refused.
-    display_name = forms.CharField(max_length=MAX_NAME)
+    display_name = forms.CharField(max_length=MAX_NAME, label="Name", help_text="What the portal calls it.")
 
     def clean_display_name(self) -> str:
         return one_line(self.cleaned_data["display_name"])
 
-    resource_type = forms.ChoiceField(choices=ResourceType.choices, initial=ResourceType.GROUP)
+    resource_type = forms.ChoiceField(choices=ResourceType.choices, initial=ResourceType.GROUP, label="Type")
 
 
 # --- Access packages ------------------------------------------------------------------
@@ -308,6 +312,8 @@ class PackageEditForm(PortalForm):
 class ShareLinkForm(OnceForm):
     recipients = people_field("People", required=True, help_text="Each gets an email with the My Access link.")
     note = TextField(label="Message", max_length=MAX_NOTE)
+    # Set by "Send anyway" once the form has warned that no policy allows some recipients.
+    send_anyway = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class AddRoleForm(PortalForm):

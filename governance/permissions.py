@@ -24,7 +24,8 @@ from uuid import UUID
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from governance.errors import NotAllowed, NotFound
+from governance.errors import NotAllowed, NotFound, NotRequestable
+from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
     ApiClient,
@@ -33,6 +34,7 @@ from governance.models import (
     AssignmentRequest,
     CatalogRole,
     CatalogRoleAssignment,
+    CatalogState,
     DirectoryRoleAssignment,
     GlobalRole,
     OutboundEmail,
@@ -359,8 +361,25 @@ def package_by_link(user: User, package_id: Any) -> AccessPackage:
     except (ValueError, ValidationError):
         package = None
     if package is None:
+        known = _package_no_secret(user, package_id)
+        if known is not None:
+            raise NotRequestable("You can't request this package.", package=known)
         raise NotFound("Access package not found.")
     return package
+
+
+def _package_no_secret(user: User, package_id: Any) -> AccessPackage | None:
+    """A package this person may be told exists though no policy lets them request it: not
+    Hidden (rule 9 keeps hidden ones a secret to everyone no policy allows), in a published
+    catalog that, for an external user, is visible to external users."""
+    if not getattr(user, "is_authenticated", False) or not is_uuid(package_id):
+        return None
+    packages = AccessPackage.objects.filter(
+        pk=package_id, is_hidden=False, catalog__state=CatalogState.PUBLISHED
+    ).select_related("catalog")
+    if user.is_external:
+        packages = packages.filter(catalog__is_externally_visible=True)
+    return packages.first()
 
 
 def approvable_requests(user: User) -> models.QuerySet[AssignmentRequest]:

@@ -341,7 +341,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {"task": "governance.tasks.sweep_deliveries", "schedule": timedelta(minutes=1)},
     "start-scheduled": {"task": "governance.tasks.start_scheduled", "schedule": timedelta(minutes=1)},
-    "expire-assignments": {"task": "governance.tasks.expire_assignments", "schedule": timedelta(minutes=5)},
+    # Every minute: an ended assignment must not show Active for long (issue 14). The job
+    # reads only due rows, through the (state, end_at) index, so an idle minute costs one query.
+    "expire-assignments": {"task": "governance.tasks.expire_assignments", "schedule": timedelta(minutes=1)},
     "send-expiry-reminders": {"task": "governance.tasks.send_expiry_reminders", "schedule": timedelta(hours=1)},
     "time-out-approvals": {"task": "governance.tasks.time_out_approvals", "schedule": timedelta(minutes=15)},
     "check-drift": {"task": "governance.tasks.check_drift", "schedule": crontab(minute=17)},

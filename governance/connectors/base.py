@@ -292,6 +292,11 @@ class BaseConnector:
         with ``owned_by``, only those that person owns there."""
         return []
 
+    def check_resource(self, origin_id: str) -> str:
+        """The Add resource form's "Test" of a resource typed by its id: a line saying what
+        was found. A target that cannot look resources up checks that it can be reached."""
+        return f"{self.test()} It cannot look up {origin_id!r} itself: check the id with the system's owner."
+
     def owners(self, origin_ids: Sequence[str]) -> dict[str, set[UUID]] | None:
         """Per resource, the ids of the people who own it in the target system (rule 17);
         None when the target system does not say who owns its resources."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 from governance.connectors.base import (
@@ -254,6 +255,23 @@ class ScimConnector(BaseConnector):
         # Only a number is repeated from the answer: nothing else of it is shown.
         count = total if isinstance(total, int) and not isinstance(total, bool) else "an unknown number of"
         return f"Connected to {self.base_url}; {count} groups."
+
+    def check_resource(self, origin_id: str) -> str:
+        try:
+            body = self._read(
+                "GET",
+                f"/Groups/{quote(origin_id, safe='')}",
+                "looking up the group",
+                params={"attributes": "displayName"},
+            )
+        except PermanentError as exc:
+            if exc.code == "http404":
+                raise PermanentError(
+                    f"No SCIM group has the id {origin_id} at {self.base_url}.", code="groupNotFound"
+                ) from exc
+            raise
+        name = body.get("displayName") if isinstance(body, dict) else None
+        return f"Found the SCIM group {one_line(str(name))[:200]!r}." if name else f"Found the SCIM group {origin_id}."
 
     def search(self, query: str, limit: int = 20, owned_by: Subject | None = None) -> list[tuple[str, str]]:
         if owned_by is not None:

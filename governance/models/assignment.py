@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import ClassVar
 
 from django.conf import settings
@@ -40,6 +41,11 @@ class AssignmentQuerySet(models.QuerySet["Assignment"]):
     def active_for(self, target: User, package: AccessPackage) -> AssignmentQuerySet:
         """Rule 12: the person's active assignment to the package, if any."""
         return self.filter(target=target, package=package, state__in=AssignmentState.ACTIVE)
+
+    def due_for_expiry(self, now: datetime) -> AssignmentQuerySet:
+        """Rule 6: active assignments whose end has come, oldest end first. Read every minute
+        by beat, so it must reach only due rows: through the (state, end_at) index."""
+        return self.filter(state__in=AssignmentState.ACTIVE, end_at__lte=now).order_by("end_at")
 
 
 class Assignment(CatalogScoped, models.Model):

@@ -212,8 +212,8 @@ def _expire_batch(now: datetime, batch_size: int, **only: Any) -> int:
         batch = list(
             Assignment.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("package", "target")
-            .filter(state__in=AssignmentState.ACTIVE, end_at__lte=now, **only)
-            .order_by("end_at")[:batch_size]
+            .due_for_expiry(now)
+            .filter(**only)[:batch_size]
         )
         if not batch:
             return 0

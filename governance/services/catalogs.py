@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 
 from governance.audit import log_action
 from governance.connectors import ConnectorError, for_connector, registry
+from governance.connectors.base import BaseConnector
 from governance.errors import NotAllowed, NotFound, NotResourceOwner, StillInUse, ValidationFailed
 from governance.ids import is_uuid
 from governance.models import (
@@ -235,6 +236,38 @@ def addable_connectors(actor: Any) -> QuerySet[Connector]:
     if may_add_any_resource(actor):
         return connectors
     return connectors.filter(kind__in=[kind for kind, cls in registry.current().classes.items() if cls.knows_owners])
+
+
+def can_list_resources(connector: Connector) -> bool:
+    """Whether the connector's target can be searched for resources; where it cannot (a
+    webhook), the Add resource page asks for the resource's id and name instead."""
+    cls = registry.find(connector.kind)
+    return cls is not None and cls.search is not BaseConnector.search
+
+
+def test_resource(actor: Any, catalog_id: UUID | str, connector_id: UUID | str, origin_id: str) -> tuple[bool, str]:
+    """Add resource's "Test": look the typed id up in the connector (or reach the connector
+    when it cannot look resources up). Changes nothing; (worked, what happened)."""
+    if not is_uuid(catalog_id):
+        raise NotFound("Catalog not found.")
+    get_for(actor, Action.MANAGE_CATALOG, Catalog.objects.all(), catalog_id, "catalog")
+    origin_id = str(origin_id or "").strip()
+    if not origin_id:
+        raise ValidationFailed("Type the resource's id in the target system.", field="origin_id")
+    origin_id = clean_name(origin_id, "origin_id", max_length=512, what="resource id")
+    connector = addable_connectors(actor).filter(pk=connector_id).first() if is_uuid(connector_id) else None
+    if connector is None:
+        raise ValidationFailed("Choose an enabled connector.", field="connector")
+    try:
+        target = for_connector(connector)
+    except ConnectorError as exc:
+        return False, exc.message
+    try:
+        return True, target.check_resource(origin_id)
+    except ConnectorError as exc:
+        return False, exc.message
+    finally:
+        target.close()
 
 
 def find_resources(actor: Any, catalog: Catalog, connector: Connector, query: str) -> list[Candidate]:

@@ -30,9 +30,13 @@ from governance.models import (
     ApprovalLink,
     Assignment,
     AssignmentRequest,
+    DeliveryAttempt,
+    GrantState,
     OutboundEmail,
+    Outcome,
     RequestState,
     RequestType,
+    RoleGrant,
     User,
 )
 from governance.services.dispatch import wake_email_sender
@@ -190,22 +194,66 @@ def request_denied(request: AssignmentRequest, decision: ApprovalDecision) -> No
 
 
 def requests_completed(requests: Iterable[AssignmentRequest]) -> None:
-    """:func:`request_completed` for many requests at once (set-based delivery and expiry)."""
-    post([email for request in requests if (email := request_completed(request, save=False)) is not None])
+    """:func:`request_completed` for many requests at once (set-based delivery and expiry).
+
+    A failure the requestor was already told about is not told again: reprocessing a
+    request that fails once more on the same resources sends nothing (issue 14)."""
+    requests = list(requests)
+    told = _failures_already_told(requests)
+    post(
+        [
+            email
+            for request in requests
+            if request.pk not in told and (email := request_completed(request, save=False)) is not None
+        ]
+    )
+
+
+FAILURE_EMAIL = "request_delivery_failed"
+
+
+def _failures_already_told(requests: Sequence[AssignmentRequest]) -> set[UUID]:
+    """The failing requests whose every failed resource role had already failed before the
+    last failure email about that request (three queries, whatever the number)."""
+    failing = [r.pk for r in requests if _kind_of(r) == FAILURE_EMAIL]
+    if not failing:
+        return set()
+    last_told: dict[UUID, Any] = {}
+    for request_id, created_at in OutboundEmail.objects.filter(kind=FAILURE_EMAIL, request_id__in=failing).values_list(
+        "request_id", "created_at"
+    ):
+        last_told[request_id] = max(created_at, last_told.get(request_id, created_at))
+    if not last_told:
+        return set()
+    failed_now: dict[UUID, set[UUID]] = {pk: set() for pk in last_told}
+    for request_id, role_id in RoleGrant.objects.filter(request_id__in=last_told, state=GrantState.FAILED).values_list(
+        "request_id", "resource_role_id"
+    ):
+        failed_now[request_id].add(role_id)
+    failed_before: dict[UUID, set[UUID]] = {pk: set() for pk in last_told}
+    for request_id, role_id, started_at in DeliveryAttempt.objects.filter(
+        request_id__in=last_told, outcome__in=Outcome.ERRORS
+    ).values_list("request_id", "grant__resource_role_id", "started_at"):
+        if started_at <= last_told[request_id]:
+            failed_before[request_id].add(role_id)
+    return {pk for pk in last_told if failed_now[pk] <= failed_before[pk]}
+
+
+def _kind_of(request: AssignmentRequest) -> str:
+    if request.request_type == RequestType.SYSTEM_REMOVE:
+        return "assignment_expired"
+    if request.request_type in RequestType.REMOVES:
+        return "access_removed"
+    if request.request_type in RequestType.UPDATES:
+        return "request_extended"
+    if request.state == RequestState.DELIVERED:
+        return "request_delivered"
+    return FAILURE_EMAIL
 
 
 def request_completed(request: AssignmentRequest, *, save: bool = True) -> OutboundEmail | None:
     """Delivered, partially delivered or failed: tell the person whose access it is."""
-    if request.request_type == RequestType.SYSTEM_REMOVE:
-        kind = "assignment_expired"
-    elif request.request_type in RequestType.REMOVES:
-        kind = "access_removed"
-    elif request.request_type in RequestType.UPDATES:
-        kind = "request_extended"
-    elif request.state == RequestState.DELIVERED:
-        kind = "request_delivered"
-    else:
-        kind = "request_delivery_failed"
+    kind = _kind_of(request)
     context = _request_context(request)
     if request.assignment is not None:
         context["access_link"] = link("myaccess:access_detail", request.assignment.pk)

@@ -10,6 +10,7 @@ filter) feeds these functions 1,000 ids at a time: :mod:`governance.services.bul
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
@@ -44,35 +45,56 @@ ASSIGNMENT_REDELIVERABLE = ASSIGNMENT.sources_of("redeliver")
 
 @dataclass
 class BulkResult:
-    """What a bulk action did: ids done (queued), and ids skipped with the reason."""
+    """What a bulk action did: ids done (queued), and ids skipped with the reason.
+
+    Each skip also has a short group for the summary: a state the row is already in
+    ("Delivered"), or a few words ("not found"); ``rule`` says once what would have been
+    eligible, so the summary reads "2 queued; 2 skipped (rule): already Delivered (1),
+    Canceled (1)." and not one sentence per row."""
 
     done: list[UUID] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     errors: dict[str, DomainError] = field(default_factory=dict)
+    groups: Counter[tuple[bool, int, str]] = field(default_factory=Counter)
+    rule: str = ""
 
-    def skip(self, pk: object, error: DomainError) -> None:
+    def skip(self, pk: object, error: DomainError, *, state: models.TextChoices | None = None, group: str = "") -> None:
+        """``state``: the row is in a state the action does not apply to (a TextChoices
+        member: its label is shown, states in their machine's order); ``group``: otherwise,
+        why in a few words (default: the error's message)."""
         self.skipped.append((str(pk), error.message))
         self.errors[str(pk)] = error
+        if state is not None:
+            key = (True, type(state).values.index(state.value), str(state.label))
+        else:
+            key = (False, 0, group or error.message.rstrip("."))
+        self.groups[key] += 1
 
     def summary(self, verb: str = "queued") -> str:
         text = f"{len(self.done)} {verb}"
-        if self.skipped:
-            reasons = sorted({reason for _, reason in self.skipped})
-            text += f", {len(self.skipped)} skipped ({'; '.join(reasons)})"
-        return text + "."
+        if not self.skipped:
+            return text + "."
+        ordered = sorted(self.groups.items(), key=lambda item: (-item[1], item[0][1]))
+        in_state = [f"{label} ({n})" for (is_state, _, label), n in ordered if is_state]
+        other = [f"{label} ({n})" for (is_state, _, label), n in ordered if not is_state]
+        if in_state:
+            in_state[0] = f"already {in_state[0]}"
+        rule = f" ({self.rule})" if self.rule and in_state else ""
+        return f"{text}; {len(self.skipped)} skipped{rule}: {', '.join(in_state + other)}."
 
     def raise_first(self) -> None:
         if self.errors:
             raise next(iter(self.errors.values()))
 
 
+REQUEST_RULE = "Only requests that are Delivery failed or Partially delivered can be reprocessed"
+ASSIGNMENT_RULE = "Only active assignments can be reprocessed"
+
+
 def check_reprocessable(request: AssignmentRequest, now: datetime) -> None:
     """Rule 1: Delivery failed or Partially delivered, completed within the window."""
     if request.state not in RequestState.REPROCESSABLE:
-        raise InvalidTransition(
-            "Only requests that are Delivery failed or Partially delivered can be reprocessed; "
-            f"this one is {request.get_state_display()}."
-        )
+        raise InvalidTransition(f"{REQUEST_RULE}; this one is {request.get_state_display()}.")
     window = timedelta(days=settings.REPROCESS_WINDOW_DAYS)
     if request.completed_at is None or request.completed_at < now - window:
         raise InvalidTransition(
@@ -97,7 +119,7 @@ def _parse(ids: Iterable[UUID | str], result: BulkResult, noun: str) -> list[UUI
         try:
             parsed.append(UUID(raw))
         except ValueError:
-            result.skip(raw, NotFound(f"{noun} not found."))
+            result.skip(raw, NotFound(f"{noun} not found."), group="not found")
     return parsed
 
 
@@ -141,9 +163,9 @@ def _lock_eligible(
     for pk in ids:
         row = visible.get(pk)
         if row is None:
-            result.skip(pk, NotFound(f"{noun.capitalize()} not found."))
+            result.skip(pk, NotFound(f"{noun.capitalize()} not found."), group="not found")
         elif not can_in_catalog(actor, Action.REPROCESS, row.package.catalog_id):
-            result.skip(pk, NotAllowed(f"You may not reprocess this {noun}."))
+            result.skip(pk, NotAllowed(f"You may not reprocess this {noun}."), group="not yours to reprocess")
         elif check(row):
             eligible.append(pk)
     locked = list(
@@ -153,7 +175,7 @@ def _lock_eligible(
         .order_by("pk")
     )
     for pk in set(eligible) - {row.pk for row in locked}:
-        result.skip(pk, InvalidTransition(f"This {noun} changed meanwhile; try again."))
+        result.skip(pk, InvalidTransition(f"This {noun} changed meanwhile; try again."), group="changed meanwhile")
     return locked
 
 
@@ -163,7 +185,7 @@ def _lock_eligible(
 def reprocess_requests(actor: Any, request_ids: Iterable[UUID | str], now: datetime | None = None) -> BulkResult:
     """Retry only the failed grants of each eligible request (rule 1)."""
     moment = now or timezone.now()
-    result = BulkResult()
+    result = BulkResult(rule=REQUEST_RULE)
 
     def check(request: AssignmentRequest) -> bool:
         if request.state == RequestState.DELIVERING:
@@ -172,7 +194,13 @@ def reprocess_requests(actor: Any, request_ids: Iterable[UUID | str], now: datet
         try:
             check_reprocessable(request, moment)
         except InvalidTransition as exc:
-            result.skip(request.pk, exc)
+            if request.state not in RequestState.REPROCESSABLE:
+                result.skip(request.pk, exc, state=RequestState(request.state))
+            elif request.assignment_id is None:
+                result.skip(request.pk, exc, group="no assignment")
+            else:
+                window = settings.REPROCESS_WINDOW_DAYS
+                result.skip(request.pk, exc, group=f"completed more than {window} days ago")
             return False
         return True
 
@@ -239,16 +267,15 @@ def reprocess_assignments(actor: Any, assignment_ids: Iterable[UUID | str], now:
     what is really there. Nothing is revoked.
     """
     moment = now or timezone.now()
-    result = BulkResult()
+    result = BulkResult(rule=ASSIGNMENT_RULE)
 
     def check(assignment: Assignment) -> bool:
         if assignment.state in AssignmentState.ACTIVE:
             return True
         result.skip(
             assignment.pk,
-            InvalidTransition(
-                f"Only active assignments can be reprocessed; this one is {assignment.get_state_display().lower()}."
-            ),
+            InvalidTransition(f"{ASSIGNMENT_RULE}; this one is {assignment.get_state_display().lower()}."),
+            state=AssignmentState(assignment.state),
         )
         return False
 

@@ -11,7 +11,7 @@ from django.db import transaction
 from governance.audit import log_action
 from governance.errors import NotAllowed, NotFound, ValidationFailed
 from governance.ids import is_uuid
-from governance.models import AccessPackage, User
+from governance.models import AccessPackage, AssignmentPolicy, User
 from governance.models.identity import person_of
 from governance.permissions import Action, get_for
 from governance.services import notifications
@@ -53,3 +53,13 @@ def email_package_link(actor: Any, package_id: UUID | str, recipient_ids: Sequen
         sent = notifications.share_package_link(package, recipients, sender, note)
         log_action(actor, "package.link_shared", package, recipients=[u.username for u in recipients])
     return sent
+
+
+def recipients_no_policy_allows(package: AccessPackage, recipients: Sequence[User]) -> list[User]:
+    """Who of ``recipients`` no enabled policy of the package lets request it: the link would
+    only tell them they can't ("Email this link" warns before sending to them)."""
+    return [
+        person
+        for person in recipients
+        if not AssignmentPolicy.objects.requestable_by(person).filter(package=package).exists()
+    ]

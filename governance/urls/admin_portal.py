@@ -9,6 +9,7 @@ from governance.views import (
     catalogs,
     directory,
     home,
+    live,
     organizations,
     packages,
     policies,
@@ -97,6 +98,8 @@ urlpatterns = [
     path("organizations/new/", organizations.organization_create, name="organization_create"),
     path("organizations/<uuid:pk>/", organizations.organization_edit, name="organization_edit"),
     path("organizations/<uuid:pk>/delete/", organizations.organization_delete, name="organization_delete"),
+    # Status that updates itself: a list's in-flight badges
+    path("live/", live.live_states, name="live_states"),
     # The directory picker's live search
     path("directory/search/", directory.directory_search, name="directory_search"),
 ]

@@ -14,11 +14,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from governance.filters import AllAssignmentsFilter, AssignmentFilter, with_drift
+from governance.filters import AllAssignmentsFilter, AssignmentFilter, scheduled_starts, with_drift
 from governance.forms import NewAssignmentForm, RemoveAssignmentForm, UpdateEndForm, searching
 from governance.models import (
     AccessPackage,
     Assignment,
+    AssignmentRequest,
     AssignmentState,
     BulkReprocessKind,
     DeliveryAttempt,
@@ -31,6 +32,7 @@ from governance.permissions import Action, can, restrict
 from governance.services import assignments as assignment_service
 from governance.views.access import admin_portal, visible
 from governance.views.listing import paginate, stream_csv
+from governance.views.live import assignment_in_flight
 from governance.views.outcomes import refusals_as_messages, submit_once
 from governance.views.packages import find_package, package_tabs, render_list
 from governance.views.reprocess_all import reprocess_controls, reprocess_selected
@@ -64,11 +66,21 @@ def _filtered(request: HttpRequest, package: AccessPackage | None) -> Assignment
     return filterset(request.GET, queryset=_assignments(request, package))
 
 
+def _scheduled(request: HttpRequest, package: AccessPackage | None) -> QuerySet[AssignmentRequest]:
+    """Status "Scheduled": the starts still to come, as their requests (no assignment yet)."""
+    requests = restrict(AssignmentRequest.objects.all(), request.user, Action.VIEW)
+    if package is not None:
+        requests = requests.filter(package=package)
+    return scheduled_starts(requests, request.GET.get("q", "")).select_related("target", "package", "policy")
+
+
 def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[str, Any]:
     filterset = _filtered(request, package)
-    rows = filterset.qs.select_related("target", "package", "policy")
+    scheduled = filterset.scheduled
+    rows = _scheduled(request, package) if scheduled else filterset.qs.select_related("target", "package", "policy")
     return {
         "filter": filterset,
+        "scheduled": scheduled,
         "page": paginate(request, rows),
         "show_package": package is None,
         **reprocess_controls(request, BulkReprocessKind.ASSIGNMENTS, package),
@@ -149,6 +161,7 @@ def assignment_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
             "grants": grants,
             "requests": assignment.requests.select_related("policy").order_by("-created_at")[:20],
             "drifted": any(g.state == GrantState.DRIFTED for g in grants),
+            "in_flight": assignment_in_flight(assignment, grant_states=[g.state for g in grants]),
             "can_assign": assignment.is_active and can(user, Action.ASSIGN, assignment),
             "can_reprocess": assignment.is_active and can(user, Action.REPROCESS, assignment),
             "remove_form": RemoveAssignmentForm(),

@@ -192,10 +192,18 @@ def catalog_resource_add(request: HttpRequest, pk: UUID) -> HttpResponse:
     results: list[catalog_service.Candidate] = []
     problem = ""
     connector = None
-    if request.method == "POST":
-        form = AddResourceForm(request.POST)
-        if form.is_valid():
-            data = form.cleaned_data
+    typed = AddResourceForm(request.POST or None)
+    tested = ""
+    if request.method == "POST" and request.POST.get("action") == "test":
+        # "Test" a resource typed by its id: look it up, change nothing, keep what was typed.
+        with refusals_as_messages(request):
+            worked, tested = catalog_service.test_resource(
+                request.user, catalog.pk, request.POST.get("connector", ""), request.POST.get("origin_id", "")
+            )
+            (messages.success if worked else messages.error)(request, f"Test: {tested}")
+    elif request.method == "POST":
+        if typed.is_valid():
+            data = typed.cleaned_data
             with refusals_as_messages(request):
                 resource = catalog_service.add_resource(
                     request.user,
@@ -206,11 +214,17 @@ def catalog_resource_add(request: HttpRequest, pk: UUID) -> HttpResponse:
                     resource_type=data["resource_type"],
                 )
                 messages.success(request, f"{resource} added to {catalog}.")
+                return redirect(request.get_full_path())
+        elif request.POST.get("typed"):
+            messages.error(request, "Type the resource's id and a name for it.")
         else:
             messages.error(request, "Choose a group from the search results.")
-        return redirect(request.get_full_path())
-    if search.is_valid() and search.cleaned_data["q"]:
+        if not request.POST.get("typed"):
+            return redirect(request.get_full_path())
+    if search.is_valid():
         connector = search.cleaned_data["connector"]
+    listable = connector is None or catalog_service.can_list_resources(connector)
+    if connector is not None and search.cleaned_data["q"] and listable:
         try:
             results = catalog_service.find_resources(request.user, catalog, connector, search.cleaned_data["q"])
         except ConnectorError as error:
@@ -227,6 +241,9 @@ def catalog_resource_add(request: HttpRequest, pk: UUID) -> HttpResponse:
             "searched": bool(query.get("q")),
             "owners_only": not may_add_any_resource(request.user),
             "no_connectors": first is None,
+            "listable": listable,
+            "typed": typed if request.POST.get("typed") else AddResourceForm(),
+            "typed_open": bool(request.POST.get("typed")) or not listable,
         },
         partial="governance/catalogs/_resource_results.html",
     )

@@ -183,6 +183,17 @@ def package_share(request: HttpRequest, pk: UUID) -> HttpResponse:
         context = package_tabs(request, package, "overview")
         return render(request, "governance/packages/share.html", {**context, "share_form": form})
     data = form.cleaned_data
+    not_allowed = sharing.recipients_no_policy_allows(package, data["recipients"])
+    if not_allowed and not data["send_anyway"]:
+        # Warn first: the link would only tell these people they can't request the package.
+        context = package_tabs(request, package, "overview")
+        confirmed = request.POST.copy()
+        confirmed["send_anyway"] = "on"
+        warned = ShareLinkForm(confirmed)
+        warned.is_valid()
+        return render(
+            request, "governance/packages/share.html", {**context, "share_form": warned, "not_allowed": not_allowed}
+        )
 
     def share() -> str:
         sent = sharing.email_package_link(request.user, package.pk, [u.pk for u in data["recipients"]], data["note"])

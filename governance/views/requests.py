@@ -4,6 +4,7 @@ request, and Reprocess for a selection."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -21,14 +22,18 @@ from governance.models import (
     AccessPackage,
     AssignmentRequest,
     BulkReprocessKind,
+    Connector,
     DeliveryAttempt,
     Outcome,
     RequestState,
+    RoleGrant,
 )
 from governance.permissions import Action, can, restrict
+from governance.services import connectors as connector_service
 from governance.services import requests as request_service
 from governance.views.access import admin_portal, visible
 from governance.views.listing import paginate
+from governance.views.live import request_in_flight
 from governance.views.outcomes import refusals_as_messages
 from governance.views.packages import find_package, render_list
 from governance.views.reprocess_all import reprocess_controls, reprocess_selected
@@ -36,7 +41,8 @@ from governance.web import render_page
 
 
 def delivery_errors() -> QuerySet[DeliveryAttempt]:
-    """The seeds' "delivery errors": every failed try to deliver a request."""
+    """Every failed try to deliver a request; the seeds' "delivery errors" are the resource
+    roles among them (five retries of one role are one error with five attempts)."""
     return DeliveryAttempt.objects.filter(outcome__in=Outcome.ERRORS)
 
 
@@ -46,7 +52,7 @@ def _error_count() -> Coalesce:
         .filter(request=OuterRef("pk"))
         .order_by()
         .values("request")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("grant", distinct=True))
         .values("n")
     )
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
@@ -98,7 +104,8 @@ def request_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
             "stage": stage,
             "stage_count": item.approval_stages().count() if item.policy_id else 0,
             "approvers": item.stage_approvers(stage) if stage else [],
-            "error_count": delivery_errors().filter(request=item).count(),
+            **_error_counts(item),
+            "in_flight": request_in_flight(item),
             # Rule 1 and rule 3 decide whether the buttons exist at all.
             "can_reprocess": request_service.is_reprocessable(item) and can(user, Action.REPROCESS, item),
             "can_cancel": item.state in RequestState.ADMIN_CANCELABLE and can(user, Action.CANCEL, item),
@@ -107,20 +114,46 @@ def request_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
     )
 
 
+def _error_counts(item: AssignmentRequest) -> dict[str, int]:
+    counts = delivery_errors().filter(request=item).aggregate(roles=Count("grant", distinct=True), attempts=Count("pk"))
+    return {"error_count": counts["roles"], "attempt_count": counts["attempts"]}
+
+
+@dataclass
+class FailedRole:
+    """One resource role that failed to deliver, with every failed attempt at it."""
+
+    grant: RoleGrant
+    attempts: list[DeliveryAttempt] = field(default_factory=list)
+
+    @property
+    def connector(self) -> Connector | None:
+        """The connector at fault: the one the last attempt went through."""
+        return self.attempts[0].connector if self.attempts else None
+
+
 @admin_portal
 def request_errors(request: HttpRequest, pk: UUID) -> HttpResponse:
-    """The list behind the count of delivery errors: resource, operation, time, message."""
+    """The list behind the count of delivery errors: per resource role that failed, each
+    attempt (operation, time, message) and the connector it went through."""
     item = _find_request(request, pk)
-    errors = (
+    failed: dict[UUID, FailedRole] = {}
+    for attempt in (
         delivery_errors()
         .filter(request=item)
         .select_related("grant__resource_role__resource", "connector")
         .order_by("-started_at")
-    )
+    ):
+        failed.setdefault(attempt.grant_id, FailedRole(attempt.grant)).attempts.append(attempt)
     return render_page(
         request,
         "governance/requests/errors.html",
-        {"item": item, "errors": errors},
+        {
+            "item": item,
+            "failed_roles": list(failed.values()),
+            "can_reprocess": request_service.is_reprocessable(item) and can(request.user, Action.REPROCESS, item),
+            "can_open_connectors": connector_service.can_manage(request.user),
+        },
         partial="governance/requests/_errors.html",
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 from uuid import UUID
 
@@ -9,11 +11,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef, Prefetch, Q, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from governance.errors import DomainError, DuplicateRequest, NotFound
+from governance.errors import DomainError, DuplicateRequest, NotFound, NotRequestable
 from governance.models import (
     AccessPackage,
     Assignment,
@@ -30,6 +32,7 @@ from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.web import attach_error, not_found_on_refusal, render_page
 from myaccess.explain import explain_policy
 from myaccess.forms import RequestForm, SearchForm
+from myaccess.refusal import reasons_for
 
 
 def _role_links() -> Prefetch:
@@ -89,12 +92,43 @@ def _existing(user: User, package: AccessPackage) -> DuplicateRequest | None:
     return None
 
 
+class CannotRequest(Exception):
+    """The package's link, opened by someone no policy allows: say why (a page, not a 404)."""
+
+    def __init__(self, package: AccessPackage) -> None:
+        self.package = package
+
+
 def _package_or_404(user: User, package_id: UUID) -> AccessPackage:
     try:
         return package_by_link(user, package_id)
+    except NotRequestable as exc:
+        raise CannotRequest(exc.package) from exc
     except NotFound as exc:
         not_found_on_refusal(exc)
         raise
+
+
+def cannot_request(request: HttpRequest, package: AccessPackage) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    return render(
+        request,
+        "myaccess/cannot_request.html",
+        {"package": package, "reasons": reasons_for(user, package)},
+        # Still rule 11's 404 for anything reading the status; a person reads the reason.
+        status=404,
+    )
+
+
+def explains_refusal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except CannotRequest as refusal:
+            return cannot_request(request, refusal.package)
+
+    return wrapped
 
 
 def _package_context(user: User, package: AccessPackage) -> dict[str, Any]:
@@ -104,6 +138,7 @@ def _package_context(user: User, package: AccessPackage) -> dict[str, Any]:
 
 
 @login_required
+@explains_refusal
 def package(request: HttpRequest, package_id: UUID) -> HttpResponse:
     """A package's direct link: hidden packages too, for people a policy allows (rule 9)."""
     user: User = request.user  # type: ignore[assignment]
@@ -113,6 +148,7 @@ def package(request: HttpRequest, package_id: UUID) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@explains_refusal
 def request_form(request: HttpRequest, package_id: UUID) -> HttpResponse:
     """Request: choose a policy when several apply (rule 11), justify, maybe a period (rule 5)."""
     user: User = request.user  # type: ignore[assignment]

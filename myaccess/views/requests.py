@@ -16,6 +16,7 @@ from governance.models import AssignmentRequest, RequestState, User
 from governance.permissions import own_requests, requestable_packages
 from governance.services.requests import cancel_request_as_requestor
 from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
+from governance.views.live import request_in_flight
 from governance.web import not_found_on_refusal, render_page
 from myaccess.explain import history_of
 from myaccess.forms import SearchForm
@@ -90,6 +91,7 @@ def request_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
             "request_again": found.state in {RequestState.CANCELED, RequestState.DENIED}
             and requestable_packages(user).filter(pk=found.package_id).exists(),
             "submitted": request.GET.get("submitted") == "1",
+            "in_flight": request_in_flight(found),
         },
     )
 

@@ -113,8 +113,10 @@ class TestRule1ReprocessRequest:
         result = requests.reprocess_requests(admin, [r.pk for r in failed] + [delivered.pk, uuid.uuid4()])
         assert sorted(result.done) == sorted(r.pk for r in failed)
         assert len(result.skipped) == 2
-        assert "2 queued, 2 skipped" in result.summary()
-        assert "Request not found." in result.summary()
+        assert result.summary() == (
+            "2 queued; 2 skipped (Only requests that are Delivery failed or Partially delivered can be "
+            "reprocessed): already Delivered (1), not found (1)."
+        )
 
 
 # --- Rule 2: reprocess an assignment ------------------------------------------------------

@@ -241,7 +241,7 @@ class TestReprocess:
         )
         assert response.redirect_chain[-1][0] == back
         assert (
-            "Reprocess: 2 queued, 1 skipped (Only active assignments can be reprocessed; this one is expired.)"
+            "Reprocess: 2 queued; 1 skipped (Only active assignments can be reprocessed): already Expired (1)."
             in text(response)
         )
         deliver()

@@ -159,8 +159,8 @@ class TestActions:
         )
         assert response.redirect_chain[-1][0] == back
         page = text(response)
-        assert "Reprocess: 1 queued, 1 skipped" in page
-        assert "this one is Pending approval" in page
+        assert "Reprocess: 1 queued; 1 skipped" in page
+        assert "already Pending approval (1)" in page
         deliver()
         scene.failed_request.refresh_from_db()
         assert scene.failed_request.state == m.RequestState.DELIVERED
@@ -171,7 +171,7 @@ class TestActions:
         client = as_persona("finance_owner")
         before = snapshot()
         response = client.post("/governance/requests/reprocess/", {"ids": [scene.failed_request.pk]}, follow=True)
-        assert "0 queued, 1 skipped (Request not found.)" in text(response)
+        assert "0 queued; 1 skipped: not found (1)." in text(response)
         assert snapshot() == before
 
 
