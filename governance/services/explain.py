@@ -183,12 +183,12 @@ def _revocable(grants: Any) -> list[RoleGrant]:
     )
 
 
-def removing_assignments(assignment_ids: Iterable[UUID | str], viewer: Any = None) -> WhatIf:
+def removing_assignments(assignment_ids: Iterable[UUID | str | None], viewer: Any = None) -> WhatIf:
     """What removing (or expiring) these assignments together would take away, per person.
 
     The caller has already fetched the assignments through permissions.py; ended ones
     revoke nothing and are ignored."""
-    ids = [pk for pk in assignment_ids if is_uuid(pk)]
+    ids = [pk for pk in assignment_ids if pk is not None and is_uuid(pk)]
     grants = RoleGrant.objects.filter(assignment_id__in=ids, assignment__state__in=AssignmentState.ACTIVE)
     return _what_if(_revocable(grants), viewer)
 

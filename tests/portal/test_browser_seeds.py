@@ -235,6 +235,7 @@ def test_cancel_a_request(page: Page, scene: Scene, assignment_manager: m.User, 
     screenshot(page, "request-detail")
     page.get_by_label("Reason").fill("Asked twice by mistake")
     page.get_by_role("button", name="Cancel request").click()
+    page.get_by_role("button", name="Cancel request").click()  # confirm (issue 14 item 2)
     expect(message(page)).to_contain_text("Request canceled.")
     expect(page.locator(".page-head")).to_contain_text("Canceled")
     expect(page.get_by_role("button", name="Cancel request")).to_have_count(0)
@@ -264,6 +265,7 @@ def test_add_and_remove_a_resource_role(page: Page, scene: Scene, pkg_manager: m
 
     page.get_by_role("row", name="Build agents").get_by_label("More actions for Build agents · Member").click()
     page.get_by_role("button", name="Remove resource role").click()
+    page.get_by_role("button", name="Remove resource role").click()  # confirm (issue 14 item 2)
     expect(message(page)).to_contain_text("Build agents · Member removed")
     expect(operations.get_by_role("row").nth(1)).to_contain_text("2 of 2 done", timeout=30_000)
     assert members_of(new_role) == set()
@@ -304,6 +306,7 @@ def test_delete_refused_then_allowed(page: Page, make_package, pkg_manager: m.Us
     page.get_by_role("navigation", name="Access package").get_by_role("link", name="Assignments").click()
     page.get_by_role("link", name="Dana Doe").click()
     page.get_by_role("button", name="Remove assignment").click()
+    page.get_by_role("button", name="Remove assignment").click()  # confirm (issue 14 item 2)
     expect(message(page)).to_contain_text("Assignment removed")
     deliver()
     open_package(page, "Old project")
