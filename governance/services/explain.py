@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from governance.connectors import ConnectorError, for_connector
 from governance.ids import is_uuid
-from governance.models import Assignment, AssignmentState, GrantState, ResourceRole, RoleGrant, User
+from governance.models import Assignment, AssignmentState, GrantState, Resource, ResourceRole, RoleGrant, User
 from governance.permissions import Action, catalogs_where
+from governance.services.delivery import target_of
 
 HIDDEN_PACKAGE = "another assignment"
 
@@ -263,4 +265,50 @@ def justifications_by_assignment(assignments: Iterable[Assignment]) -> dict[UUID
     )
     for grant in grants:
         out[grant.assignment_id].append(HeldRole(grant.resource_role, grant.state))
+    return out
+
+
+# --- A resource's holders outside the portal ---------------------------------------------
+
+
+@dataclass
+class Ungoverned:
+    """Who a target system says holds a role although no active assignment justifies it."""
+
+    role: ResourceRole
+    people: list[User] = field(default_factory=list)
+    unknown: int = 0  # members the target names that are not people of this directory
+    error: str = ""
+    readable: bool = True
+
+
+def ungoverned_holders(resource: Resource) -> list[Ungoverned]:
+    """Read each role's members from the target (the drift check's read) and keep those no
+    active assignment justifies: "not governed". Reads only; a target that cannot be read
+    says why instead."""
+    out: list[Ungoverned] = []
+    roles = list(resource.roles.select_related("resource__connector").order_by("display_name"))
+    if not roles:
+        return out
+    connector_model = resource.connector
+    try:
+        impl = for_connector(connector_model)
+    except ConnectorError as exc:
+        return [Ungoverned(role, error=exc.message, readable=False) for role in roles]
+    try:
+        for role in roles:
+            if not impl.can_read_members:
+                out.append(Ungoverned(role, readable=False, error="This connector cannot read members."))
+                continue
+            try:
+                present = impl.members(target_of(role))
+            except ConnectorError as exc:
+                out.append(Ungoverned(role, error=exc.message))
+                continue
+            governed = set(RoleGrant.objects.justifying(present, [role.pk]).values_list("subject_id", flat=True))
+            outside = present - governed
+            people = list(User.objects.filter(pk__in=outside).order_by("display_name", "username"))
+            out.append(Ungoverned(role, people, unknown=len(outside) - len(people)))
+    finally:
+        impl.close()
     return out
