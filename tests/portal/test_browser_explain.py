@@ -59,3 +59,37 @@ def test_requestor_cancel_asks_first(page: Page, make_package, approver, request
     expect(page.get_by_text("Your request for Wiki was canceled.")).to_be_visible()
     pending.refresh_from_db()
     assert pending.state == m.RequestState.CANCELED
+
+
+def test_person_page_from_an_assignment(page: Page, catalog, admin, deliver) -> None:
+    otto = otto_scene(catalog, admin, deliver)
+    sign_in(page, "admin")
+    page.goto(f"/governance/assignments/{otto.dev_assignment.pk}/")
+    page.locator("dl.facts").get_by_role("link", name="Otto Outsider").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Otto Outsider")
+    held = page.get_by_role("table", name="Resource roles Otto Outsider holds, and why")
+    builders = held.get_by_role("row").filter(has_text="Builders")
+    expect(builders).to_contain_text("Developer tools")
+    expect(builders).to_contain_text("Production on-call")
+    screenshot(page, "person-page")
+    builders.get_by_role("link", name="Builders · Member").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Builders")
+    expect(page.locator("#holders")).to_contain_text("Production on-call")
+    page.get_by_role("button", name="Read the target system").click()
+    expect(page.locator("#ungoverned")).to_contain_text("Nobody: every holder has an assignment.")
+    screenshot(page, "resource-page")
+
+
+def test_why_do_i_have_this(page: Page, catalog, admin, deliver) -> None:
+    otto = otto_scene(catalog, admin, deliver)
+    otto.person.set_password("pw")
+    otto.person.save()
+    sign_in(page, "otto")
+    page.goto("/myaccess/access/")
+    page.get_by_role("link", name="Why do I have Developer tools?").click()
+    why = page.locator("#why")
+    expect(why).to_contain_text("Member of the group Builders: given by Developer tools and Production on-call")
+    expect(why).to_contain_text("If this access ends, you lose Developers and Support queue")
+    screenshot(page, "why-do-i-have-this")
+    why.get_by_text("Why do I have this?").click()  # it folds away
+    expect(why.get_by_text("If this access ends")).to_be_hidden()
