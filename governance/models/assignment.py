@@ -116,12 +116,12 @@ class RoleGrantQuerySet(models.QuerySet["RoleGrant"]):
         assignment (of any package). The delivery engine releases a revoke without calling
         the target when one remains (excluding the grants being revoked); the what-if of
         services/explain.py asks the same question before anything is removed."""
-        return self.filter(
-            subject_id__in=set(subject_ids),
-            resource_role_id__in=set(role_ids),
-            state__in=GrantState.WANTED,
-            assignment__state__in=AssignmentState.ACTIVE,
-        )
+        return self.justifying_any(subject_id__in=set(subject_ids), resource_role_id__in=set(role_ids))
+
+    def justifying_any(self, **where: Any) -> RoleGrantQuerySet:
+        """The same justification, for every person: who holds a role (or a resource's
+        roles) through an active assignment (the resource page and its API filter)."""
+        return self.filter(state__in=GrantState.WANTED, assignment__state__in=AssignmentState.ACTIVE, **where)
 
 
 class RoleGrant(CatalogScoped, models.Model):

@@ -139,11 +139,7 @@ def _holders(request: HttpRequest, resource: Resource) -> QuerySet[RoleGrant]:
     (rule 7's justification), in the catalogs the viewer may see."""
     return (
         restrict(
-            RoleGrant.objects.filter(
-                resource_role__resource=resource,
-                state__in=GrantState.WANTED,
-                assignment__state__in=AssignmentState.ACTIVE,
-            ),
+            RoleGrant.objects.justifying_any(resource_role__resource=resource),
             request.user,
             Action.VIEW,
         )
