@@ -96,3 +96,36 @@ def test_confirmation_pages_are_404_outside_scope(client, request, persona, otto
     ):
         # Outside the admin portal altogether, or outside this catalog: not there.
         assert client.get(url).status_code == 404, url
+
+
+def test_the_pattern_takes_a_bulk_selection(rf, admin, otto, catalog, deliver):
+    """How a bulk action adopts it: the selected ids as hidden fields, one what-if for all."""
+    from django.contrib.messages.storage.fallback import FallbackStorage
+
+    from governance.services import explain
+    from governance.web import Confirmation, confirm_page
+
+    other = f.UserFactory(display_name="Dana Doe")
+    policy = otto.oncall.policies.get()
+    assignments.create_direct_assignments(admin, otto.oncall.pk, policy_id=policy.pk, target_ids=[other.pk])
+    deliver()
+    ids = [str(otto.oncall_assignment.pk), str(m.Assignment.objects.get(target=other).pk)]
+    request = rf.get("/governance/assignments/remove/")
+    request.user = admin
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    response = confirm_page(
+        request,
+        Confirmation(
+            title="Remove 2 assignments?",
+            button="Remove",
+            action="/governance/assignments/remove/",
+            back="/governance/assignments/",
+            what_if=explain.removing_assignments(ids, viewer=admin),
+            hidden=[("ids", pk) for pk in ids],
+        ),
+    )
+    body = response.content.decode()
+    assert "Dana Doe loses Builders." in body
+    assert "Otto Outsider keeps Builders through Developer tools." in body
+    assert all(f'name="ids" value="{pk}"' in body for pk in ids)
