@@ -240,6 +240,22 @@ def why_holds(
             subject_id=UUID(str(person_id)), state__in=GrantState.WANTED, assignment__state__in=AssignmentState.ACTIVE
         )
         .select_related("resource_role__resource", "assignment__package")
+        .only(
+            "id",
+            "state",
+            "subject_id",
+            "resource_role__id",
+            "resource_role__display_name",
+            "resource_role__resource__id",
+            "resource_role__resource__display_name",
+            "resource_role__resource__resource_type",
+            "assignment__id",
+            "assignment__state",
+            "assignment__target_id",
+            "assignment__package__id",
+            "assignment__package__display_name",
+            "assignment__package__catalog_id",
+        )
         .order_by("assignment__package__display_name", "assignment_id")
     )
     if role_ids is not None:

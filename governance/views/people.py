@@ -144,7 +144,9 @@ def _holders(request: HttpRequest, resource: Resource) -> QuerySet[RoleGrant]:
             Action.VIEW,
         )
         .select_related("subject", "resource_role", "assignment__package")
-        .order_by("resource_role__display_name", "subject__display_name", "subject_id", "assignment_id")
+        # The index's order (grant_role_subject): the first page of 10,000 holders reads 51
+        # rows instead of sorting them all by name.
+        .order_by("resource_role_id", "subject_id", "assignment_id")
     )
 
 
