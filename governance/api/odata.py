@@ -43,7 +43,7 @@ class FilterField:
     operators: frozenset[str] = frozenset({"eq"})
     choices: frozenset[str] = frozenset()
     # Maps a literal to what is stored (an alias, a Graph casing); may return a list.
-    convert: Callable[[str], Any] | None = None
+    convert: Callable[[Any], Any] | None = None
 
 
 def text(lookup: str) -> FilterField:
@@ -221,9 +221,11 @@ def _literal(name: str, spec: FilterField, token: _Token) -> Any:
         raise ODataError(f"A string in $filter cannot contain {reason}.", target="$filter")
     if spec.kind == "uuid":
         try:
-            return uuid.UUID(value)
+            ident = uuid.UUID(value)
         except ValueError:
             raise ODataError(f"'{name}' is compared with an id (a GUID).", target="$filter") from None
+        # A convert may turn the id into a subquery (``pk__in``: rows related through another table).
+        return spec.convert(ident) if spec.convert is not None else ident
     if spec.kind == "enum":
         if spec.convert is not None:
             value = spec.convert(value)

@@ -12,6 +12,7 @@ from governance.views import (
     live,
     organizations,
     packages,
+    people,
     policies,
     reprocess_all,
     requests,
@@ -90,6 +91,11 @@ urlpatterns = [
     path("assignments/<uuid:pk>/end/", assignments.assignment_update_end, name="assignment_update_end"),
     # "Reprocess all matching": an operation's progress
     path("reprocess/<uuid:pk>/", reprocess_all.bulk_reprocess_detail, name="bulk_reprocess_detail"),
+    # A person and a resource explained (issue 22)
+    path("people/<uuid:pk>/", people.person_detail, name="person_detail"),
+    path("people/<uuid:pk>/download/", people.person_download, name="person_download"),
+    path("resources/<uuid:pk>/", people.resource_detail, name="resource_detail"),
+    path("resources/<uuid:pk>/download/", people.resource_download, name="resource_download"),
     # Audit log
     path("audit/", audit.audit_list, name="audit_list"),
     path("audit/download/", audit.audit_download, name="audit_download"),

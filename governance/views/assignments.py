@@ -30,13 +30,14 @@ from governance.models import (
 )
 from governance.permissions import Action, can, restrict
 from governance.services import assignments as assignment_service
-from governance.views.access import admin_portal, visible
+from governance.services import explain
+from governance.views.access import admin_portal, require, visible
 from governance.views.listing import paginate, stream_csv
 from governance.views.live import assignment_in_flight
 from governance.views.outcomes import refusals_as_messages, submit_once
 from governance.views.packages import find_package, package_tabs, render_list
 from governance.views.reprocess_all import reprocess_controls, reprocess_selected
-from governance.web import refusals_on, safe_next
+from governance.web import Confirmation, confirm_page, refusals_on, safe_next
 
 STATE_LABELS = dict(AssignmentState.choices)
 CSV_HEADER = [
@@ -204,8 +205,27 @@ def assignment_create(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 
 @admin_portal
-@require_POST
 def assignment_remove(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """GET: what removing it would take away (rule 7's what-if); POST: remove it."""
+    if request.method != "POST":
+        assignment = visible(request, Assignment.objects.select_related("package", "target"), pk)
+        require(request, Action.ASSIGN, assignment)
+        back = reverse("governance:assignment_detail", args=[pk])
+        if not assignment.is_active:
+            messages.info(request, f"This assignment is already {assignment.get_state_display().lower()}.")
+            return redirect(back)
+        return confirm_page(
+            request,
+            Confirmation(
+                title=f"Remove {assignment.target}'s assignment to {assignment.package}?",
+                lead="The assignment ends now. Access another active assignment still justifies stays (rule 7).",
+                button="Remove assignment",
+                action=reverse("governance:assignment_remove", args=[pk]),
+                back=back,
+                what_if=explain.removing_assignments([assignment.pk], viewer=request.user),
+                form=RemoveAssignmentForm(initial={"justification": request.GET.get("justification", "")}),
+            ),
+        )
     form = RemoveAssignmentForm(request.POST)
     form.is_valid()
     with refusals_as_messages(request):

@@ -25,12 +25,12 @@ from governance.models import (
     RoleOperationState,
 )
 from governance.permissions import Action, can, restrict
-from governance.services import notifications, sharing
+from governance.services import explain, notifications, sharing
 from governance.services import packages as package_service
 from governance.views.access import admin_portal, may_somewhere, require, visible
 from governance.views.listing import render_filtered
 from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
-from governance.web import refusals_on, render_page
+from governance.web import Confirmation, confirm_page, refusals_on, render_page
 
 RECENT_OPERATIONS = 5
 
@@ -283,9 +283,32 @@ def package_role_add(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 
 @admin_portal
-@require_POST
 def package_role_remove(request: HttpRequest, pk: UUID, role_pk: UUID) -> HttpResponse:
+    """GET: who would lose the role and who keeps it through another package; POST: remove it."""
     package = find_package(request, pk, Action.MANAGE)
+    if request.method != "POST":
+        link = (
+            PackageResourceRole.objects.select_related("resource_role__resource")
+            .filter(package=package, resource_role_id=role_pk)
+            .first()
+        )
+        back = reverse("governance:package_roles", args=[package.pk])
+        if link is None:
+            messages.info(request, "This resource role is no longer in the access package.")
+            return redirect(back)
+        role = link.resource_role
+        return confirm_page(
+            request,
+            Confirmation(
+                title=f"Remove {role} from {package}?",
+                lead="Every active assignment of the package loses it, in the background, unless another "
+                "assignment still justifies it (rule 7). New assignments will not get it.",
+                button="Remove resource role",
+                action=reverse("governance:package_role_remove", args=[package.pk, role.pk]),
+                back=back,
+                what_if=explain.removing_role_from_package(package.pk, role.pk, viewer=request.user),
+            ),
+        )
     with refusals_as_messages(request):
         operation = package_service.remove_resource_role(request.user, package.pk, role_pk)
         if operation is None:

@@ -26,18 +26,20 @@ from governance.models import (
     DeliveryAttempt,
     Outcome,
     RequestState,
+    RequestType,
     RoleGrant,
 )
 from governance.permissions import Action, can, restrict
 from governance.services import connectors as connector_service
+from governance.services import explain
 from governance.services import requests as request_service
-from governance.views.access import admin_portal, visible
+from governance.views.access import admin_portal, require, visible
 from governance.views.listing import paginate
 from governance.views.live import request_in_flight
 from governance.views.outcomes import refusals_as_messages
 from governance.views.packages import find_package, render_list
 from governance.views.reprocess_all import reprocess_controls, reprocess_selected
-from governance.web import render_page
+from governance.web import Confirmation, confirm_page, render_page
 
 
 def delivery_errors() -> QuerySet[DeliveryAttempt]:
@@ -168,8 +170,34 @@ def request_reprocess(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 
 @admin_portal
-@require_POST
 def request_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """GET: what canceling would do (and take away, when access was already given); POST: cancel."""
+    if request.method != "POST":
+        item = _find_request(request, pk)
+        require(request, Action.CANCEL, item)
+        back = reverse("governance:request_detail", args=[pk])
+        if item.state not in RequestState.ADMIN_CANCELABLE:
+            messages.info(request, f"This request is {item.get_state_display().lower()}; it can no longer be canceled.")
+            return redirect(back)
+        ends_access = item.assignment_id is not None and item.request_type in RequestType.ADDS
+        what_if = explain.removing_assignments([item.assignment_id], viewer=request.user) if ends_access else None
+        return confirm_page(
+            request,
+            Confirmation(
+                title=f"Cancel {item.target}'s request for {item.package}?",
+                lead=(
+                    "The request stops and its assignment ends; "
+                    if ends_access
+                    else "The request stops; nothing has been given yet. "
+                )
+                + f"{item.target} is told by email.",
+                button="Cancel request",
+                action=reverse("governance:request_cancel", args=[pk]),
+                back=back,
+                what_if=what_if,
+                form=CancelRequestForm(initial={"reason": request.GET.get("reason", "")}),
+            ),
+        )
     form = CancelRequestForm(request.POST)
     form.is_valid()
     with refusals_as_messages(request):

@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
+from django.urls import reverse
 
 from governance.errors import DomainError, NotFound
 from governance.models import AssignmentRequest, RequestState, User
@@ -17,7 +17,7 @@ from governance.permissions import own_requests, requestable_packages
 from governance.services.requests import cancel_request_as_requestor
 from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.views.live import request_in_flight
-from governance.web import not_found_on_refusal, render_page
+from governance.web import Confirmation, confirm_page, not_found_on_refusal, render_page
 from myaccess.explain import history_of
 from myaccess.forms import SearchForm
 
@@ -97,10 +97,33 @@ def request_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
 
 
 @login_required
-@require_POST
 def cancel(request: HttpRequest, request_id: UUID) -> HttpResponse:
-    """Rule 3: a requestor cancels only while the request is pending approval."""
+    """Rule 3: a requestor cancels only while the request is pending approval.
+
+    GET asks first (what canceling means); the POST cancels."""
     user: User = request.user  # type: ignore[assignment]
+    if request.method != "POST":
+        found = _own_request(user, request_id)
+        back = reverse("myaccess:request", args=[request_id])
+        if found.state not in RequestState.REQUESTOR_CANCELABLE:
+            messages.info(request, "This request can no longer be canceled.")
+            return redirect(back)
+        lead = (
+            "Nobody has decided yet; the approvers will no longer be asked."
+            if found.state == RequestState.PENDING_APPROVAL
+            else "The request ends; you can then request the package again."
+        )
+        return confirm_page(
+            request,
+            Confirmation(
+                title=f"Cancel your request for {found.package}?",
+                lead=lead,
+                button="Cancel",
+                action=reverse("myaccess:cancel", args=[request_id]),
+                back=back,
+            ),
+            template="myaccess/confirm.html",
+        )
     try:
         canceled = cancel_request_as_requestor(user, request_id)
     except NotFound as exc:

@@ -124,7 +124,10 @@ class TestCancel:
 
     def test_get_does_not_cancel(self, requestor, developer_tools):
         request = requests.submit_request(requestor, developer_tools.pk, justification="Release")
-        assert signed_in(requestor).get(f"/myaccess/requests/{request.pk}/cancel/").status_code == 405
+        # A GET only asks (issue 14 item 2: confirm before destroying).
+        response = signed_in(requestor).get(f"/myaccess/requests/{request.pk}/cancel/")
+        assert response.status_code == 200
+        assert "Cancel your request for Developer tools?" in response.content.decode()
         request.refresh_from_db()
         assert request.state == m.RequestState.PENDING_APPROVAL
 

@@ -235,6 +235,8 @@ def test_cancel_a_request(page: Page, scene: Scene, assignment_manager: m.User, 
     screenshot(page, "request-detail")
     page.get_by_label("Reason").fill("Asked twice by mistake")
     page.get_by_role("button", name="Cancel request").click()
+    expect(page.locator("#confirm")).to_be_visible()  # it asks first (issue 14 item 2)
+    page.get_by_role("button", name="Cancel request").click()
     expect(message(page)).to_contain_text("Request canceled.")
     expect(page.locator(".page-head")).to_contain_text("Canceled")
     expect(page.get_by_role("button", name="Cancel request")).to_have_count(0)
@@ -263,6 +265,8 @@ def test_add_and_remove_a_resource_role(page: Page, scene: Scene, pkg_manager: m
     assert members_of(new_role) == {"alice", "bob"}
 
     page.get_by_role("row", name="Build agents").get_by_label("More actions for Build agents · Member").click()
+    page.get_by_role("button", name="Remove resource role").click()
+    expect(page.locator("#confirm")).to_be_visible()  # it asks first (issue 14 item 2)
     page.get_by_role("button", name="Remove resource role").click()
     expect(message(page)).to_contain_text("Build agents · Member removed")
     expect(operations.get_by_role("row").nth(1)).to_contain_text("2 of 2 done", timeout=30_000)
@@ -303,6 +307,8 @@ def test_delete_refused_then_allowed(page: Page, make_package, pkg_manager: m.Us
 
     page.get_by_role("navigation", name="Access package").get_by_role("link", name="Assignments").click()
     page.get_by_role("link", name="Dana Doe").click()
+    page.get_by_role("button", name="Remove assignment").click()
+    expect(page.locator("#confirm")).to_be_visible()  # it asks first (issue 14 item 2)
     page.get_by_role("button", name="Remove assignment").click()
     expect(message(page)).to_contain_text("Assignment removed")
     deliver()

@@ -19,15 +19,24 @@ from governance.api.base import (
     no_content,
     page_of,
 )
-from governance.api.odata import QueryOptions, enum, ident
+from governance.api.odata import FilterField, QueryOptions, enum, ident
 from governance.api.serializers import AssignmentOut
 from governance.api.views.packages import _policies_prefetch
 from governance.errors import ValidationFailed
-from governance.models import Assignment, AssignmentState
+from governance.models import Assignment, AssignmentState, RoleGrant
 from governance.permissions import own_assignments, visible_assignments
 from governance.services import assignments as assignment_services
 
 ASSIGNMENT_TAG = ["assignments"]
+
+
+def holding_role(role_id: uuid.UUID) -> QuerySet[Any]:
+    """Assignments whose grant of the role is still wanted (rule 7's justification)."""
+    return RoleGrant.objects.justifying_any(resource_role_id=role_id).values("assignment_id")
+
+
+def holding_resource(resource_id: uuid.UUID) -> QuerySet[Any]:
+    return RoleGrant.objects.justifying_any(resource_role__resource_id=resource_id).values("assignment_id")
 
 
 class AssignmentMixin(ResourceView):
@@ -40,6 +49,10 @@ class AssignmentMixin(ResourceView):
         "assignmentPolicy/id": ident("policy_id"),
         "target/objectId": ident("target_id"),
         "catalog/id": ident("package__catalog_id"),
+        # Who holds a resource role (or any role of a resource, the role scope's scope) through an
+        # active assignment: the resource page of the admin portal (issue 22), as a script reads it.
+        "accessPackage/resourceRoleScopes/role/id": FilterField("pk__in", "uuid", convert=holding_role),
+        "accessPackage/resourceRoleScopes/scope/id": FilterField("pk__in", "uuid", convert=holding_resource),
     }
     expandable = {"accessPackage": frozenset(), "assignmentPolicy": frozenset(), "target": frozenset()}
 
