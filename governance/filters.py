@@ -145,7 +145,11 @@ OPEN = "open"
 REQUEST_STATUS_CHOICES = [
     (OPEN, "Open"),
     (ATTENTION, "Delivery failed or partially delivered"),
-    *RequestState.choices,
+    # Seed 000 calls Delivery failed "Undelivered": both words find it.
+    *(
+        (value, "Delivery failed (Undelivered)" if value == RequestState.DELIVERY_FAILED else label)
+        for value, label in RequestState.choices
+    ),
 ]
 
 
