@@ -182,7 +182,10 @@ def issue_link(request: AssignmentRequest, approver: User) -> str:
 
 
 def request_approved(request: AssignmentRequest) -> None:
-    compose("request_approved", request.target, _request_context(request), request=request)
+    """Approved and scheduled or delivering; a direct assignment was never asked for, so
+    its person hears that they were given access, not that a request was approved."""
+    kind = "access_given" if request.request_type == RequestType.ADMIN_ADD else "request_approved"
+    compose(kind, request.target, _request_context(request), request=request)
 
 
 def request_denied(request: AssignmentRequest, decision: ApprovalDecision) -> None:
@@ -201,15 +204,25 @@ def request_completed(request: AssignmentRequest, *, save: bool = True) -> Outbo
     elif request.request_type in RequestType.REMOVES:
         kind = "access_removed"
     elif request.request_type in RequestType.UPDATES:
-        kind = "request_extended"
+        kind = "request_extended" if _end_moved_later(request) else "end_moved_earlier"
     elif request.state == RequestState.DELIVERED:
-        kind = "request_delivered"
+        kind = "access_given" if request.request_type == RequestType.ADMIN_ADD else "request_delivered"
     else:
         kind = "request_delivery_failed"
-    context = _request_context(request)
+    context = {**_request_context(request), "previous_end": getattr(request, "previous_end", None)}
     if request.assignment is not None:
         context["access_link"] = link("myaccess:access_detail", request.assignment.pk)
     return compose(kind, request.target, context, request=request, assignment=request.assignment, save=save)
+
+
+def _end_moved_later(request: AssignmentRequest) -> bool:
+    """ "Extended" only when the end really moved later (DESIGN §6); no end is the latest."""
+    if not hasattr(request, "previous_end"):
+        return True
+    previous, new = request.previous_end, request.schedule_end
+    if new is None:
+        return True
+    return previous is not None and new > previous
 
 
 def request_canceled(request: AssignmentRequest) -> None:
