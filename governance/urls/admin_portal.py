@@ -60,6 +60,7 @@ urlpatterns = [
         name="package_assignments_download",
     ),
     path("packages/<uuid:pk>/requests/", requests.package_requests, name="package_requests"),
+    path("packages/<uuid:pk>/requests/download/", requests.package_requests_download, name="package_requests_download"),
     path(
         "packages/<uuid:pk>/requests/reprocess-all/",
         reprocess_all.package_requests_reprocess_all,
@@ -72,6 +73,7 @@ urlpatterns = [
     ),
     # Requests
     path("requests/", requests.request_list, name="request_list"),
+    path("requests/download/", requests.request_download, name="request_download"),
     path("requests/reprocess/", requests.request_reprocess_selected, name="request_reprocess_selected"),
     path("requests/reprocess-all/", reprocess_all.request_reprocess_all, name="request_reprocess_all"),
     path("requests/<uuid:pk>/", requests.request_detail, name="request_detail"),
