@@ -335,6 +335,62 @@ class AddRoleForm(PortalForm):
         return data
 
 
+class AddRolesForm(PortalForm):
+    """Seed 003 "Select the resources you want to add. Select the role. Click Add": a tick
+    per resource of the catalog and, beside it, the role to add (one role: chosen already)."""
+
+    resources = forms.MultipleChoiceField(label="Resources", widget=forms.CheckboxSelectMultiple, required=False)
+
+    def __init__(self, *args: Any, package: AccessPackage, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.catalog_resources = list(
+            Resource.objects.filter(catalog_id=package.catalog_id)
+            .select_related("connector")
+            .prefetch_related("roles")
+            .order_by("display_name")
+        )
+        in_package = set(package.role_links.values_list("resource_role_id", flat=True))
+        choices = []
+        for resource in self.catalog_resources:
+            roles = [role for role in resource.roles.all() if role.pk not in in_package]
+            if not roles:
+                continue
+            name = f"role_{resource.pk}"
+            field = forms.ChoiceField(
+                label=f"Role of {resource.display_name}",
+                choices=[("", "Choose a role")] * (len(roles) > 1) + [(str(r.pk), r.display_name) for r in roles],
+                required=False,
+                initial=str(roles[0].pk) if len(roles) == 1 else "",
+            )
+            self.fields[name] = field
+            choices.append((str(resource.pk), resource.display_name))
+        self.fields["resources"].choices = choices  # type: ignore[attr-defined]
+        by_id = {str(r.pk): r for r in self.catalog_resources}
+        self.offered = [by_id[pk] for pk, _ in choices]
+
+    @property
+    def picks(self) -> list[tuple[Resource, Any, Any]]:
+        """Each resource offered with its tick box and its role field, for the template's table."""
+        boxes = list(self["resources"])
+        return [(resource, box, self[f"role_{resource.pk}"]) for resource, box in zip(self.offered, boxes, strict=True)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        chosen = data.get("resources") or []
+        if not chosen and "resources" not in self.errors:
+            self.add_error("resources", "Select the resources you want to add.")
+        by_id = {str(r.pk): r for r in self.catalog_resources}
+        roles = []
+        for pk in chosen:
+            role_id = data.get(f"role_{pk}")
+            if not role_id:
+                self.add_error(f"role_{pk}", f"Choose a role of {by_id[pk].display_name}.")
+                continue
+            roles.append(role_id)
+        data["role_ids"] = roles
+        return data
+
+
 # --- Policies -------------------------------------------------------------------------
 
 SCOPE_HELP: dict[str, str] = {

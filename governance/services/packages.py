@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -149,6 +150,22 @@ def add_resource_role(actor: Any, package_id: UUID | str, resource_role_id: UUID
         log_action(actor, "package.role_added", package, role=str(role), role_id=str(role.pk))
         _queue_propagation(operation)
     return operation
+
+
+def add_resource_roles(
+    actor: Any, package_id: UUID | str, resource_role_ids: Sequence[UUID | str]
+) -> list[tuple[str, RoleOperation | None]]:
+    """Add several roles at once (seed 003): all or none. Returns each role's name with its
+    propagation (None: the package already had it)."""
+    if not resource_role_ids:
+        raise ValidationFailed("Select the resources you want to add.", field="resources")
+    done = []
+    with transaction.atomic():
+        for role_id in dict.fromkeys(str(pk) for pk in resource_role_ids):
+            operation = add_resource_role(actor, package_id, role_id)
+            label = operation.role_label if operation else str(ResourceRole.objects.get(pk=role_id))
+            done.append((label, operation))
+    return done
 
 
 def remove_resource_role(actor: Any, package_id: UUID | str, resource_role_id: UUID | str) -> RoleOperation | None:
