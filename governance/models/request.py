@@ -41,7 +41,9 @@ RequestState.OPEN = frozenset({"submitted", "pendingApproval", "scheduled", "del
 RequestState.COMPLETED = frozenset({"delivered", "partiallyDelivered", "deliveryFailed", "denied", "canceled"})
 RequestState.REPROCESSABLE = frozenset({"deliveryFailed", "partiallyDelivered"})
 RequestState.ADMIN_CANCELABLE = frozenset({"submitted", "pendingApproval", "scheduled", "deliveryFailed"})
-RequestState.REQUESTOR_CANCELABLE = frozenset({"pendingApproval"})
+# Delivery failed / Partially delivered only once the reprocess window has passed (rule 3,
+# checked by the requestor's cancel): then they cancel and request again (seed 001).
+RequestState.REQUESTOR_CANCELABLE = frozenset({"pendingApproval", "deliveryFailed", "partiallyDelivered"})
 
 
 class RequestType(models.TextChoices):
