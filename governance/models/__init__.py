@@ -1,5 +1,5 @@
 from governance.models.apiclient import ApiClient, ApiClientRole
-from governance.models.approval_link import ApprovalLink
+from governance.models.approval_link import ApprovalLink, ApprovalReminder
 from governance.models.assignment import (
     Assignment,
     AssignmentState,
@@ -67,6 +67,7 @@ __all__ = [
     "ApiClientRole",
     "ApprovalDecision",
     "ApprovalLink",
+    "ApprovalReminder",
     "ApprovalStage",
     "ApproverKind",
     "Assignment",

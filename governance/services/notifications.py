@@ -172,6 +172,38 @@ def approval_needed(request: AssignmentRequest, approvers: Iterable[User]) -> No
         )
 
 
+def approval_reminder(request: AssignmentRequest, approver: User) -> OutboundEmail | None:
+    """Halfway through the stage: the same kind of safe link as the first email (its unused
+    link when there is one, else a new one), and how long is left."""
+    if not _reachable(approver):
+        return None
+    existing = (
+        ApprovalLink.objects.filter(
+            request=request,
+            approver=approver,
+            stage_order=request.current_stage,
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    token = signing.dumps(str(existing.pk), salt=LINK_SALT) if existing else issue_link(request, approver)
+    stages = request.approval_stages().count() if request.policy_id is not None else 1
+    return compose(
+        "approval_reminder",
+        approver,
+        {
+            **_request_context(request),
+            "approver": approver,
+            "stages": stages,
+            "link": absolute(reverse("myaccess:approval_link", args=[request.pk, token])),
+            "approvals_link": absolute(reverse("myaccess:approval", args=[request.pk])),
+        },
+        request=request,
+    )
+
+
 def issue_link(request: AssignmentRequest, approver: User) -> str:
     """Store a link for ``approver`` to decide the request's current stage; return its token."""
     expires_at = request.stage_due_at or timezone.now() + timedelta(days=14)

@@ -274,7 +274,7 @@ def package_role_add(request: HttpRequest, pk: UUID) -> HttpResponse:
                 return redirect("governance:package_roles", pk=package.pk)
         form = AddRolesForm(None, package=package)
         # The one-role form's refusal, shown at the top of the page's form.
-        form.errors["__all__"] = form.error_class([e for errors in single.errors.values() for e in errors])
+        form.errors["__all__"] = form.error_class([str(e) for errors in single.errors.values() for e in errors])
     else:
         form = AddRolesForm(request.POST if request.method == "POST" else None, package=package)
         if request.method == "POST" and form.is_valid():

@@ -44,8 +44,8 @@ class TestAccessList:
         deliver()
         page = content(signed_in(requestor).get("/myaccess/access/"))
         assert (
-            '<span class="badge badge-deliveryFailed" title="Delivery failed (Undelivered): no resource could be set up">'
-            "Delivery failed</span>"
+            '<span class="badge badge-deliveryFailed" '
+            'title="Delivery failed (Undelivered): no resource could be set up">Delivery failed</span>'
         ) in page
         assert '<span class="badge badge-failed">Failed</span>' in page
 
