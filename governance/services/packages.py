@@ -18,6 +18,7 @@ from governance.machines import ASSIGNMENT, GRANT, apply_bulk
 from governance.models import (
     AccessPackage,
     Assignment,
+    AssignmentRequest,
     AssignmentState,
     AuditEvent,
     Catalog,
@@ -252,11 +253,21 @@ def _propagate_add(operation: RoleOperation, batch_size: int) -> bool:
             )
         }
         now = timezone.now()
+        # Seed 003 finds fulfilment errors through the person's request on Requests: a new
+        # grant serves the assignment's latest request, so its failed tries are that request's
+        # delivery errors.
+        latest_request: dict[UUID, UUID] = dict(
+            AssignmentRequest.objects.filter(assignment__in=assignments)
+            .exclude(request_type__in=RequestType.REMOVES)
+            .order_by("assignment_id", "created_at")
+            .values_list("assignment_id", "pk")
+        )
         new_grants = [
             RoleGrant(
                 assignment=assignment,
                 resource_role_id=role_id,
                 subject_id=assignment.target_id,
+                request_id=latest_request.get(assignment.pk),
                 operation=operation,
                 state=GrantState.PENDING,
                 next_attempt_at=now,
