@@ -323,6 +323,14 @@ class ApprovalLinkFactory(DjangoModelFactory):
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
 
 
+class CollaborationRestrictionFactory(DjangoModelFactory):
+    class Meta:
+        model = m.CollaborationRestriction
+
+    mode = m.CollaborationMode.DENY
+    domains = "blocked.example"
+
+
 class ApprovalReminderFactory(DjangoModelFactory):
     class Meta:
         model = m.ApprovalReminder

@@ -15,6 +15,8 @@ from governance.models.bulk import BulkReprocess, BulkReprocessKind, BulkReproce
 from governance.models.catalog import Catalog, CatalogRole, CatalogRoleAssignment, CatalogState
 from governance.models.connector import Connector, DriftMode, Resource, ResourceRole, ResourceType
 from governance.models.identity import (
+    CollaborationMode,
+    CollaborationRestriction,
     ConnectedOrganization,
     ConnectedOrganizationState,
     DirectoryGroup,
@@ -82,6 +84,8 @@ __all__ = [
     "CatalogRole",
     "CatalogRoleAssignment",
     "CatalogState",
+    "CollaborationMode",
+    "CollaborationRestriction",
     "ConnectedOrganization",
     "ConnectedOrganizationState",
     "Connector",

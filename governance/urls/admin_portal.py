@@ -97,6 +97,7 @@ urlpatterns = [
     # Connected organizations
     path("organizations/", organizations.organization_list, name="organization_list"),
     path("organizations/new/", organizations.organization_create, name="organization_create"),
+    path("organizations/collaboration/", organizations.organization_collaboration, name="organization_collaboration"),
     path("organizations/<uuid:pk>/", organizations.organization_edit, name="organization_edit"),
     path("organizations/<uuid:pk>/delete/", organizations.organization_delete, name="organization_delete"),
     # The directory picker's live search

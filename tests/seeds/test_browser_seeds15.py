@@ -103,3 +103,38 @@ def test_choosing_no_policy_says_choose_one(page: Page, requestor: m.User, make_
     page.get_by_role("button", name="Submit").click()
     expect(page.locator("#request-pane")).to_contain_text("Choose one of the policies.")
     expect(page.locator("#request-pane")).not_to_contain_text("This field is required.")
+
+
+def test_external_users_in_the_policy_form(page: Page, admin: m.User, catalog: m.Catalog) -> None:
+    """Item 5: collaboration restrictions set on the Connected organizations page; the policy
+    form finds organizations by domain, shows name and initial domain, and refuses a denied one."""
+    package = f.AccessPackageFactory(catalog=catalog, display_name="Partner portal")
+    fabrikam = f.ConnectedOrganizationFactory(display_name="Fabrikam")
+    f.OrganizationDomainFactory(organization=fabrikam, domain="fabrikam.example")
+    contoso = f.ConnectedOrganizationFactory(display_name="Contoso")
+    f.OrganizationDomainFactory(organization=contoso, domain="contoso.example")
+    sign_in(page, "admin")
+    page.goto("/governance/organizations/")
+    page.get_by_role("link", name="Edit collaboration restrictions").click()
+    page.get_by_label("Deny the domains listed").check()
+    page.get_by_role("textbox", name="Domains").fill("fabrikam.example")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".messages")).to_contain_text("Collaboration restrictions saved: Deny the domains listed.")
+    expect(page.locator(".collaboration")).to_contain_text("fabrikam.example")
+    screenshot(page, "seeds15-collaboration")
+
+    page.goto(f"/governance/packages/{package.pk}/policies/new/")
+    page.get_by_label("Name").first.fill("Partners")
+    page.locator("input[name=allowed_target_scope][value=specificConnectedOrganizationUsers]").check()
+    search = page.get_by_role("searchbox", name="Specific connected organizations")
+    search.fill("fabrikam")
+    options = page.locator("#id_specific_organizations_options")
+    expect(options).to_contain_text("Fabrikam fabrikam.example")
+    expect(options).not_to_contain_text("Contoso")
+    screenshot(page, "seeds15-policy-organizations")
+    options.get_by_label("Fabrikam").check()
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("body")).to_contain_text(
+        "Fabrikam (fabrikam.example) is not allowed by the collaboration restrictions"
+    )
+    assert not package.policies.exists()
