@@ -13,6 +13,7 @@ from django.utils import timezone
 from governance.models import (
     AccessPackage,
     Assignment,
+    AssignmentPolicy,
     AssignmentRequest,
     AssignmentState,
     AuditEvent,
@@ -164,13 +165,20 @@ OPEN = "open"
 REQUEST_STATUS_CHOICES = [
     (OPEN, "Open"),
     (ATTENTION, "Delivery failed or partially delivered"),
-    *RequestState.choices,
+    # Seed 000 calls Delivery failed "Undelivered": both words find it.
+    *(
+        (value, "Delivery failed (Undelivered)" if value == RequestState.DELIVERY_FAILED else label)
+        for value, label in RequestState.choices
+    ),
 ]
 
 
 class RequestFilter(PersonSearch, DateRangeMixin):
+    """One package's requests; ``package_id`` offers its policies to filter by (seed 000)."""
+
     person_fields = ("target", "requestor")
     status = filters.ChoiceFilter(label="Status", choices=REQUEST_STATUS_CHOICES, method="filter_status")
+    policy = filters.ModelChoiceFilter(label="Policy", queryset=AssignmentPolicy.objects.none(), empty_label="All")
     type = filters.ChoiceFilter(label="Type", field_name="request_type", choices=RequestType.choices)
     sort = filters.OrderingFilter(
         fields=(
@@ -186,6 +194,12 @@ class RequestFilter(PersonSearch, DateRangeMixin):
         model = AssignmentRequest
         fields: list[str] = []
 
+    def __init__(self, data: Any = None, *args: Any, package_id: Any = None, **kwargs: Any) -> None:
+        super().__init__(data, *args, **kwargs)
+        if "policy" in self.filters and isinstance(self.filters["policy"], filters.ModelChoiceFilter):
+            policies = AssignmentPolicy.objects.filter(package_id=package_id).order_by("display_name")
+            self.filters["policy"].queryset = policies
+
     def filter_status(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
         if value == OPEN:
             return queryset.filter(state__in=RequestState.OPEN)
@@ -196,6 +210,10 @@ class RequestFilter(PersonSearch, DateRangeMixin):
 
 class AllRequestsFilter(RequestFilter):
     sort = filters.OrderingFilter(fields=INDEXED_SORTS)
+    # Across packages policies share names ("Initial policy"): a part of the name finds them.
+    policy = filters.CharFilter(  # type: ignore[assignment]
+        label="Policy", field_name="policy__display_name", lookup_expr="icontains"
+    )
 
 
 # --- Audit log ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 from governance.models.apiclient import ApiClient, ApiClientRole
-from governance.models.approval_link import ApprovalLink
+from governance.models.approval_link import ApprovalLink, ApprovalReminder
 from governance.models.assignment import (
     Assignment,
     AssignmentState,
@@ -15,6 +15,8 @@ from governance.models.bulk import BulkReprocess, BulkReprocessKind, BulkReproce
 from governance.models.catalog import Catalog, CatalogRole, CatalogRoleAssignment, CatalogState
 from governance.models.connector import Connector, DriftMode, Resource, ResourceRole, ResourceType
 from governance.models.identity import (
+    CollaborationMode,
+    CollaborationRestriction,
     ConnectedOrganization,
     ConnectedOrganizationState,
     DirectoryGroup,
@@ -67,6 +69,7 @@ __all__ = [
     "ApiClientRole",
     "ApprovalDecision",
     "ApprovalLink",
+    "ApprovalReminder",
     "ApprovalStage",
     "ApproverKind",
     "Assignment",
@@ -81,6 +84,8 @@ __all__ = [
     "CatalogRole",
     "CatalogRoleAssignment",
     "CatalogState",
+    "CollaborationMode",
+    "CollaborationRestriction",
     "ConnectedOrganization",
     "ConnectedOrganizationState",
     "Connector",

@@ -41,7 +41,9 @@ RequestState.OPEN = frozenset({"submitted", "pendingApproval", "scheduled", "del
 RequestState.COMPLETED = frozenset({"delivered", "partiallyDelivered", "deliveryFailed", "denied", "canceled"})
 RequestState.REPROCESSABLE = frozenset({"deliveryFailed", "partiallyDelivered"})
 RequestState.ADMIN_CANCELABLE = frozenset({"submitted", "pendingApproval", "scheduled", "deliveryFailed"})
-RequestState.REQUESTOR_CANCELABLE = frozenset({"pendingApproval"})
+# Delivery failed / Partially delivered only once the reprocess window has passed (rule 3,
+# checked by the requestor's cancel): then they cancel and request again (seed 001).
+RequestState.REQUESTOR_CANCELABLE = frozenset({"pendingApproval", "deliveryFailed", "partiallyDelivered"})
 
 
 class RequestType(models.TextChoices):
@@ -217,6 +219,9 @@ class AssignmentRequest(CatalogScoped, models.Model):
 
     current_stage = models.PositiveSmallIntegerField(default=0)
     stage_due_at = models.DateTimeField(null=True, blank=True)
+    # Halfway through the stage's timeout its approvers get one reminder (DESIGN §6); cleared
+    # once they have it, so the beat job reads only what is still due.
+    stage_remind_at = models.DateTimeField(null=True, blank=True)
     # The generation of its policy's approval stages this request was submitted under: it
     # is routed, decided, reminded and timed out by those, whatever the policy says now.
     stage_generation = models.PositiveIntegerField(default=1)
@@ -234,6 +239,7 @@ class AssignmentRequest(CatalogScoped, models.Model):
             models.Index(fields=["package", "state", "-created_at"], name="request_package_state"),
             models.Index(fields=["target", "package"], name="request_target_package"),
             models.Index(fields=["state", "stage_due_at"], name="request_stage_due"),
+            models.Index(fields=["state", "stage_remind_at"], name="request_stage_remind"),
             models.Index(fields=["state", "schedule_start"], name="request_schedule_start"),
             models.Index(fields=["state", "completed_at"], name="request_completed"),
             # The portal's list across packages, newest first, one page at a time.

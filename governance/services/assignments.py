@@ -3,6 +3,7 @@ expiry (rule 6), expiry reminders, and reprocess (rule 2)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -283,6 +284,11 @@ def _expire_batch(now: datetime, batch_size: int, **only: Any) -> int:
         return len(batch)
 
 
+def days_left(end: datetime, now: datetime) -> int:
+    """Whole days until ``end``, counting a part day as one (an end in 9 days 23 hours is 10)."""
+    return max(1, math.ceil((end - now).total_seconds() / 86400))
+
+
 def send_expiry_reminders(now: datetime | None = None) -> int:
     """Rule 6: 14 and 1 days before the end, when extensions are allowed; never twice."""
     now = now or timezone.now()
@@ -304,7 +310,8 @@ def send_expiry_reminders(now: datetime | None = None) -> int:
                         ExpiryReminder.objects.create(assignment=assignment, days_before=days, end_at=assignment.end_at)
                 except IntegrityError:
                     continue
-                notifications.expiry_reminder(assignment, days, extend_allowed=True)
+                # The window is when to remind; the email says how many days are really left.
+                notifications.expiry_reminder(assignment, days_left(assignment.end_at, now), extend_allowed=True)
                 log_action(None, "assignment.reminder_sent", assignment, days_before=days)
                 sent += 1
     return sent

@@ -30,6 +30,7 @@ from governance.models import (
 )
 from governance.permissions import Action, get_for
 from governance.services.locks import lock_for
+from governance.services.organizations import organizations_refused
 from governance.services.text import clean_name, clean_text
 
 MAX_STAGES = 3
@@ -222,6 +223,11 @@ def save_policy(
             raise ValidationFailed("Some selected groups do not exist.", field="specific_groups")
         if len(orgs) != len(org_ids):
             raise ValidationFailed("Some selected organizations do not exist.", field="specific_organizations")
+        refused = (
+            organizations_refused(org_ids) if spec.allowed_target_scope == TargetScope.SPECIFIC_ORGANIZATIONS else []
+        )
+        if refused:
+            raise ValidationFailed(" ".join(refused), field="specific_organizations")
         policy.specific_users.set(users)
         policy.specific_groups.set(groups)
         policy.specific_organizations.set(orgs)

@@ -62,6 +62,7 @@ urlpatterns = [
         name="package_assignments_download",
     ),
     path("packages/<uuid:pk>/requests/", requests.package_requests, name="package_requests"),
+    path("packages/<uuid:pk>/requests/download/", requests.package_requests_download, name="package_requests_download"),
     path(
         "packages/<uuid:pk>/requests/reprocess-all/",
         reprocess_all.package_requests_reprocess_all,
@@ -74,6 +75,7 @@ urlpatterns = [
     ),
     # Requests
     path("requests/", requests.request_list, name="request_list"),
+    path("requests/download/", requests.request_download, name="request_download"),
     path("requests/reprocess/", requests.request_reprocess_selected, name="request_reprocess_selected"),
     path("requests/reprocess-all/", reprocess_all.request_reprocess_all, name="request_reprocess_all"),
     path("requests/<uuid:pk>/", requests.request_detail, name="request_detail"),
@@ -102,6 +104,7 @@ urlpatterns = [
     # Connected organizations
     path("organizations/", organizations.organization_list, name="organization_list"),
     path("organizations/new/", organizations.organization_create, name="organization_create"),
+    path("organizations/collaboration/", organizations.organization_collaboration, name="organization_collaboration"),
     path("organizations/<uuid:pk>/", organizations.organization_edit, name="organization_edit"),
     path("organizations/<uuid:pk>/delete/", organizations.organization_delete, name="organization_delete"),
     # Status that updates itself: a list's in-flight badges

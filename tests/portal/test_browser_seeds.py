@@ -253,8 +253,9 @@ def test_add_and_remove_a_resource_role(page: Page, scene: Scene, pkg_manager: m
     sign_in(page, "pkgmanager")
     open_package(page, "Production on-call", "Resource roles")
     page.get_by_role("link", name="Add resource roles").click()
-    page.get_by_label("Resource").select_option(label="Build agents")
-    page.get_by_label("Role").select_option(label="Member")
+    # Select the resources you want to add, select the role, Add (one role: chosen already).
+    page.get_by_label("Build agents", exact=True).check()
+    expect(page.get_by_label("Role of Build agents")).to_have_value(str(new_role.pk))
     page.get_by_role("button", name="Add").click()
     expect(message(page)).to_contain_text("Build agents · Member added")
     operations = page.locator("#operations")
