@@ -27,7 +27,7 @@ from governance.models import (
 )
 from governance.permissions import Action, can, restrict
 from governance.services import requests as request_service
-from governance.views.access import admin_portal, visible
+from governance.views.access import admin_portal, visible, visible_places
 from governance.views.listing import paginate
 from governance.views.outcomes import refusals_as_messages
 from governance.views.packages import find_package, render_list
@@ -57,6 +57,8 @@ def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[s
     if package is not None:
         queryset = queryset.filter(package=package)
     filterset = (RequestFilter if package is not None else AllRequestsFilter)(request.GET, queryset=queryset)
+    if isinstance(filterset, AllRequestsFilter):
+        filterset.offer_places(*visible_places(request))
     rows = filterset.qs.select_related("target", "requestor", "package", "policy").annotate(errors=_error_count())
     return {
         "filter": filterset,
