@@ -79,8 +79,8 @@ def _history_text(event: AuditEvent) -> tuple[str, str]:
     texts = {
         "request.submitted": ("Submitted by {who}", ""),
         "request.stage_started": (f"Sent to approvers (stage {stage})", ""),
-        "request.stage_approved": (f"Approved by {{who}} (stage {stage})", data.get("justification", "")),
-        "request.stage_denied": (f"Denied by {{who}} (stage {stage})", data.get("justification", "")),
+        "request.stage_approved": (f"Approved (stage {stage}) by {{who}}", data.get("justification", "")),
+        "request.stage_denied": (f"Denied (stage {stage}) by {{who}}", data.get("justification", "")),
         "request.schedule": ("Scheduled", f"Access starts on {data.get('start', '')[:16].replace('T', ' ')}"),
         "request.start_delivery": ("Delivery started", ""),
         "request.delivered": ("Delivered", ""),

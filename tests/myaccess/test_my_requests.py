@@ -71,7 +71,7 @@ class TestRequestDetail:
         assert f"<strong>Approved</strong> by {approver}" in page
         assert "“Go ahead”" in page
         # History lines are sentences that name people by display name.
-        submitted, approved = f"Submitted by {escape(requestor)}", f"Approved by {escape(approver)} (stage 1)"
+        submitted, approved = f"Submitted by {escape(requestor)}", f"Approved (stage 1) by {escape(approver)}"
         for step in (submitted, "Sent to approvers (stage 1)", approved, "Delivered"):
             assert f"<strong>{step}</strong>" in page
         assert "See it in <a href=" in page
