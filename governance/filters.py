@@ -200,7 +200,7 @@ class PolicyChoiceFilter(filters.ModelChoiceFilter):
 
 # Across packages a list may hold a million rows: every order here is one an index serves
 # (migration 0015: start, end, type, completed; the people's, packages' and policies' names).
-class AllAssignmentsFilter(PlaceFilter, AssignmentFilter):
+class AllAssignmentsFilter(AssignmentFilter, PlaceFilter):
     policy = PolicyChoiceFilter(
         label="Policy", field_name="policy", queryset=AssignmentPolicy.objects.all(), empty_label=ANY
     )
@@ -267,7 +267,7 @@ class RequestFilter(PersonSearch, DateRangeMixin):
         return queryset.filter(state=value)
 
 
-class AllRequestsFilter(PlaceFilter, RequestFilter):
+class AllRequestsFilter(RequestFilter, PlaceFilter):
     sort = ColumnSort(
         {
             "person": ("target__display_name",),
