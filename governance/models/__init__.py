@@ -10,7 +10,7 @@ from governance.models.assignment import (
     Outcome,
     RoleGrant,
 )
-from governance.models.audit import AuditEvent
+from governance.models.audit import ACTIVITY_NAMES, AuditEvent, activity_name
 from governance.models.bulk import BulkReprocess, BulkReprocessKind, BulkReprocessState
 from governance.models.catalog import Catalog, CatalogRole, CatalogRoleAssignment, CatalogState
 from governance.models.connector import Connector, DriftMode, Resource, ResourceRole, ResourceType
@@ -64,6 +64,7 @@ from governance.models.request import (
 )
 
 __all__ = [
+    "ACTIVITY_NAMES",
     "AccessPackage",
     "ApiClient",
     "ApiClientRole",
@@ -127,4 +128,5 @@ __all__ = [
     "TargetScope",
     "User",
     "UserType",
+    "activity_name",
 ]

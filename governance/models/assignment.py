@@ -78,6 +78,9 @@ class Assignment(CatalogScoped, models.Model):
             # The same, filtered by one status ("Partially fulfilled", the API's $filter=state):
             # a page reads its 50 rows instead of skipping the other statuses' rows.
             models.Index(fields=["state", "created_at", "id"], name="assignment_state_created"),
+            # Sorted by Start or End (issue 14 item 5): a page reads its 50 rows, at any size.
+            models.Index(fields=["start_at", "id"], name="assignment_start"),
+            models.Index(fields=["end_at", "id"], name="assignment_end"),
         ]
         constraints = [
             # Rule 12: one active assignment per person and package.

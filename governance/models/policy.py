@@ -129,6 +129,8 @@ class AssignmentPolicy(CatalogScoped, models.Model):
     class Meta:
         ordering = ["created_at"]
         verbose_name_plural = "assignment policies"
+        # The Assignments list sorts by the policy's name.
+        indexes = [models.Index(fields=["display_name"], name="policy_display_name")]
 
     def __str__(self) -> str:
         return self.display_name

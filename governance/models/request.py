@@ -245,6 +245,9 @@ class AssignmentRequest(CatalogScoped, models.Model):
             # The portal's list across packages, newest first, one page at a time.
             models.Index(fields=["created_at", "id"], name="request_created"),
             models.Index(fields=["state", "created_at", "id"], name="request_state_created"),
+            # Sorted by Type or Completed (issue 14 item 5).
+            models.Index(fields=["request_type", "created_at", "id"], name="request_type_created"),
+            models.Index(fields=["completed_at", "id"], name="request_completed_at"),
         ]
         constraints = [
             # Rule 12 at the database level: one open add-request per person and package,

@@ -54,11 +54,12 @@ def enter_stage(request: AssignmentRequest, stage: ApprovalStage, actor: Any, no
 
 
 def already_decided(existing: ApprovalDecision) -> AlreadyDecided:
-    """What a second approver is told: who decided, when, and what."""
+    """What a second approver is told: who decided (by name), when, and what."""
+    who = str(existing.approver) if existing.approver_id and existing.approver else existing.approver_label
     return AlreadyDecided(
-        f"Already decided by {existing.approver_label} on "
+        f"Already decided by {who} on "
         f"{timezone.localtime(existing.decided_at):%Y-%m-%d %H:%M}: {existing.get_decision_display().lower()}.",
-        decided_by=existing.approver_label,
+        decided_by=who,
         decided_at=existing.decided_at,
     )
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from governance.audit import SYSTEM_LABEL, actor_label, build_event, log_action
 from governance.errors import (
+    DomainError,
     DuplicateRequest,
     InvalidTransition,
     NotFound,
@@ -42,7 +43,7 @@ from governance.services.dispatch import wake_delivery
 from governance.services.grants import back_to_work, refresh_many
 from governance.services.lifecycle import approve_and_proceed, request_on, set_request_state, start_delivery
 from governance.services.locks import lock_for
-from governance.services.reprocess import reprocess_assignments
+from governance.services.reprocess import BulkResult, reprocess_assignments
 from governance.services.requests import refuse_duplicate, validate_period
 from governance.services.text import clean_text
 
@@ -134,6 +135,32 @@ def remove_assignment(actor: Any, assignment_id: UUID | str, justification: str 
         request = request_on(assignment, RequestType.ADMIN_REMOVE, actor, justification=justification)
         start_delivery(request, actor)
     return request
+
+
+# Bulk Remove works on the rows ticked in a list (a page holds 50); more is a mistake.
+MAX_BULK_REMOVE = 500
+
+
+def remove_assignments(actor: Any, assignment_ids: Iterable[UUID | str], justification: str = "") -> BulkResult:
+    """Bulk Remove (issue 14 item 5): each assignment removed exactly as one is (its own
+    adminRemove request and audit rows; the workers take the access away), so the click
+    returns once the removals are queued. What cannot be removed is skipped with the reason."""
+    ids = list(dict.fromkeys(str(pk) for pk in assignment_ids))
+    if len(ids) > MAX_BULK_REMOVE:
+        raise ValidationFailed(f"Remove at most {MAX_BULK_REMOVE} assignments at once.")
+    justification = clean_text(justification, "justification")
+    result = BulkResult()
+    for assignment_id in ids:
+        try:
+            removal = remove_assignment(actor, assignment_id, justification)
+        except DomainError as error:
+            result.skip(assignment_id, error)
+            continue
+        if removal is None or removal.assignment_id is None:
+            result.skip(assignment_id, InvalidTransition("already removed"))
+        else:
+            result.done.append(removal.assignment_id)
+    return result
 
 
 def update_assignment_end(actor: Any, assignment_id: UUID | str, end: datetime | None) -> AssignmentRequest:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from governance.audit import actor_label, log_action
+from governance.audit import actor_label, log_action, person_label
 from governance.errors import (
     DuplicateRequest,
     InvalidTransition,
@@ -275,7 +275,7 @@ def cancel_request_as_admin(actor: Any, request_id: UUID | str, reason: str = ""
         request: AssignmentRequest = lock_for(actor, Action.CANCEL, AssignmentRequest.objects, request_id, "request")
         if REQUEST.next_state("cancel_by_admin", request.state) is None:
             return request
-        request.cancel_reason = reason or f"Canceled by {actor_label(actor)}."
+        request.cancel_reason = reason or f"Canceled by {person_label(actor)}."
         request.save(update_fields=["cancel_reason", "modified_at"])
         set_request_state(request, "cancel_by_admin", actor)
         if request.assignment_id and request.request_type in RequestType.ADDS:

@@ -87,6 +87,7 @@ urlpatterns = [
     path("assignments/download/", assignments.assignment_download, name="assignment_download"),
     path("assignments/reprocess/", assignments.assignment_reprocess_selected, name="assignment_reprocess_selected"),
     path("assignments/reprocess-all/", reprocess_all.assignment_reprocess_all, name="assignment_reprocess_all"),
+    path("assignments/remove/", assignments.assignment_remove_selected, name="assignment_remove_selected"),
     path("assignments/<uuid:pk>/", assignments.assignment_detail, name="assignment_detail"),
     path("assignments/<uuid:pk>/reprocess/", assignments.assignment_reprocess, name="assignment_reprocess"),
     path("assignments/<uuid:pk>/remove/", assignments.assignment_remove, name="assignment_remove"),

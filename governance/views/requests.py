@@ -35,7 +35,7 @@ from governance.permissions import Action, can, restrict
 from governance.services import connectors as connector_service
 from governance.services import explain
 from governance.services import requests as request_service
-from governance.views.access import admin_portal, require, visible
+from governance.views.access import admin_portal, require, visible, visible_places
 from governance.views.listing import paginate, stream_csv
 from governance.views.live import request_in_flight
 from governance.views.outcomes import refusals_as_messages
@@ -66,7 +66,9 @@ def _filtered(request: HttpRequest, package: AccessPackage | None) -> RequestFil
     queryset = restrict(AssignmentRequest.objects.all(), request.user, Action.VIEW)
     if package is not None:
         return RequestFilter(request.GET, queryset=queryset.filter(package=package), package_id=package.pk)
-    return AllRequestsFilter(request.GET, queryset=queryset)
+    filterset = AllRequestsFilter(request.GET, queryset=queryset)
+    filterset.offer_places(*visible_places(request))
+    return filterset
 
 
 def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[str, Any]:
