@@ -385,7 +385,7 @@ class GraphView(APIView):
         data = getattr(response, "data", None)
         if (
             isinstance(response, Response)
-            and response.status_code in (200, 201)
+            and response.status_code in (200, 201, 202)
             and isinstance(data, dict)
             and "@odata.context" not in data
         ):

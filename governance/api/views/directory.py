@@ -188,11 +188,13 @@ class OrganizationItem(OrganizationMixin):
     def get(self, request: Request, pk: uuid.UUID) -> Response:
         return self.retrieve(request, pk)
 
-    @extend_schema(tags=ORGANIZATION_TAG, request=ORGANIZATION_INPUT, responses={204: None, **ERRORS})
+    @extend_schema(
+        tags=ORGANIZATION_TAG, request=ORGANIZATION_INPUT, responses={202: ConnectedOrganizationOut, **ERRORS}
+    )
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
+        """Graph documents this one PATCH as ``202 Accepted`` with the object (connectedorganization-update.md)."""
         changes = _organization_changes(body_of(request))
-        organization_services.update_organization(self.client, pk, **changes)
-        return no_content()
+        return self.render(organization_services.update_organization(self.client, pk, **changes), status=202)
 
     @extend_schema(tags=ORGANIZATION_TAG, responses={204: None, **ERRORS})
     def delete(self, request: Request, pk: uuid.UUID) -> Response:

@@ -35,7 +35,7 @@ from governance.api.odata import QueryOptions, canonical, enum, ident, moment
 from governance.api.serializers import EXPIRATION_TYPES, RequestOut
 from governance.errors import InvalidTransition, NotAllowed, NotSupported, ValidationFailed
 from governance.models import AssignmentRequest, RequestState, RequestType, User
-from governance.permissions import visible_requests
+from governance.permissions import approvable_requests, visible_requests
 from governance.services import assignments as assignment_services
 from governance.services import requests as request_services
 
@@ -295,8 +295,11 @@ class RequestsOfCurrentUser(RequestMixin):
         user = self.acting_user()
         if user is None:
             raise ValidationFailed("filterByCurrentUser needs a personal token: an application has no requests.")
-        on = current_user_filter(on, ("target", "createdBy"))
-        mine = AssignmentRequest.objects.filter(**({"target": user} if on == "target" else {"requestor": user}))
+        on = current_user_filter(on, ("target", "createdBy", "approver"))
+        if on == "approver":
+            mine = approvable_requests(user)
+        else:
+            mine = AssignmentRequest.objects.filter(**({"target": user} if on == "target" else {"requestor": user}))
         return self.list_response(request, mine.order_by("-created_at", "pk"))
 
 
