@@ -52,18 +52,30 @@ def _request_type(value: str) -> str:
     return REQUEST_TYPE_ALIASES.get(value, value)
 
 
+ASSIGNMENT_REFERENCE = inline_serializer(
+    "AssignmentRequestAssignment",
+    fields={
+        "id": serializers.UUIDField(required=False),
+        "targetId": serializers.UUIDField(required=False),
+        "assignmentPolicyId": serializers.UUIDField(required=False),
+        "accessPackageId": serializers.UUIDField(required=False),
+    },
+)
 REQUEST_INPUT = inline_serializer(
     "AssignmentRequestInput",
     fields={
         "requestType": serializers.ChoiceField(choices=list(ACCEPTED_REQUEST_TYPES)),
-        "assignment": inline_serializer(
-            "AssignmentRequestAssignment",
+        "assignment": ASSIGNMENT_REFERENCE,
+        "accessPackageAssignment": inline_serializer(
+            "AccessPackageAssignmentAlias",
             fields={
                 "id": serializers.UUIDField(required=False),
                 "targetId": serializers.UUIDField(required=False),
                 "assignmentPolicyId": serializers.UUIDField(required=False),
                 "accessPackageId": serializers.UUIDField(required=False),
             },
+            required=False,
+            help_text="The beta name of 'assignment', which some v1.0 examples still send.",
         ),
         "justification": text_field(required=False),
         "schedule": inline_serializer(
