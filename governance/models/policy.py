@@ -114,6 +114,9 @@ class AssignmentPolicy(CatalogScoped, models.Model):
     expiration_hours = models.PositiveIntegerField(null=True, blank=True)
 
     allow_extension = models.BooleanField("Allow users to extend access", default=False)
+    # Graph's requestorSettings.enableTargetsToSelfRemoveAccess: may people give up their own
+    # access (userRemove) that came through this policy.
+    allow_self_removal = models.BooleanField("Allow users to remove their own access", default=True)
     extension_requires_approval = models.BooleanField("Require approval to extend", default=False)
     enabled = models.BooleanField("Enabled", default=True)
     # The generation of approval stages new requests start with. Editing the stages writes a

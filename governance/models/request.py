@@ -216,6 +216,9 @@ class AssignmentRequest(CatalogScoped, models.Model):
     justification = models.TextField(blank=True)
     schedule_start = models.DateTimeField(null=True, blank=True)
     schedule_end = models.DateTimeField(null=True, blank=True)
+    # The schedule exactly as an API client sent it (a start in the past, a duration), so the
+    # API answers it back as Graph does; schedule_start/_end are what the engine acts on.
+    sent_schedule = models.JSONField(null=True, blank=True)
 
     current_stage = models.PositiveSmallIntegerField(default=0)
     stage_due_at = models.DateTimeField(null=True, blank=True)

@@ -59,6 +59,7 @@ def create_direct_assignments(
     start: datetime | None = None,
     end: datetime | None = None,
     justification: str = "",
+    sent_schedule: dict[str, Any] | None = None,
 ) -> list[AssignmentRequest]:
     """New assignment: an administrator assigns people through an admin-direct policy.
 
@@ -112,6 +113,7 @@ def create_direct_assignments(
                         justification=justification,
                         schedule_start=start,
                         schedule_end=end,
+                        sent_schedule=sent_schedule,
                     )
                     log_action(actor, "request.submitted", request)
                     approve_and_proceed(request, actor, now)

@@ -75,6 +75,7 @@ class PolicySpec:
     allow_extension: bool = False
     extension_requires_approval: bool = False
     enabled: bool = True
+    allow_self_removal: bool = True
 
 
 # A policy's own settings, named alike on the model and in a spec (stages and targets apart).
@@ -93,6 +94,7 @@ SIMPLE_FIELDS = (
     "allow_extension",
     "extension_requires_approval",
     "enabled",
+    "allow_self_removal",
 )
 
 
@@ -120,7 +122,6 @@ def _validate(spec: PolicySpec) -> PolicySpec:  # noqa: C901 - one check per rul
         spec.requires_approval = False
         spec.requestor_justification_required = False
         spec.approver_justification_required = False
-        spec.allow_custom_schedule = False
         spec.stages = []
     if spec.requires_approval:
         if not spec.stages:

@@ -164,8 +164,10 @@ def submit_request(
     justification: str = "",
     start: datetime | None = None,
     end: datetime | None = None,
+    sent_schedule: dict[str, Any] | None = None,
 ) -> AssignmentRequest:
-    """A person requests a package for themselves (userAdd)."""
+    """A person requests a package for themselves (userAdd). ``sent_schedule`` is the API
+    client's schedule as sent, kept only to answer it back."""
     user = person_of(actor)
     if user is None:
         raise NotAllowed("Only a person can request access for themselves.")
@@ -195,6 +197,7 @@ def submit_request(
                 justification=justification,
                 schedule_start=start,
                 schedule_end=end,
+                sent_schedule=sent_schedule,
                 stage_generation=policy.stage_generation,
             )
             log_action(actor, "request.submitted", request, policy=str(policy.pk))
@@ -415,6 +418,8 @@ def request_removal(actor: Any, assignment_id: UUID | str, justification: str = 
             raise NotFound("Assignment not found.")
         if assignment.state not in AssignmentState.ACTIVE:
             raise InvalidTransition("This access has already ended.")
+        if assignment.policy is not None and not assignment.policy.allow_self_removal:
+            raise NotAllowed("This access package's policy does not let you remove your own access.")
         request = request_on(assignment, RequestType.USER_REMOVE, actor, target=user, justification=justification)
         start_delivery(request, actor)
     return request
