@@ -77,3 +77,11 @@ class NotResourceOwner(DomainError):
 class StillInUse(DomainError):
     code = "stillInUse"
     http_status = 409
+
+
+class IncompatibleAccess(DomainError):
+    """Rule 13: the person has, has requested, or belongs to something the package cannot
+    be combined with; the message names it."""
+
+    code = "incompatibleAccess"
+    http_status = 409

@@ -630,3 +630,24 @@ class LifecycleForm(forms.Form):
     )
     remove_account = switch("Remove external user", "Delete the account some days after their last assignment ended.")
     remove_after_days = forms.IntegerField(label="Number of days before removing external user")
+
+
+# --- Separation of duties -------------------------------------------------------------
+
+
+class IncompatiblePackageForm(PortalForm):
+    """Overview > Separation of duties: a package that may not be combined with this one."""
+
+    other = forms.ModelChoiceField(queryset=AccessPackage.objects.none(), label="Incompatible access package")
+
+    def __init__(self, *args: Any, choices: QuerySet[AccessPackage], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["other"]
+        field.queryset = choices  # type: ignore[attr-defined]
+        field.label_from_instance = lambda package: f"{package} ({package.catalog})"  # type: ignore[attr-defined]
+
+
+class IncompatibleGroupForm(PortalForm):
+    """Members of the chosen groups may not request or be assigned this package."""
+
+    groups = groups_field("Incompatible groups", help_text="Members of these groups cannot have this package.")

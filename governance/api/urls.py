@@ -6,7 +6,7 @@ from django.urls import path, re_path
 
 from governance.api import schema  # noqa: F401 - registers the bearer scheme with drf-spectacular
 from governance.api.errors import not_found_json
-from governance.api.views import approvals, assignments, catalogs, directory, packages, requests
+from governance.api.views import approvals, assignments, catalogs, directory, packages, requests, separation
 
 EM = "identityGovernance/entitlementManagement"
 CURRENT_USER = r"filterByCurrentUser\(on='(?P<on>[^']*)'\)"
@@ -30,6 +30,42 @@ urlpatterns = [
         f"{EM}/accessPackages/<uuid:pk>/resourceRoleScopes/<uuid:scope_id>",
         packages.RoleScopeItem.as_view(),
         name="api-scope",
+    ),
+    # Separation of duties (rule 13)
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/incompatibleAccessPackages",
+        separation.IncompatiblePackageList.as_view(),
+        name="api-incompatible-packages",
+    ),
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/incompatibleAccessPackages/$ref",
+        separation.IncompatiblePackageRef.as_view(),
+        name="api-incompatible-package-ref",
+    ),
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/incompatibleAccessPackages/<uuid:other>/$ref",
+        separation.IncompatiblePackageItemRef.as_view(),
+        name="api-incompatible-package-item-ref",
+    ),
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/accessPackagesIncompatibleWith",
+        separation.PackagesIncompatibleWith.as_view(),
+        name="api-packages-incompatible-with",
+    ),
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/incompatibleGroups",
+        separation.IncompatibleGroupList.as_view(),
+        name="api-incompatible-groups",
+    ),
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/incompatibleGroups/$ref",
+        separation.IncompatibleGroupRef.as_view(),
+        name="api-incompatible-group-ref",
+    ),
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/incompatibleGroups/<uuid:group>/$ref",
+        separation.IncompatibleGroupItemRef.as_view(),
+        name="api-incompatible-group-item-ref",
     ),
     path(f"{EM}/assignmentPolicies", packages.PolicyList.as_view(), name="api-policies"),
     path(f"{EM}/assignmentPolicies/<uuid:pk>", packages.PolicyItem.as_view(), name="api-policy"),

@@ -16,6 +16,7 @@ from django.utils import timezone
 from governance.audit import SYSTEM_LABEL, actor_label, build_event, log_action
 from governance.errors import (
     DuplicateRequest,
+    IncompatibleAccess,
     InvalidTransition,
     NotFound,
     ValidationFailed,
@@ -43,6 +44,7 @@ from governance.services.lifecycle import approve_and_proceed, request_on, set_r
 from governance.services.locks import lock_for
 from governance.services.reprocess import reprocess_assignments
 from governance.services.requests import refuse_duplicate, validate_period
+from governance.services.separation import conflicts_of
 from governance.services.text import clean_text
 
 __all__ = ["reprocess_assignment", "reprocess_assignments"]
@@ -96,6 +98,14 @@ def create_direct_assignments(
                 problems.append(str(target))
         if problems:
             raise DuplicateRequest(f"Already assigned or with an open request: {', '.join(problems)}.", field="users")
+        conflicts = conflicts_of(targets, package)
+        if conflicts:
+            # Rule 13: every person refused, each with the conflict named.
+            raise IncompatibleAccess(
+                " ".join(found[0].message(target) for target, found in conflicts.items()),
+                field="users",
+                conflicts=[c.other for found in conflicts.values() for c in found],
+            )
         requests = []
         try:
             with transaction.atomic():

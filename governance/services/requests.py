@@ -51,6 +51,7 @@ from governance.services.lifecycle import (
 )
 from governance.services.locks import lock_for
 from governance.services.reprocess import BulkResult, check_reprocessable, is_reprocessable, reprocess_requests
+from governance.services.separation import refuse_incompatible
 from governance.services.text import clean_text
 
 __all__ = [
@@ -183,6 +184,7 @@ def submit_request(
     try:
         with transaction.atomic():
             refuse_duplicate(user, package)
+            refuse_incompatible(user, package)
             request = AssignmentRequest.objects.create(
                 request_type=RequestType.USER_ADD,
                 state=RequestState.SUBMITTED,

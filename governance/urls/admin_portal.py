@@ -14,6 +14,7 @@ from governance.views import (
     policies,
     reprocess_all,
     requests,
+    separation,
 )
 
 app_name = "governance"
@@ -45,6 +46,30 @@ urlpatterns = [
     path("packages/<uuid:pk>/roles/progress/", packages.package_role_progress, name="package_role_progress"),
     path("packages/<uuid:pk>/roles/add/", packages.package_role_add, name="package_role_add"),
     path("packages/<uuid:pk>/roles/<uuid:role_pk>/remove/", packages.package_role_remove, name="package_role_remove"),
+    # Overview > Separation of duties (rule 13)
+    path("packages/<uuid:pk>/separation/", separation.separation_of_duties, name="package_separation"),
+    path(
+        "packages/<uuid:pk>/separation/packages/add/",
+        separation.incompatible_package_add,
+        name="incompatible_package_add",
+    ),
+    path(
+        "packages/<uuid:pk>/separation/packages/<uuid:other_pk>/remove/",
+        separation.incompatible_package_remove,
+        name="incompatible_package_remove",
+    ),
+    path("packages/<uuid:pk>/separation/groups/add/", separation.incompatible_group_add, name="incompatible_group_add"),
+    path(
+        "packages/<uuid:pk>/separation/groups/<uuid:group_pk>/remove/",
+        separation.incompatible_group_remove,
+        name="incompatible_group_remove",
+    ),
+    path("packages/<uuid:pk>/separation/held-both/", separation.held_both_report, name="package_held_both"),
+    path(
+        "packages/<uuid:pk>/separation/held-both/download/",
+        separation.held_both_download,
+        name="package_held_both_download",
+    ),
     path("packages/<uuid:pk>/policies/", policies.policy_list, name="policy_list"),
     path("packages/<uuid:pk>/policies/new/", policies.policy_create, name="policy_create"),
     path("packages/<uuid:pk>/policies/<uuid:policy_pk>/", policies.policy_edit, name="policy_edit"),
