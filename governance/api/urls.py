@@ -82,6 +82,7 @@ urlpatterns = [
         requests.RequestReprocess.as_view(),
         name="api-request-reprocess",
     ),
+    path(f"{EM}/assignmentRequests/<uuid:pk>/resume", requests.RequestResume.as_view(), name="api-request-resume"),
     path(f"{EM}/assignments", assignments.AssignmentList.as_view(), name="api-assignments"),
     re_path(
         rf"^{EM}/assignments/{CURRENT_USER}$",

@@ -13,7 +13,18 @@ from governance.models.assignment import (
 from governance.models.audit import AuditEvent
 from governance.models.bulk import BulkReprocess, BulkReprocessKind, BulkReprocessState
 from governance.models.catalog import Catalog, CatalogRole, CatalogRoleAssignment, CatalogState
+from governance.models.chat import ChannelKind, ChatChannel, ChatMessage
 from governance.models.connector import Connector, DriftMode, Resource, ResourceRole, ResourceType
+from governance.models.extension import (
+    CallState,
+    CustomExtension,
+    ExtensionAttempt,
+    ExtensionCall,
+    ExtensionMode,
+    ExtensionStage,
+    PolicyExtension,
+    TimeoutAction,
+)
 from governance.models.identity import (
     ConnectedOrganization,
     ConnectedOrganizationState,
@@ -49,6 +60,8 @@ from governance.models.policy import (
     ApproverKind,
     AssignmentPolicy,
     ExpirationType,
+    PolicyQuestion,
+    QuestionKind,
     StageApprover,
     TargetScope,
 )
@@ -57,6 +70,7 @@ from governance.models.request import (
     ApprovalDecision,
     AssignmentRequest,
     Decision,
+    RequestAnswer,
     RequestState,
     RequestType,
 )
@@ -77,13 +91,18 @@ __all__ = [
     "BulkReprocess",
     "BulkReprocessKind",
     "BulkReprocessState",
+    "CallState",
     "Catalog",
     "CatalogRole",
     "CatalogRoleAssignment",
     "CatalogState",
+    "ChannelKind",
+    "ChatChannel",
+    "ChatMessage",
     "ConnectedOrganization",
     "ConnectedOrganizationState",
     "Connector",
+    "CustomExtension",
     "Decision",
     "DeliveryAttempt",
     "DirectoryGroup",
@@ -92,6 +111,10 @@ __all__ = [
     "DriftMode",
     "ExpirationType",
     "ExpiryReminder",
+    "ExtensionAttempt",
+    "ExtensionCall",
+    "ExtensionMode",
+    "ExtensionStage",
     "ExternalIdentity",
     "ExternalUserLifecycle",
     "ExternalUserOffboarding",
@@ -107,6 +130,10 @@ __all__ = [
     "OutboundEmail",
     "Outcome",
     "PackageResourceRole",
+    "PolicyExtension",
+    "PolicyQuestion",
+    "QuestionKind",
+    "RequestAnswer",
     "RequestState",
     "RequestType",
     "Resource",
@@ -120,6 +147,7 @@ __all__ = [
     "SyncMode",
     "SyncOutcome",
     "TargetScope",
+    "TimeoutAction",
     "User",
     "UserType",
 ]

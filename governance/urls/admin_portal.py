@@ -7,7 +7,9 @@ from governance.views import (
     assignments,
     audit,
     catalogs,
+    chat,
     directory,
+    extensions,
     home,
     organizations,
     packages,
@@ -35,6 +37,19 @@ urlpatterns = [
         catalogs.catalog_resource_remove,
         name="catalog_resource_remove",
     ),
+    # A catalog's custom extensions (rule 16)
+    path("catalogs/<uuid:pk>/extensions/", extensions.extension_list, name="extension_list"),
+    path("catalogs/<uuid:pk>/extensions/add/", extensions.extension_create, name="extension_create"),
+    path("catalogs/<uuid:pk>/extensions/<uuid:extension_pk>/", extensions.extension_edit, name="extension_edit"),
+    path(
+        "catalogs/<uuid:pk>/extensions/<uuid:extension_pk>/delete/",
+        extensions.extension_delete,
+        name="extension_delete",
+    ),
+    # A catalog's chat channels
+    path("catalogs/<uuid:pk>/chat/", chat.channel_list, name="chat_channel_list"),
+    path("catalogs/<uuid:pk>/chat/add/", chat.channel_create, name="chat_channel_create"),
+    path("catalogs/<uuid:pk>/chat/<uuid:channel_pk>/delete/", chat.channel_delete, name="chat_channel_delete"),
     # Access packages and their tabs
     path("packages/", packages.package_list, name="package_list"),
     path("packages/new/", packages.package_create, name="package_create"),

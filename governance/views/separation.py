@@ -83,7 +83,7 @@ def incompatible_package_add(request: HttpRequest, pk: UUID) -> HttpResponse:
             messages.success(request, f"{other} can no longer be combined with {package}.")
             return redirect("governance:package_separation", pk=package.pk)
     context = _context(request, package, package_form=form)
-    return render(request, "governance/packages/separation.html", context, status=400)
+    return render(request, "governance/packages/separation.html", context)
 
 
 @admin_portal
@@ -114,7 +114,7 @@ def incompatible_group_add(request: HttpRequest, pk: UUID) -> HttpResponse:
             messages.success(request, f"Members of {names} can no longer have {package}.")
             return redirect("governance:package_separation", pk=package.pk)
     context = _context(request, package, group_form=form)
-    return render(request, "governance/packages/separation.html", context, status=400)
+    return render(request, "governance/packages/separation.html", context)
 
 
 @admin_portal

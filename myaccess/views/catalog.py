@@ -99,7 +99,8 @@ def _package_or_404(user: User, package_id: UUID) -> AccessPackage:
 
 def _package_context(user: User, package: AccessPackage) -> dict[str, Any]:
     prefetch_related_objects([package], "catalog", _role_links())
-    explanations = [explain_policy(policy, user) for policy in package.policies.requestable_by(user)]
+    policies = package.policies.requestable_by(user).prefetch_related("questions")
+    explanations = [explain_policy(policy, user) for policy in policies]
     return {"package": package, "explanations": explanations, "duplicate": _existing(user, package)}
 
 
@@ -130,6 +131,7 @@ def request_form(request: HttpRequest, package_id: UUID) -> HttpResponse:
                 justification=form.cleaned_data.get("justification", ""),
                 start=start,
                 end=end,
+                answers=form.answers(),
             )
         except DuplicateRequest as exc:
             duplicate = exc

@@ -10,11 +10,19 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from governance.api.base import COLLECTION_PARAMETERS, ERRORS, body_of, no_content, page_of, refuse_unknown, text_of
+from governance.api.base import (
+    COLLECTION_PARAMETERS,
+    ERRORS,
+    body_of,
+    no_content,
+    page_of,
+    refuse_unknown,
+    text_field,
+    text_of,
+)
 from governance.api.serializers import GroupOut, PackageOut
 from governance.api.views.directory import GroupMixin
 from governance.api.views.packages import PACKAGE_TAG, PackageMixin
@@ -23,7 +31,7 @@ from governance.models import AccessPackage, DirectoryGroup
 from governance.permissions import Action, get_for
 from governance.services import separation
 
-REF_INPUT = inline_serializer("ODataReference", fields={"@odata.id": serializers.CharField()})
+REF_INPUT = inline_serializer("ODataReference", fields={"@odata.id": text_field()})
 _UUID = r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
 
 
