@@ -22,6 +22,7 @@ SEND_PENDING_EMAILS = "governance.tasks.send_pending_emails"
 PROPAGATE_ROLE_OPERATION = "governance.tasks.propagate_role_operation"
 REPROCESS_MATCHING = "governance.tasks.reprocess_matching"
 SYNC_DIRECTORY = "governance.tasks.sync_directory"
+APPLY_ACCESS_REVIEW = "governance.tasks.apply_access_review"
 
 
 def send(name: str, *args: Any, countdown: float | None = None) -> None:

@@ -39,6 +39,10 @@ from governance.services.dispatch import wake_email_sender
 from governance.services.text import one_line
 
 LINK_SALT = "governance.approval-link"
+REVIEW_LINK_SALT = "governance.review-link"
+# The justification of a systemRemove request an access review made (rule 14): its person
+# is told "a review removed your access", not "your access expired".
+REVIEW_REMOVAL_REASON = "Removed by an access review."
 
 
 def absolute(path: str) -> str:
@@ -196,7 +200,9 @@ def requests_completed(requests: Iterable[AssignmentRequest]) -> None:
 
 def request_completed(request: AssignmentRequest, *, save: bool = True) -> OutboundEmail | None:
     """Delivered, partially delivered or failed: tell the person whose access it is."""
-    if request.request_type == RequestType.SYSTEM_REMOVE:
+    if request.request_type == RequestType.SYSTEM_REMOVE and request.justification == REVIEW_REMOVAL_REASON:
+        kind = "review_removed"
+    elif request.request_type == RequestType.SYSTEM_REMOVE:
         kind = "assignment_expired"
     elif request.request_type in RequestType.REMOVES:
         kind = "access_removed"

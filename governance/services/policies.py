@@ -30,6 +30,8 @@ from governance.models import (
 )
 from governance.permissions import Action, get_for
 from governance.services.locks import lock_for
+from governance.services.reviews import ReviewSpec, check_spec, save_settings
+from governance.services.reviews import spec_of as review_spec_of
 from governance.services.text import clean_name, clean_text
 
 MAX_STAGES = 3
@@ -74,6 +76,8 @@ class PolicySpec:
     allow_extension: bool = False
     extension_requires_approval: bool = False
     enabled: bool = True
+    # Access reviews (rule 14); None leaves a policy's review settings as they are.
+    review: ReviewSpec | None = None
 
 
 # A policy's own settings, named alike on the model and in a spec (stages and targets apart).
@@ -190,6 +194,8 @@ def save_policy(
     if not is_uuid(package_id):
         raise NotFound("Access package not found.")
     spec = _validate(spec)
+    if spec.review is not None:
+        check_spec(spec.review)
     user_ids = _ids(spec.specific_user_ids, "specific_users", "users")
     group_ids = _ids(spec.specific_group_ids, "specific_groups", "groups")
     org_ids = _ids(spec.specific_organization_ids, "specific_organizations", "organizations")
@@ -226,6 +232,8 @@ def save_policy(
         policy.specific_groups.set(groups)
         policy.specific_organizations.set(orgs)
         stages_changed = _save_stages(policy, spec.stages, new=policy_id is None)
+        if spec.review is not None:
+            save_settings(policy, spec.review, actor)
         after = {name: getattr(policy, name) for name in SIMPLE_FIELDS}
         changes = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
         log_action(
@@ -290,6 +298,7 @@ def spec_of(policy: AssignmentPolicy) -> PolicySpec:
         specific_group_ids=[g.pk for g in policy.specific_groups.all()],
         specific_organization_ids=[o.pk for o in policy.specific_organizations.all()],
         stages=spec_of_stages(policy),
+        review=review_spec_of(policy),
     )
 
 

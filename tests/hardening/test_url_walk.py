@@ -24,7 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 from governance import models as m
-from governance.services import notifications
+from governance.services import notifications, reviews
 from governance.services.api_clients import create_api_client
 from tests import factories as f
 
@@ -74,7 +74,7 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "api_clients:": {"pk": "api_client"},
     "identity:lifecycle": {"pk": "organization"},
     "governance:catalog_": {"pk": "catalog", "role_pk": "catalog_role", "resource_pk": "resource"},
-    "governance:package_": {"pk": "package", "role_pk": "resource_role"},
+    "governance:package_": {"pk": "package", "role_pk": "resource_role", "instance_pk": "review_instance"},
     "governance:policy_": {"pk": "package", "policy_pk": "policy"},
     "governance:assignment_create": {"pk": "package"},
     "governance:request_": {"pk": "request"},
@@ -87,7 +87,9 @@ PARAMETERS: dict[str, dict[str, str]] = {
         "request_id": "request",
         "email_id": "email",
         "token": "approval_token",
+        "instance_id": "review_instance",
     },
+    "myaccess:review_link": {"instance_id": "review_instance", "token": "review_token"},
     "api-catalog": {"pk": "catalog"},
     "api-resource": {"pk": "resource"},
     "api-package": {"pk": "package"},
@@ -202,6 +204,7 @@ def world(admin, requestor, catalog, contoso, make_package) -> dict[str, Any]:
     f.RoleOperationFactory(package=package, resource_role=scope.resource_role)
     f.ExpiryReminderFactory(assignment=assignment)
     f.AuditEventFactory()
+    review = f.AccessReviewDecisionFactory(instance__policy=policy, instance__package=package).instance
     Group.objects.create(name="Helpdesk")
     for model in (AccessAttempt, AccessLog, AccessFailureLog):
         fields = {field.name for field in model._meta.fields}
@@ -227,6 +230,8 @@ def world(admin, requestor, catalog, contoso, make_package) -> dict[str, Any]:
         "group": f.DirectoryGroupFactory(),
         "email": f.OutboundEmailFactory(recipient=admin, body_html='<p style="color:red">Hello</p>'),
         "approval_token": notifications.issue_link(request, admin),
+        "review_instance": review,
+        "review_token": reviews.issue_link(review, admin),
         # The API's global administrator: the walk sends it along to every URL as admin.
         "bearer": "Bearer " + create_api_client(None, "url-walk", role="global_admin").token,
         "target": "target",
