@@ -225,7 +225,11 @@ def test_admin_direct_policy_is_not_specified(admin_api: Api, make_package: Pack
         ({"expiration": {"type": "afterDuration", "duration": "P1M"}}, "ISO-8601 duration in days or hours"),
         ({"allowedTargetScope": "allDirectoryServicePrincipals"}, "'allowedTargetScope' is one of"),
         ({"questions": []}, "Property 'questions' is not supported."),
-        ({"reviewSettings": {"isEnabled": True}}, "Property 'reviewSettings' is not supported."),
+        (
+            {"reviewSettings": {"schedule": {"recurrence": {"pattern": {"type": "daily", "interval": 1}}}}},
+            "Reviews recur weekly",
+        ),
+        ({"reviewSettings": {"isAutoApplyEnabled": True}}, "'isAutoApplyEnabled' in reviewSettings is not supported"),
         (
             {
                 "requestApprovalSettings": {

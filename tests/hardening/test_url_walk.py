@@ -99,6 +99,12 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "api-assignment": {"pk": "assignment", "on": "target"},
     "api-approval": {"pk": "request", "stage_id": "stage", "on": "approver"},
     "api-organization": {"pk": "organization"},
+    "api-review": {
+        "definition_id": "policy",
+        "instance_id": "review_instance",
+        "pk": "review_decision",
+        "on": "reviewer",
+    },
     "api-user": {"pk": "user"},
     "api-group": {"pk": "group"},
     # Catch-alls: any path at all.
@@ -204,7 +210,8 @@ def world(admin, requestor, catalog, contoso, make_package) -> dict[str, Any]:
     f.RoleOperationFactory(package=package, resource_role=scope.resource_role)
     f.ExpiryReminderFactory(assignment=assignment)
     f.AuditEventFactory()
-    review = f.AccessReviewDecisionFactory(instance__policy=policy, instance__package=package).instance
+    review_decision = f.AccessReviewDecisionFactory(instance__policy=policy, instance__package=package)
+    review = review_decision.instance
     Group.objects.create(name="Helpdesk")
     for model in (AccessAttempt, AccessLog, AccessFailureLog):
         fields = {field.name for field in model._meta.fields}
@@ -231,11 +238,13 @@ def world(admin, requestor, catalog, contoso, make_package) -> dict[str, Any]:
         "email": f.OutboundEmailFactory(recipient=admin, body_html='<p style="color:red">Hello</p>'),
         "approval_token": notifications.issue_link(request, admin),
         "review_instance": review,
+        "review_decision": review_decision,
         "review_token": reviews.issue_link(review, admin),
         # The API's global administrator: the walk sends it along to every URL as admin.
         "bearer": "Bearer " + create_api_client(None, "url-walk", role="global_admin").token,
         "target": "target",
         "approver": "approver",
+        "reviewer": "reviewer",
     }
 
 

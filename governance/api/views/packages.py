@@ -69,6 +69,7 @@ def _policies_prefetch(prefix: str = "") -> list[Any]:
         f"{prefix}specific_users",
         f"{prefix}specific_groups",
         f"{prefix}specific_organizations",
+        f"{prefix}reviewers",
         Prefetch(
             f"{prefix}stages",
             queryset=ApprovalStage.objects.filter(generation=F("policy__stage_generation")).prefetch_related(
@@ -281,6 +282,7 @@ POLICY_INPUT = inline_serializer(
         "expiration": serializers.DictField(required=False),
         "requestorSettings": serializers.DictField(required=False),
         "requestApprovalSettings": serializers.DictField(required=False),
+        "reviewSettings": serializers.DictField(required=False),
         "accessPackage": REF,
     },
 )
