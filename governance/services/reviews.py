@@ -19,8 +19,8 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core import signing
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, CharField, Count, F, Func, OuterRef, Q, Subquery, UUIDField, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -34,6 +34,7 @@ from governance.models import (
     ApplyResult,
     Assignment,
     AssignmentPolicy,
+    AssignmentRequest,
     AssignmentState,
     AuditEvent,
     ConnectedOrganizationState,
@@ -43,6 +44,7 @@ from governance.models import (
     InstanceReviewer,
     InstanceState,
     PolicyReviewer,
+    RequestType,
     ReviewDecision,
     ReviewerKind,
     ReviewLink,
@@ -251,28 +253,6 @@ def _resolve(entries: Sequence[PolicyReviewer]) -> set[UUID]:
     return set(User.objects.filter(pk__in=ids, is_active=True).values_list("pk", flat=True))
 
 
-def recommend(
-    *,
-    is_active: bool,
-    last_login: datetime | None,
-    user_type: str,
-    organization_state: str | None,
-    now: datetime,
-) -> tuple[str, str]:
-    """Deny when the person is disabled, no longer in a connected organization, or has not
-    signed in for ``REVIEW_INACTIVE_DAYS``; approve otherwise. With the reason shown."""
-    days = settings.REVIEW_INACTIVE_DAYS
-    if not is_active:
-        return ReviewDecision.DENY, "The account is disabled."
-    if user_type == UserType.GUEST and organization_state != ConnectedOrganizationState.CONFIGURED:
-        return ReviewDecision.DENY, "No longer in a connected organization."
-    if last_login is None:
-        return ReviewDecision.DENY, "Has never signed in."
-    if last_login < now - timedelta(days=days):
-        return ReviewDecision.DENY, f"Has not signed in for {days} days."
-    return ReviewDecision.APPROVE, f"Signed in within the last {days} days."
-
-
 def _write_decisions(instance: AccessReviewInstance, policy: AssignmentPolicy, now: datetime) -> int:
     entries = list(policy.reviewers.all())
     by_manager = any(e.kind == ReviewerKind.MANAGER and not e.is_fallback for e in entries)
@@ -284,54 +264,90 @@ def _write_decisions(instance: AccessReviewInstance, policy: AssignmentPolicy, n
         rows += [InstanceReviewer(instance=instance, user_id=pk, is_fallback=True) for pk in sorted(fallbacks)]
     InstanceReviewer.objects.bulk_create(rows)
 
-    active = Assignment.objects.filter(policy=policy, state__in=AssignmentState.ACTIVE).values_list(
-        "pk",
-        "target_id",
-        "target__is_active",
-        "target__last_login",
-        "target__user_type",
-        "target__connected_organization__state",
-        "target__manager_id",
-        "target__manager__is_active",
+    recommending = instance.recommendations_enabled or instance.expiration_behavior == ExpirationBehavior.RECOMMENDATION
+    if instance.self_review:
+        reviewer: Any = F("target_id")
+    elif by_manager:
+        reviewer = Case(
+            When(
+                Q(target__manager__is_active=True) & ~Q(target__manager_id=F("target_id")), then=F("target__manager_id")
+            ),
+            default=Value(None, output_field=UUIDField()),
+        )
+    else:
+        reviewer = Value(None, output_field=UUIDField())
+    recommendation, reason = (
+        _recommendation_sql(now)
+        if recommending
+        else (
+            Value(ReviewDecision.NOT_AVAILABLE),
+            Value(""),
+        )
     )
-    count = 0
-    batch: list[AccessReviewDecision] = []
-    for pk, target_id, is_active, last_login, user_type, org_state, manager_id, manager_active in active.iterator(
-        chunk_size=BATCH
-    ):
-        if instance.self_review:
-            reviewer = target_id
-        elif by_manager and manager_id and manager_active and manager_id != target_id:
-            reviewer = manager_id
-        else:
-            reviewer = None
-        recommendation, reason = (
-            recommend(
-                is_active=is_active,
-                last_login=last_login,
-                user_type=user_type,
-                organization_state=org_state,
-                now=now,
-            )
-            if instance.recommendations_enabled or instance.expiration_behavior == ExpirationBehavior.RECOMMENDATION
-            else (ReviewDecision.NOT_AVAILABLE, "")
-        )
-        batch.append(
-            AccessReviewDecision(
-                instance=instance,
-                assignment_id=pk,
-                target_id=target_id,
-                reviewer_id=reviewer,
-                recommendation=recommendation,
-                recommendation_reason=reason,
-            )
-        )
-        if len(batch) >= BATCH:
-            AccessReviewDecision.objects.bulk_create(batch)
-            count += len(batch)
-            batch = []
-    AccessReviewDecision.objects.bulk_create(batch)
-    return count + len(batch)
+    # One INSERT … SELECT: the rows never pass through Python (100,000 in seconds).
+    columns = {
+        "id": _new_uuid(),
+        "instance_id": Value(instance.pk, output_field=UUIDField()),
+        "assignment_id": F("pk"),
+        "target_id": F("target_id"),
+        "reviewer_id": reviewer,
+        "decision": Value(ReviewDecision.NOT_REVIEWED),
+        "justification": Value(""),
+        "reviewed_by_label": Value(""),
+        "recommendation": recommendation,
+        "recommendation_reason": reason,
+        "apply_result": Value(ApplyResult.NEW),
+    }
+    select = (
+        Assignment.objects.filter(policy=policy, state__in=AssignmentState.ACTIVE)
+        .order_by()
+        .annotate(**{f"c_{name}": expression for name, expression in columns.items()})
+        .values(*(f"c_{name}" for name in columns))
+    )
+    sql, params = select.query.sql_with_params()
+    table = connection.ops.quote_name(AccessReviewDecision._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(name) for name in columns)
+    with connection.cursor() as cursor:
+        # Table and column names are the model's own; every value is a bound parameter.
+        cursor.execute(f"INSERT INTO {table} ({names}) {sql}", params)  # nosec B608
+        return int(cursor.rowcount)
+
+
+def _new_uuid() -> Func:
+    if connection.vendor == "postgresql":
+        return Func(function="gen_random_uuid", output_field=UUIDField())
+    # SQLite keeps a UUID as 32 hex digits.
+    return Func(
+        Func(Func(Value(16), function="randomblob"), function="hex"), function="lower", output_field=CharField()
+    )
+
+
+def _recommendation_sql(now: datetime) -> tuple[Case, Case]:
+    """The recommendation and its reason, as SQL for every row at once: deny when the person
+    is disabled, no longer in a connected organization, or has not signed in for
+    ``REVIEW_INACTIVE_DAYS``; approve otherwise."""
+    days = settings.REVIEW_INACTIVE_DAYS
+    cutoff = now - timedelta(days=days)
+    gone = Q(target__user_type=UserType.GUEST) & ~Q(
+        target__connected_organization__state=ConnectedOrganizationState.CONFIGURED
+    )
+    rules = [
+        (Q(target__is_active=False), ReviewDecision.DENY, "The account is disabled."),
+        (gone, ReviewDecision.DENY, "No longer in a connected organization."),
+        (Q(target__last_login__isnull=True), ReviewDecision.DENY, "Has never signed in."),
+        (Q(target__last_login__lt=cutoff), ReviewDecision.DENY, f"Has not signed in for {days} days."),
+    ]
+    decision = Case(
+        *(When(condition, then=Value(str(value))) for condition, value, _ in rules),
+        default=Value(str(ReviewDecision.APPROVE)),
+        output_field=CharField(),
+    )
+    reason = Case(
+        *(When(condition, then=Value(text)) for condition, _, text in rules),
+        default=Value(f"Signed in within the last {days} days."),
+        output_field=CharField(),
+    )
+    return decision, reason
 
 
 # --- Emails and links ---------------------------------------------------------------------
@@ -638,11 +654,16 @@ def _apply_batch(instance_id: UUID, now: datetime, report: ApplyReport) -> bool:
         AccessReviewDecision.objects.filter(pk__in=keep).update(apply_result=ApplyResult.APPLIED, applied_at=now)
         AccessReviewDecision.objects.filter(pk__in=gone).update(apply_result=ApplyResult.NOT_FOUND, applied_at=now)
         removed = [r for r in deny if r.assignment_id in removal_of]
-        for row in removed:
-            row.apply_result = ApplyResult.APPLIED
-            row.applied_at = now
-            row.removal_request_id = removal_of[row.assignment_id]
-        AccessReviewDecision.objects.bulk_update(removed, ["apply_result", "applied_at", "removal_request"])
+        # The removal is the assignment's only systemRemove: an assignment ends once.
+        AccessReviewDecision.objects.filter(pk__in=[r.pk for r in removed]).update(
+            apply_result=ApplyResult.APPLIED,
+            applied_at=now,
+            removal_request_id=Subquery(
+                AssignmentRequest.objects.filter(
+                    assignment_id=OuterRef("assignment_id"), request_type=RequestType.SYSTEM_REMOVE
+                ).values("pk")[:1]
+            ),
+        )
         report.removed += len(removed)
         report.kept += len(keep)
         report.already_ended += len(gone)
