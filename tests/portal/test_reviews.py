@@ -155,3 +155,30 @@ class TestPackageTab:
         assert "dave" in text(client.get("/myaccess/reviews/?show=all")).lower() or True
         with time_machine.travel(running.end_at + timedelta(minutes=1), tick=False):
             assert "Nobody is waiting" in text(client.get("/myaccess/reviews/?show=all"))
+
+
+@pytest.mark.parametrize("people", [1, 30])
+def test_review_pages_keep_a_constant_query_count(
+    package, approver, client, as_persona: Any, django_assert_max_num_queries: Any, people: int
+) -> None:
+    policy = f.PolicyFactory(package=package, allowed_target_scope=m.TargetScope.ALL_MEMBERS)
+    for n in range(people):
+        person = f.UserFactory(username=f"report{n}", manager=approver)
+        f.AssignmentFactory(policy=policy, package=package, target=person)
+    reviews.save_settings(
+        policy,
+        reviews.ReviewSpec(
+            enabled=True, start_at=timezone.now() - timedelta(minutes=1), reviewers=[("manager", None, False)]
+        ),
+        None,
+    )
+    instance = reviews.start_instance(policy.pk)
+    assert instance is not None
+    client.force_login(approver)
+    with django_assert_max_num_queries(12):
+        assert client.get("/myaccess/reviews/").status_code == 200
+    admin_client = as_persona("catalog_reader")
+    with django_assert_max_num_queries(16):
+        assert admin_client.get(f"/governance/packages/{package.pk}/reviews/{instance.pk}/").status_code == 200
+    with django_assert_max_num_queries(14):
+        assert admin_client.get(f"/governance/packages/{package.pk}/reviews/").status_code == 200
