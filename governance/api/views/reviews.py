@@ -110,7 +110,8 @@ class DecisionOut(GraphSerializer):
 DECISION_INPUT = inline_serializer(
     "AccessReviewDecisionInput",
     fields={
-        "decision": serializers.ChoiceField(choices=[ReviewDecision.APPROVE, ReviewDecision.DENY]),
+        # Approve or Deny: the same words as an approval stage's reviewResult (one enum there).
+        "decision": serializers.CharField(help_text="Approve or Deny"),
         "justification": text_field(required=False),
     },
 )
