@@ -32,6 +32,7 @@ from governance.models import (
     Connector,
     CustomExtension,
     DirectoryGroup,
+    ExpirationBehavior,
     ExpirationType,
     ExtensionMode,
     ExtensionStage,
@@ -40,6 +41,8 @@ from governance.models import (
     Resource,
     ResourceRole,
     ResourceType,
+    ReviewerKind,
+    ReviewRecurrence,
     TargetScope,
     TimeoutAction,
     User,
@@ -53,6 +56,7 @@ from governance.services.policies import (
     StageSpec,
 )
 from governance.services.questions import MAX_QUESTIONS, ChoiceSpec, QuestionSpec
+from governance.services.reviews import ReviewSpec
 from governance.services.sharing import MAX_NOTE
 from governance.services.text import MAX_NAME, MAX_TEXT, check_characters, one_line
 
@@ -549,6 +553,43 @@ class PolicyForm(OnceForm):
         required=False,
     )
 
+    # Access reviews (rule 14).
+    review_enabled = switch(
+        "Require access reviews", "Reviewers confirm, every period, that each person still needs this access."
+    )
+    review_start_at = forms.DateTimeField(label="Starting on", required=False, widget=DATETIME_WIDGET)
+    review_recurrence = forms.ChoiceField(
+        label="Review frequency", choices=ReviewRecurrence.choices, initial=ReviewRecurrence.QUARTERLY, required=False
+    )
+    review_duration_days = forms.IntegerField(
+        label="Duration (in days)", min_value=1, max_value=180, initial=14, required=False
+    )
+    review_reviewer_type = forms.ChoiceField(
+        label="Reviewers",
+        choices=[("manager", "Manager"), ("specific", "Specific reviewers"), ("self", "Self-review")],
+        widget=forms.RadioSelect,
+        initial="manager",
+        required=False,
+    )
+    review_reviewers = people_field("Specific reviewers")
+    review_reviewer_groups = groups_field("Reviewer groups", help_text="Any member reviews.")
+    review_fallback = people_field(
+        "Fallback reviewers", help_text="Review the people the reviewers above cannot (no manager)."
+    )
+    review_fallback_groups = groups_field("Fallback reviewer groups")
+    review_justification_required = switch(
+        "Require reviewer justification", "Reviewers must say why they approve or deny.", initial=True
+    )
+    review_recommendations = switch(
+        "Show recommendations", "Deny is recommended for people who have not signed in lately.", initial=True
+    )
+    review_expiration_behavior = forms.ChoiceField(
+        label="If reviewers don't respond",
+        choices=ExpirationBehavior.choices,
+        initial=ExpirationBehavior.KEEP,
+        required=False,
+    )
+
     def __init__(
         self,
         *args: Any,
@@ -719,6 +760,31 @@ class PolicyForm(OnceForm):
             questions=self.question_specs(),
             extension_ids=[e.pk for e in data.get("extensions") or []],
             extension_on_timeout=data.get("extension_on_timeout") or TimeoutAction.CONTINUE,
+            review=self._review_spec(),
+        )
+
+    def _review_spec(self) -> ReviewSpec:
+        data = self.cleaned_data
+        kind = data.get("review_reviewer_type") or "manager"
+        reviewers: list[tuple[str, Any, bool]] = []
+        if kind == "manager":
+            reviewers.append((ReviewerKind.MANAGER, None, False))
+        elif kind == "specific":
+            reviewers += [(ReviewerKind.USER, u.pk, False) for u in data.get("review_reviewers", [])]
+            reviewers += [(ReviewerKind.GROUP, g.pk, False) for g in data.get("review_reviewer_groups", [])]
+        if kind != "self":
+            reviewers += [(ReviewerKind.USER, u.pk, True) for u in data.get("review_fallback", [])]
+            reviewers += [(ReviewerKind.GROUP, g.pk, True) for g in data.get("review_fallback_groups", [])]
+        return ReviewSpec(
+            enabled=data.get("review_enabled", False),
+            start_at=data.get("review_start_at"),
+            recurrence=data.get("review_recurrence") or ReviewRecurrence.QUARTERLY,
+            duration_days=data.get("review_duration_days") or 14,
+            self_review=kind == "self",
+            justification_required=data.get("review_justification_required", False),
+            recommendations=data.get("review_recommendations", False),
+            expiration_behavior=data.get("review_expiration_behavior") or ExpirationBehavior.KEEP,
+            reviewers=reviewers,
         )
 
     @staticmethod
@@ -747,6 +813,26 @@ class PolicyForm(OnceForm):
             initial[f"question{n}_kind"] = question.kind
             initial[f"question{n}_required"] = question.is_required
             initial[f"question{n}_choices"] = _choice_lines(question.choices)
+        if spec.review is not None:
+            review = spec.review
+            initial.update(
+                review_enabled=review.enabled,
+                review_start_at=review.start_at,
+                review_recurrence=review.recurrence,
+                review_duration_days=review.duration_days,
+                review_justification_required=review.justification_required,
+                review_recommendations=review.recommendations,
+                review_expiration_behavior=review.expiration_behavior,
+                review_reviewer_type="self"
+                if review.self_review
+                else "manager"
+                if any(k == ReviewerKind.MANAGER for k, _, _ in review.reviewers)
+                else "specific",
+                review_reviewers=[str(t) for k, t, fb in review.reviewers if k == ReviewerKind.USER and not fb],
+                review_reviewer_groups=[str(t) for k, t, fb in review.reviewers if k == ReviewerKind.GROUP and not fb],
+                review_fallback=[str(t) for k, t, fb in review.reviewers if k == ReviewerKind.USER and fb],
+                review_fallback_groups=[str(t) for k, t, fb in review.reviewers if k == ReviewerKind.GROUP and fb],
+            )
         return initial
 
 

@@ -1,4 +1,4 @@
-"""The three state machines, each one table of allowed transitions.
+"""The state machines (request, assignment, grant, access review), each one table of allowed transitions.
 
 A service asks ``MACHINE.next_state(transition, current)``: the new state when allowed,
 ``None`` when the object is already where the transition leads (doing it twice is a no-op),
@@ -21,11 +21,13 @@ from django.utils import timezone
 from governance.audit import build_event
 from governance.errors import InvalidTransition
 from governance.models import (
+    AccessReviewInstance,
     Assignment,
     AssignmentRequest,
     AssignmentState,
     AuditEvent,
     GrantState,
+    InstanceState,
     RequestState,
     RoleGrant,
 )
@@ -152,6 +154,20 @@ GRANT = StateMachine(
     events_name_state=True,
 )
 
+_I = InstanceState
+# Access reviews (rule 14): an instance is decided while in progress, ends (at its end time,
+# or stopped early), and its results are applied once.
+REVIEW = StateMachine(
+    "access review",
+    dict(InstanceState.choices),
+    {
+        "end": _t({_I.IN_PROGRESS}, _I.COMPLETED, "stop the review", event="completed"),
+        "apply": _t({_I.COMPLETED}, _I.APPLIED, "apply the results", event="applied"),
+    },
+    audit_prefix="review",
+    events_name_state=False,
+)
+
 # Derived states map back to the transition that reaches them.
 REQUEST_TRANSITION_TO: dict[str, str] = {
     _R.DELIVERED: "deliver",
@@ -170,6 +186,7 @@ MACHINE_OF: dict[type[models.Model], StateMachine] = {
     AssignmentRequest: REQUEST,
     Assignment: ASSIGNMENT,
     RoleGrant: GRANT,
+    AccessReviewInstance: REVIEW,
 }
 
 _M = TypeVar("_M", bound=models.Model)

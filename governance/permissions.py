@@ -28,6 +28,7 @@ from governance.errors import NotAllowed, NotFound, NotRequestable
 from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
+    AccessReviewDecision,
     ApiClient,
     Assignment,
     AssignmentPolicy,
@@ -432,6 +433,24 @@ def approval_to_review(user: User, request_id: Any) -> AssignmentRequest:
     ):
         raise NotFound("Request not found.")
     return found
+
+
+# --- Access reviews (rule 14) -----------------------------------------------------------------
+
+
+def reviewable_decisions(user: Any) -> models.QuerySet[AccessReviewDecision]:
+    """The review decisions this person reviews (My Access > Access reviews): their
+    reviewees only; anybody else's decision is out of reach (404)."""
+    person = person_of(user)
+    if person is None or not person.is_authenticated:
+        return AccessReviewDecision.objects.none()
+    return AccessReviewDecision.objects.reviewable_by(person)
+
+
+def visible_review_decisions(principal: Any) -> models.QuerySet[AccessReviewDecision]:
+    """What the API lists: the decisions the principal's roles show, and those it reviews."""
+    shown = restrict(AccessReviewDecision.objects.all(), principal, Action.VIEW)
+    return shown | reviewable_decisions(principal)
 
 
 def get_for(principal: Any, action: Action | str, queryset: _Q, pk: Any, noun: str) -> Any:

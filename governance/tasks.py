@@ -24,6 +24,7 @@ from governance.services import (
     external_users,
     outbox,
     packages,
+    reviews,
     submissions,
 )
 
@@ -198,3 +199,18 @@ def external_user_lifecycle() -> dict[str, int]:
 def purge_form_submissions() -> int:
     """Beat: forget the form tokens kept to recognise a form sent twice."""
     return submissions.purge_form_submissions()
+
+
+# --- Access reviews (rule 14) ---------------------------------------------------------------
+
+
+@shared_task(name="governance.tasks.run_access_reviews")
+def run_access_reviews() -> dict[str, int]:
+    """Start due instances, remind halfway, end and apply at the end."""
+    return reviews.run_due()
+
+
+@shared_task(name=dispatch.APPLY_ACCESS_REVIEW)
+def apply_access_review(instance_id: str) -> int:
+    """ "Apply now": remove what an ended review denied (a no-op once applied)."""
+    return reviews.apply_instance(None, UUID(instance_id)).removed

@@ -163,3 +163,10 @@ class ExtendForm(forms.Form):
 
 class RemoveForm(forms.Form):
     justification = TextField(label="Why (optional)")
+
+
+class ReviewForm(forms.Form):
+    """Access reviews: the justification given with Approve / Deny (per person or selected);
+    which rows and which decision come from the button pressed."""
+
+    justification = TextField(label="Justification", rows=2)

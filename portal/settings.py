@@ -303,6 +303,8 @@ BULK_REPROCESS_BATCH_SIZE = env.int("BULK_REPROCESS_BATCH_SIZE", default=1000)
 # On: the signed link also asks the approver to sign in as themselves. Off: the signed,
 # single-use link alone authorizes that approver's one decision on that stage.
 APPROVAL_LINK_REQUIRES_LOGIN = env.bool("APPROVAL_LINK_REQUIRES_LOGIN", default=True)
+# Access reviews recommend "Deny" for people who have not signed in for this many days.
+REVIEW_INACTIVE_DAYS = env.int("REVIEW_INACTIVE_DAYS", default=30)
 
 # --- Celery ---------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -348,6 +350,7 @@ CELERY_BEAT_SCHEDULE = {
     "time-out-approvals": {"task": "governance.tasks.time_out_approvals", "schedule": timedelta(minutes=15)},
     "remind-approvers": {"task": "governance.tasks.remind_approvers", "schedule": timedelta(minutes=15)},
     "extension-calls": {"task": "governance.tasks.extension_calls_sweep", "schedule": timedelta(minutes=1)},
+    "access-reviews": {"task": "governance.tasks.run_access_reviews", "schedule": timedelta(minutes=5)},
     "check-drift": {"task": "governance.tasks.check_drift", "schedule": crontab(minute=17)},
     "sync-directory": {
         "task": "governance.tasks.sync_directory",

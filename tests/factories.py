@@ -481,3 +481,51 @@ class ChatMessageFactory(DjangoModelFactory):
     kind = "approval_needed"
     title = "Approval needed"
     body = "Someone requests something."
+
+
+class PolicyReviewerFactory(DjangoModelFactory):
+    class Meta:
+        model = m.PolicyReviewer
+
+    policy = factory.SubFactory(PolicyFactory)
+    kind = m.ReviewerKind.MANAGER
+
+
+class AccessReviewInstanceFactory(DjangoModelFactory):
+    class Meta:
+        model = m.AccessReviewInstance
+
+    policy = factory.SubFactory(PolicyFactory, review_enabled=True)
+    package = factory.SelfAttribute("policy.package")
+    start_at = factory.LazyFunction(timezone.now)
+    end_at = factory.LazyAttribute(lambda o: o.start_at + timedelta(days=14))
+
+
+class InstanceReviewerFactory(DjangoModelFactory):
+    class Meta:
+        model = m.InstanceReviewer
+
+    instance = factory.SubFactory(AccessReviewInstanceFactory)
+    user = factory.SubFactory(UserFactory)
+
+
+class AccessReviewDecisionFactory(DjangoModelFactory):
+    class Meta:
+        model = m.AccessReviewDecision
+
+    instance = factory.SubFactory(AccessReviewInstanceFactory)
+    assignment = factory.SubFactory(
+        AssignmentFactory,
+        policy=factory.SelfAttribute("..instance.policy"),
+        package=factory.SelfAttribute("..instance.package"),
+    )
+    target = factory.SelfAttribute("assignment.target")
+
+
+class ReviewLinkFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ReviewLink
+
+    instance = factory.SubFactory(AccessReviewInstanceFactory)
+    reviewer = factory.SubFactory(UserFactory)
+    expires_at = factory.SelfAttribute("instance.end_at")

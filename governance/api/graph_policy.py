@@ -22,9 +22,18 @@ from governance.api.base import (
     text_of,
 )
 from governance.errors import NotSupported, ValidationFailed
-from governance.models import ApproverKind, ExpirationType, QuestionKind, TargetScope
+from governance.models import (
+    ApproverKind,
+    ExpirationBehavior,
+    ExpirationType,
+    QuestionKind,
+    ReviewerKind,
+    ReviewRecurrence,
+    TargetScope,
+)
 from governance.services.policies import ApproverSpec, PolicySpec, StageSpec
 from governance.services.questions import ChoiceSpec, QuestionSpec
+from governance.services.reviews import ReviewSpec
 
 POLICY_PROPERTIES = (
     "id",
@@ -35,6 +44,7 @@ POLICY_PROPERTIES = (
     "expiration",
     "requestorSettings",
     "requestApprovalSettings",
+    "reviewSettings",
     "accessPackage",
     "createdDateTime",
     "modifiedDateTime",
@@ -47,12 +57,6 @@ POLICY_PROPERTIES = (
 
 def _refuse_unsupported(data: dict[str, Any]) -> None:
     """Graph policy features this server does not have (yet): refused by name, never dropped."""
-    review = data.get("reviewSettings")
-    if review is not None and not (isinstance(review, dict) and review.get("isEnabled") is False):
-        raise NotSupported(
-            "'reviewSettings' is not supported: access reviews of assignments are not available on this server.",
-            field="reviewSettings",
-        )
     if data.get("automaticRequestSettings") is not None:
         raise NotSupported(
             "'automaticRequestSettings' is not supported: automatic assignment policies are not available.",
@@ -305,6 +309,105 @@ def _questions(items: list[Any]) -> list[QuestionSpec]:
     return [spec for _, _, spec in sorted(ordered, key=lambda entry: entry[:2])]
 
 
+REVIEW_PROPERTIES = (
+    "isEnabled",
+    "expirationBehavior",
+    "isRecommendationEnabled",
+    "isReviewerJustificationRequired",
+    "isSelfReview",
+    "schedule",
+    "primaryReviewers",
+    "fallbackReviewers",
+)
+# (pattern type, interval) of Graph's recurrencePattern → our recurrence.
+RECURRENCES: dict[tuple[str, int], str] = {
+    ("weekly", 1): ReviewRecurrence.WEEKLY,
+    ("absoluteMonthly", 1): ReviewRecurrence.MONTHLY,
+    ("absoluteMonthly", 3): ReviewRecurrence.QUARTERLY,
+    ("absoluteMonthly", 6): ReviewRecurrence.SEMI_ANNUALLY,
+    ("absoluteMonthly", 12): ReviewRecurrence.ANNUALLY,
+    ("absoluteYearly", 1): ReviewRecurrence.ANNUALLY,
+}
+
+
+def _reviewers(items: list[Any], field: str, *, fallback: bool) -> list[tuple[str, Any, bool]]:
+    reviewers: list[tuple[str, Any, bool]] = []
+    for item in items:
+        kind = _subject_kind(item, field)
+        if kind == "singleUser":
+            reviewers.append((ReviewerKind.USER, id_of(item, "userId", required=True), fallback))
+        elif kind == "groupMembers":
+            reviewers.append((ReviewerKind.GROUP, id_of(item, "groupId", required=True), fallback))
+        elif kind in ("requestorManager", "targetManager") and not fallback:
+            if item.get("managerLevel", 1) != 1:
+                raise ValidationFailed("Only the person's direct manager (managerLevel 1) can review.", field=field)
+            reviewers.append((ReviewerKind.MANAGER, None, False))
+        else:
+            allowed = "singleUser or groupMembers" if fallback else "singleUser, groupMembers or requestorManager"
+            raise ValidationFailed(f"'{field}' are {allowed} (got '{kind or 'no @odata.type'}').", field=field)
+    return reviewers
+
+
+def _review_schedule(review: ReviewSpec, schedule: dict[str, Any]) -> None:
+    refuse_unknown(schedule, ("startDateTime", "expiration", "recurrence"), "schedule")
+    review.start_at = datetime_of(schedule, "startDateTime")
+    expiration = object_of(schedule, "expiration")
+    if expiration:
+        refuse_unknown(expiration, ("type", "duration", "endDateTime"), "schedule.expiration")
+        if text_of(expiration, "type", default="afterDuration") != "afterDuration":
+            raise ValidationFailed(
+                "A review's 'expiration' is 'afterDuration' with a duration in days.", field="schedule"
+            )
+        days, hours = parse_duration(text_of(expiration, "duration", required=True), "duration")
+        if hours or not days:
+            raise ValidationFailed("A review lasts a whole number of days ('P14D').", field="duration")
+        review.duration_days = days
+    recurrence = object_of(schedule, "recurrence")
+    if recurrence:
+        refuse_unknown(recurrence, ("pattern", "range"), "schedule.recurrence")
+        pattern = object_of(recurrence, "pattern", required=True)
+        interval = pattern.get("interval", 1)
+        whole = isinstance(interval, int) and not isinstance(interval, bool)
+        key = (text_of(pattern, "type"), interval if whole else -1)
+        if key not in RECURRENCES:
+            raise ValidationFailed(
+                "Reviews recur weekly, or every 1, 3, 6 or 12 months ('absoluteMonthly' with that interval).",
+                field="recurrence",
+            )
+        review.recurrence = RECURRENCES[key]
+        end = object_of(recurrence, "range")
+        if end and text_of(end, "type", default="noEnd") != "noEnd":
+            raise ValidationFailed("Reviews recur with no end ('range': {'type': 'noEnd'}).", field="range")
+
+
+def _review_settings(spec: PolicySpec, data: dict[str, Any]) -> None:
+    refuse_unknown(data, REVIEW_PROPERTIES, "reviewSettings")
+    review = spec.review or ReviewSpec()
+    if "isEnabled" in data:
+        review.enabled = bool_of(data, "isEnabled")
+    if "expirationBehavior" in data:
+        behavior = text_of(data, "expirationBehavior")
+        if behavior not in ExpirationBehavior.values:
+            raise ValidationFailed(
+                f"'expirationBehavior' is one of {', '.join(ExpirationBehavior.values)}.", field="expirationBehavior"
+            )
+        review.expiration_behavior = behavior
+    review.recommendations = bool_of(data, "isRecommendationEnabled", review.recommendations)
+    review.justification_required = bool_of(data, "isReviewerJustificationRequired", review.justification_required)
+    review.self_review = bool_of(data, "isSelfReview", review.self_review)
+    if "schedule" in data:
+        _review_schedule(review, object_of(data, "schedule"))
+    if "primaryReviewers" in data or "fallbackReviewers" in data:
+        primary = [r for r in review.reviewers if not r[2]]
+        fallback = [r for r in review.reviewers if r[2]]
+        if "primaryReviewers" in data:
+            primary = _reviewers(list_of(data, "primaryReviewers"), "primaryReviewers", fallback=False)
+        if "fallbackReviewers" in data:
+            fallback = _reviewers(list_of(data, "fallbackReviewers"), "fallbackReviewers", fallback=True)
+        review.reviewers = primary + fallback
+    spec.review = review
+
+
 def policy_spec(data: dict[str, Any], base: PolicySpec | None = None) -> PolicySpec:
     """A Graph policy body as a :class:`PolicySpec`, over ``base`` for a PATCH."""
     _refuse_unsupported(data)
@@ -336,4 +439,6 @@ def policy_spec(data: dict[str, Any], base: PolicySpec | None = None) -> PolicyS
         # Graph lets a policy without expiration say its targets may update their access
         # (Microsoft's Examples 2 and 4 do): there is no end to extend, so nothing to allow.
         spec.allow_extension = False
+    if "reviewSettings" in data:
+        _review_settings(spec, object_of(data, "reviewSettings"))
     return spec

@@ -28,6 +28,8 @@ from governance.models import (
     RequestType,
     Resource,
     ResourceType,
+    ReviewerKind,
+    ReviewRecurrence,
     TargetScope,
     User,
     UserType,
@@ -318,6 +320,7 @@ class PolicyBrief(GraphSerializer):
     requestorSettings = serializers.SerializerMethodField()
     requestApprovalSettings = serializers.SerializerMethodField()
     questions = serializers.SerializerMethodField()
+    reviewSettings = serializers.SerializerMethodField()
     createdDateTime = GraphDateTime(source="created_at")
     modifiedDateTime = GraphDateTime(source="modified_at")
 
@@ -391,6 +394,55 @@ class PolicyBrief(GraphSerializer):
                 for stage in stages
             ],
         }
+
+    @extend_schema_field(_OBJECT)
+    def get_reviewSettings(self, policy: AssignmentPolicy) -> dict[str, Any]:
+        reviewers = list(policy.reviewers.all())
+
+        def sets(fallback: bool) -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            for r in reviewers:
+                if r.is_fallback != fallback:
+                    continue
+                if r.kind == ReviewerKind.USER:
+                    out.append({"@odata.type": "#microsoft.graph.singleUser", "userId": str(r.user_id)})
+                elif r.kind == ReviewerKind.GROUP:
+                    out.append({"@odata.type": "#microsoft.graph.groupMembers", "groupId": str(r.group_id)})
+                else:
+                    out.append({"@odata.type": "#microsoft.graph.requestorManager", "managerLevel": 1})
+            return out
+
+        pattern_type, interval = REVIEW_PATTERNS[policy.review_recurrence]
+        return {
+            "isEnabled": policy.review_enabled,
+            "expirationBehavior": policy.review_expiration_behavior,
+            "isRecommendationEnabled": policy.review_recommendations,
+            "isReviewerJustificationRequired": policy.review_justification_required,
+            "isSelfReview": policy.review_self,
+            "schedule": {
+                "startDateTime": iso(policy.review_start_at),
+                "expiration": {
+                    "type": "afterDuration",
+                    "duration": f"P{policy.review_duration_days}D",
+                    "endDateTime": None,
+                },
+                "recurrence": {
+                    "pattern": {"type": pattern_type, "interval": interval},
+                    "range": {"type": "noEnd"},
+                },
+            },
+            "primaryReviewers": sets(False),
+            "fallbackReviewers": sets(True),
+        }
+
+
+REVIEW_PATTERNS: dict[str, tuple[str, int]] = {
+    ReviewRecurrence.WEEKLY: ("weekly", 1),
+    ReviewRecurrence.MONTHLY: ("absoluteMonthly", 1),
+    ReviewRecurrence.QUARTERLY: ("absoluteMonthly", 3),
+    ReviewRecurrence.SEMI_ANNUALLY: ("absoluteMonthly", 6),
+    ReviewRecurrence.ANNUALLY: ("absoluteMonthly", 12),
+}
 
 
 class PackageBrief(GraphSerializer):

@@ -6,7 +6,7 @@ from django.urls import path, re_path, register_converter
 
 from governance.api import schema  # noqa: F401 - registers the bearer scheme with drf-spectacular
 from governance.api.errors import not_found_json
-from governance.api.views import approvals, assignments, catalogs, directory, packages, requests, separation
+from governance.api.views import approvals, assignments, catalogs, directory, packages, requests, reviews, separation
 
 
 class GraphIdConverter:
@@ -26,6 +26,8 @@ register_converter(GraphIdConverter, "gid")
 
 EM = "identityGovernance/entitlementManagement"
 CURRENT_USER = r"filterByCurrentUser\(on='(?P<on>[^']*)'\)"
+AR = "identityGovernance/accessReviews/definitions/<uuid:definition_id>/instances/<uuid:instance_id>"
+UUID_RE = r"[0-9a-fA-F-]{36}"
 
 COUNT = {"count_segment": True}
 COUNT_SEGMENTS = [
@@ -163,6 +165,16 @@ urlpatterns = [
         approvals.ApprovalStageItem.as_view(),
         name="api-approval-stage",
     ),
+    path(f"{AR}/decisions", reviews.DecisionList.as_view(), name="api-review-decisions"),
+    re_path(
+        rf"^identityGovernance/accessReviews/definitions/(?P<definition_id>{UUID_RE})/instances/"
+        rf"(?P<instance_id>{UUID_RE})/decisions/{CURRENT_USER}$",
+        reviews.DecisionsOfCurrentUser.as_view(),
+        name="api-review-decisions-mine",
+    ),
+    path(f"{AR}/decisions/<uuid:pk>", reviews.DecisionItem.as_view(), name="api-review-decision"),
+    path(f"{AR}/stop", reviews.InstanceStop.as_view(), name="api-review-stop"),
+    path(f"{AR}/applyDecisions", reviews.InstanceApplyDecisions.as_view(), name="api-review-apply"),
     path(f"{EM}/connectedOrganizations", directory.OrganizationList.as_view(), name="api-organizations"),
     path(f"{EM}/connectedOrganizations/<gid:pk>", directory.OrganizationItem.as_view(), name="api-organization"),
     path("users", directory.UserList.as_view(), name="api-users"),

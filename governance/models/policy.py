@@ -46,6 +46,45 @@ class ExpirationType(models.TextChoices):
     AFTER_HOURS = "after_hours", "Number of hours"
 
 
+class ReviewRecurrence(models.TextChoices):
+    WEEKLY = "weekly", "Weekly"
+    MONTHLY = "monthly", "Monthly"
+    QUARTERLY = "quarterly", "Quarterly"
+    SEMI_ANNUALLY = "semiAnnually", "Semi-annually"
+    ANNUALLY = "annually", "Annually"
+
+
+# Months between two starts (weekly is counted in days).
+RECURRENCE_MONTHS: dict[str, int] = {
+    ReviewRecurrence.MONTHLY: 1,
+    ReviewRecurrence.QUARTERLY: 3,
+    ReviewRecurrence.SEMI_ANNUALLY: 6,
+    ReviewRecurrence.ANNUALLY: 12,
+}
+
+
+def add_period(start: datetime, recurrence: str, periods: int = 1) -> datetime:
+    """``start`` moved by ``periods`` recurrences (month ends clamp: Jan 31 → Feb 28)."""
+    if recurrence == ReviewRecurrence.WEEKLY:
+        return start + timedelta(weeks=periods)
+    months = start.month - 1 + RECURRENCE_MONTHS[recurrence] * periods
+    year, month = start.year + months // 12, months % 12 + 1
+    for day in (start.day, 30, 29, 28):
+        try:
+            return start.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise ValueError(f"Cannot move {start} by {periods} x {recurrence}.")  # pragma: no cover
+
+
+class ExpirationBehavior(models.TextChoices):
+    """ "If reviewers don't respond" (Graph's ``expirationBehavior``)."""
+
+    KEEP = "keepAccess", "Keep access"
+    REMOVE = "removeAccess", "Remove access"
+    RECOMMENDATION = "acceptAccessRecommendation", "Take recommendations"
+
+
 class PolicyQuerySet(models.QuerySet["AssignmentPolicy"]):
     def requestable_by(self, user: User) -> PolicyQuerySet:
         """Enabled policies through which ``user`` may request (DESIGN §2 "who can request",
@@ -123,6 +162,22 @@ class AssignmentPolicy(CatalogScoped, models.Model):
     # new generation; requests already submitted keep theirs (Entra: in-flight requests keep
     # the policy they were submitted under).
     stage_generation = models.PositiveIntegerField(default=1)
+
+    # Access reviews (Graph ``reviewSettings``; reviewers in ``reviewers``, models/review.py).
+    review_enabled = models.BooleanField("Access reviews", default=False)
+    review_start_at = models.DateTimeField("Review start", null=True, blank=True)
+    review_recurrence = models.CharField(
+        "Recurrence", max_length=16, choices=ReviewRecurrence.choices, default=ReviewRecurrence.QUARTERLY
+    )
+    review_duration_days = models.PositiveSmallIntegerField("Review duration (days)", default=14)
+    review_self = models.BooleanField("Self-review", default=False)
+    review_justification_required = models.BooleanField("Require reviewer justification", default=True)
+    review_recommendations = models.BooleanField("Show recommendations", default=True)
+    review_expiration_behavior = models.CharField(
+        "If reviewers don't respond", max_length=32, choices=ExpirationBehavior.choices, default=ExpirationBehavior.KEEP
+    )
+    # When the beat job starts the next instance (None: reviews off).
+    review_next_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)

@@ -24,6 +24,7 @@ REPROCESS_MATCHING = "governance.tasks.reprocess_matching"
 SYNC_DIRECTORY = "governance.tasks.sync_directory"
 SEND_EXTENSION_CALLS = "governance.tasks.send_extension_calls"
 SEND_CHAT_MESSAGES = "governance.tasks.send_chat_messages"
+APPLY_ACCESS_REVIEW = "governance.tasks.apply_access_review"
 
 
 def send(name: str, *args: Any, countdown: float | None = None) -> None:

@@ -44,6 +44,10 @@ from governance.services.dispatch import wake_email_sender
 from governance.services.text import one_line
 
 LINK_SALT = "governance.approval-link"
+REVIEW_LINK_SALT = "governance.review-link"
+# The justification of a systemRemove request an access review made (rule 14): its person
+# is told "a review removed your access", not "your access expired".
+REVIEW_REMOVAL_REASON = "Removed by an access review."
 
 
 def absolute(path: str) -> str:
@@ -287,6 +291,8 @@ def _failures_already_told(requests: Sequence[AssignmentRequest]) -> set[UUID]:
 
 
 def _kind_of(request: AssignmentRequest) -> str:
+    if request.request_type == RequestType.SYSTEM_REMOVE and request.justification == REVIEW_REMOVAL_REASON:
+        return "review_removed"
     if request.request_type == RequestType.SYSTEM_REMOVE:
         return "assignment_expired"
     if request.request_type in RequestType.REMOVES:

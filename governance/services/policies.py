@@ -35,6 +35,8 @@ from governance.permissions import Action, get_for
 from governance.services.locks import lock_for
 from governance.services.organizations import organizations_refused
 from governance.services.questions import QuestionSpec, save_questions, spec_of_question, validate_questions
+from governance.services.reviews import ReviewSpec, check_spec, save_settings
+from governance.services.reviews import spec_of as review_spec_of
 from governance.services.text import clean_name, clean_text
 
 MAX_STAGES = 3
@@ -85,6 +87,8 @@ class PolicySpec:
     # Custom extensions the policy runs (rule 16), each at its own stage; None keeps them.
     extension_ids: Sequence[UUID | str] | None = None
     extension_on_timeout: str = TimeoutAction.CONTINUE
+    # Access reviews (rule 14); None leaves a policy's review settings as they are.
+    review: ReviewSpec | None = None
 
 
 # A policy's own settings, named alike on the model and in a spec (stages and targets apart).
@@ -144,7 +148,9 @@ def _validate(spec: PolicySpec) -> PolicySpec:  # noqa: C901 - one check per rul
                     f"Stage {number}: approvers get between 1 and {MAX_STAGE_TIMEOUT_DAYS} days to decide.",
                     field="stages",
                 )
-            if not any(not a.is_fallback for a in stage.approvers):
+            # A stage of fallback approvers only (Microsoft's policy Example 2, stage 2): no
+            # primary approver resolves, so its fallbacks are asked, as when a manager is missing.
+            if not stage.approvers:
                 raise ValidationFailed(f"Stage {number}: choose at least one approver.", field="stages")
             for approver in stage.approvers:
                 if approver.kind not in ApproverKind.values:
@@ -203,6 +209,8 @@ def save_policy(
     if not is_uuid(package_id):
         raise NotFound("Access package not found.")
     spec = _validate(spec)
+    if spec.review is not None:
+        check_spec(spec.review)
     user_ids = _ids(spec.specific_user_ids, "specific_users", "users")
     group_ids = _ids(spec.specific_group_ids, "specific_groups", "groups")
     org_ids = _ids(spec.specific_organization_ids, "specific_organizations", "organizations")
@@ -247,6 +255,8 @@ def save_policy(
         questions_changed = save_questions(policy, spec.questions)
         if spec.extension_ids is not None:
             _save_extensions(policy, spec.extension_ids, spec.extension_on_timeout)
+        if spec.review is not None:
+            save_settings(policy, spec.review, actor)
         after = {name: getattr(policy, name) for name in SIMPLE_FIELDS}
         changes = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
         log_action(
@@ -332,6 +342,7 @@ def spec_of(policy: AssignmentPolicy) -> PolicySpec:
         questions=[spec_of_question(q) for q in policy.questions.order_by("sequence")],
         extension_ids=[link.extension_id for link in links],
         extension_on_timeout=links[0].on_timeout if links else TimeoutAction.CONTINUE,
+        review=review_spec_of(policy),
     )
 
 

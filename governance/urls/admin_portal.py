@@ -18,6 +18,7 @@ from governance.views import (
     policies,
     reprocess_all,
     requests,
+    reviews,
     separation,
 )
 
@@ -103,6 +104,15 @@ urlpatterns = [
     ),
     path("packages/<uuid:pk>/requests/", requests.package_requests, name="package_requests"),
     path("packages/<uuid:pk>/requests/download/", requests.package_requests_download, name="package_requests_download"),
+    path("packages/<uuid:pk>/reviews/", reviews.review_list, name="package_reviews"),
+    path("packages/<uuid:pk>/reviews/<uuid:instance_pk>/", reviews.review_detail, name="package_review"),
+    path("packages/<uuid:pk>/reviews/<uuid:instance_pk>/stop/", reviews.review_stop, name="package_review_stop"),
+    path("packages/<uuid:pk>/reviews/<uuid:instance_pk>/apply/", reviews.review_apply, name="package_review_apply"),
+    path(
+        "packages/<uuid:pk>/reviews/<uuid:instance_pk>/download/",
+        reviews.review_download,
+        name="package_review_download",
+    ),
     path(
         "packages/<uuid:pk>/requests/reprocess-all/",
         reprocess_all.package_requests_reprocess_all,

@@ -22,7 +22,7 @@ from governance.views.packages import find_package, package_tabs
 from governance.web import refusals_on
 
 # Stage errors of the service have no field of their own in the form: show them by the switch.
-POLICY_FIELDS = {"stages": "requires_approval", "questions": "question1_text"}
+POLICY_FIELDS = {"stages": "requires_approval", "questions": "question1_text", "reviewers": "review_reviewer_type"}
 
 
 def _policy_of(package: AccessPackage, policy_pk: UUID) -> AssignmentPolicy:

@@ -238,7 +238,11 @@ def test_admin_direct_policy_is_not_specified(admin_api: Api, make_package: Pack
             },
             "'isMultipleSelectionAllowed' is not supported",
         ),
-        ({"reviewSettings": {"isEnabled": True}}, "'reviewSettings' is not supported: access reviews"),
+        (
+            {"reviewSettings": {"schedule": {"recurrence": {"pattern": {"type": "daily", "interval": 1}}}}},
+            "Reviews recur weekly",
+        ),
+        ({"reviewSettings": {"isAutoApplyEnabled": True}}, "'isAutoApplyEnabled' in reviewSettings is not supported"),
         (
             {
                 "requestApprovalSettings": {

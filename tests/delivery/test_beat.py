@@ -33,6 +33,7 @@ def test_every_scheduled_job_is_a_registered_task():
         "governance.tasks.external_user_lifecycle",
         "governance.tasks.purge_form_submissions",
         "governance.tasks.extension_calls_sweep",
+        "governance.tasks.run_access_reviews",
     }
     assert names <= set(app.tasks)
 

@@ -195,6 +195,9 @@ TARGETS: dict[str, list[Target]] = {
     "RemoveForm": [
         Target(lambda w: reverse("myaccess:remove", args=[w.assignment.pk]), user=lambda w: w.requestor),
     ],
+    "ReviewForm": [
+        Target(lambda w: reverse("myaccess:reviews"), user=lambda w: w.approver),
+    ],
 }
 
 

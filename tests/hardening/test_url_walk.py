@@ -24,7 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 from governance import models as m
-from governance.services import notifications
+from governance.services import notifications, reviews
 from governance.services.api_clients import create_api_client
 from tests import factories as f
 
@@ -74,7 +74,7 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "api_clients:": {"pk": "api_client"},
     "identity:lifecycle": {"pk": "organization"},
     "governance:catalog_": {"pk": "catalog", "role_pk": "catalog_role", "resource_pk": "resource"},
-    "governance:package_": {"pk": "package", "role_pk": "resource_role"},
+    "governance:package_": {"pk": "package", "role_pk": "resource_role", "instance_pk": "review_instance"},
     "governance:policy_": {"pk": "package", "policy_pk": "policy"},
     "governance:assignment_create": {"pk": "package"},
     "governance:request_": {"pk": "request"},
@@ -92,7 +92,9 @@ PARAMETERS: dict[str, dict[str, str]] = {
         "request_id": "request",
         "email_id": "email",
         "token": "approval_token",
+        "instance_id": "review_instance",
     },
+    "myaccess:review_link": {"instance_id": "review_instance", "token": "review_token"},
     "api-catalog": {"pk": "catalog"},
     "api-resource": {"pk": "resource"},
     "api-package": {"pk": "package"},
@@ -102,6 +104,12 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "api-assignment": {"pk": "assignment", "on": "target"},
     "api-approval": {"pk": "request", "stage_id": "stage", "on": "approver"},
     "api-organization": {"pk": "organization"},
+    "api-review": {
+        "definition_id": "policy",
+        "instance_id": "review_instance",
+        "pk": "review_decision",
+        "on": "reviewer",
+    },
     "api-user": {"pk": "user"},
     "api-group": {"pk": "group"},
     "api-incompatible": {"pk": "package", "other": "package", "group": "group"},
@@ -209,6 +217,8 @@ def world(admin, requestor, catalog, contoso, make_package) -> dict[str, Any]:
     f.RoleOperationFactory(package=package, resource_role=scope.resource_role)
     f.ExpiryReminderFactory(assignment=assignment)
     f.AuditEventFactory()
+    review_decision = f.AccessReviewDecisionFactory(instance__policy=policy, instance__package=package)
+    review = review_decision.instance
     Group.objects.create(name="Helpdesk")
     for model in (AccessAttempt, AccessLog, AccessFailureLog):
         fields = {field.name for field in model._meta.fields}
@@ -236,10 +246,14 @@ def world(admin, requestor, catalog, contoso, make_package) -> dict[str, Any]:
         "chat_channel": f.ChatChannelFactory(catalog=catalog),
         "email": f.OutboundEmailFactory(recipient=admin, body_html='<p style="color:red">Hello</p>'),
         "approval_token": notifications.issue_link(request, admin),
+        "review_instance": review,
+        "review_decision": review_decision,
+        "review_token": reviews.issue_link(review, admin),
         # The API's global administrator: the walk sends it along to every URL as admin.
         "bearer": "Bearer " + create_api_client(None, "url-walk", role="global_admin").token,
         "target": "target",
         "approver": "approver",
+        "reviewer": "reviewer",
     }
 
 

@@ -71,6 +71,7 @@ def _policies_prefetch(prefix: str = "") -> list[Any]:
         f"{prefix}specific_groups",
         f"{prefix}specific_organizations",
         f"{prefix}questions",
+        f"{prefix}reviewers",
         Prefetch(
             f"{prefix}stages",
             queryset=ApprovalStage.objects.filter(generation=F("policy__stage_generation")).prefetch_related(
@@ -307,6 +308,7 @@ POLICY_INPUT = inline_serializer(
         "requestorSettings": serializers.DictField(required=False),
         "requestApprovalSettings": serializers.DictField(required=False),
         "questions": serializers.ListField(child=serializers.DictField(), required=False),
+        "reviewSettings": serializers.DictField(required=False),
         "accessPackage": REF,
     },
 )
