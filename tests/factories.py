@@ -371,6 +371,17 @@ class ExternalUserOffboardingFactory(DjangoModelFactory):
     last_assignment_ended_at = factory.LazyFunction(timezone.now)
 
 
+class ClientRequestKeyFactory(DjangoModelFactory):
+    """A create the API remembers by its client-request-id."""
+
+    class Meta:
+        model = m.ClientRequestKey
+
+    client = factory.SubFactory(ApiClientFactory)
+    key = factory.Faker("uuid4", cast_to=None)
+    request = factory.SubFactory(RequestFactory)
+
+
 class FormSubmissionFactory(DjangoModelFactory):
     class Meta:
         model = m.FormSubmission

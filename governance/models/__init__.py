@@ -1,4 +1,4 @@
-from governance.models.apiclient import ApiClient, ApiClientRole
+from governance.models.apiclient import ApiClient, ApiClientRole, ClientRequestKey
 from governance.models.approval_link import ApprovalLink
 from governance.models.assignment import (
     Assignment,
@@ -81,6 +81,7 @@ __all__ = [
     "CatalogRole",
     "CatalogRoleAssignment",
     "CatalogState",
+    "ClientRequestKey",
     "ConnectedOrganization",
     "ConnectedOrganizationState",
     "Connector",
