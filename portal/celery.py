@@ -4,8 +4,13 @@ import os
 
 from celery import Celery
 
+from portal.logs import connect_celery_signals
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The web request's id rides in each task's headers, and is on every line the task logs.
+connect_celery_signals()
