@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-from portal.logs import connect_celery_signals
+from portal import heartbeats, logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -13,4 +13,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # The web request's id rides in each task's headers, and is on every line the task logs.
-connect_celery_signals()
+logs.connect_celery_signals()
+# Workers and beat write heartbeats, and beat jobs' runs are recorded (System health).
+heartbeats.connect_celery_signals()

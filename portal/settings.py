@@ -361,6 +361,12 @@ CELERY_BEAT_SCHEDULE = {
     "external-user-lifecycle": {"task": "governance.tasks.external_user_lifecycle", "schedule": timedelta(hours=1)},
     "purge-form-submissions": {"task": "governance.tasks.purge_form_submissions", "schedule": timedelta(hours=1)},
 }
+# System health (governance/services/health.py): workers and beat write a heartbeat this
+# often and count as dead after three missed; grants due this long, or email unsent this
+# long, turn the page red.
+HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=15.0)
+HEALTH_GRANT_MINUTES = env.int("HEALTH_GRANT_MINUTES", default=15)
+HEALTH_OUTBOX_MINUTES = env.int("HEALTH_OUTBOX_MINUTES", default=30)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- REST API -------------------------------------------------------------------------

@@ -382,6 +382,26 @@ class ClientRequestKeyFactory(DjangoModelFactory):
     request = factory.SubFactory(RequestFactory)
 
 
+class ProcessHeartbeatFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ProcessHeartbeat
+
+    kind = m.ProcessKind.WORKER
+    hostname = factory.Sequence(lambda n: f"worker-{n}@host")
+    pid = 4242
+    started_at = factory.LazyFunction(timezone.now)
+    last_seen_at = factory.LazyFunction(timezone.now)
+
+
+class PeriodicJobRunFactory(DjangoModelFactory):
+    class Meta:
+        model = m.PeriodicJobRun
+
+    name = factory.Sequence(lambda n: f"job-{n}")
+    task = "governance.tasks.sweep_deliveries"
+    last_success_at = factory.LazyFunction(timezone.now)
+
+
 class FormSubmissionFactory(DjangoModelFactory):
     class Meta:
         model = m.FormSubmission

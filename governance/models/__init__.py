@@ -14,6 +14,7 @@ from governance.models.audit import AuditEvent
 from governance.models.bulk import BulkReprocess, BulkReprocessKind, BulkReprocessState
 from governance.models.catalog import Catalog, CatalogRole, CatalogRoleAssignment, CatalogState
 from governance.models.connector import Connector, DriftMode, Resource, ResourceRole, ResourceType
+from governance.models.health import PeriodicJobRun, ProcessHeartbeat, ProcessKind
 from governance.models.identity import (
     ConnectedOrganization,
     ConnectedOrganizationState,
@@ -108,6 +109,9 @@ __all__ = [
     "OutboundEmail",
     "Outcome",
     "PackageResourceRole",
+    "PeriodicJobRun",
+    "ProcessHeartbeat",
+    "ProcessKind",
     "RequestState",
     "RequestType",
     "Resource",

@@ -334,7 +334,11 @@ def _record(results: list[_Result], now: datetime) -> float | None:
     return earliest_retry
 
 
-_ATTEMPT_LEVEL: dict[str, int] = {Outcome.SUCCESS: logging.INFO, Outcome.TRANSIENT: logging.WARNING, Outcome.PERMANENT: logging.ERROR}
+_ATTEMPT_LEVEL: dict[str, int] = {
+    Outcome.SUCCESS: logging.INFO,
+    Outcome.TRANSIENT: logging.WARNING,
+    Outcome.PERMANENT: logging.ERROR,
+}
 
 
 def _log_attempt(attempt: DeliveryAttempt) -> None:
