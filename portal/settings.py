@@ -204,8 +204,9 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
+# Where collectstatic writes (whitenoise serves it); production: a directory of its own.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -367,7 +368,8 @@ CELERY_BEAT_SCHEDULE = {
 HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=15.0)
 HEALTH_GRANT_MINUTES = env.int("HEALTH_GRANT_MINUTES", default=15)
 HEALTH_OUTBOX_MINUTES = env.int("HEALTH_OUTBOX_MINUTES", default=30)
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat's own bookkeeping (last run of each entry); production: /var/lib/portcullis/.
+CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
