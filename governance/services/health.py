@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
+import platform
 from copy import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,7 +53,7 @@ def dead_after() -> timedelta:
 
 
 def this_process() -> tuple[str, int]:
-    return socket.gethostname(), os.getpid()
+    return platform.node(), os.getpid()  # the host name, without importing a network module
 
 
 def record_heartbeat(kind: str, hostname: str, pid: int, started_at: datetime) -> None:
