@@ -1,6 +1,6 @@
 from django.urls import path
 
-from myaccess.views import access, approval_link, approvals, catalog, mailbox, requests
+from myaccess.views import access, approval_link, approvals, catalog, mailbox, preferences, requests
 
 app_name = "myaccess"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("approvals/", approvals.approval_list, name="approvals"),
     path("approvals/<uuid:request_id>/", approvals.approval_detail, name="approval"),
     path("approvals/<uuid:request_id>/link/<str:token>/", approval_link.approval_link, name="approval_link"),
+    path("settings/", preferences.preferences, name="preferences"),
     path("mailbox/", mailbox.mailbox, name="mailbox"),
     path("mailbox/<uuid:email_id>/", mailbox.email_detail, name="mailbox_email"),
     path("mailbox/<uuid:email_id>/html/", mailbox.email_html, name="mailbox_html"),
