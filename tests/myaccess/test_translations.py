@@ -123,3 +123,25 @@ def test_no_shipped_language_string_is_untranslated(tmp_path: Path) -> None:
         assert (tmp_path / f"{lang}-shipped.mo").read_bytes() == (shipped / "django.mo").read_bytes(), (
             f"locale/{lang}/LC_MESSAGES/django.mo is older than its .po: run make messages"
         )
+
+
+@pytest.mark.django_db
+def test_a_french_approver_gets_a_french_email_and_decides_on_french_pages(
+    requestor: m.User, approver: m.User, developer_tools: m.AccessPackage
+) -> None:
+    approver.preferred_language = "fr"
+    approver.save()
+    request = requests.submit_request(requestor, developer_tools.pk, justification="astreinte")
+    email = m.OutboundEmail.objects.get(kind="approval_needed", recipient=approver)
+    assert email.subject == f"Approbation requise : {requestor} demande Developer tools"
+    assert f"Bonjour {approver}," in email.body_text
+    assert "Justification métier: astreinte" in email.body_text
+    assert "Examiner et décider" in email.body_html
+    client = signed_in(approver)
+    listing = client.get("/myaccess/approvals/").content.decode()
+    assert "<h1>Approbations</h1>" in listing
+    assert "Examiner</a>" in listing
+    page = client.get(f"/myaccess/approvals/{request.pk}/").content.decode()
+    assert f"<h1>{requestor} demande Developer tools</h1>" in page
+    assert ">Approuver</button>" in page
+    assert ">Refuser</button>" in page
