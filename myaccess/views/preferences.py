@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import zoneinfo
-
-from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -17,17 +13,7 @@ from django.views.decorators.http import require_http_methods
 from governance.errors import ValidationFailed
 from governance.services.preferences import set_preferences
 from governance.web import attach_error
-
-
-class PreferencesForm(forms.Form):
-    preferred_language = forms.ChoiceField(label=_("Language"), required=False, choices=[("", _("As my browser says"))])
-    time_zone = forms.ChoiceField(label=_("Time zone"), required=False, choices=[("", _("As my browser says"))])
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["preferred_language"].choices = [("", _("As my browser says")), *settings.LANGUAGES]  # type: ignore[attr-defined]
-        zones = sorted(zoneinfo.available_timezones())
-        self.fields["time_zone"].choices = [("", _("As my browser says")), *((z, z) for z in zones)]  # type: ignore[attr-defined]
+from myaccess.forms import PreferencesForm
 
 
 @login_required

@@ -177,6 +177,7 @@ TARGETS: dict[str, list[Target]] = {
     "RemoveForm": [
         Target(lambda w: reverse("myaccess:remove", args=[w.assignment.pk]), user=lambda w: w.requestor),
     ],
+    "PreferencesForm": [Target(lambda w: reverse("myaccess:preferences"), user=lambda w: w.requestor)],
 }
 
 
