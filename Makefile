@@ -12,7 +12,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 unexport PYTHONDONTWRITEBYTECODE
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint typecheck checks security pytest bench system-deps clean migrate demo
+.PHONY: help run test test-fast lint typecheck checks security pytest bench system-deps clean migrate demo messages
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,7 +37,13 @@ demo: migrate ## Load the demo people, catalog and packages (idempotent)
 run: demo ## Start web + worker + beat on http://127.0.0.1:8000 (SQLite; Redis if it answers)
 	$(PY) bin/run
 
-system-deps: ## Install slapd, ldap-utils and chromium with apt (only as root, only if missing)
+# The end-user side ships in German and French (locale/); translators edit the .po files.
+MESSAGES_IGNORE := --ignore=.venv --ignore=tests --ignore=var --ignore=bench --ignore=deploy
+messages: $(VENV)/.runtime ## Update locale/*/django.po from the code (makemessages) and compile them
+	$(PY) manage.py makemessages -l de -l fr $(MESSAGES_IGNORE) --no-obsolete --no-location
+	$(PY) manage.py compilemessages --ignore=.venv
+
+system-deps: ## Install slapd, ldap-utils, chromium and gettext with apt (only as root, only if missing)
 	@bash bin/system-deps
 
 lint: $(VENV)/.dev ## ruff check and ruff format --check

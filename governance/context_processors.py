@@ -16,6 +16,7 @@ def navigation(request: HttpRequest) -> dict[str, object]:
             "connectors": can_globally(user, Action.VIEW_CONNECTORS),
             "organizations": can_globally(user, Action.MANAGE_ORGANIZATIONS),
             "api_clients": can_globally(user, Action.MANAGE_API_CLIENTS),
+            "system": can_globally(user, Action.VIEW_SYSTEM),
             "directory": may_see_identity_page(user),
         }
     }

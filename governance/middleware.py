@@ -6,11 +6,12 @@ without it, or without JavaScript, times are shown in the server's TIME_ZONE.
 
 from __future__ import annotations
 
+import contextlib
 import zoneinfo
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 COOKIE = "tz"
 
@@ -31,3 +32,24 @@ class ViewerTimeZoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class PersonPreferencesMiddleware:
+    """A signed-in person's own language and time zone (My Access > Settings) win over the
+    browser's Accept-Language and time zone cookie."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            language = getattr(user, "preferred_language", "")
+            if language:
+                translation.activate(language)
+                request.LANGUAGE_CODE = translation.get_language()
+            zone = getattr(user, "time_zone", "")
+            if zone:
+                with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    timezone.activate(zoneinfo.ZoneInfo(zone))
+        return self.get_response(request)

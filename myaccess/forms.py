@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from governance.forms import TextField
 from governance.models import AssignmentPolicy, Decision, PolicyQuestion, QuestionKind
@@ -170,3 +173,14 @@ class ReviewForm(forms.Form):
     which rows and which decision come from the button pressed."""
 
     justification = TextField(label="Justification", rows=2)
+
+
+class PreferencesForm(forms.Form):
+    preferred_language = forms.ChoiceField(label=_("Language"), required=False, choices=[("", _("As my browser says"))])
+    time_zone = forms.ChoiceField(label=_("Time zone"), required=False, choices=[("", _("As my browser says"))])
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["preferred_language"].choices = [("", _("As my browser says")), *settings.LANGUAGES]  # type: ignore[attr-defined]
+        zones = sorted(zoneinfo.available_timezones())
+        self.fields["time_zone"].choices = [("", _("As my browser says")), *((z, z) for z in zones)]  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from myaccess.views import access, approval_link, approvals, catalog, mailbox, requests, reviews
+from myaccess.views import access, approval_link, approvals, catalog, mailbox, preferences, requests, reviews
 
 app_name = "myaccess"
 
@@ -23,6 +23,7 @@ urlpatterns = [
     path("approvals/<uuid:request_id>/link/<str:token>/", approval_link.approval_link, name="approval_link"),
     path("reviews/", reviews.review_list, name="reviews"),
     path("reviews/<uuid:instance_id>/link/<str:token>/", reviews.review_link, name="review_link"),
+    path("settings/", preferences.preferences, name="preferences"),
     path("mailbox/", mailbox.mailbox, name="mailbox"),
     path("mailbox/<uuid:email_id>/", mailbox.email_detail, name="mailbox_email"),
     path("mailbox/<uuid:email_id>/html/", mailbox.email_html, name="mailbox_html"),

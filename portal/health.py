@@ -42,7 +42,18 @@ def check_broker() -> Check:
     return Check("broker", True, str(transport))
 
 
-CHECKS: tuple[Callable[[], Check], ...] = (check_database, check_broker)
+def check_periodic_jobs() -> Check:
+    """Fails when a beat job has not run in twice its interval (beat or every worker down)."""
+    from governance.services.health import periodic_jobs
+
+    try:
+        item = periodic_jobs()
+    except Exception as exc:  # noqa: BLE001 - the database check says why
+        return Check("periodic_jobs", False, str(exc))
+    return Check("periodic_jobs", item.status != "bad", item.summary)
+
+
+CHECKS: tuple[Callable[[], Check], ...] = (check_database, check_broker, check_periodic_jobs)
 
 
 def run_checks() -> list[Check]:

@@ -17,6 +17,8 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -55,8 +57,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # First, so every line logged while a request runs carries its id (portal/logs.py).
+    "portal.logs.RequestIdMiddleware",
+    # A database or broker outage raised by a view: 503 "try again", not a 500 (portal/faults.py).
+    "portal.faults.UnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's Accept-Language; a person's own setting wins (PersonPreferencesMiddleware).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -64,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "governance.middleware.ViewerTimeZoneMiddleware",
+    "governance.middleware.PersonPreferencesMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -192,14 +201,18 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 LANGUAGE_CODE = "en-us"
+# The end-user side (My Access, approvals, emails) ships in these; README "Production".
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
+# Where collectstatic writes (whitenoise serves it); production: a directory of its own.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -288,6 +301,9 @@ OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=True)
 OUTBOUND_MAX_RESPONSE_BYTES = env.int("OUTBOUND_MAX_RESPONSE_BYTES", default=5 * 1024 * 1024)
 OUTBOUND_MAX_TIMEOUT_SECONDS = env.float("OUTBOUND_MAX_TIMEOUT_SECONDS", default=30.0)
 
+# Seconds a caller is asked to wait (Retry-After) while the database or broker is away.
+UNAVAILABLE_RETRY_AFTER = env.int("UNAVAILABLE_RETRY_AFTER", default=5)
+
 # --- Domain rules ---------------------------------------------------------------------
 REPROCESS_WINDOW_DAYS = env.int("REPROCESS_WINDOW_DAYS", default=14)
 # Expiry reminders go out this many days before the end (rule 6).
@@ -359,7 +375,14 @@ CELERY_BEAT_SCHEDULE = {
     "external-user-lifecycle": {"task": "governance.tasks.external_user_lifecycle", "schedule": timedelta(hours=1)},
     "purge-form-submissions": {"task": "governance.tasks.purge_form_submissions", "schedule": timedelta(hours=1)},
 }
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# System health (governance/services/health.py): workers and beat write a heartbeat this
+# often and count as dead after three missed; grants due this long, or email unsent this
+# long, turn the page red.
+HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=15.0)
+HEALTH_GRANT_MINUTES = env.int("HEALTH_GRANT_MINUTES", default=15)
+HEALTH_OUTBOX_MINUTES = env.int("HEALTH_OUTBOX_MINUTES", default=30)
+# Beat's own bookkeeping (last run of each entry); production: /var/lib/portcullis/.
+CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -394,12 +417,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # axes logs every failed sign-in at WARNING; its INFO lines are bookkeeping.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
-}
+# --- Logs: README "Production" (portal/logs.py) -----------------------------------------
+# JSON lines with a request id on each (web request → the tasks it enqueued); text for
+# `make run` (bin/run sets LOG_FORMAT=text). The workers log through this too.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT is json or text.")
+LOGGING = logging_config(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO"))
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

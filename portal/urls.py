@@ -12,6 +12,8 @@ api_docs = csp_update({"style-src": [UNSAFE_INLINE], "worker-src": [SELF, "blob:
     SpectacularRedocView.as_view(url_name="api-schema")
 )
 
+handler500 = "portal.faults.server_error"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("governance.urls.accounts")),

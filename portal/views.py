@@ -9,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from governance.permissions import Action, can_globally
+from governance.services.health import system_health
 from portal.health import run_checks
 
 
@@ -30,4 +31,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     body: dict[str, Any] = {"status": "ok" if ok else "not ok"}
     if _shows_details(request):
         body["checks"] = {check.name: {"ok": check.ok, "detail": check.detail} for check in checks}
+        try:
+            # The System health page's figures (governance/services/health.py), the same source.
+            body["system"] = system_health().as_dict()
+        except DatabaseError as exc:
+            body["system"] = {"status": "bad", "error": str(exc)}
     return JsonResponse(body, status=200 if ok else 503)

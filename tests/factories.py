@@ -390,6 +390,37 @@ class ExternalUserOffboardingFactory(DjangoModelFactory):
     last_assignment_ended_at = factory.LazyFunction(timezone.now)
 
 
+class ClientRequestKeyFactory(DjangoModelFactory):
+    """A create the API remembers by its client-request-id."""
+
+    class Meta:
+        model = m.ClientRequestKey
+
+    client = factory.SubFactory(ApiClientFactory)
+    key = factory.Faker("uuid4", cast_to=None)
+    request = factory.SubFactory(RequestFactory)
+
+
+class ProcessHeartbeatFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ProcessHeartbeat
+
+    kind = m.ProcessKind.WORKER
+    hostname = factory.Sequence(lambda n: f"worker-{n}@host")
+    pid = 4242
+    started_at = factory.LazyFunction(timezone.now)
+    last_seen_at = factory.LazyFunction(timezone.now)
+
+
+class PeriodicJobRunFactory(DjangoModelFactory):
+    class Meta:
+        model = m.PeriodicJobRun
+
+    name = factory.Sequence(lambda n: f"job-{n}")
+    task = "governance.tasks.sweep_deliveries"
+    last_success_at = factory.LazyFunction(timezone.now)
+
+
 class FormSubmissionFactory(DjangoModelFactory):
     class Meta:
         model = m.FormSubmission

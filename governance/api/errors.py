@@ -17,6 +17,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from governance.errors import DomainError
+from portal.faults import is_outage, retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,15 @@ def _refusal(exc: Exception) -> tuple[str, str, str | None, int, dict[str, str]]
     """(code, message, target, status, headers) of what the API refuses; None for a bug."""
     if isinstance(exc, DomainError):
         return exc.code, exc.message, exc.field, exc.http_status, {}
+    if is_outage(exc):
+        # The database or broker is away (a restart, a failover): nothing was stored, since
+        # every create is one transaction; the client retries, with its client-request-id.
+        logger.warning("Answered 503: %s: %s", type(exc).__name__, exc)
+        message = (
+            "The service is temporarily unavailable (database or queue unreachable); nothing was changed. "
+            "Retry after the number of seconds in Retry-After, with the same client-request-id."
+        )
+        return "serviceUnavailable", message, None, 503, {"Retry-After": str(retry_after())}
     if isinstance(exc, Http404):
         return "notFound", str(exc) or "Not found.", None, 404, {}
     if isinstance(exc, RequestDataTooBig):

@@ -1,4 +1,4 @@
-from governance.models.apiclient import ApiClient, ApiClientRole
+from governance.models.apiclient import ApiClient, ApiClientRole, ClientRequestKey
 from governance.models.approval_link import ApprovalLink, ApprovalReminder
 from governance.models.assignment import (
     Assignment,
@@ -25,6 +25,7 @@ from governance.models.extension import (
     PolicyExtension,
     TimeoutAction,
 )
+from governance.models.health import PeriodicJobRun, ProcessHeartbeat, ProcessKind
 from governance.models.identity import (
     CollaborationMode,
     CollaborationRestriction,
@@ -119,6 +120,7 @@ __all__ = [
     "ChannelKind",
     "ChatChannel",
     "ChatMessage",
+    "ClientRequestKey",
     "CollaborationMode",
     "CollaborationRestriction",
     "ConnectedOrganization",
@@ -155,9 +157,12 @@ __all__ = [
     "OutboundEmail",
     "Outcome",
     "PackageResourceRole",
+    "PeriodicJobRun",
     "PolicyExtension",
     "PolicyQuestion",
     "PolicyReviewer",
+    "ProcessHeartbeat",
+    "ProcessKind",
     "QuestionKind",
     "RequestAnswer",
     "RequestState",

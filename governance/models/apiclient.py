@@ -113,3 +113,26 @@ class ApiClient(models.Model):
             return f"Acts as {self.user}"
         label = self.get_role_display()
         return f"{label} of {self.catalog}" if self.catalog is not None else label
+
+
+class ClientRequestKey(models.Model):
+    """A create the API already made for a client's ``client-request-id`` (Graph's header).
+
+    Written in the same transaction as what it made, so a client whose call failed in
+    flight (a dropped connection, a 503) can send it again with the same id: either the
+    first call committed, and the retry answers what it made, or nothing was stored, and
+    the retry makes it now. The unique pair makes two retries racing each other one create.
+    """
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+")
+    key = models.UUIDField()
+    request = models.ForeignKey(
+        "governance.AssignmentRequest", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "key"], name="client_request_key_once")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}:{self.key}"

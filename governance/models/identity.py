@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
@@ -116,6 +117,10 @@ class User(CatalogScoped, AbstractUser):
     )
     manager = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reports")
     sponsor = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="sponsored")
+    # The person's own choices (My Access > Settings): pages and emails in this language and
+    # time zone; empty = the browser's Accept-Language / time zone, then the site's.
+    preferred_language = models.CharField(max_length=8, blank=True, default="", choices=settings.LANGUAGES)
+    time_zone = models.CharField(max_length=64, blank=True, default="")
 
     class Meta(AbstractUser.Meta):
         ordering = ["username"]

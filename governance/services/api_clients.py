@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from governance.audit import log_action
 from governance.errors import NotAllowed, NotFound, ValidationFailed
 from governance.ids import is_uuid
-from governance.models import ApiClient, ApiClientRole, Catalog, User
+from governance.models import ApiClient, ApiClientRole, AssignmentRequest, Catalog, ClientRequestKey, User
 from governance.models.apiclient import CATALOG_ROLE_OF
 from governance.permissions import can_manage_api_clients
 from governance.services.text import clean_name
@@ -123,3 +124,27 @@ def authenticate_token(token: str) -> ApiClient | None:
         ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
         client.last_used_at = now
     return client
+
+
+def create_once(client: ApiClient, key: str, create: Callable[[], AssignmentRequest]) -> tuple[AssignmentRequest, bool]:
+    """Run ``create`` once per client and ``client-request-id``; (what it made, made now?).
+
+    The key row is inserted first, in the transaction of the create: a retry racing the
+    first call waits on the unique index until that one commits (then answers its request)
+    or rolls back (then creates). Without a key every call creates.
+    """
+    if not key:
+        return create(), True
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = ClientRequestKey.objects.create(client=client, key=key)
+        except IntegrityError:
+            earlier = ClientRequestKey.objects.filter(client=client, key=key).select_related("request").first()
+            if earlier is None or earlier.request is None:
+                raise NotFound("The request made with this client-request-id no longer exists.") from None
+            return earlier.request, False
+        made = create()
+        record.request = made
+        record.save(update_fields=["request"])
+    return made, True

@@ -6,6 +6,7 @@ Who may decide a stage is the domain's rule (``AssignmentRequest.stage_approver_
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -38,6 +39,8 @@ from governance.services.lifecycle import approve_and_proceed, set_request_state
 from governance.services.text import clean_text
 
 APPROVAL_TIMED_OUT = "Approval timed out: nobody decided within the stage's time limit. Please request again."
+
+log = logging.getLogger(__name__)
 
 
 def enter_stage(request: AssignmentRequest, stage: ApprovalStage, actor: Any, now: datetime | None = None) -> None:
@@ -152,6 +155,18 @@ def decide(
             raise AlreadyDecided("Already decided by another approver.") from exc
         action = "request.stage_approved" if decision == Decision.APPROVE else "request.stage_denied"
         log_action(actor, action, request, stage=order, justification=justification)
+        log.info(
+            "Approval decision: %s on stage %s",
+            decision,
+            order,
+            extra={
+                "event": "approval_decision",
+                "assignment_request": str(request.pk),
+                "approver": str(approver.pk),
+                "decision": decision,
+                "stage": order,
+            },
+        )
 
         if decision == Decision.DENY:
             set_request_state(request, "deny", actor, stage=order)

@@ -323,7 +323,38 @@ def _record(results: list[_Result], now: datetime) -> float | None:
     _save_outcomes([r.grant for r in results], now)
     DeliveryAttempt.objects.bulk_create(attempts)
     AuditEvent.objects.bulk_create(events)
+    for attempt in attempts:
+        _log_attempt(attempt)
     return earliest_retry
+
+
+_ATTEMPT_LEVEL: dict[str, int] = {
+    Outcome.SUCCESS: logging.INFO,
+    Outcome.TRANSIENT: logging.WARNING,
+    Outcome.PERMANENT: logging.ERROR,
+}
+
+
+def _log_attempt(attempt: DeliveryAttempt) -> None:
+    """One line per attempt: success at INFO, a retry at WARNING, a failure for good at ERROR.
+    Its ids, never the target's answer beyond the short sanitized message the row keeps."""
+    log.log(
+        _ATTEMPT_LEVEL.get(attempt.outcome, logging.INFO),
+        "Delivery attempt %s %s: %s",
+        attempt.operation,
+        attempt.outcome,
+        attempt.message,
+        extra={
+            "event": "delivery_attempt",
+            "assignment_request": str(attempt.request_id or ""),
+            "grant": str(attempt.grant_id),
+            "connector": str(attempt.connector_id or ""),
+            "operation": attempt.operation,
+            "outcome": attempt.outcome,
+            "error_code": attempt.error_code,
+            "duration_ms": attempt.duration_ms,
+        },
+    )
 
 
 def _save_outcomes(grants: list[RoleGrant], now: datetime) -> None:

@@ -12,6 +12,7 @@ Every message is two templates: ``emails/<kind>.txt`` (first line: the subject) 
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from functools import lru_cache
@@ -22,7 +23,7 @@ from django.conf import settings
 from django.core import signing
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix, get_urlconf, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from governance.models import (
     AccessPackage,
@@ -85,6 +86,13 @@ def _reachable(recipient: User) -> bool:
     return bool(recipient.email) and recipient.is_active
 
 
+def _zone_of(recipient: User) -> Any:
+    try:
+        return zoneinfo.ZoneInfo(recipient.time_zone) if recipient.time_zone else settings.TIME_ZONE
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return settings.TIME_ZONE
+
+
 def compose(
     kind: str,
     recipient: User,
@@ -104,8 +112,12 @@ def compose(
         "myaccess_url": link("myaccess:home"),
         **context,
     }
-    # Times in the site's zone, named in the text: not the zone of whoever's click sent it.
-    with timezone.override(settings.TIME_ZONE):
+    # In the recipient's language and time zone (My Access > Settings), else the site's:
+    # never those of whoever's click sent it. Times name their zone in the text.
+    with (
+        translation.override(recipient.preferred_language or settings.LANGUAGE_CODE),
+        timezone.override(_zone_of(recipient)),
+    ):
         rendered = render_to_string(f"emails/{kind}.txt", context).lstrip()
         first_line, _, body = rendered.partition("\n")
         # One line whatever the names in it hold: a header with a line break is never sent.

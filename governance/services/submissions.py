@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from governance.models import FormSubmission
+from governance.models import ClientRequestKey, FormSubmission
 
 # Long enough to cover a reload of the result page; short enough to keep the table small.
 SUBMISSION_MEMORY = timedelta(days=1)
@@ -20,4 +20,6 @@ def purge_form_submissions(now: datetime | None = None) -> int:
     """Forget the tokens of forms sent more than :data:`SUBMISSION_MEMORY` ago."""
     cutoff = (now or timezone.now()) - SUBMISSION_MEMORY
     deleted, _ = FormSubmission.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
+    # The API's client-request-id answers a retry for as long as a form token does.
+    keys, _ = ClientRequestKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted + keys

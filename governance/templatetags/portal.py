@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django import template
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 from django.utils.html import format_html
 
 register = template.Library()
@@ -48,4 +48,20 @@ def when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
         return "—"
     local = timezone.localtime(value)
-    return format_html('<time datetime="{}">{}</time>', value.isoformat(), local.strftime(fmt))
+    return format_html('<time datetime="{}">{}</time>', value.isoformat(), _localized(local, fmt))
+
+
+def _localized(local: datetime, fmt: str) -> str:
+    """English keeps the ISO-like format; other languages their own short date and time."""
+    if fmt != "%Y-%m-%d %H:%M" or (translation.get_language() or "en").startswith("en"):
+        return local.strftime(fmt)
+    return formats.date_format(local, "SHORT_DATETIME_FORMAT")
+
+
+@register.filter
+def when_text(value: datetime | None) -> str:
+    """A time for an email's text: the reader's format, in their zone, naming the zone."""
+    if value is None:
+        return "—"
+    local = timezone.localtime(value)
+    return f"{_localized(local, '%Y-%m-%d %H:%M')} {local.tzname()}"

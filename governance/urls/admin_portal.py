@@ -10,6 +10,7 @@ from governance.views import (
     chat,
     directory,
     extensions,
+    health,
     home,
     live,
     organizations,
@@ -26,6 +27,7 @@ app_name = "governance"
 
 urlpatterns = [
     path("", home.dashboard, name="dashboard"),
+    path("system/", health.system_health_page, name="system_health"),
     # Catalogs
     path("catalogs/", catalogs.catalog_list, name="catalog_list"),
     path("catalogs/new/", catalogs.catalog_create, name="catalog_create"),

@@ -198,6 +198,7 @@ TARGETS: dict[str, list[Target]] = {
     "ReviewForm": [
         Target(lambda w: reverse("myaccess:reviews"), user=lambda w: w.approver),
     ],
+    "PreferencesForm": [Target(lambda w: reverse("myaccess:preferences"), user=lambda w: w.requestor)],
 }
 
 

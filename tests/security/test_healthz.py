@@ -84,7 +84,11 @@ def test_administrators_see_which_check_failed_and_why(
 def test_administrators_see_what_answered(admin: m.User) -> None:
     body = as_user(admin).get("/healthz?full").json()
     assert body["status"] == "ok"
-    assert {name: check["ok"] for name, check in body["checks"].items()} == {"database": True, "broker": True}
+    assert {name: check["ok"] for name, check in body["checks"].items()} == {
+        "database": True,
+        "broker": True,
+        "periodic_jobs": True,
+    }
     assert body["checks"]["database"]["detail"]
 
 

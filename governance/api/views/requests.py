@@ -6,9 +6,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -35,11 +37,13 @@ from governance.api.base import (
     text_field,
     text_of,
 )
+from governance.api.errors import client_request_id
 from governance.api.odata import QueryOptions, canonical, enum, ident, moment
 from governance.api.serializers import EXPIRATION_TYPES, RequestOut
 from governance.errors import InvalidTransition, NotAllowed, NotSupported, ValidationFailed
 from governance.models import AssignmentRequest, RequestState, RequestType, User
 from governance.permissions import approvable_requests, visible_requests
+from governance.services import api_clients as api_client_services
 from governance.services import assignments as assignment_services
 from governance.services import extensions as extension_services
 from governance.services import requests as request_services
@@ -67,6 +71,14 @@ ASSIGNMENT_REFERENCE = inline_serializer(
         "accessPackageId": serializers.UUIDField(required=False),
     },
 )
+
+CLIENT_REQUEST_ID = OpenApiParameter(
+    "client-request-id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.HEADER,
+    description="A GUID naming this create: sent again with a retry, it answers the request the first call made.",
+)
+
 REQUEST_INPUT = inline_serializer(
     "AssignmentRequestInput",
     fields={
@@ -241,8 +253,23 @@ class RequestList(RequestMixin):
     def get(self, request: Request) -> Response:
         return self.list_response(request)
 
-    @extend_schema(tags=REQUEST_TAG, request=REQUEST_INPUT, responses={201: RequestOut, **ERRORS})
+    @extend_schema(
+        tags=REQUEST_TAG,
+        request=REQUEST_INPUT,
+        parameters=[CLIENT_REQUEST_ID],
+        responses={201: RequestOut, **ERRORS},
+    )
     def post(self, request: Request) -> Response:
+        """Create, knowably: the create and the answer's read-back are one transaction, so a
+        call that fails (a 503 while the database is away) stored nothing; and a retry with
+        the same ``client-request-id`` answers what the first call made instead of a twin."""
+        with transaction.atomic():
+            made, _ = api_client_services.create_once(
+                self.client, client_request_id(request._request), lambda: self._create(request)
+            )
+            return self.render(self.base_queryset().select_related("package").get(pk=made.pk), status=201)
+
+    def _create(self, request: Request) -> AssignmentRequest:
         data = body_of(request)
         _refuse_unsupported(data)
         refuse_unknown(data, REQUEST_PROPERTIES)
@@ -306,7 +333,7 @@ class RequestList(RequestMixin):
                 if answers:
                     raise ValidationFailed(f"A {request_type} request carries no answers.", field="answers")
                 made = self._about_assignment(request_type, assignment_id, justification, end)
-        return self.render(self.base_queryset().select_related("package").get(pk=made.pk), status=201)
+        return made
 
     def _about_assignment(self, request_type: str, assignment_id: str, justification: str, end: datetime | None) -> Any:
         if request_type == RequestType.ADMIN_REMOVE:
