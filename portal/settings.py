@@ -305,6 +305,9 @@ BULK_REPROCESS_BATCH_SIZE = env.int("BULK_REPROCESS_BATCH_SIZE", default=1000)
 APPROVAL_LINK_REQUIRES_LOGIN = env.bool("APPROVAL_LINK_REQUIRES_LOGIN", default=True)
 
 # --- Celery ---------------------------------------------------------------------------
+# `/metrics` (Prometheus) answers only these addresses or networks; everyone else gets 404.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="portcullis")

@@ -378,3 +378,11 @@ class FormSubmissionFactory(DjangoModelFactory):
     token = factory.Faker("uuid4", cast_to=None)
     user = factory.SubFactory(UserFactory)
     result_url = "/governance/packages/"
+
+
+class HistogramBucketFactory(DjangoModelFactory):
+    class Meta:
+        model = m.HistogramBucket
+
+    name = factory.Sequence(lambda n: f"histogram_{n}")
+    le = 1.0
