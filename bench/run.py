@@ -11,6 +11,8 @@ baseline measured in the same run. Prints ONE table and writes bench/results.jso
   ldap          our LDAP connector vs a bare ldap3 loop    (target: within 2x)
   expiry        expiry of N due assignments, revoked       (target < 120 s for 100,000)
   reprocess     bulk reprocess of 10,000 requests: the click returns in < 1 s (bench/reprocess.py)
+  latency       time to access under a steady load through gunicorn (bench/latency.py): 20 req/s
+                for 300 s, auto-approved then one-stage approval (small: 5 req/s for 20 s)
 
 Databases: BENCH_SCALE_DATABASE_URL (default `portcullis_scale`, or `portcullis_scale_small`
 with --scale small) holds the generated data; BENCH_DATABASE_URL (default a fresh
@@ -48,6 +50,7 @@ from harness import (
     setup_django,
     wait_until,
 )
+from latency import bench_latency
 from reprocess import bench_bulk_reprocess
 
 SCALE_DB = {
@@ -55,7 +58,7 @@ SCALE_DB = {
     "small": "postgres://postgres@127.0.0.1:5432/portcullis_scale_small",
 }
 SCALE_GROUPS = ("generate", "pages", "csv")
-DELIVERY_GROUPS = ("builtin", "ldap", "expiry", "reprocess")
+DELIVERY_GROUPS = ("builtin", "ldap", "expiry", "reprocess", "latency")
 ALL_GROUPS = SCALE_GROUPS + DELIVERY_GROUPS
 
 
@@ -204,6 +207,7 @@ def delivery_main(args: argparse.Namespace) -> None:
         "ldap": lambda: bench_ldap(args.ldap_grants),
         "expiry": lambda: bench_expiry(args.expire),
         "reprocess": lambda: bench_bulk_reprocess(args.reprocess),
+        "latency": lambda: bench_latency(args.latency_rate, args.latency_seconds),
     }
     results: dict[str, Any] = {}
     for name in args.only.split(","):
@@ -217,7 +221,22 @@ def delivery_main(args: argparse.Namespace) -> None:
     Path(args.out).write_text(json.dumps(results))
 
 
-SMALL = {"grants": 1_000, "ldap_grants": 200, "expire": 1_000, "reprocess": 100}
+SMALL = {
+    "grants": 1_000,
+    "ldap_grants": 200,
+    "expire": 1_000,
+    "reprocess": 100,
+    "latency_rate": 5,
+    "latency_seconds": 20,
+}
+FULL = {
+    "grants": 10_000,
+    "ldap_grants": 2_000,
+    "expire": 100_000,
+    "reprocess": 10_000,
+    "latency_rate": 20,
+    "latency_seconds": 300,
+}
 
 
 def main() -> None:
@@ -230,13 +249,15 @@ def main() -> None:
     parser.add_argument("--ldap-grants", type=int)
     parser.add_argument("--expire", type=int)
     parser.add_argument("--reprocess", type=int)
+    parser.add_argument("--latency-rate", type=float, help="time to access: requests/s (20; small: 5)")
+    parser.add_argument("--latency-seconds", type=float, help="time to access: for how long (300; small: 20)")
     for name in ("catalogs", "packages", "users", "assignments", "requests", "visible"):
         parser.add_argument(f"--{name}", type=int, help="data set size")
     parser.add_argument("--delivery-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     small = args.scale == "small"
-    defaults = SMALL if small else {"grants": 10_000, "ldap_grants": 2_000, "expire": 100_000, "reprocess": 10_000}
+    defaults = SMALL if small else FULL
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -292,6 +313,7 @@ FAILED_LABELS = {
     "delivery_ldap": "LDAP: our connector vs a bare ldap3 loop",
     "delivery_expiry": "expiry of due assignments",
     "delivery_reprocess": "bulk reprocess of 10,000 requests: click returns",
+    "delivery_latency": "time to access",
 }
 
 
@@ -357,6 +379,20 @@ def table(results: dict[str, Any]) -> str:
             f"| click {r['click_seconds']} s; all done {r['done_seconds']} s | < {target} s | — | — "
             f"| {_met(r['click_seconds'] < target)} |"
         )
+    r = results.get("delivery_latency")
+    if r:
+        for run in (r.get("auto"), r.get("approval")):
+            if not run:
+                continue
+            own, hist, pend = run["submitted_to_granted"], run["metrics_histogram"], run["pending_at_end"]
+            ok = bool(own) and own["p50"] < 1 and own["p99"] < 3 and not any(pend.values())
+            rows.append(
+                f"| time to access, {run['policy']} ({run['rate_per_second']:g} req/s for {run['seconds']:g} s, "
+                f"{run['granted']}/{run['requests']} granted) | p50 {own.get('p50')} s, p99 {own.get('p99')} s, "
+                f"max {own.get('max')} s; /metrics p50 in {hist.get('p50')}, p99 in {hist.get('p99')} s; "
+                f"pending at end {pend['requests_open']} | p50 < 1 s, p99 < 3 s, nothing pending | — | — "
+                f"| {_met(ok)} |"
+            )
     for key, value in failed.items():
         rows.append(f"| {FAILED_LABELS.get(key, key)} | **failed**: {value['error'][:200]} | — | — | — | **NO** |")
     run = results.get("run")
