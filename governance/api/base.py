@@ -18,8 +18,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api import keyset
 from governance.api.auth import BearerTokenAuthentication, TokenRateThrottle
-from governance.api.errors import with_request_id
+from governance.api.errors import ODataError, with_request_id
 from governance.api.odata import FilterField, QueryOptions, encode_skiptoken, parse_options
 from governance.errors import NotFound, ValidationFailed
 from governance.models import ApiClient, User
@@ -369,13 +370,22 @@ class ResourceView(GraphView):
         body: dict[str, Any] = {}
         if options.count:
             body["@odata.count"] = queryset.count()
+        # Keyset paging where the order allows it: a deep page costs what the first does.
+        order = keyset.ordering(queryset)
+        if options.after is not None:
+            key = keyset.decode(options.after, queryset, order) if order else None
+            if key is None:
+                raise ODataError("The $skiptoken is not valid; follow @odata.nextLink as given.", target="$skiptoken")
+            queryset = keyset.after(queryset, order or [], key)
         rows = list(self.optimize(queryset, options)[options.offset : options.offset + options.top + 1])
         more = len(rows) > options.top
         rows = rows[: options.top]
         body["value"] = self.serializer(rows, many=True, expand=options.expand, select=options.select).data
         if more:
             params = request.query_params.copy()
-            params["$skiptoken"] = encode_skiptoken(options.offset + options.top)
+            params["$skiptoken"] = (
+                keyset.encode(rows[-1], order) if order else encode_skiptoken(options.offset + options.top)
+            )
             body["@odata.nextLink"] = request.build_absolute_uri(request.path) + "?" + urlencode(params, safe="$(),'/")
         return Response(body)
 
