@@ -6,6 +6,8 @@ baseline measured in the same run. Prints ONE table and writes bench/results.jso
                 2,000,000 requests, loaded by bench/generate.py (kept between runs)
   pages         p50/p95 and query counts of the list pages, the request detail, My Access
                 and the API, against a bare SQL query returning the same page
+  deep_pages    the API's first page vs a deep one and the last (keyset $skiptoken), and the deep
+                one by offset for comparison
   csv           download of every assignment through gunicorn: time and peak RSS
   builtin       grants/s through the built-in connector   (target >= 5,000 with one worker)
   ldap          our LDAP connector vs a bare ldap3 loop    (target: within 1x)
@@ -57,7 +59,7 @@ SCALE_DB = {
     "full": "postgres://postgres@127.0.0.1:5432/portcullis_scale",
     "small": "postgres://postgres@127.0.0.1:5432/portcullis_scale_small",
 }
-SCALE_GROUPS = ("generate", "pages", "csv")
+SCALE_GROUPS = ("generate", "pages", "deep_pages", "csv")
 DELIVERY_GROUPS = ("builtin", "ldap", "expiry", "reprocess", "latency")
 ALL_GROUPS = SCALE_GROUPS + DELIVERY_GROUPS
 # bench/results.json's key for each part (issue 19 names them).
@@ -336,6 +338,28 @@ DESIGN_LINES: tuple[tuple[str, str, str], ...] = (
 FAILED_LABELS = {key: label for key, label, _ in DESIGN_LINES}
 
 
+def _deep_rows(d: dict[str, Any] | None) -> list[str]:
+    rows: list[str] = []
+    if not d:
+        return rows
+    first = d["first"]
+    for name, label in (("deep_keyset", f"row {d['deep_at']:,}"), ("last_keyset", "the last page")):
+        r = d[name]
+        ok = r["p95_ms"] < d["target_p95_ms"] and r["ratio_to_first"] < 1.5
+        rows.append(
+            f"| API assignments, deep page by keyset $skiptoken ({label} of {d['rows']:,}) "
+            f"| p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms "
+            f"| same as the first page; p95 < {d['target_p95_ms']:.0f} ms "
+            f"| first page p50 {first['p50_ms']} ms | {r['ratio_to_first']}x | {_met(ok)} |"
+        )
+    r = d["deep_offset"]
+    rows.append(
+        f"| API assignments, the same deep page by offset (old token, for comparison) | p50 {r['p50_ms']} ms "
+        f"| — | first page p50 {first['p50_ms']} ms | {r['ratio_to_first']}x | — |"
+    )
+    return rows
+
+
 def _latency_rows(r: dict[str, Any] | None) -> list[str]:
     rows: list[str] = []
     if not r:
@@ -379,6 +403,7 @@ def table(results: dict[str, Any]) -> str:
             f"| < {page['target_ms']:.0f} ms, constant queries | bare SQL p50 {page['baseline_p50_ms']} ms "
             f"| {page['ratio']}x | {_met(ok)} |"
         )
+    rows += _deep_rows(results.get("deep_pages"))
     c = results.get("csv")
     if c:
         flat = c["rss_at_end_mb"] - c["rss_after_tenth_mb"] < 10
