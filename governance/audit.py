@@ -30,6 +30,14 @@ def actor_label(actor: Any) -> str:
     return str(actor)
 
 
+def person_label(actor: Any) -> str:
+    """Who acted, in words for people: a person's display name (the audit row keeps the
+    username, which does not change when the name does)."""
+    if isinstance(actor, User) and not getattr(actor, "audit_label", None):
+        return str(actor)
+    return actor_label(actor)
+
+
 def _package_id_of(obj: models.Model) -> UUID | None:
     if isinstance(obj, AccessPackage):
         return obj.pk

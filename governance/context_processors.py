@@ -17,6 +17,5 @@ def navigation(request: HttpRequest) -> dict[str, object]:
             "organizations": can_globally(user, Action.MANAGE_ORGANIZATIONS),
             "api_clients": can_globally(user, Action.MANAGE_API_CLIENTS),
             "directory": may_see_identity_page(user),
-            "django_admin": user.is_superuser,
         }
     }

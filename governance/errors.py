@@ -87,3 +87,10 @@ class NotResourceOwner(DomainError):
 class StillInUse(DomainError):
     code = "stillInUse"
     http_status = 409
+
+
+class NotSupported(DomainError):
+    """A Graph feature this server does not have (yet): refused by name, never dropped."""
+
+    code = "notSupported"
+    http_status = 400

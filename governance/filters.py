@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
+from uuid import UUID
 
 import django_filters as filters
 from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django_filters.fields import ModelChoiceField
 
+from governance.ids import is_uuid
 from governance.models import (
+    ACTIVITY_NAMES,
     AccessPackage,
     Assignment,
+    AssignmentPolicy,
     AssignmentRequest,
     AssignmentState,
     AuditEvent,
@@ -24,8 +29,37 @@ from governance.models import (
     RoleGrant,
 )
 
-SEARCH = forms.TextInput(attrs={"type": "search", "placeholder": "Name or email"})
 DATE = forms.DateInput(attrs={"type": "date"})
+# What a filter shows when it does not narrow anything (django-filter's default is "---------").
+ANY = "Any"
+
+
+def search_box(placeholder: str) -> forms.TextInput:
+    """A search box whose placeholder says what it searches."""
+    return forms.TextInput(attrs={"type": "search", "placeholder": placeholder})
+
+
+class ColumnSort(filters.OrderingFilter):
+    """``?sort=column`` (``-column`` reversed): one choice per sortable column of a list.
+
+    A column may order by several fields, so that an index serves the order at a million
+    rows (Status sorts by state, then newest first: the (state, created_at, id) index)."""
+
+    def __init__(self, columns: dict[str, tuple[str, ...]], **kwargs: Any) -> None:
+        self.columns = columns
+        super().__init__(fields=[(fields[0], column) for column, fields in columns.items()], **kwargs)
+
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        if not value:
+            return qs
+        ordering = []
+        for param in value:
+            if not param:
+                continue
+            descending = param.startswith("-")
+            for field in self.columns.get(param.lstrip("-"), ()):
+                ordering.append(f"-{field}" if descending else field)
+        return qs.order_by(*ordering) if ordering else qs
 
 
 def day_start(value: date) -> datetime:
@@ -37,7 +71,7 @@ class PersonSearch(filters.FilterSet):
     """``q``: a part of the name, username or email of the people in ``person_fields``."""
 
     person_fields: tuple[str, ...] = ("target",)
-    q = filters.CharFilter(label="Person", method="filter_person", widget=SEARCH)
+    q = filters.CharFilter(label="Person", method="filter_person", widget=search_box("Name, username or email"))
 
     def filter_person(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
         value = value.strip()
@@ -103,14 +137,15 @@ class AssignmentFilter(PersonSearch):
     status = filters.ChoiceFilter(
         label="Status", choices=ASSIGNMENT_STATUS_CHOICES, method="filter_status", empty_label=None
     )
-    sort = filters.OrderingFilter(
-        fields=(
-            ("target__display_name", "person"),
-            ("state", "status"),
-            ("start_at", "start"),
-            ("end_at", "end"),
-            ("created_at", "created"),
-        ),
+    sort = ColumnSort(
+        {
+            "person": ("target__display_name",),
+            "policy": ("policy__display_name",),
+            "status": ("state", "created_at"),
+            "start": ("start_at",),
+            "end": ("end_at",),
+            "created": ("created_at",),
+        }
     )
 
     class Meta:
@@ -150,12 +185,64 @@ def scheduled_starts(requests: QuerySet[AssignmentRequest], query: str = "") -> 
     return rows.order_by("schedule_start")
 
 
-# Across packages a list may hold a million rows: only orders an index serves are offered.
-INDEXED_SORTS = (("target__display_name", "person"), ("created_at", "created"))
+class PlaceFilter(filters.FilterSet):
+    """Across packages: the catalog and the access package a row belongs to. The views
+    offer only what the person may see (``places``); the choices narrow to the chosen
+    catalog, so a tenant's 20,000 packages are not one list."""
+
+    catalog = filters.ModelChoiceFilter(
+        label="Catalog", field_name="package__catalog", queryset=Catalog.objects.all(), empty_label=ANY
+    )
+    package = filters.ModelChoiceFilter(
+        label="Access package", field_name="package", queryset=AccessPackage.objects.all(), empty_label=ANY
+    )
+
+    def offer_places(self, catalogs: QuerySet[Catalog], packages: QuerySet[AccessPackage]) -> None:
+        """The choices shown: ``catalogs`` and ``packages`` the viewer may see."""
+        chosen = self.data.get("catalog") if self.data else None
+        if chosen and is_uuid(chosen):
+            packages = packages.filter(catalog_id=chosen)
+        cast(filters.ModelChoiceFilter, self.filters["catalog"]).queryset = catalogs.order_by("display_name")
+        cast(filters.ModelChoiceFilter, self.filters["package"]).queryset = packages.order_by("display_name")
 
 
-class AllAssignmentsFilter(AssignmentFilter):
-    sort = filters.OrderingFilter(fields=INDEXED_SORTS)
+class PolicyChoiceField(ModelChoiceField):
+    """Policies of different packages share names ("Admin direct"): each says its package."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.display_name} ({obj.package.display_name})"
+
+
+class PolicyChoiceFilter(filters.ModelChoiceFilter):
+    field_class = PolicyChoiceField
+
+
+# Across packages a list may hold a million rows: every order here is one an index serves
+# (migration 0015: start, end, type, completed; the people's, packages' and policies' names).
+class AllAssignmentsFilter(AssignmentFilter, PlaceFilter):
+    policy = PolicyChoiceFilter(
+        label="Policy", field_name="policy", queryset=AssignmentPolicy.objects.all(), empty_label=ANY
+    )
+    sort = ColumnSort(
+        {
+            "person": ("target__display_name",),
+            "package": ("package__display_name",),
+            "policy": ("policy__display_name",),
+            "status": ("state", "created_at"),
+            "start": ("start_at",),
+            "end": ("end_at",),
+            "created": ("created_at",),
+        }
+    )
+
+    def offer_places(self, catalogs: QuerySet[Catalog], packages: QuerySet[AccessPackage]) -> None:
+        super().offer_places(catalogs, packages)
+        policies = AssignmentPolicy.objects.filter(package__in=packages).select_related("package")
+        chosen = self.data.get("package") if self.data else None
+        if chosen and is_uuid(chosen):
+            policies = policies.filter(package_id=UUID(str(chosen)))
+        policy = cast(filters.ModelChoiceFilter, self.filters["policy"])
+        policy.queryset = policies.order_by("package__display_name", "display_name")
 
 
 # --- Requests ---------------------------------------------------------------------------
@@ -164,27 +251,46 @@ OPEN = "open"
 REQUEST_STATUS_CHOICES = [
     (OPEN, "Open"),
     (ATTENTION, "Delivery failed or partially delivered"),
-    *RequestState.choices,
+    # Seed 000 calls Delivery failed "Undelivered": both words find it.
+    *(
+        (value, "Delivery failed (Undelivered)" if value == RequestState.DELIVERY_FAILED else label)
+        for value, label in RequestState.choices
+    ),
 ]
 
 
 class RequestFilter(PersonSearch, DateRangeMixin):
+    """One package's requests; ``package_id`` offers its policies to filter by (seed 000)."""
+
     person_fields = ("target", "requestor")
-    status = filters.ChoiceFilter(label="Status", choices=REQUEST_STATUS_CHOICES, method="filter_status")
-    type = filters.ChoiceFilter(label="Type", field_name="request_type", choices=RequestType.choices)
-    sort = filters.OrderingFilter(
-        fields=(
-            ("target__display_name", "person"),
-            ("state", "status"),
-            ("request_type", "type"),
-            ("created_at", "created"),
-            ("completed_at", "completed"),
-        ),
+    q = filters.CharFilter(
+        label="Person", method="filter_person", widget=search_box("Person or requestor: name, username or email")
+    )
+    status = filters.ChoiceFilter(
+        label="Status", choices=REQUEST_STATUS_CHOICES, method="filter_status", empty_label=ANY
+    )
+    policy = filters.ModelChoiceFilter(label="Policy", queryset=AssignmentPolicy.objects.none(), empty_label=ANY)
+    type = filters.ChoiceFilter(label="Type", field_name="request_type", choices=RequestType.choices, empty_label=ANY)
+    sort = ColumnSort(
+        {
+            "person": ("target__display_name",),
+            "policy": ("policy__display_name",),
+            "type": ("request_type", "created_at"),
+            "status": ("state", "created_at"),
+            "created": ("created_at",),
+            "completed": ("completed_at",),
+        }
     )
 
     class Meta:
         model = AssignmentRequest
         fields: list[str] = []
+
+    def __init__(self, data: Any = None, *args: Any, package_id: Any = None, **kwargs: Any) -> None:
+        super().__init__(data, *args, **kwargs)
+        if "policy" in self.filters and isinstance(self.filters["policy"], filters.ModelChoiceFilter):
+            policies = AssignmentPolicy.objects.filter(package_id=package_id).order_by("display_name")
+            self.filters["policy"].queryset = policies
 
     def filter_status(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
         if value == OPEN:
@@ -194,21 +300,48 @@ class RequestFilter(PersonSearch, DateRangeMixin):
         return queryset.filter(state=value)
 
 
-class AllRequestsFilter(RequestFilter):
-    sort = filters.OrderingFilter(fields=INDEXED_SORTS)
+class AllRequestsFilter(RequestFilter, PlaceFilter):
+    # Across packages policies share names ("Initial policy"): a part of the name finds them.
+    policy = filters.CharFilter(  # type: ignore[assignment]
+        label="Policy",
+        field_name="policy__display_name",
+        lookup_expr="icontains",
+        widget=search_box("Part of a policy's name"),
+    )
+    sort = ColumnSort(
+        {
+            "person": ("target__display_name",),
+            "package": ("package__display_name",),
+            "policy": ("policy__display_name",),
+            "type": ("request_type", "created_at"),
+            "status": ("state", "created_at"),
+            "created": ("created_at",),
+            "completed": ("completed_at",),
+        }
+    )
 
 
 # --- Audit log ----------------------------------------------------------------------------
 
 
+def _activities() -> list[tuple[str, str]]:
+    """Each readable activity once (two actions may read the same: "Request denied")."""
+    return sorted({(name, name) for name in ACTIVITY_NAMES.values()})
+
+
 class AuditFilter(DateRangeMixin):
-    actor = filters.CharFilter(label="Actor", field_name="actor_label", lookup_expr="icontains")
-    action = filters.CharFilter(
-        label="Action",
-        field_name="action",
-        lookup_expr="startswith",
-        widget=forms.TextInput(attrs={"placeholder": "request.canceled, package…"}),
+    """Who, which activity, which object, by the words the log shows (and by ids, for links)."""
+
+    actor = filters.CharFilter(label="Who", method="filter_actor", widget=search_box("Name or username of who did it"))
+    activity = filters.ChoiceFilter(label="Activity", choices=_activities, method="filter_activity", empty_label=ANY)
+    about = filters.CharFilter(
+        label="Object",
+        field_name="object_repr",
+        lookup_expr="icontains",
+        widget=search_box("Package, person or request name"),
     )
+    # An action's stable key or its first part ("request."): links and scripts.
+    action = filters.CharFilter(label="Action", field_name="action", lookup_expr="startswith", widget=forms.HiddenInput)
     object = filters.CharFilter(label="Object id", field_name="object_id", widget=forms.HiddenInput)
     package = filters.UUIDFilter(label="Access package", field_name="package_id", widget=forms.HiddenInput)
 
@@ -216,12 +349,32 @@ class AuditFilter(DateRangeMixin):
         model = AuditEvent
         fields: list[str] = []
 
+    def filter_actor(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(actor_label__icontains=value) | Q(actor__display_name__icontains=value))
+
+    def filter_activity(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        return queryset.filter(action__in=[action for action, words in ACTIVITY_NAMES.items() if words == value])
+
 
 # --- Catalogs, packages, organizations -------------------------------------------------------
 
 
 class CatalogFilter(filters.FilterSet):
-    q = filters.CharFilter(label="Search", field_name="display_name", lookup_expr="icontains", widget=SEARCH)
+    q = filters.CharFilter(
+        label="Search", field_name="display_name", lookup_expr="icontains", widget=search_box("Catalog name")
+    )
+    sort = ColumnSort(
+        {
+            "name": ("display_name",),
+            "state": ("state", "display_name"),
+            "external": ("is_externally_visible", "display_name"),
+            "packages": ("package_count",),
+            "resources": ("resource_count",),
+        }
+    )
 
     class Meta:
         model = Catalog
@@ -229,10 +382,17 @@ class CatalogFilter(filters.FilterSet):
 
 
 class PackageFilter(filters.FilterSet):
-    q = filters.CharFilter(label="Search", field_name="display_name", lookup_expr="icontains", widget=SEARCH)
-    catalog = filters.ModelChoiceFilter(label="Catalog", queryset=Catalog.objects.none(), empty_label="All catalogs")
-    sort = filters.OrderingFilter(
-        fields=(("display_name", "name"), ("catalog__display_name", "catalog"), ("created_at", "created"))
+    q = filters.CharFilter(
+        label="Search", field_name="display_name", lookup_expr="icontains", widget=search_box("Access package name")
+    )
+    catalog = filters.ModelChoiceFilter(label="Catalog", queryset=Catalog.objects.none(), empty_label=ANY)
+    sort = ColumnSort(
+        {
+            "name": ("display_name",),
+            "catalog": ("catalog__display_name", "display_name"),
+            "hidden": ("is_hidden", "display_name"),
+            "created": ("created_at",),
+        }
     )
 
     class Meta:
@@ -245,9 +405,17 @@ class PackageFilter(filters.FilterSet):
 
 
 class OrganizationFilter(filters.FilterSet):
-    q = filters.CharFilter(label="Search", method="filter_q", widget=SEARCH)
+    q = filters.CharFilter(label="Search", method="filter_q", widget=search_box("Organization name or domain"))
     state = filters.ChoiceFilter(
-        label="State", choices=ConnectedOrganization._meta.get_field("state").choices, empty_label="Any state"
+        label="State", choices=ConnectedOrganization._meta.get_field("state").choices, empty_label=ANY
+    )
+    sort = ColumnSort(
+        {
+            "name": ("display_name",),
+            "state": ("state", "display_name"),
+            "users": ("user_count",),
+            "policies": ("policy_count",),
+        }
     )
 
     class Meta:

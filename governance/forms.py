@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.template.loader import render_to_string
 
 from governance.errors import ValidationFailed
@@ -25,11 +25,13 @@ from governance.models import (
     Catalog,
     CatalogRole,
     CatalogState,
+    CollaborationMode,
     ConnectedOrganization,
     ConnectedOrganizationState,
     Connector,
     DirectoryGroup,
     ExpirationType,
+    OrganizationDomain,
     Resource,
     ResourceRole,
     ResourceType,
@@ -94,6 +96,12 @@ def switch(label: str, help_text: str = "", *, initial: bool = False) -> forms.B
 # --- A directory picker that works without JavaScript ------------------------------------
 
 
+def with_initial_domain(organizations: QuerySet[ConnectedOrganization]) -> QuerySet[ConnectedOrganization]:
+    """Each organization with the first domain it was connected with (Entra's "initial domain")."""
+    first = OrganizationDomain.objects.filter(organization=OuterRef("pk")).order_by("id").values("domain")[:1]
+    return organizations.annotate(initial_domain=Subquery(first))
+
+
 def directory_matches(kind: str, query: str, exclude: Iterable[str] = (), limit: int = PICKER_RESULTS) -> list[Any]:
     """People (or groups) whose name, username or email contains ``query``."""
     # PostgreSQL refuses NUL in a text parameter; nobody's name contains one anyway.
@@ -104,6 +112,15 @@ def directory_matches(kind: str, query: str, exclude: Iterable[str] = (), limit:
     if kind == "group":
         groups = DirectoryGroup.objects.filter(display_name__icontains=query).exclude(pk__in=exclude)
         return list(groups.order_by("display_name")[:limit])
+    if kind == "organization":
+        # Seed 003's "Select directories": found by any of their domains (or their name).
+        organizations = (
+            with_initial_domain(ConnectedOrganization.objects.all())
+            .filter(Q(domains__domain__icontains=query) | Q(display_name__icontains=query))
+            .exclude(pk__in=exclude)
+            .distinct()
+        )
+        return list(organizations.order_by("display_name")[:limit])
     people = (
         User.objects.filter(is_active=True)
         .filter(
@@ -124,6 +141,8 @@ def directory_entries(kind: str, ids: Iterable[str]) -> list[Any]:
         return []
     if kind == "group":
         return list(DirectoryGroup.objects.filter(pk__in=valid).order_by("display_name"))
+    if kind == "organization":
+        return list(with_initial_domain(ConnectedOrganization.objects.filter(pk__in=valid)).order_by("display_name"))
     return list(
         User.objects.filter(pk__in=valid).select_related("connected_organization").order_by("display_name", "username")
     )
@@ -341,6 +360,62 @@ class AddRoleForm(PortalForm):
         return data
 
 
+class AddRolesForm(PortalForm):
+    """Seed 003 "Select the resources you want to add. Select the role. Click Add": a tick
+    per resource of the catalog and, beside it, the role to add (one role: chosen already)."""
+
+    resources = forms.MultipleChoiceField(label="Resources", widget=forms.CheckboxSelectMultiple, required=False)
+
+    def __init__(self, *args: Any, package: AccessPackage, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.catalog_resources = list(
+            Resource.objects.filter(catalog_id=package.catalog_id)
+            .select_related("connector")
+            .prefetch_related("roles")
+            .order_by("display_name")
+        )
+        in_package = set(package.role_links.values_list("resource_role_id", flat=True))
+        choices = []
+        for resource in self.catalog_resources:
+            roles = [role for role in resource.roles.all() if role.pk not in in_package]
+            if not roles:
+                continue
+            name = f"role_{resource.pk}"
+            field = forms.ChoiceField(
+                label=f"Role of {resource.display_name}",
+                choices=[("", "Choose a role")] * (len(roles) > 1) + [(str(r.pk), r.display_name) for r in roles],
+                required=False,
+                initial=str(roles[0].pk) if len(roles) == 1 else "",
+            )
+            self.fields[name] = field
+            choices.append((str(resource.pk), resource.display_name))
+        self.fields["resources"].choices = choices  # type: ignore[attr-defined]
+        by_id = {str(r.pk): r for r in self.catalog_resources}
+        self.offered = [by_id[pk] for pk, _ in choices]
+
+    @property
+    def picks(self) -> list[tuple[Resource, Any, Any]]:
+        """Each resource offered with its tick box and its role field, for the template's table."""
+        boxes = list(self["resources"])
+        return [(resource, box, self[f"role_{resource.pk}"]) for resource, box in zip(self.offered, boxes, strict=True)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        chosen = data.get("resources") or []
+        if not chosen and "resources" not in self.errors:
+            self.add_error("resources", "Select the resources you want to add.")
+        by_id = {str(r.pk): r for r in self.catalog_resources}
+        roles = []
+        for pk in chosen:
+            role_id = data.get(f"role_{pk}")
+            if not role_id:
+                self.add_error(f"role_{pk}", f"Choose a role of {by_id[pk].display_name}.")
+                continue
+            roles.append(role_id)
+        data["role_ids"] = roles
+        return data
+
+
 # --- Policies -------------------------------------------------------------------------
 
 SCOPE_HELP: dict[str, str] = {
@@ -395,9 +470,9 @@ class PolicyForm(OnceForm):
     specific_groups = groups_field("Groups whose members can request")
     specific_organizations = forms.ModelMultipleChoiceField(
         queryset=ConnectedOrganization.objects.all(),
-        label="Connected organizations",
+        label="Specific connected organizations",
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=DirectoryPicker("organization"),
     )
     requires_approval = switch(
         "Require approval", "Requests wait for an approver; without it they are approved at once."
@@ -425,9 +500,6 @@ class PolicyForm(OnceForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["specific_organizations"].queryset = ConnectedOrganization.objects.order_by(  # type: ignore[attr-defined]
-            "display_name"
-        )
         for n in range(1, MAX_STAGES + 1):
             if n > 1:
                 self.fields[f"stage{n}_enabled"] = switch(f"Add stage {n}")
@@ -617,6 +689,23 @@ class OrganizationForm(OnceForm):
         help_text=(
             "Configured: policies for all connected organizations include it. Proposed: only policies that name it."
         ),
+    )
+
+    def clean_domains(self) -> list[str]:
+        return [d for d in DOMAIN_SPLIT.split(self.cleaned_data["domains"]) if d]
+
+
+class CollaborationForm(forms.Form):
+    """Collaboration restrictions: which external domains may sign in and be named by policies."""
+
+    mode = forms.ChoiceField(
+        label="Collaboration restrictions", choices=CollaborationMode.choices, widget=forms.RadioSelect
+    )
+    domains = forms.CharField(
+        label="Domains",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Separated by spaces, commas or lines (fabrikam.example). A domain covers its subdomains.",
     )
 
     def clean_domains(self) -> list[str]:

@@ -262,6 +262,27 @@ def can_manage_api_clients(actor: Any) -> bool:
     return actor is None or can_globally(actor, Action.MANAGE_API_CLIENTS)
 
 
+# --- People and resources explained (issue 22) --------------------------------------------
+
+
+def person_in_scope(principal: Any, person_id: Any) -> User:
+    """The person whose page the principal may open: anyone for those who may view every
+    catalog; otherwise someone with an assignment or a request in a catalog they may view.
+    Out of scope (or no such person) is NotFound, like any object out of reach."""
+    if not is_uuid(person_id) or not has_admin_portal(principal):
+        raise NotFound("Person not found.")
+    person = User.objects.filter(pk=person_id).first()
+    if person is None:
+        raise NotFound("Person not found.")
+    if can_globally(principal, Action.VIEW):
+        return person
+    if restrict(Assignment.objects.filter(target=person), principal, Action.VIEW).exists():
+        return person
+    if restrict(AssignmentRequest.objects.filter(target=person), principal, Action.VIEW).exists():
+        return person
+    raise NotFound("Person not found.")
+
+
 # --- What a person sees of their own ------------------------------------------------------
 
 

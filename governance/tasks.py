@@ -126,6 +126,11 @@ def time_out_approvals() -> int:
     return approvals.time_out_due_requests()
 
 
+@shared_task(name="governance.tasks.remind_approvers")
+def remind_approvers() -> int:
+    return approvals.remind_due_approvers()
+
+
 @shared_task(name="governance.tasks.check_drift")
 def check_drift() -> dict[str, int]:
     report = delivery.check_drift()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
@@ -56,3 +57,47 @@ def safe_next(request: HttpRequest, fallback: str) -> str:
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target
     return fallback
+
+
+# --- Confirm before destroying (issue 14 item 2) ----------------------------------------
+
+
+@dataclass
+class Confirmation:
+    """What a confirmation page says and where its one button posts.
+
+    ``what_if`` (services/explain.py's WhatIf) lists, per person, which accesses they lose and
+    which they keep through another assignment; ``lead`` says the rest in a sentence.
+    ``form`` is shown (bound to the GET's values, so a reason typed before is kept) and
+    posted with the button; ``hidden`` are extra (name, value) pairs posted along (a bulk
+    action's selected ids)."""
+
+    title: str
+    button: str
+    action: str
+    back: str
+    lead: str = ""
+    what_if: Any = None
+    form: forms.Form | None = None
+    hidden: list[tuple[str, str]] = field(default_factory=list)
+    limit: int = 50
+
+    @property
+    def people(self) -> list[Any]:
+        return list(self.what_if.people[: self.limit]) if self.what_if is not None else []
+
+    @property
+    def more(self) -> int:
+        return max(len(self.what_if.people) - self.limit, 0) if self.what_if is not None else 0
+
+
+def confirm_page(
+    request: HttpRequest,
+    confirmation: Confirmation,
+    template: str = "governance/confirm.html",
+    context: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """The GET half of a destructive action: a page saying what will happen, with the one
+    button that does it (its POST is the action's own view). Without JavaScript it is a
+    page of its own; an htmx trigger gets only the ``_confirm.html`` part, to swap in place."""
+    return render_page(request, template, {**(context or {}), "confirm": confirmation}, partial="_confirm.html")

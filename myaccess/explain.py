@@ -73,30 +73,32 @@ HIDDEN_EVENTS = {"request.approval_link_used", "request.await_approval"}
 
 
 def _history_text(event: AuditEvent) -> tuple[str, str]:
+    """The line's words and detail; ``{who}`` stands where the person who acted is named."""
     data: dict[str, Any] = event.data or {}
     stage = data.get("stage")
     texts = {
-        "request.submitted": ("Request submitted", ""),
+        "request.submitted": ("Submitted by {who}", ""),
         "request.stage_started": (f"Sent to approvers (stage {stage})", ""),
-        "request.stage_approved": (f"Approved (stage {stage})", data.get("justification", "")),
-        "request.stage_denied": (f"Denied (stage {stage})", data.get("justification", "")),
+        "request.stage_approved": (f"Approved (stage {stage}) by {{who}}", data.get("justification", "")),
+        "request.stage_denied": (f"Denied (stage {stage}) by {{who}}", data.get("justification", "")),
         "request.schedule": ("Scheduled", f"Access starts on {data.get('start', '')[:16].replace('T', ' ')}"),
         "request.start_delivery": ("Delivery started", ""),
         "request.delivered": ("Delivered", ""),
         "request.partiallyDelivered": ("Partially delivered", "Some resources could not be set up."),
         "request.deliveryFailed": ("Delivery failed", "The resources could not be set up."),
         "request.deny": ("Denied", ""),
-        "request.cancel_by_requestor": ("Canceled by the requestor", ""),
-        "request.cancel_by_admin": ("Canceled by an administrator", ""),
+        "request.cancel_by_requestor": ("Canceled by {who}", ""),
+        "request.cancel_by_admin": ("Canceled by {who}", ""),
         "request.time_out": ("Canceled: approval timed out", "Nobody decided in time."),
-        "request.reprocess": ("Reprocessed", "Delivery of what failed is tried again."),
+        "request.reprocess": ("Reprocessed by {who}", "Delivery of what failed is tried again."),
         "request.supersede": ("Canceled", "The access ended before delivery completed."),
     }
     return texts.get(event.action, (event.action.removeprefix("request.").replace("_", " ").capitalize(), ""))
 
 
 def history_of(request: AssignmentRequest) -> list[HistoryEntry]:
-    """The request's audit trail, oldest first, in words a requestor understands."""
+    """The request's audit trail, oldest first, as sentences a requestor understands
+    ("Canceled by Rita Requestor"): people by their display name."""
     events = (
         AuditEvent.objects.filter(object_type="assignmentrequest", object_id=str(request.pk))
         .exclude(action__in=HIDDEN_EVENTS)
@@ -110,5 +112,5 @@ def history_of(request: AssignmentRequest) -> list[HistoryEntry]:
             who = str(event.actor)
         else:
             who = "Portcullis" if event.actor_label == SYSTEM_LABEL else event.actor_label
-        entries.append(HistoryEntry(event.created_at, text, who, detail))
+        entries.append(HistoryEntry(event.created_at, text.replace("{who}", who), who, detail))
     return entries

@@ -61,12 +61,18 @@ class RequestForm(forms.Form):
             self.fields["policy"].required = True
             choice: forms.ChoiceField = self.fields["policy"]  # type: ignore[assignment]
             choice.choices = [(str(p.pk), p.display_name) for p in policies]
+            choice.error_messages["required"] = "Choose one of the policies."
         else:
             # Rule 11: exactly one policy is chosen silently.
             del self.fields["policy"]
+        # The box says whether the policy asks for it, so nobody types a reason for nothing.
         if all(p.requestor_justification_required for p in policies):
             self.fields["justification"].label = "Business justification (required)"
             self.fields["justification"].widget.attrs["required"] = True
+        elif not any(p.requestor_justification_required for p in policies):
+            self.fields["justification"].label = "Business justification (optional)"
+        else:
+            self.fields["justification"].help_text = "Required by the policies that say so above."
         if not any(p.allow_custom_schedule for p in policies):
             for name in ("specific_period", "start", "end"):
                 del self.fields[name]

@@ -15,6 +15,9 @@ urlpatterns = [
     path("requests/", requests.request_list, name="requests"),
     path("requests/<uuid:request_id>/", requests.request_detail, name="request"),
     path("requests/<uuid:request_id>/cancel/", requests.cancel, name="cancel"),
+    path(
+        "requests/<uuid:request_id>/request-again/", requests.cancel_and_request_again, name="cancel_and_request_again"
+    ),
     path("approvals/", approvals.approval_list, name="approvals"),
     path("approvals/<uuid:request_id>/", approvals.approval_detail, name="approval"),
     path("approvals/<uuid:request_id>/link/<str:token>/", approval_link.approval_link, name="approval_link"),

@@ -323,6 +323,23 @@ class ApprovalLinkFactory(DjangoModelFactory):
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
 
 
+class CollaborationRestrictionFactory(DjangoModelFactory):
+    class Meta:
+        model = m.CollaborationRestriction
+
+    mode = m.CollaborationMode.DENY
+    domains = "blocked.example"
+
+
+class ApprovalReminderFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ApprovalReminder
+
+    request = factory.SubFactory(RequestFactory, current_stage=1)
+    approver = factory.SubFactory(UserFactory)
+    stage_order = 1
+
+
 class ApiClientFactory(DjangoModelFactory):
     """An application token's row (``services.api_clients.create_api_client`` also returns
     the token itself; use it when a test calls the API)."""

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from django.db.models import Model, QuerySet
+from django.http import HttpResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field, inline_serializer
@@ -21,7 +22,7 @@ from rest_framework.views import APIView
 from governance.api import keyset
 from governance.api.auth import BearerTokenAuthentication, TokenRateThrottle
 from governance.api.errors import ODataError, with_request_id
-from governance.api.odata import FilterField, QueryOptions, encode_skiptoken, parse_options
+from governance.api.odata import FilterField, QueryOptions, encode_skiptoken, parse_options, prune_expanded
 from governance.errors import NotFound, ValidationFailed
 from governance.models import ApiClient, User
 from governance.services.text import MAX_NAME, MAX_TEXT, clean_name, clean_text
@@ -134,16 +135,37 @@ def page_of(serializer: type[GraphSerializer], name: str) -> Any:
 
 
 COLLECTION_PARAMETERS = [
-    OpenApiParameter("$filter", OpenApiTypes.STR, description="eq, and, contains() on the properties listed."),
+    OpenApiParameter(
+        "$filter",
+        OpenApiTypes.STR,
+        description="eq, ne, ge, le, gt, lt (dates), and, or, not, contains(), startswith(), endswith() "
+        "on the properties listed; names and enum values case-insensitive.",
+    ),
     OpenApiParameter("$select", OpenApiTypes.STR, description="Comma-separated properties."),
-    OpenApiParameter("$expand", OpenApiTypes.STR, description="Comma-separated navigation properties."),
+    OpenApiParameter(
+        "$expand",
+        OpenApiTypes.STR,
+        description="Comma-separated navigation properties, each with optional ($select=...;$expand=...).",
+    ),
+    OpenApiParameter("$orderby", OpenApiTypes.STR, description="Properties, each optionally asc or desc."),
     OpenApiParameter("$top", OpenApiTypes.INT, description="Page size (the server caps it)."),
+    OpenApiParameter("$skip", OpenApiTypes.INT, description="Items to skip."),
     OpenApiParameter("$count", OpenApiTypes.BOOL, description="Include @odata.count."),
     OpenApiParameter("$skiptoken", OpenApiTypes.STR, description="From @odata.nextLink."),
+    OpenApiParameter(
+        "ConsistencyLevel",
+        OpenApiTypes.STR,
+        location=OpenApiParameter.HEADER,
+        description="Accepted (eventual) as Graph's advanced queries send it; every query here is consistent.",
+    ),
 ]
 ITEM_PARAMETERS = [
     OpenApiParameter("$select", OpenApiTypes.STR, description="Comma-separated properties."),
-    OpenApiParameter("$expand", OpenApiTypes.STR, description="Comma-separated navigation properties."),
+    OpenApiParameter(
+        "$expand",
+        OpenApiTypes.STR,
+        description="Comma-separated navigation properties, each with optional ($select=...;$expand=...).",
+    ),
 ]
 
 
@@ -306,11 +328,29 @@ def datetime_of(data: Mapping[str, Any], name: str) -> dt.datetime | None:
         raise ValidationFailed(f"'{name}' is out of range: between years 1 and 9999 in UTC.", field=name) from None
 
 
+def odata_context(request: Any, data: Any) -> str:
+    """Graph's ``@odata.context``: the entity set the answer comes from (``/$entity`` for one)."""
+    path = request.path.split("/v1.0/", 1)[-1].rstrip("/")
+    collection = isinstance(data, dict) and isinstance(data.get("value"), list)
+    if not collection:
+        head, _, last = path.rpartition("/")
+        if head and (_ID.fullmatch(last) or "_" in last):
+            path = head
+        path = f"{path}/$entity"
+    return f"{request.build_absolute_uri('/v1.0/')}$metadata#{path}"
+
+
+_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# The path parameters that are ids: a malformed one is a 400, as Graph answers, not a 404.
+ID_PARAMETERS = ("pk", "stage_id")
+
+
 def current_user_filter(on: str, allowed: tuple[str, ...]) -> str:
     """The ``on`` of ``filterByCurrentUser(on='...')``, one of what this collection takes."""
-    if on not in allowed:
+    known = next((a for a in allowed if a.lower() == on.lower()), None)
+    if known is None:
         raise ValidationFailed(f"filterByCurrentUser(on=...) takes {' or '.join(allowed)}.", field="on")
-    return on
+    return known
 
 
 # --- Views --------------------------------------------------------------------------------
@@ -330,7 +370,27 @@ class GraphView(APIView):
     def acting_user(self) -> User | None:
         return self.client.acting_user
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        for name in ID_PARAMETERS:
+            value = kwargs.get(name)
+            if isinstance(value, str) and not _ID.fullmatch(value):
+                raise ODataError(f"Invalid id '{value[:80]}': an id is a GUID.", code="invalidRequest", target=name)
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # The ``/$count`` segment of a collection: its number of items, as plain text.
+        self.count_segment = bool(kwargs.pop("count_segment", False))
+        return super().dispatch(request, *args, **kwargs)
+
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        data = getattr(response, "data", None)
+        if (
+            isinstance(response, Response)
+            and response.status_code in (200, 201, 202)
+            and isinstance(data, dict)
+            and "@odata.context" not in data
+        ):
+            response.data = {"@odata.context": odata_context(request, data), **data}
         return with_request_id(super().finalize_response(request, response, *args, **kwargs), request._request)
 
 
@@ -360,13 +420,17 @@ class ResourceView(GraphView):
 
     def render(self, obj: Model, options: QueryOptions | None = None, status: int = 200) -> Response:
         options = options or QueryOptions()
-        data = self.serializer(obj, expand=options.expand, select=options.select).data
-        return Response(data, status=status)
+        data = dict(self.serializer(obj, expand=options.expand, select=options.select).data)
+        return Response(prune_expanded(data, options.expand), status=status)
 
     def list_response(self, request: Request, queryset: QuerySet[Any] | None = None) -> Response:
         options = self.query_options(request, collection=True)
         queryset = self.base_queryset() if queryset is None else queryset
         queryset = queryset.filter(options.filter)
+        if options.order_by:
+            queryset = queryset.order_by(*options.order_by, "pk")
+        if self.count_segment:
+            return count_response(queryset.count())
         body: dict[str, Any] = {}
         if options.count:
             body["@odata.count"] = queryset.count()
@@ -380,13 +444,11 @@ class ResourceView(GraphView):
         rows = list(self.optimize(queryset, options)[options.offset : options.offset + options.top + 1])
         more = len(rows) > options.top
         rows = rows[: options.top]
-        body["value"] = self.serializer(rows, many=True, expand=options.expand, select=options.select).data
+        values = self.serializer(rows, many=True, expand=options.expand, select=options.select).data
+        body["value"] = prune_expanded([dict(v) for v in values], options.expand)
         if more:
-            params = request.query_params.copy()
-            params["$skiptoken"] = (
-                keyset.encode(rows[-1], order) if order else encode_skiptoken(options.offset + options.top)
-            )
-            body["@odata.nextLink"] = request.build_absolute_uri(request.path) + "?" + urlencode(params, safe="$(),'/")
+            token = keyset.encode(rows[-1], order) if order else encode_skiptoken(options.offset + options.top)
+            body["@odata.nextLink"] = next_link(request, token)
         return Response(body)
 
     def get_object(self, pk: Any, queryset: QuerySet[Any] | None = None, options: QueryOptions | None = None) -> Any:
@@ -401,6 +463,21 @@ class ResourceView(GraphView):
     def retrieve(self, request: Request, pk: Any, queryset: QuerySet[Any] | None = None) -> Response:
         options = self.query_options(request, collection=False)
         return self.render(self.get_object(pk, queryset, options), options)
+
+
+def next_link(request: Request, skiptoken: str) -> str:
+    """The next page: the same query, from where ``skiptoken`` says (an offset or the last
+    row's sort key; ``$skip`` is folded into it)."""
+    params = request.query_params.copy()
+    params.pop("$skip", None)
+    params["$skiptoken"] = skiptoken
+    return request.build_absolute_uri(request.path) + "?" + urlencode(params, safe="$(),'/")
+
+
+def count_response(count: int) -> Any:
+    """The ``/$count`` segment's answer: the number alone, as text (what Graph's SDKs read).
+    A plain HttpResponse, typed Any so that the list views keep their one signature."""
+    return HttpResponse(str(count), content_type="text/plain; charset=utf-8")
 
 
 def no_content(status: int = 204) -> Response:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -133,8 +134,17 @@ def _refusal(exc: Exception) -> tuple[str, str, str | None, int, dict[str, str]]
 
 
 @csrf_exempt
-def not_found_json(request: HttpRequest, path: str = "") -> JsonResponse:
-    """Any path under /v1.0/ that the API does not serve."""
+def not_found_json(request: HttpRequest, path: str = "") -> HttpResponseBase:
+    """Any path under /v1.0/ that the API does not serve. A path the API serves but sent
+    with a trailing slash (Graph's own examples have some) is served as without it."""
+    if request.path_info.endswith("/") and request.path_info.rstrip("/") != "/v1.0":
+        try:
+            match = resolve(request.path_info.rstrip("/"))
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not not_found_json:
+            answer: HttpResponseBase = match.func(request, *match.args, **match.kwargs)
+            return answer
     response = JsonResponse(
         error_body(
             "notFound",

@@ -21,7 +21,7 @@ from governance.api.base import (
     refuse_unknown,
     text_of,
 )
-from governance.errors import ValidationFailed
+from governance.errors import NotSupported, ValidationFailed
 from governance.models import ApproverKind, ExpirationType, TargetScope
 from governance.services.policies import ApproverSpec, PolicySpec, StageSpec
 
@@ -37,7 +37,33 @@ POLICY_PROPERTIES = (
     "accessPackage",
     "createdDateTime",
     "modifiedDateTime",
+    "questions",
+    "reviewSettings",
+    "automaticRequestSettings",
+    "customExtensionStageSettings",
 )
+
+
+def _refuse_unsupported(data: dict[str, Any]) -> None:
+    """Graph policy features this server does not have (yet): refused by name, never dropped."""
+    if "questions" in data:
+        raise NotSupported(
+            "'questions' is not supported: access package questions are not available on this server.",
+            field="questions",
+        )
+    review = data.get("reviewSettings")
+    if review is not None and not (isinstance(review, dict) and review.get("isEnabled") is False):
+        raise NotSupported(
+            "'reviewSettings' is not supported: access reviews of assignments are not available on this server.",
+            field="reviewSettings",
+        )
+    if data.get("automaticRequestSettings") is not None:
+        raise NotSupported(
+            "'automaticRequestSettings' is not supported: automatic assignment policies are not available.",
+            field="automaticRequestSettings",
+        )
+    if list_of(data, "customExtensionStageSettings"):
+        raise NotSupported("'customExtensionStageSettings' is not supported.", field="customExtensionStageSettings")
 
 
 def _subject_kind(item: Any, field: str) -> str:
@@ -59,11 +85,14 @@ def _subject_sets(items: list[Any], field: str, *, fallback: bool = False) -> li
             if item.get("managerLevel", 1) != 1:
                 raise ValidationFailed("Only the requestor's direct manager (managerLevel 1) can approve.", field=field)
             approvers.append(ApproverSpec(ApproverKind.MANAGER))
-        elif kind == "targetUserSponsors":
+        elif kind in {"targetUserSponsors", "internalSponsors"}:
+            # internalSponsors (an external requestor's sponsors inside the tenant) are the
+            # requestor's sponsor here: every person has at most one.
             approvers.append(ApproverSpec(ApproverKind.SPONSOR))
         else:
             raise ValidationFailed(
-                f"'{field}': approvers are singleUser, groupMembers, requestorManager or targetUserSponsors "
+                f"'{field}': approvers are singleUser, groupMembers, requestorManager, targetUserSponsors "
+                "or internalSponsors "
                 f"(got '{kind or 'no @odata.type'}').",
                 field=field,
             )
@@ -94,6 +123,7 @@ def _targets(spec: PolicySpec, items: list[Any]) -> None:
 def _expiration(spec: PolicySpec, expiration: dict[str, Any]) -> None:
     refuse_unknown(expiration, ("type", "endDateTime", "duration"), "expiration")
     kind = text_of(expiration, "type", default="notSpecified")
+    kind = next((k for k in ("noExpiration", "afterDateTime", "afterDuration") if k.lower() == kind.lower()), kind)
     if kind == "noExpiration":
         spec.expiration_type = ExpirationType.NEVER
     elif kind == "afterDateTime":
@@ -159,6 +189,7 @@ def _requestor_settings(spec: PolicySpec, settings: dict[str, Any]) -> None:
         spec.enabled = bool_of(settings, "enableTargetsToSelfAddAccess", True)
     spec.allow_extension = bool_of(settings, "enableTargetsToSelfUpdateAccess", spec.allow_extension)
     spec.allow_custom_schedule = bool_of(settings, "allowCustomAssignmentSchedule", spec.allow_custom_schedule)
+    spec.allow_self_removal = bool_of(settings, "enableTargetsToSelfRemoveAccess", spec.allow_self_removal)
 
 
 def _approval_settings(spec: PolicySpec, settings: dict[str, Any]) -> None:
@@ -206,6 +237,7 @@ def _approval_settings(spec: PolicySpec, settings: dict[str, Any]) -> None:
 
 def policy_spec(data: dict[str, Any], base: PolicySpec | None = None) -> PolicySpec:
     """A Graph policy body as a :class:`PolicySpec`, over ``base`` for a PATCH."""
+    _refuse_unsupported(data)
     refuse_unknown(data, POLICY_PROPERTIES)
     spec = base or PolicySpec(display_name="")
     if "displayName" in data or base is None:
@@ -214,6 +246,7 @@ def policy_spec(data: dict[str, Any], base: PolicySpec | None = None) -> PolicyS
         spec.description = free_text_of(data, "description")
     if "allowedTargetScope" in data or base is None:
         scope = text_of(data, "allowedTargetScope", required=True)
+        scope = next((v for v in TargetScope.values if v.lower() == scope.lower()), scope)
         if scope not in TargetScope.values:
             raise ValidationFailed(
                 f"'allowedTargetScope' is one of {', '.join(TargetScope.values)}.", field="allowedTargetScope"

@@ -54,3 +54,29 @@ class GraphAutoSchema(AutoSchema):
             if parameter.get("in") == "query" and parameter.get("name") in extra:
                 parameter["description"] = f"{parameter.get('description', '')} {extra[parameter['name']]}".strip()
         return operation
+
+
+def count_segments(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular writes a collection's ``/$count`` route as ``/count``, with the
+    collection's own operations: restore Graph's path and say what it answers (a number, as
+    text). A postprocessing hook (SPECTACULAR_SETTINGS)."""
+    paths = result.get("paths", {})
+    for path in [p for p in paths if p.endswith("/count")]:
+        item = paths.pop(path)
+        operation = item.get("get")
+        if operation is None:
+            continue
+        operation["operationId"] = f"{operation['operationId']}_count"
+        operation["description"] = "The number of items of the collection ($filter applies), as plain text."
+        operation["parameters"] = [
+            p
+            for p in operation.get("parameters", [])
+            if p.get("name") in {"$filter", "ConsistencyLevel"} or p.get("in") == "path"
+        ]
+        responses = operation["responses"]
+        responses["200"] = {
+            "description": "The number of items.",
+            "content": {"text/plain": {"schema": {"type": "integer", "minimum": 0}}},
+        }
+        paths[path.removesuffix("/count") + "/$count"] = {"get": operation}
+    return result

@@ -9,16 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from governance.api.base import Constant, ConstantBool, GraphDateTime, GraphSerializer
+from governance.api.odata import canonical
 from governance.models import (
     ApproverKind,
     Assignment,
     AssignmentPolicy,
     AssignmentRequest,
+    AssignmentState,
     ExpirationType,
+    RequestState,
+    RequestType,
     Resource,
     ResourceType,
     TargetScope,
@@ -47,7 +51,7 @@ class OriginSystem(serializers.Field):
 # --- Catalogs and resources -------------------------------------------------------------
 
 
-class CatalogOut(GraphSerializer):
+class CatalogBrief(GraphSerializer):
     id = serializers.UUIDField()
     displayName = serializers.CharField(source="display_name")
     description = serializers.CharField()
@@ -56,6 +60,16 @@ class CatalogOut(GraphSerializer):
     isExternallyVisible = serializers.BooleanField(source="is_externally_visible")
     createdDateTime = GraphDateTime(source="created_at")
     modifiedDateTime = GraphDateTime(source="modified_at")
+
+
+class CatalogOut(CatalogBrief):
+    navigation = frozenset({"accessPackages"})
+
+    accessPackages = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "array", "items": {"type": "object"}})
+    def get_accessPackages(self, catalog: Any) -> Any:
+        return PackageBrief(catalog.packages.all(), many=True).data
 
 
 class ResourceScopeOut(GraphSerializer):
@@ -78,12 +92,33 @@ class ResourceBrief(GraphSerializer):
     createdDateTime = GraphDateTime(source="created_at")
 
 
+# A group's membership role, as Graph names it: originId ``Member_<group object id>``.
+GROUP_MEMBER_ROLE = "member"
+
+
+def role_origin_id(role: Any) -> str:
+    """A role's originId as Graph writes it (a group's member role is ``Member_<groupId>``)."""
+    if role.resource.resource_type == ResourceType.GROUP and role.origin_id.lower() == GROUP_MEMBER_ROLE:
+        return f"Member_{role.resource.origin_id}"
+    return str(role.origin_id)
+
+
+def stored_role_origin_id(value: str) -> str:
+    """The stored originId of a role a Graph client names (``Member_<id>`` is our ``member``)."""
+    prefix, _, rest = value.partition("_")
+    return GROUP_MEMBER_ROLE if prefix.lower() == GROUP_MEMBER_ROLE and rest else value
+
+
 class ResourceRoleBrief(GraphSerializer):
     id = serializers.UUIDField()
     displayName = serializers.CharField(source="display_name")
     description = serializers.CharField()
-    originId = serializers.CharField(source="origin_id")
+    originId = serializers.SerializerMethodField()
     originSystem = OriginSystem(source="resource.resource_type")
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_originId(self, role: Any) -> str:
+        return role_origin_id(role)
 
 
 class ResourceRoleOut(ResourceRoleBrief):
@@ -91,24 +126,39 @@ class ResourceRoleOut(ResourceRoleBrief):
 
 
 class ResourceOut(ResourceBrief):
-    navigation = frozenset({"roles", "scopes", "catalog"})
+    navigation = frozenset({"roles", "scopes", "catalog", "environment"})
 
     roles = ResourceRoleBrief(many=True, source="roles.all")
     scopes = serializers.SerializerMethodField()
-    catalog = CatalogOut()
+    catalog = CatalogBrief()
+    # Graph's accessPackageResourceEnvironment (a multi-geo location); this server has one.
+    environment = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_environment(self, resource: Resource) -> None:
+        return None
 
     @extend_schema_field(ResourceScopeOut(many=True))
     def get_scopes(self, resource: Resource) -> Any:
         return ResourceScopeOut([resource], many=True).data
 
 
+def role_scope_id(role_id: Any, scope_id: Any) -> str:
+    """A resourceRoleScope's id, as Graph forms it: ``<roleId>_<scopeId>``."""
+    return f"{role_id}_{scope_id}"
+
+
 class ResourceRoleScopeOut(GraphSerializer):
     """A resource role bundled in a package; the scope is the role's resource."""
 
-    id = serializers.UUIDField()
+    id = serializers.SerializerMethodField()
     createdDateTime = GraphDateTime(source="created_at")
     role = ResourceRoleOut(source="resource_role")
     scope = ResourceScopeOut(source="resource_role.resource")
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_id(self, link: Any) -> str:
+        return role_scope_id(link.resource_role_id, link.resource_role.resource_id)
 
 
 class ResourceRequestOut(GraphSerializer):
@@ -117,7 +167,7 @@ class ResourceRequestOut(GraphSerializer):
     state = serializers.CharField()
     createdDateTime = GraphDateTime(source="created_at")
     resource = ResourceBrief()
-    catalog = CatalogOut()
+    catalog = CatalogBrief()
 
 
 # --- People -----------------------------------------------------------------------------
@@ -259,8 +309,7 @@ class PolicyBrief(GraphSerializer):
         return {
             "enableTargetsToSelfAddAccess": policy.enabled and not policy.is_admin_direct,
             "enableTargetsToSelfUpdateAccess": policy.allow_extension,
-            # Anyone may give up their own access, whatever the policy.
-            "enableTargetsToSelfRemoveAccess": True,
+            "enableTargetsToSelfRemoveAccess": policy.allow_self_removal,
             "allowCustomAssignmentSchedule": policy.allow_custom_schedule,
             "enableOnBehalfRequestorsToAddAccess": False,
             "enableOnBehalfRequestorsToUpdateAccess": False,
@@ -305,13 +354,13 @@ class PolicyOut(PolicyBrief):
     navigation = frozenset({"accessPackage", "catalog"})
 
     accessPackage = PackageBrief(source="package")
-    catalog = CatalogOut(source="package.catalog")
+    catalog = CatalogBrief(source="package.catalog")
 
 
 class PackageOut(PackageBrief):
     navigation = frozenset({"catalog", "resourceRoleScopes", "assignmentPolicies"})
 
-    catalog = CatalogOut()
+    catalog = CatalogBrief()
     resourceRoleScopes = ResourceRoleScopeOut(many=True, source="role_links.all")
     assignmentPolicies = PolicyBrief(many=True, source="policies.all")
 
@@ -319,49 +368,118 @@ class PackageOut(PackageBrief):
 # --- Assignments and requests -----------------------------------------------------------
 
 
+# DESIGN §3: the API speaks Graph's values. Ours that Graph lacks are mapped onto Graph's.
+REQUEST_TYPE_OUT: dict[str, str] = {RequestType.USER_EXTEND: "userUpdate"}
+ASSIGNMENT_STATE_OUT: dict[str, str] = {AssignmentState.REMOVED: "expired"}
+REQUEST_STATUS: dict[str, str] = {
+    RequestState.SUBMITTED: "Accepted",
+    RequestState.PENDING_APPROVAL: "PendingApproval",
+    RequestState.SCHEDULED: "Scheduled",
+    RequestState.DELIVERING: "Delivering",
+    RequestState.DELIVERED: "Delivered",
+    RequestState.PARTIALLY_DELIVERED: "PartiallyDelivered",
+    RequestState.DELIVERY_FAILED: "DeliveryFailed",
+    RequestState.DENIED: "Denied",
+    RequestState.CANCELED: "Canceled",
+}
+ASSIGNMENT_STATUS: dict[str, str] = {
+    AssignmentState.DELIVERING: "Delivering",
+    AssignmentState.DELIVERED: "Delivered",
+    AssignmentState.PARTIALLY_DELIVERED: "PartiallyDelivered",
+    AssignmentState.DELIVERY_FAILED: "DeliveryFailed",
+    AssignmentState.EXPIRED: "Expired",
+    AssignmentState.REMOVED: "Removed",
+}
+# What each Graph enum of these objects holds (the SDK reads anything else as None).
+GRAPH_REQUEST_TYPES = ("userAdd", "userUpdate", "userRemove", "adminAdd", "adminUpdate", "adminRemove",
+                       "systemAdd", "systemUpdate", "systemRemove", "onBehalfAdd")  # fmt: skip
+GRAPH_REQUEST_STATES = ("submitted", "pendingApproval", "delivering", "delivered", "deliveryFailed", "denied",
+                        "scheduled", "canceled", "partiallyDelivered")  # fmt: skip
+GRAPH_ASSIGNMENT_STATES = ("delivering", "partiallyDelivered", "delivered", "expired", "deliveryFailed")
+
+
+EXPIRATION_TYPES = ("notSpecified", "noExpiration", "afterDateTime", "afterDuration")
+
+
+def schedule_of(start: Any, end: Any, sent: Any = None, *, unset: str = "noExpiration") -> dict[str, Any]:
+    """entitlementManagementSchedule: as the client sent it when it did (a duration stays a
+    duration, a start in the past stays), else from the dates the engine keeps."""
+    if isinstance(sent, dict):
+        given = sent.get("expiration")
+        expiration: dict[str, Any] = given if isinstance(given, dict) else {}
+        kind = canonical(str(expiration.get("type") or ""), EXPIRATION_TYPES)
+        if kind is None:
+            kind = "afterDuration" if expiration.get("duration") else unset
+            kind = "afterDateTime" if expiration.get("endDateTime") else kind
+        return {
+            "startDateTime": sent.get("startDateTime"),
+            "recurrence": None,
+            "expiration": {
+                "endDateTime": expiration.get("endDateTime"),
+                "duration": expiration.get("duration"),
+                "type": kind,
+            },
+        }
+    return {
+        "startDateTime": iso(start),
+        "recurrence": None,
+        "expiration": {"endDateTime": iso(end), "duration": None, "type": "afterDateTime" if end else unset},
+    }
+
+
 class ScheduleOut(serializers.Serializer):
     """entitlementManagementSchedule: when access starts and ends."""
 
     startDateTime = GraphDateTime(allow_null=True)
-    expiration = serializers.DictField(allow_null=True)
-
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        start, end = instance
-        return {
-            "startDateTime": iso(start),
-            "expiration": {"endDateTime": iso(end), "type": "afterDateTime" if end else "noExpiration"},
-        }
+    recurrence = serializers.DictField(allow_null=True)
+    expiration = inline_serializer(
+        "ExpirationPatternOut",
+        fields={
+            "endDateTime": GraphDateTime(allow_null=True),
+            "duration": serializers.CharField(allow_null=True),
+            "type": serializers.ChoiceField(choices=["notSpecified", "noExpiration", "afterDateTime", "afterDuration"]),
+        },
+        allow_null=True,
+    )
 
 
 class AssignmentOut(GraphSerializer):
-    navigation = frozenset({"accessPackage", "assignmentPolicy"})
+    navigation = frozenset({"accessPackage", "assignmentPolicy", "target"})
 
     id = serializers.UUIDField()
-    state = serializers.CharField()
-    status = serializers.CharField(source="get_state_display")
+    state = serializers.SerializerMethodField()
+    status = serializers.SerializerMethodField()
     expiredDateTime = serializers.SerializerMethodField()
     schedule = serializers.SerializerMethodField()
     target = SubjectOut()
     accessPackage = PackageBrief(source="package")
     assignmentPolicy = PolicyBrief(source="policy")
 
+    @extend_schema_field(serializers.ChoiceField(choices=GRAPH_ASSIGNMENT_STATES))
+    def get_state(self, assignment: Assignment) -> str:
+        return ASSIGNMENT_STATE_OUT.get(assignment.state, assignment.state)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_status(self, assignment: Assignment) -> str:
+        return ASSIGNMENT_STATUS.get(assignment.state, assignment.state)
+
     @extend_schema_field(OpenApiTypes.DATETIME)
     def get_expiredDateTime(self, assignment: Assignment) -> str | None:
-        return iso(assignment.ended_at) if assignment.state == "expired" else None
+        return iso(assignment.ended_at) if assignment.state in AssignmentState.ENDED else None
 
     @extend_schema_field(ScheduleOut)
     def get_schedule(self, assignment: Assignment) -> dict[str, Any]:
-        return ScheduleOut((assignment.start_at, assignment.end_at)).data
+        return schedule_of(assignment.start_at, assignment.end_at)
 
 
 class RequestOut(GraphSerializer):
     navigation = frozenset({"accessPackage", "requestor"})
 
     id = serializers.UUIDField()
-    requestType = serializers.CharField(source="request_type")
+    requestType = serializers.SerializerMethodField()
     state = serializers.CharField()
-    status = serializers.CharField(source="get_state_display")
-    justification = serializers.CharField()
+    status = serializers.SerializerMethodField()
+    justification = serializers.SerializerMethodField()
     createdDateTime = GraphDateTime(source="created_at")
     completedDateTime = GraphDateTime(source="completed_at")
     schedule = serializers.SerializerMethodField()
@@ -369,9 +487,21 @@ class RequestOut(GraphSerializer):
     accessPackage = PackageBrief(source="package")
     requestor = SubjectOut()
 
+    @extend_schema_field(serializers.ChoiceField(choices=GRAPH_REQUEST_TYPES))
+    def get_requestType(self, request: AssignmentRequest) -> str:
+        return REQUEST_TYPE_OUT.get(request.request_type, request.request_type)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_status(self, request: AssignmentRequest) -> str:
+        return REQUEST_STATUS.get(request.state, request.state)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_justification(self, request: AssignmentRequest) -> str | None:
+        return request.justification or None
+
     @extend_schema_field(ScheduleOut)
     def get_schedule(self, request: AssignmentRequest) -> dict[str, Any]:
-        return ScheduleOut((request.schedule_start, request.schedule_end)).data
+        return schedule_of(request.schedule_start, request.schedule_end, request.sent_schedule, unset="notSpecified")
 
     @extend_schema_field(_OBJECT)
     def get_assignment(self, request: AssignmentRequest) -> dict[str, Any]:

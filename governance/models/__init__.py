@@ -1,5 +1,5 @@
 from governance.models.apiclient import ApiClient, ApiClientRole
-from governance.models.approval_link import ApprovalLink
+from governance.models.approval_link import ApprovalLink, ApprovalReminder
 from governance.models.assignment import (
     Assignment,
     AssignmentState,
@@ -10,11 +10,13 @@ from governance.models.assignment import (
     Outcome,
     RoleGrant,
 )
-from governance.models.audit import AuditEvent
+from governance.models.audit import ACTIVITY_NAMES, AuditEvent, activity_name
 from governance.models.bulk import BulkReprocess, BulkReprocessKind, BulkReprocessState
 from governance.models.catalog import Catalog, CatalogRole, CatalogRoleAssignment, CatalogState
 from governance.models.connector import Connector, DriftMode, Resource, ResourceRole, ResourceType
 from governance.models.identity import (
+    CollaborationMode,
+    CollaborationRestriction,
     ConnectedOrganization,
     ConnectedOrganizationState,
     DirectoryGroup,
@@ -63,11 +65,13 @@ from governance.models.request import (
 )
 
 __all__ = [
+    "ACTIVITY_NAMES",
     "AccessPackage",
     "ApiClient",
     "ApiClientRole",
     "ApprovalDecision",
     "ApprovalLink",
+    "ApprovalReminder",
     "ApprovalStage",
     "ApproverKind",
     "Assignment",
@@ -82,6 +86,8 @@ __all__ = [
     "CatalogRole",
     "CatalogRoleAssignment",
     "CatalogState",
+    "CollaborationMode",
+    "CollaborationRestriction",
     "ConnectedOrganization",
     "ConnectedOrganizationState",
     "Connector",
@@ -124,4 +130,5 @@ __all__ = [
     "TargetScope",
     "User",
     "UserType",
+    "activity_name",
 ]

@@ -33,3 +33,22 @@ class ApprovalLink(models.Model):
 
     def __str__(self) -> str:
         return f"Approval link for stage {self.stage_order} of {self.request_id} to {self.approver_id}"
+
+
+class ApprovalReminder(models.Model):
+    """One approver was reminded of one stage of one request: recorded so it is never sent twice."""
+
+    request = models.ForeignKey(
+        "governance.AssignmentRequest", on_delete=models.CASCADE, related_name="approval_reminders"
+    )
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    stage_order = models.PositiveSmallIntegerField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["request", "stage_order", "approver"], name="one_reminder_per_stage"),
+        ]
+
+    def __str__(self) -> str:
+        return f"reminder of stage {self.stage_order} to {self.approver_id}"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -77,6 +78,9 @@ class Assignment(CatalogScoped, models.Model):
             # The same, filtered by one status ("Partially fulfilled", the API's $filter=state):
             # a page reads its 50 rows instead of skipping the other statuses' rows.
             models.Index(fields=["state", "created_at", "id"], name="assignment_state_created"),
+            # Sorted by Start or End (issue 14 item 5): a page reads its 50 rows, at any size.
+            models.Index(fields=["start_at", "id"], name="assignment_start"),
+            models.Index(fields=["end_at", "id"], name="assignment_end"),
         ]
         constraints = [
             # Rule 12: one active assignment per person and package.
@@ -115,6 +119,20 @@ GrantState.UNWANTED = frozenset({"revoking", "revoked"})
 GrantState.WORK = frozenset({"pending", "revoking"})
 
 
+class RoleGrantQuerySet(models.QuerySet["RoleGrant"]):
+    def justifying(self, subject_ids: Iterable[Any], role_ids: Iterable[Any]) -> RoleGrantQuerySet:
+        """Rule 7: the grants that justify a person's access to a role — wanted by an active
+        assignment (of any package). The delivery engine releases a revoke without calling
+        the target when one remains (excluding the grants being revoked); the what-if of
+        services/explain.py asks the same question before anything is removed."""
+        return self.justifying_any(subject_id__in=set(subject_ids), resource_role_id__in=set(role_ids))
+
+    def justifying_any(self, **where: Any) -> RoleGrantQuerySet:
+        """The same justification, for every person: who holds a role (or a resource's
+        roles) through an active assignment (the resource page and its API filter)."""
+        return self.filter(state__in=GrantState.WANTED, assignment__state__in=AssignmentState.ACTIVE, **where)
+
+
 class RoleGrant(CatalogScoped, models.Model):
     """One assignment x one resource role: the desired state and how delivering it went."""
 
@@ -142,6 +160,8 @@ class RoleGrant(CatalogScoped, models.Model):
     last_error = models.TextField(blank=True)
     granted_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RoleGrantQuerySet.as_manager()
 
     class Meta:
         # No default ordering: the engine queries grants constantly and must not join for it.

@@ -63,6 +63,38 @@ class OrganizationDomain(models.Model):
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
 
+class CollaborationMode(models.TextChoices):
+    ANY = "any", "Allow any domain (most inclusive)"
+    DENY = "deny", "Deny the domains listed"
+    ALLOW = "allow", "Allow only the domains listed (most restrictive)"
+
+
+class CollaborationRestriction(models.Model):
+    """The tenant's collaboration restrictions (Entra's allow or deny list of external
+    domains): one row, read by the policy form and by sign-in."""
+
+    mode = models.CharField(max_length=8, choices=CollaborationMode.choices, default=CollaborationMode.ANY)
+    # One domain a line; a listed domain covers its subdomains.
+    domains = models.TextField(blank=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.get_mode_display()
+
+    @property
+    def domain_list(self) -> list[str]:
+        return [d for d in self.domains.split() if d]
+
+    def allows(self, domain: str) -> bool:
+        domain = domain.lower().strip(".")
+        listed = any(domain == d or domain.endswith(f".{d}") for d in self.domain_list)
+        if self.mode == CollaborationMode.ALLOW:
+            return listed
+        if self.mode == CollaborationMode.DENY:
+            return not listed
+        return True
+
+
 class User(CatalogScoped, AbstractUser):
     """A person in the directory.
 

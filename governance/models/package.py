@@ -29,6 +29,8 @@ class AccessPackage(CatalogScoped, models.Model):
 
     class Meta:
         ordering = ["display_name"]
+        # Lists across packages sort by the package's name (the package's rows, then each one's).
+        indexes = [models.Index(fields=["display_name"], name="package_display_name")]
 
     def __str__(self) -> str:
         return self.display_name

@@ -114,6 +114,9 @@ class AssignmentPolicy(CatalogScoped, models.Model):
     expiration_hours = models.PositiveIntegerField(null=True, blank=True)
 
     allow_extension = models.BooleanField("Allow users to extend access", default=False)
+    # Graph's requestorSettings.enableTargetsToSelfRemoveAccess: may people give up their own
+    # access (userRemove) that came through this policy.
+    allow_self_removal = models.BooleanField("Allow users to remove their own access", default=True)
     extension_requires_approval = models.BooleanField("Require approval to extend", default=False)
     enabled = models.BooleanField("Enabled", default=True)
     # The generation of approval stages new requests start with. Editing the stages writes a
@@ -129,6 +132,8 @@ class AssignmentPolicy(CatalogScoped, models.Model):
     class Meta:
         ordering = ["created_at"]
         verbose_name_plural = "assignment policies"
+        # The Assignments list sorts by the policy's name.
+        indexes = [models.Index(fields=["display_name"], name="policy_display_name")]
 
     def __str__(self) -> str:
         return self.display_name

@@ -41,7 +41,9 @@ RequestState.OPEN = frozenset({"submitted", "pendingApproval", "scheduled", "del
 RequestState.COMPLETED = frozenset({"delivered", "partiallyDelivered", "deliveryFailed", "denied", "canceled"})
 RequestState.REPROCESSABLE = frozenset({"deliveryFailed", "partiallyDelivered"})
 RequestState.ADMIN_CANCELABLE = frozenset({"submitted", "pendingApproval", "scheduled", "deliveryFailed"})
-RequestState.REQUESTOR_CANCELABLE = frozenset({"pendingApproval"})
+# Delivery failed / Partially delivered only once the reprocess window has passed (rule 3,
+# checked by the requestor's cancel): then they cancel and request again (seed 001).
+RequestState.REQUESTOR_CANCELABLE = frozenset({"pendingApproval", "deliveryFailed", "partiallyDelivered"})
 
 
 class RequestType(models.TextChoices):
@@ -214,9 +216,15 @@ class AssignmentRequest(CatalogScoped, models.Model):
     justification = models.TextField(blank=True)
     schedule_start = models.DateTimeField(null=True, blank=True)
     schedule_end = models.DateTimeField(null=True, blank=True)
+    # The schedule exactly as an API client sent it (a start in the past, a duration), so the
+    # API answers it back as Graph does; schedule_start/_end are what the engine acts on.
+    sent_schedule = models.JSONField(null=True, blank=True)
 
     current_stage = models.PositiveSmallIntegerField(default=0)
     stage_due_at = models.DateTimeField(null=True, blank=True)
+    # Halfway through the stage's timeout its approvers get one reminder (DESIGN §6); cleared
+    # once they have it, so the beat job reads only what is still due.
+    stage_remind_at = models.DateTimeField(null=True, blank=True)
     # The generation of its policy's approval stages this request was submitted under: it
     # is routed, decided, reminded and timed out by those, whatever the policy says now.
     stage_generation = models.PositiveIntegerField(default=1)
@@ -234,11 +242,15 @@ class AssignmentRequest(CatalogScoped, models.Model):
             models.Index(fields=["package", "state", "-created_at"], name="request_package_state"),
             models.Index(fields=["target", "package"], name="request_target_package"),
             models.Index(fields=["state", "stage_due_at"], name="request_stage_due"),
+            models.Index(fields=["state", "stage_remind_at"], name="request_stage_remind"),
             models.Index(fields=["state", "schedule_start"], name="request_schedule_start"),
             models.Index(fields=["state", "completed_at"], name="request_completed"),
             # The portal's list across packages, newest first, one page at a time.
             models.Index(fields=["created_at", "id"], name="request_created"),
             models.Index(fields=["state", "created_at", "id"], name="request_state_created"),
+            # Sorted by Type or Completed (issue 14 item 5).
+            models.Index(fields=["request_type", "created_at", "id"], name="request_type_created"),
+            models.Index(fields=["completed_at", "id"], name="request_completed_at"),
         ]
         constraints = [
             # Rule 12 at the database level: one open add-request per person and package,

@@ -25,6 +25,7 @@ from governance.errors import (
 from governance.machines import REQUEST
 from governance.models import (
     ApprovalDecision,
+    ApprovalReminder,
     ApprovalStage,
     AssignmentRequest,
     Decision,
@@ -46,17 +47,19 @@ def enter_stage(request: AssignmentRequest, stage: ApprovalStage, actor: Any, no
     request.current_stage = stage.order
     request.stage_generation = stage.generation
     request.stage_due_at = now + timedelta(days=stage.timeout_days)
-    request.save(update_fields=["current_stage", "stage_generation", "stage_due_at", "modified_at"])
+    request.stage_remind_at = now + timedelta(days=stage.timeout_days) / 2
+    request.save(update_fields=["current_stage", "stage_generation", "stage_due_at", "stage_remind_at", "modified_at"])
     log_action(actor, "request.stage_started", request, stage=stage.order, due=request.stage_due_at)
     notifications.approval_needed(request, request.stage_approvers(stage))
 
 
 def already_decided(existing: ApprovalDecision) -> AlreadyDecided:
-    """What a second approver is told: who decided, when, and what."""
+    """What a second approver is told: who decided (by name), when, and what."""
+    who = str(existing.approver) if existing.approver_id and existing.approver else existing.approver_label
     return AlreadyDecided(
-        f"Already decided by {existing.approver_label} on "
+        f"Already decided by {who} on "
         f"{timezone.localtime(existing.decided_at):%Y-%m-%d %H:%M}: {existing.get_decision_display().lower()}.",
-        decided_by=existing.approver_label,
+        decided_by=who,
         decided_at=existing.decided_at,
     )
 
@@ -188,3 +191,43 @@ def time_out_due_requests(now: datetime | None = None, limit: int = 1000) -> int
         "pk", flat=True
     )[:limit]
     return sum(1 for pk in list(due) if time_out_request(pk, now))
+
+
+def remind_approvers(request_id: UUID, now: datetime | None = None) -> int:
+    """Halfway through a stage (DESIGN §6): each of its approvers gets one reminder with a
+    safe link, recorded so that it is never sent twice. Returns how many were sent."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = (
+            AssignmentRequest.objects.select_for_update(of=("self",))
+            .select_related("package", "target", "policy")
+            .filter(pk=request_id, state=RequestState.PENDING_APPROVAL, stage_remind_at__lte=now, stage_due_at__gt=now)
+            .first()
+        )
+        if request is None:
+            return 0
+        stage = request.current_approval_stage()
+        sent = 0
+        for approver in request.stage_approvers(stage) if stage is not None else []:
+            try:
+                with transaction.atomic():
+                    ApprovalReminder.objects.create(
+                        request=request, approver=approver, stage_order=request.current_stage
+                    )
+            except IntegrityError:
+                continue
+            if notifications.approval_reminder(request, approver):
+                sent += 1
+        request.stage_remind_at = None
+        request.save(update_fields=["stage_remind_at", "modified_at"])
+        log_action(None, "request.approvers_reminded", request, stage=request.current_stage, sent=sent)
+    return sent
+
+
+def remind_due_approvers(now: datetime | None = None, limit: int = 1000) -> int:
+    """The beat job: every request halfway through its stage whose approvers were not reminded."""
+    now = now or timezone.now()
+    due = AssignmentRequest.objects.filter(
+        state=RequestState.PENDING_APPROVAL, stage_remind_at__lte=now, stage_due_at__gt=now
+    ).values_list("pk", flat=True)[:limit]
+    return sum(remind_approvers(pk, now) for pk in list(due))

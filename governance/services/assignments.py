@@ -3,6 +3,7 @@ expiry (rule 6), expiry reminders, and reprocess (rule 2)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from governance.audit import SYSTEM_LABEL, actor_label, build_event, log_action
 from governance.errors import (
+    DomainError,
     DuplicateRequest,
     InvalidTransition,
     NotFound,
@@ -41,7 +43,7 @@ from governance.services.dispatch import wake_delivery
 from governance.services.grants import back_to_work, refresh_many
 from governance.services.lifecycle import approve_and_proceed, request_on, set_request_state, start_delivery
 from governance.services.locks import lock_for
-from governance.services.reprocess import reprocess_assignments
+from governance.services.reprocess import BulkResult, reprocess_assignments
 from governance.services.requests import refuse_duplicate, validate_period
 from governance.services.text import clean_text
 
@@ -57,6 +59,7 @@ def create_direct_assignments(
     start: datetime | None = None,
     end: datetime | None = None,
     justification: str = "",
+    sent_schedule: dict[str, Any] | None = None,
 ) -> list[AssignmentRequest]:
     """New assignment: an administrator assigns people through an admin-direct policy.
 
@@ -110,6 +113,7 @@ def create_direct_assignments(
                         justification=justification,
                         schedule_start=start,
                         schedule_end=end,
+                        sent_schedule=sent_schedule,
                     )
                     log_action(actor, "request.submitted", request)
                     approve_and_proceed(request, actor, now)
@@ -133,6 +137,32 @@ def remove_assignment(actor: Any, assignment_id: UUID | str, justification: str 
         request = request_on(assignment, RequestType.ADMIN_REMOVE, actor, justification=justification)
         start_delivery(request, actor)
     return request
+
+
+# Bulk Remove works on the rows ticked in a list (a page holds 50); more is a mistake.
+MAX_BULK_REMOVE = 500
+
+
+def remove_assignments(actor: Any, assignment_ids: Iterable[UUID | str], justification: str = "") -> BulkResult:
+    """Bulk Remove (issue 14 item 5): each assignment removed exactly as one is (its own
+    adminRemove request and audit rows; the workers take the access away), so the click
+    returns once the removals are queued. What cannot be removed is skipped with the reason."""
+    ids = list(dict.fromkeys(str(pk) for pk in assignment_ids))
+    if len(ids) > MAX_BULK_REMOVE:
+        raise ValidationFailed(f"Remove at most {MAX_BULK_REMOVE} assignments at once.")
+    justification = clean_text(justification, "justification")
+    result = BulkResult()
+    for assignment_id in ids:
+        try:
+            removal = remove_assignment(actor, assignment_id, justification)
+        except DomainError as error:
+            result.skip(assignment_id, error)
+            continue
+        if removal is None or removal.assignment_id is None:
+            result.skip(assignment_id, InvalidTransition("already removed"))
+        else:
+            result.done.append(removal.assignment_id)
+    return result
 
 
 def update_assignment_end(actor: Any, assignment_id: UUID | str, end: datetime | None) -> AssignmentRequest:
@@ -283,6 +313,11 @@ def _expire_batch(now: datetime, batch_size: int, **only: Any) -> int:
         return len(batch)
 
 
+def days_left(end: datetime, now: datetime) -> int:
+    """Whole days until ``end``, counting a part day as one (an end in 9 days 23 hours is 10)."""
+    return max(1, math.ceil((end - now).total_seconds() / 86400))
+
+
 def send_expiry_reminders(now: datetime | None = None) -> int:
     """Rule 6: 14 and 1 days before the end, when extensions are allowed; never twice."""
     now = now or timezone.now()
@@ -304,7 +339,8 @@ def send_expiry_reminders(now: datetime | None = None) -> int:
                         ExpiryReminder.objects.create(assignment=assignment, days_before=days, end_at=assignment.end_at)
                 except IntegrityError:
                     continue
-                notifications.expiry_reminder(assignment, days, extend_allowed=True)
+                # The window is when to remind; the email says how many days are really left.
+                notifications.expiry_reminder(assignment, days_left(assignment.end_at, now), extend_allowed=True)
                 log_action(None, "assignment.reminder_sent", assignment, days_before=days)
                 sent += 1
     return sent

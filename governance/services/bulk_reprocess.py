@@ -53,7 +53,9 @@ class MatchingScope:
 
     def filterset(self, queryset: QuerySet[Any]) -> FilterSet:
         if self.kind == BulkReprocessKind.REQUESTS:
-            return (RequestFilter if self.package_id else AllRequestsFilter)(self.query, queryset=queryset)
+            if self.package_id:
+                return RequestFilter(self.query, queryset=queryset, package_id=self.package_id)
+            return AllRequestsFilter(self.query, queryset=queryset)
         return (AssignmentFilter if self.package_id else AllAssignmentsFilter)(self.query, queryset=queryset)
 
     def rows(self, actor: Any) -> QuerySet[Any]:

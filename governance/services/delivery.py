@@ -34,7 +34,6 @@ from governance.machines import GRANT
 from governance.models import (
     Assignment,
     AssignmentRequest,
-    AssignmentState,
     AuditEvent,
     Connector,
     DeliveryAttempt,
@@ -173,12 +172,7 @@ def _release_justified(work: list[RoleGrant]) -> list[_Result]:
     if not revoking:
         return []
     others = (
-        RoleGrant.objects.filter(
-            subject_id__in={g.subject_id for g in revoking},
-            resource_role_id__in={g.resource_role_id for g in revoking},
-            state__in=GrantState.WANTED,
-            assignment__state__in=AssignmentState.ACTIVE,
-        )
+        RoleGrant.objects.justifying({g.subject_id for g in revoking}, {g.resource_role_id for g in revoking})
         .exclude(pk__in=[g.pk for g in revoking])
         .values_list("subject_id", "resource_role_id", "assignment__package__display_name")
     )

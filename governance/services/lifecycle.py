@@ -153,6 +153,8 @@ def _deliver_update(request: AssignmentRequest, actor: Any) -> None:
     assignment = _assignment_of(request)
     if assignment.state in AssignmentState.ACTIVE:
         previous = assignment.end_at
+        # Not stored: the completion email compares it with the new end (earlier or later).
+        request.previous_end = previous  # type: ignore[attr-defined]
         assignment.end_at = request.schedule_end
         assignment.save(update_fields=["end_at", "modified_at"])
         log_action(actor, "assignment.extended", assignment, previous_end=previous, end=request.schedule_end)

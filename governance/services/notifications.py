@@ -176,6 +176,38 @@ def approval_needed(request: AssignmentRequest, approvers: Iterable[User]) -> No
         )
 
 
+def approval_reminder(request: AssignmentRequest, approver: User) -> OutboundEmail | None:
+    """Halfway through the stage: the same kind of safe link as the first email (its unused
+    link when there is one, else a new one), and how long is left."""
+    if not _reachable(approver):
+        return None
+    existing = (
+        ApprovalLink.objects.filter(
+            request=request,
+            approver=approver,
+            stage_order=request.current_stage,
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    token = signing.dumps(str(existing.pk), salt=LINK_SALT) if existing else issue_link(request, approver)
+    stages = request.approval_stages().count() if request.policy_id is not None else 1
+    return compose(
+        "approval_reminder",
+        approver,
+        {
+            **_request_context(request),
+            "approver": approver,
+            "stages": stages,
+            "link": absolute(reverse("myaccess:approval_link", args=[request.pk, token])),
+            "approvals_link": absolute(reverse("myaccess:approval", args=[request.pk])),
+        },
+        request=request,
+    )
+
+
 def issue_link(request: AssignmentRequest, approver: User) -> str:
     """Store a link for ``approver`` to decide the request's current stage; return its token."""
     expires_at = request.stage_due_at or timezone.now() + timedelta(days=14)
@@ -186,7 +218,10 @@ def issue_link(request: AssignmentRequest, approver: User) -> str:
 
 
 def request_approved(request: AssignmentRequest) -> None:
-    compose("request_approved", request.target, _request_context(request), request=request)
+    """Approved and scheduled or delivering; a direct assignment was never asked for, so
+    its person hears that they were given access, not that a request was approved."""
+    kind = "access_given" if request.request_type == RequestType.ADMIN_ADD else "request_approved"
+    compose(kind, request.target, _request_context(request), request=request)
 
 
 def request_denied(request: AssignmentRequest, decision: ApprovalDecision) -> None:
@@ -245,19 +280,29 @@ def _kind_of(request: AssignmentRequest) -> str:
     if request.request_type in RequestType.REMOVES:
         return "access_removed"
     if request.request_type in RequestType.UPDATES:
-        return "request_extended"
+        return "request_extended" if _end_moved_later(request) else "end_moved_earlier"
     if request.state == RequestState.DELIVERED:
-        return "request_delivered"
+        return "access_given" if request.request_type == RequestType.ADMIN_ADD else "request_delivered"
     return FAILURE_EMAIL
 
 
 def request_completed(request: AssignmentRequest, *, save: bool = True) -> OutboundEmail | None:
     """Delivered, partially delivered or failed: tell the person whose access it is."""
     kind = _kind_of(request)
-    context = _request_context(request)
+    context = {**_request_context(request), "previous_end": getattr(request, "previous_end", None)}
     if request.assignment is not None:
         context["access_link"] = link("myaccess:access_detail", request.assignment.pk)
     return compose(kind, request.target, context, request=request, assignment=request.assignment, save=save)
+
+
+def _end_moved_later(request: AssignmentRequest) -> bool:
+    """ "Extended" only when the end really moved later (DESIGN §6); no end is the latest."""
+    if not hasattr(request, "previous_end"):
+        return True
+    previous, new = request.previous_end, request.schedule_end
+    if new is None:
+        return True
+    return previous is not None and new > previous
 
 
 def request_canceled(request: AssignmentRequest) -> None:

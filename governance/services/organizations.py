@@ -15,6 +15,8 @@ from governance.audit import log_action
 from governance.errors import NotAllowed, NotFound, StillInUse, ValidationFailed
 from governance.ids import is_uuid
 from governance.models import (
+    CollaborationMode,
+    CollaborationRestriction,
     ConnectedOrganization,
     ConnectedOrganizationState,
     OrganizationDomain,
@@ -175,3 +177,62 @@ def delete_organization(actor: Any, organization_id: UUID | str) -> None:
             domains=list(organization.domains.values_list("domain", flat=True)),
         )
         organization.delete()
+
+
+# --- Collaboration restrictions (Entra's allow or deny list of external domains) ----------
+
+
+def collaboration_restriction() -> CollaborationRestriction:
+    """The tenant's one setting (allow any domain until an administrator says otherwise)."""
+    found = CollaborationRestriction.objects.order_by("pk").first()
+    return found if found is not None else CollaborationRestriction(mode=CollaborationMode.ANY)
+
+
+def collaboration_refusal(domain: str, restriction: CollaborationRestriction | None = None) -> str | None:
+    """Why the collaboration restrictions keep ``domain`` out, or None when they let it in."""
+    restriction = restriction or collaboration_restriction()
+    if restriction.allows(domain):
+        return None
+    if restriction.mode == CollaborationMode.ALLOW:
+        return f"{domain} is not on the list of domains this organization collaborates with."
+    return f"{domain} is on the list of domains this organization does not collaborate with."
+
+
+def update_collaboration_restriction(actor: Any, *, mode: str, domains: Sequence[str]) -> CollaborationRestriction:
+    """Set the allow or deny list (Connected organizations > Collaboration restrictions)."""
+    if not can_globally(actor, Action.MANAGE_ORGANIZATIONS):
+        raise NotAllowed("You may not manage connected organizations.")
+    if mode not in CollaborationMode.values:
+        raise ValidationFailed("Choose one of the collaboration restrictions.", field="mode")
+    cleaned = list(dict.fromkeys(d.strip().lower().rstrip(".") for d in domains if d and d.strip()))
+    bad = [d for d in cleaned if not DOMAIN.match(d)]
+    if bad:
+        raise ValidationFailed(f"Not a domain name: {', '.join(bad)}.", field="domains")
+    if mode != CollaborationMode.ANY and not cleaned:
+        raise ValidationFailed("List at least one domain, or allow any domain.", field="domains")
+    with transaction.atomic():
+        restriction = CollaborationRestriction.objects.select_for_update().order_by("pk").first()
+        if restriction is None:
+            restriction = CollaborationRestriction()
+        restriction.mode = mode
+        restriction.domains = "\n".join(cleaned)
+        restriction.save()
+        log_action(actor, "tenant.collaboration_restricted", restriction, mode=mode, domains=cleaned)
+    return restriction
+
+
+def organizations_refused(organization_ids: Sequence[UUID | str]) -> list[str]:
+    """Sentences naming the chosen organizations none of whose domains the restrictions allow."""
+    restriction = collaboration_restriction()
+    if restriction.mode == CollaborationMode.ANY or not organization_ids:
+        return []
+    refused = []
+    chosen = ConnectedOrganization.objects.filter(pk__in=organization_ids).prefetch_related("domains")
+    for organization in chosen.order_by("display_name"):
+        domains = [d.domain for d in organization.domains.all()]
+        if domains and not any(restriction.allows(d) for d in domains):
+            refused.append(
+                f"{organization} ({', '.join(domains)}) is not allowed by the collaboration restrictions: "
+                f"{collaboration_refusal(domains[0], restriction)}"
+            )
+    return refused

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from governance.machines import ASSIGNMENT, GRANT, apply_bulk
 from governance.models import (
     AccessPackage,
     Assignment,
+    AssignmentRequest,
     AssignmentState,
     AuditEvent,
     Catalog,
@@ -151,6 +153,22 @@ def add_resource_role(actor: Any, package_id: UUID | str, resource_role_id: UUID
     return operation
 
 
+def add_resource_roles(
+    actor: Any, package_id: UUID | str, resource_role_ids: Sequence[UUID | str]
+) -> list[tuple[str, RoleOperation | None]]:
+    """Add several roles at once (seed 003): all or none. Returns each role's name with its
+    propagation (None: the package already had it)."""
+    if not resource_role_ids:
+        raise ValidationFailed("Select the resources you want to add.", field="resources")
+    done = []
+    with transaction.atomic():
+        for role_id in dict.fromkeys(str(pk) for pk in resource_role_ids):
+            operation = add_resource_role(actor, package_id, role_id)
+            label = operation.role_label if operation else str(ResourceRole.objects.get(pk=role_id))
+            done.append((label, operation))
+    return done
+
+
 def remove_resource_role(actor: Any, package_id: UUID | str, resource_role_id: UUID | str) -> RoleOperation | None:
     """Remove a role from a package; active assignments lose it (rule 7 still applies).
 
@@ -235,11 +253,21 @@ def _propagate_add(operation: RoleOperation, batch_size: int) -> bool:
             )
         }
         now = timezone.now()
+        # Seed 003 finds fulfilment errors through the person's request on Requests: a new
+        # grant serves the assignment's latest request, so its failed tries are that request's
+        # delivery errors.
+        latest_request: dict[UUID, UUID] = dict(
+            AssignmentRequest.objects.filter(assignment__in=assignments)
+            .exclude(request_type__in=RequestType.REMOVES)
+            .order_by("assignment_id", "created_at")
+            .values_list("assignment_id", "pk")
+        )
         new_grants = [
             RoleGrant(
                 assignment=assignment,
                 resource_role_id=role_id,
                 subject_id=assignment.target_id,
+                request_id=latest_request.get(assignment.pk),
                 operation=operation,
                 state=GrantState.PENDING,
                 next_attempt_at=now,

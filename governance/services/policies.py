@@ -30,6 +30,7 @@ from governance.models import (
 )
 from governance.permissions import Action, get_for
 from governance.services.locks import lock_for
+from governance.services.organizations import organizations_refused
 from governance.services.text import clean_name, clean_text
 
 MAX_STAGES = 3
@@ -74,6 +75,7 @@ class PolicySpec:
     allow_extension: bool = False
     extension_requires_approval: bool = False
     enabled: bool = True
+    allow_self_removal: bool = True
 
 
 # A policy's own settings, named alike on the model and in a spec (stages and targets apart).
@@ -92,6 +94,7 @@ SIMPLE_FIELDS = (
     "allow_extension",
     "extension_requires_approval",
     "enabled",
+    "allow_self_removal",
 )
 
 
@@ -119,7 +122,6 @@ def _validate(spec: PolicySpec) -> PolicySpec:  # noqa: C901 - one check per rul
         spec.requires_approval = False
         spec.requestor_justification_required = False
         spec.approver_justification_required = False
-        spec.allow_custom_schedule = False
         spec.stages = []
     if spec.requires_approval:
         if not spec.stages:
@@ -222,6 +224,11 @@ def save_policy(
             raise ValidationFailed("Some selected groups do not exist.", field="specific_groups")
         if len(orgs) != len(org_ids):
             raise ValidationFailed("Some selected organizations do not exist.", field="specific_organizations")
+        refused = (
+            organizations_refused(org_ids) if spec.allowed_target_scope == TargetScope.SPECIFIC_ORGANIZATIONS else []
+        )
+        if refused:
+            raise ValidationFailed(" ".join(refused), field="specific_organizations")
         policy.specific_users.set(users)
         policy.specific_groups.set(groups)
         policy.specific_organizations.set(orgs)

@@ -6,10 +6,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from governance.audit import actor_label, log_action
+from governance.audit import actor_label, log_action, person_label
 from governance.errors import (
     DuplicateRequest,
     InvalidTransition,
@@ -163,8 +164,10 @@ def submit_request(
     justification: str = "",
     start: datetime | None = None,
     end: datetime | None = None,
+    sent_schedule: dict[str, Any] | None = None,
 ) -> AssignmentRequest:
-    """A person requests a package for themselves (userAdd)."""
+    """A person requests a package for themselves (userAdd). ``sent_schedule`` is the API
+    client's schedule as sent, kept only to answer it back."""
     user = person_of(actor)
     if user is None:
         raise NotAllowed("Only a person can request access for themselves.")
@@ -194,6 +197,7 @@ def submit_request(
                 justification=justification,
                 schedule_start=start,
                 schedule_end=end,
+                sent_schedule=sent_schedule,
                 stage_generation=policy.stage_generation,
             )
             log_action(actor, "request.submitted", request, policy=str(policy.pk))
@@ -216,20 +220,51 @@ def _route(request: AssignmentRequest, policy: AssignmentPolicy, actor: Any) -> 
         approve_and_proceed(request, actor)
 
 
+def reprocess_window_ends(request: AssignmentRequest) -> datetime | None:
+    """When rule 1 stops letting an administrator retry a failed request (None: not failed)."""
+    if request.state not in RequestState.REPROCESSABLE or request.completed_at is None:
+        return None
+    return request.completed_at + timedelta(days=settings.REPROCESS_WINDOW_DAYS)
+
+
+def requestor_may_cancel(request: AssignmentRequest, now: datetime | None = None) -> bool:
+    """Rule 3 for the requestor: pending approval, or failed and past the reprocess window."""
+    if request.state == RequestState.PENDING_APPROVAL:
+        return True
+    window_end = reprocess_window_ends(request)
+    return window_end is not None and window_end <= (now or timezone.now())
+
+
 def cancel_request_as_requestor(actor: Any, request_id: UUID | str) -> AssignmentRequest:
-    """Rule 3: the requestor may cancel only while it is pending approval."""
+    """Rule 3: the requestor may cancel while it is pending approval, and a Delivery failed
+    or Partially delivered request once the reprocess window has passed, so that they can
+    request again (seed 001); what was partially delivered is revoked."""
     user = person_of(actor)
     if user is None or not is_uuid(request_id):
         raise NotFound("Request not found.")
+    now = timezone.now()
     with transaction.atomic():
         request = own_requests(user).select_for_update(of=("self",)).filter(pk=request_id).first()
         if request is None:
             raise NotFound("Request not found.")
         if REQUEST.next_state("cancel_by_requestor", request.state) is None:
             return request
+        window_end = reprocess_window_ends(request)
+        if window_end is not None and window_end > now:
+            raise InvalidTransition(
+                f"An administrator can still reprocess this request until {_local(window_end)}; "
+                "you can cancel it and request again after that.",
+                state=request.state,
+                transition="cancel_by_requestor",
+            )
         request.cancel_reason = "Canceled by the requestor."
         request.save(update_fields=["cancel_reason", "modified_at"])
         set_request_state(request, "cancel_by_requestor", actor)
+        if request.assignment_id and request.request_type in RequestType.ADDS:
+            # Canceling never leaves access behind: whatever was delivered is revoked.
+            assignment = lock_assignment(request.assignment_id)
+            end_assignment(assignment, "remove", actor, now=now)
+            refresh_states(assignment, actor=actor)
         notifications.request_canceled(request)
     return request
 
@@ -243,7 +278,7 @@ def cancel_request_as_admin(actor: Any, request_id: UUID | str, reason: str = ""
         request: AssignmentRequest = lock_for(actor, Action.CANCEL, AssignmentRequest.objects, request_id, "request")
         if REQUEST.next_state("cancel_by_admin", request.state) is None:
             return request
-        request.cancel_reason = reason or f"Canceled by {actor_label(actor)}."
+        request.cancel_reason = reason or f"Canceled by {person_label(actor)}."
         request.save(update_fields=["cancel_reason", "modified_at"])
         set_request_state(request, "cancel_by_admin", actor)
         if request.assignment_id and request.request_type in RequestType.ADDS:
@@ -383,6 +418,8 @@ def request_removal(actor: Any, assignment_id: UUID | str, justification: str = 
             raise NotFound("Assignment not found.")
         if assignment.state not in AssignmentState.ACTIVE:
             raise InvalidTransition("This access has already ended.")
+        if assignment.policy is not None and not assignment.policy.allow_self_removal:
+            raise NotAllowed("This access package's policy does not let you remove your own access.")
         request = request_on(assignment, RequestType.USER_REMOVE, actor, target=user, justification=justification)
         start_delivery(request, actor)
     return request

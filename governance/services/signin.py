@@ -45,7 +45,7 @@ from governance.models import (
     User,
     UserType,
 )
-from governance.services.organizations import tenant_domain_of
+from governance.services.organizations import collaboration_refusal, tenant_domain_of
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,15 @@ def user_from_claims(issuer: str, claims: Mapping[str, Any], names: ClaimNames, 
         raise SignInRefused(
             f"Your email address {email} is not verified at the identity provider. Verify it there, then sign in again."
         )
+    domain = email.rsplit("@", 1)[1]
+    if domain not in {d.lower() for d in names.member_domains} and tenant_domain_of(domain) is None:
+        refusal = collaboration_refusal(domain)
+        if refusal is not None:
+            raise SignInRefused(
+                f"Accounts from {domain} cannot sign in to Portcullis: {refusal} "
+                "This is the organization's collaboration restriction; ask your contact here if you need access.",
+                title="Domain not allowed",
+            )
     try:
         with transaction.atomic():
             return _sign_in(issuer, subject, email, claims, names, now)

@@ -35,6 +35,11 @@ def _swap_link(href: str, label: str) -> str:
     )
 
 
+# The icon a sortable column shows: both ways while unsorted (it looks sortable before
+# anyone tries), then the way it is sorted.
+SORT_ICONS = {"none": "↕", "ascending": "▲", "descending": "▼"}
+
+
 @register.simple_tag(takes_context=True)
 def sort_header(context: dict[str, Any], key: str, label: str) -> str:
     """A column header that sorts by ``key``; clicking again reverses the order. A column
@@ -45,14 +50,17 @@ def sort_header(context: dict[str, Any], key: str, label: str) -> str:
     params = context["request"].GET.copy()
     current = params.get("sort", "")
     if current == key:
-        params["sort"], arrow, state = f"-{key}", " ▲", "ascending"
+        params["sort"], state = f"-{key}", "ascending"
     elif current == f"-{key}":
-        params["sort"], arrow, state = key, " ▼", "descending"
+        params["sort"], state = key, "descending"
     else:
-        params["sort"], arrow, state = key, "", "none"
+        params["sort"], state = key, "none"
     params.pop("page", None)
-    link = _swap_link(f"?{params.urlencode()}", f"{label}{arrow}")
-    return format_html('<th scope="col" aria-sort="{}">{}</th>', state, link)
+    link = _swap_link(
+        f"?{params.urlencode()}",
+        format_html('{}<span class="sort-icon" aria-hidden="true">{}</span>', label, SORT_ICONS[state]),
+    )
+    return format_html('<th scope="col" class="sortable" aria-sort="{}">{}</th>', state, link)
 
 
 @register.simple_tag(takes_context=True)
@@ -64,15 +72,17 @@ def page_link(context: dict[str, Any], number: int, label: str) -> str:
 
 @register.simple_tag
 def audit_object_link(event: Any) -> str:
-    """The event's object, linked when the portal has a page for it."""
+    """The event's object in words (``object_text`` where the list worked it out), linked
+    when the portal has a page for it."""
+    text = getattr(event, "object_text", None) or event.object_repr
     name = AUDIT_OBJECT_URLS.get(event.object_type)
     try:
         href = reverse(name, args=[event.object_id]) if name else ""
     except NoReverseMatch:
         href = ""
     if not href:
-        return format_html("{}", event.object_repr)
-    return format_html('<a href="{}">{}</a>', href, event.object_repr)
+        return format_html("{}", text)
+    return format_html('<a href="{}">{}</a>', href, text)
 
 
 def _short(value: Any) -> str:

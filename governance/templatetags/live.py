@@ -26,13 +26,14 @@ def _headers(poll: int) -> str:
 @register.simple_tag(takes_context=True)
 def live_region(context: dict[str, Any], region_id: str, in_flight: bool) -> SafeString:
     """Attributes of a page's live region: while ``in_flight``, re-read the page after a
-    growing delay and swap this region for its new self (which stops when nothing is)."""
+    growing delay and swap this region for its new self (which stops when nothing is). Its
+    hx-* attributes are not inherited: a form inside (Cancel's confirmation) swaps its own way."""
     request = context["request"]
     if not in_flight:
         return format_html('id="{}"', region_id)
     return format_html(
         'id="{}" data-live="polling" hx-get="{}" hx-trigger="load delay:{}s" hx-select="#{}" '
-        "hx-swap=\"outerHTML\" hx-headers='{}'",
+        'hx-swap="outerHTML" hx-headers=\'{}\' hx-disinherit="*"',
         region_id,
         request.get_full_path(),
         next_delay(request),

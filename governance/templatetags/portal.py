@@ -24,11 +24,21 @@ def nav_link(context: dict[str, Any], href: str, label: str) -> str:
     return format_html('<a href="{}">{}</a>', href, label)
 
 
+# Seed 000 calls these states by other names too; the tooltip makes those words findable.
+STATE_TOOLTIPS = {
+    "deliveryFailed": "Delivery failed (Undelivered): no resource could be set up",
+    "partiallyDelivered": "Partially delivered (Partially fulfilled): some resources could not be set up",
+}
+
+
 @register.simple_tag
 def state_badge(obj: Any, field: str = "state") -> str:
     """A coloured badge with the state's label (DESIGN §3's words)."""
     value = getattr(obj, field, "")
     label = getattr(obj, f"get_{field}_display", lambda: value)()
+    title = STATE_TOOLTIPS.get(value)
+    if title:
+        return format_html('<span class="badge badge-{}" title="{}">{}</span>', value, title, label)
     return format_html('<span class="badge badge-{}">{}</span>', value, label)
 
 

@@ -12,6 +12,7 @@ from governance.views import (
     live,
     organizations,
     packages,
+    people,
     policies,
     reprocess_all,
     requests,
@@ -61,6 +62,7 @@ urlpatterns = [
         name="package_assignments_download",
     ),
     path("packages/<uuid:pk>/requests/", requests.package_requests, name="package_requests"),
+    path("packages/<uuid:pk>/requests/download/", requests.package_requests_download, name="package_requests_download"),
     path(
         "packages/<uuid:pk>/requests/reprocess-all/",
         reprocess_all.package_requests_reprocess_all,
@@ -73,6 +75,7 @@ urlpatterns = [
     ),
     # Requests
     path("requests/", requests.request_list, name="request_list"),
+    path("requests/download/", requests.request_download, name="request_download"),
     path("requests/reprocess/", requests.request_reprocess_selected, name="request_reprocess_selected"),
     path("requests/reprocess-all/", reprocess_all.request_reprocess_all, name="request_reprocess_all"),
     path("requests/<uuid:pk>/", requests.request_detail, name="request_detail"),
@@ -84,18 +87,25 @@ urlpatterns = [
     path("assignments/download/", assignments.assignment_download, name="assignment_download"),
     path("assignments/reprocess/", assignments.assignment_reprocess_selected, name="assignment_reprocess_selected"),
     path("assignments/reprocess-all/", reprocess_all.assignment_reprocess_all, name="assignment_reprocess_all"),
+    path("assignments/remove/", assignments.assignment_remove_selected, name="assignment_remove_selected"),
     path("assignments/<uuid:pk>/", assignments.assignment_detail, name="assignment_detail"),
     path("assignments/<uuid:pk>/reprocess/", assignments.assignment_reprocess, name="assignment_reprocess"),
     path("assignments/<uuid:pk>/remove/", assignments.assignment_remove, name="assignment_remove"),
     path("assignments/<uuid:pk>/end/", assignments.assignment_update_end, name="assignment_update_end"),
     # "Reprocess all matching": an operation's progress
     path("reprocess/<uuid:pk>/", reprocess_all.bulk_reprocess_detail, name="bulk_reprocess_detail"),
+    # A person and a resource explained (issue 22)
+    path("people/<uuid:pk>/", people.person_detail, name="person_detail"),
+    path("people/<uuid:pk>/download/", people.person_download, name="person_download"),
+    path("resources/<uuid:pk>/", people.resource_detail, name="resource_detail"),
+    path("resources/<uuid:pk>/download/", people.resource_download, name="resource_download"),
     # Audit log
     path("audit/", audit.audit_list, name="audit_list"),
     path("audit/download/", audit.audit_download, name="audit_download"),
     # Connected organizations
     path("organizations/", organizations.organization_list, name="organization_list"),
     path("organizations/new/", organizations.organization_create, name="organization_create"),
+    path("organizations/collaboration/", organizations.organization_collaboration, name="organization_collaboration"),
     path("organizations/<uuid:pk>/", organizations.organization_edit, name="organization_edit"),
     path("organizations/<uuid:pk>/delete/", organizations.organization_delete, name="organization_delete"),
     # Status that updates itself: a list's in-flight badges

@@ -14,6 +14,7 @@ from django.db import models
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 
+from governance.models import AccessPackage, Catalog
 from governance.permissions import Action, can, catalogs_where, has_admin_portal, restrict
 
 _M = TypeVar("_M", bound=models.Model)
@@ -55,3 +56,10 @@ def may_somewhere(request: HttpRequest, action: Action) -> bool:
 def selected_ids(request: HttpRequest) -> list[str]:
     """The rows ticked in a list for a bulk action; the service reports ids it cannot find."""
     return [value for value in request.POST.getlist("ids") if value]
+
+
+def visible_places(request: HttpRequest) -> tuple[models.QuerySet[Catalog], models.QuerySet[AccessPackage]]:
+    """The catalogs and access packages a person may see: what a list's filters offer."""
+    catalogs = restrict(Catalog.objects.all(), request.user, Action.VIEW)
+    packages = restrict(AccessPackage.objects.all(), request.user, Action.VIEW)
+    return catalogs, packages

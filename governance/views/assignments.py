@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from governance.filters import AllAssignmentsFilter, AssignmentFilter, scheduled_starts, with_drift
 from governance.forms import NewAssignmentForm, RemoveAssignmentForm, UpdateEndForm, searching
+from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
     Assignment,
@@ -30,13 +31,14 @@ from governance.models import (
 )
 from governance.permissions import Action, can, restrict
 from governance.services import assignments as assignment_service
-from governance.views.access import admin_portal, visible
+from governance.services import explain
+from governance.views.access import admin_portal, may_somewhere, require, selected_ids, visible, visible_places
 from governance.views.listing import paginate, stream_csv
 from governance.views.live import assignment_in_flight
 from governance.views.outcomes import refusals_as_messages, submit_once
 from governance.views.packages import find_package, package_tabs, render_list
 from governance.views.reprocess_all import reprocess_controls, reprocess_selected
-from governance.web import refusals_on, safe_next
+from governance.web import Confirmation, confirm_page, refusals_on, safe_next
 
 STATE_LABELS = dict(AssignmentState.choices)
 CSV_HEADER = [
@@ -62,8 +64,11 @@ def _assignments(request: HttpRequest, package: AccessPackage | None = None) -> 
 
 
 def _filtered(request: HttpRequest, package: AccessPackage | None) -> AssignmentFilter:
-    filterset = AssignmentFilter if package is not None else AllAssignmentsFilter
-    return filterset(request.GET, queryset=_assignments(request, package))
+    if package is not None:
+        return AssignmentFilter(request.GET, queryset=_assignments(request, package))
+    filterset = AllAssignmentsFilter(request.GET, queryset=_assignments(request, package))
+    filterset.offer_places(*visible_places(request))
+    return filterset
 
 
 def _scheduled(request: HttpRequest, package: AccessPackage | None) -> QuerySet[AssignmentRequest]:
@@ -84,6 +89,9 @@ def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[s
         "page": paginate(request, rows),
         "show_package": package is None,
         **reprocess_controls(request, BulkReprocessKind.ASSIGNMENTS, package),
+        "can_remove_any": can(request.user, Action.ASSIGN, package)
+        if package
+        else may_somewhere(request, Action.ASSIGN),
         "download_url": (
             reverse("governance:package_assignments_download", args=[package.pk])
             if package
@@ -204,8 +212,27 @@ def assignment_create(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 
 @admin_portal
-@require_POST
 def assignment_remove(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """GET: what removing it would take away (rule 7's what-if); POST: remove it."""
+    if request.method != "POST":
+        assignment = visible(request, Assignment.objects.select_related("package", "target"), pk)
+        require(request, Action.ASSIGN, assignment)
+        back = reverse("governance:assignment_detail", args=[pk])
+        if not assignment.is_active:
+            messages.info(request, f"This assignment is already {assignment.get_state_display().lower()}.")
+            return redirect(back)
+        return confirm_page(
+            request,
+            Confirmation(
+                title=f"Remove {assignment.target}'s assignment to {assignment.package}?",
+                lead="The assignment ends now. Access another active assignment still justifies stays (rule 7).",
+                button="Remove assignment",
+                action=reverse("governance:assignment_remove", args=[pk]),
+                back=back,
+                what_if=explain.removing_assignments([assignment.pk], viewer=request.user),
+                form=RemoveAssignmentForm(initial={"justification": request.GET.get("justification", "")}),
+            ),
+        )
     form = RemoveAssignmentForm(request.POST)
     form.is_valid()
     with refusals_as_messages(request):
@@ -215,6 +242,57 @@ def assignment_remove(request: HttpRequest, pk: UUID) -> HttpResponse:
         else:
             messages.success(request, "Assignment removed; its access is being taken away.")
     return redirect("governance:assignment_detail", pk=pk)
+
+
+@admin_portal
+@require_POST
+def assignment_remove_selected(request: HttpRequest) -> HttpResponse:
+    """Bulk Remove from a list: first a page that says who loses what (nothing changes yet),
+    then, confirmed, each removal queued as a single Remove would be."""
+    ids = [pk for pk in dict.fromkeys(selected_ids(request)) if is_uuid(pk)]
+    back = safe_next(request, reverse("governance:assignment_list"))
+    if not ids:
+        messages.error(request, "Select at least one assignment to remove.")
+        return redirect(back)
+    if request.POST.get("confirm") != "yes":
+        return _confirm_removal(request, ids, back)
+    form = RemoveAssignmentForm(request.POST)
+    form.is_valid()
+    with refusals_as_messages(request):
+        result = assignment_service.remove_assignments(request.user, ids, form.cleaned_data.get("justification", ""))
+        (messages.success if not result.skipped else messages.warning)(request, f"Remove: {result.summary()}")
+    return redirect(back)
+
+
+def _confirm_removal(request: HttpRequest, ids: list[str], back: str) -> HttpResponse:
+    granted = (
+        RoleGrant.objects.exclude(state__in=[GrantState.REVOKING, GrantState.REVOKED])
+        .select_related("resource_role__resource")
+        .order_by("resource_role__resource__display_name")
+    )
+    removable = list(
+        restrict(
+            Assignment.objects.filter(pk__in=ids[: assignment_service.MAX_BULK_REMOVE]), request.user, Action.ASSIGN
+        )
+        .filter(state__in=AssignmentState.ACTIVE)
+        .select_related("target", "package")
+        .prefetch_related(Prefetch("grants", queryset=granted, to_attr="held"))
+        .order_by("target__display_name", "package__display_name")
+    )
+    people: dict[Any, list[Assignment]] = {}
+    for assignment in removable:
+        people.setdefault(assignment.target, []).append(assignment)
+    return render(
+        request,
+        "governance/assignments/remove_selected.html",
+        {
+            "people": people,
+            "ids": [str(a.pk) for a in removable],
+            "left_out": len(ids) - len(removable),
+            "back": back,
+            "form": RemoveAssignmentForm(),
+        },
+    )
 
 
 @admin_portal

@@ -11,7 +11,8 @@ from governance.views.access import admin_portal
 
 @admin_portal
 def directory_search(request: HttpRequest) -> HttpResponse:
-    kind = "group" if request.GET.get("kind") == "group" else "user"
+    requested = request.GET.get("kind", "")
+    kind = requested if requested in ("group", "organization") else "user"
     name = request.GET.get("name", "")
     if not name.isidentifier():
         name = "users"

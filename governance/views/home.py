@@ -87,6 +87,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     events = (
         restrict(AuditEvent.objects.all(), user, Action.VIEW)
         .exclude(action__startswith="grant.")
+        .select_related("actor")
         .order_by("-created_at", "-id")[:RECENT_EVENTS]
     )
     return render(request, "governance/dashboard.html", {"tiles": tiles, "events": events})

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from governance.filters import OrganizationFilter
-from governance.forms import ConfirmForm, OrganizationForm
+from governance.forms import CollaborationForm, ConfirmForm, OrganizationForm
 from governance.models import ConnectedOrganization, OrganizationDomain
 from governance.permissions import Action, can_globally, restrict
 from governance.services import organizations as organization_service
@@ -41,7 +41,32 @@ def organization_list(request: HttpRequest) -> HttpResponse:
         .annotate(user_count=Count("users", distinct=True), policy_count=Count("policies", distinct=True))
         .prefetch_related(Prefetch("domains", queryset=OrganizationDomain.objects.order_by("domain")))
     )
-    return render_filtered(request, "organizations", OrganizationFilter(request.GET, queryset=organizations))
+    return render_filtered(
+        request,
+        "organizations",
+        OrganizationFilter(request.GET, queryset=organizations),
+        collaboration=organization_service.collaboration_restriction(),
+    )
+
+
+@admin_portal
+def organization_collaboration(request: HttpRequest) -> HttpResponse:
+    """Collaboration restrictions (Entra's tenant setting): allow any domain, deny a list, or
+    allow only a list. Sign-in and the policy form both respect it."""
+    _may_manage(request)
+    current = organization_service.collaboration_restriction()
+    form = CollaborationForm(
+        request.POST if request.method == "POST" else None,
+        initial={"mode": current.mode, "domains": "\n".join(current.domain_list)},
+    )
+    if request.method == "POST" and form.is_valid():
+        with refusals_on(form):
+            saved = organization_service.update_collaboration_restriction(
+                request.user, mode=form.cleaned_data["mode"], domains=form.cleaned_data["domains"]
+            )
+            messages.success(request, f"Collaboration restrictions saved: {saved.get_mode_display()}.")
+            return redirect("governance:organization_list")
+    return render(request, "governance/organizations/collaboration.html", {"form": form})
 
 
 @admin_portal

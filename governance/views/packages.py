@@ -14,7 +14,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from governance.filters import PackageFilter
-from governance.forms import AddRoleForm, ConfirmForm, PackageEditForm, PackageForm, ShareLinkForm, searching
+from governance.forms import (
+    AddRoleForm,
+    AddRolesForm,
+    ConfirmForm,
+    PackageEditForm,
+    PackageForm,
+    ShareLinkForm,
+    searching,
+)
 from governance.models import (
     AccessPackage,
     AssignmentState,
@@ -25,12 +33,12 @@ from governance.models import (
     RoleOperationState,
 )
 from governance.permissions import Action, can, restrict
-from governance.services import notifications, sharing
+from governance.services import explain, notifications, sharing
 from governance.services import packages as package_service
 from governance.views.access import admin_portal, may_somewhere, require, visible
 from governance.views.listing import render_filtered
 from governance.views.outcomes import delete_once, refusals_as_messages, submit_once
-from governance.web import refusals_on, render_page
+from governance.web import Confirmation, confirm_page, refusals_on, render_page
 
 RECENT_OPERATIONS = 5
 
@@ -257,35 +265,78 @@ def package_role_progress(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 @admin_portal
 def package_role_add(request: HttpRequest, pk: UUID) -> HttpResponse:
-    """Add resource roles: pick a resource of the catalog, then one of its roles."""
+    """Add resource roles (seed 003): tick the resources, choose each one's role, Add.
+
+    A post naming one ``resource`` and its ``resource_role`` (the earlier one-at-a-time
+    form, kept for links and scripts) adds that one role."""
     package = find_package(request, pk, Action.MANAGE)
-    form = AddRoleForm(request.POST or None, package=package, initial={"resource": request.GET.get("resource")})
-    if request.method == "POST" and form.is_valid():
-        role = form.cleaned_data["resource_role"]
-        with refusals_on(form):
-            operation = package_service.add_resource_role(request.user, package.pk, role.pk)
-            if operation is None:
-                messages.info(request, f"{role} is already in this access package.")
-            else:
-                messages.success(
-                    request,
-                    f"{role} added. Existing assignments ({operation.total}) get it in the background.",
-                )
-            return redirect("governance:package_roles", pk=package.pk)
-    roles = form.fields["resource_role"].queryset  # type: ignore[attr-defined]
-    if not form.is_bound and len(roles) == 1:
-        form.initial["resource_role"] = roles[0].pk
+    if request.method == "POST" and "resource_role" in request.POST:
+        single = AddRoleForm(request.POST, package=package)
+        if single.is_valid():
+            with refusals_on(single):
+                role = single.cleaned_data["resource_role"]
+                operation = package_service.add_resource_role(request.user, package.pk, role.pk)
+                if operation is None:
+                    messages.info(request, f"{role} is already in this access package.")
+                else:
+                    messages.success(
+                        request, f"{role} added. Existing assignments ({operation.total}) get it in the background."
+                    )
+                return redirect("governance:package_roles", pk=package.pk)
+        form = AddRolesForm(None, package=package)
+        # The one-role form's refusal, shown at the top of the page's form.
+        form.errors["__all__"] = form.error_class([str(e) for errors in single.errors.values() for e in errors])
+    else:
+        form = AddRolesForm(request.POST if request.method == "POST" else None, package=package)
+        if request.method == "POST" and form.is_valid():
+            with refusals_on(form):
+                added = package_service.add_resource_roles(request.user, package.pk, form.cleaned_data["role_ids"])
+                operations = [operation for _, operation in added if operation is not None]
+                names = ", ".join(label for label, _ in added)
+                if not operations:
+                    messages.info(request, f"Already in this access package: {names}.")
+                else:
+                    total = operations[0].total
+                    noun = "role" if len(operations) == 1 else "roles"
+                    messages.success(
+                        request,
+                        f"{names} added. Existing assignments ({total}) get the {noun} in the background.",
+                    )
+                return redirect("governance:package_roles", pk=package.pk)
     return render(
         request,
         "governance/packages/add_role.html",
-        {**package_tabs(request, package, "roles"), "form": form, "chosen_resource": form["resource"].value()},
+        {**package_tabs(request, package, "roles"), "form": form, "chosen_resource": request.GET.get("resource")},
     )
 
 
 @admin_portal
-@require_POST
 def package_role_remove(request: HttpRequest, pk: UUID, role_pk: UUID) -> HttpResponse:
+    """GET: who would lose the role and who keeps it through another package; POST: remove it."""
     package = find_package(request, pk, Action.MANAGE)
+    if request.method != "POST":
+        link = (
+            PackageResourceRole.objects.select_related("resource_role__resource")
+            .filter(package=package, resource_role_id=role_pk)
+            .first()
+        )
+        back = reverse("governance:package_roles", args=[package.pk])
+        if link is None:
+            messages.info(request, "This resource role is no longer in the access package.")
+            return redirect(back)
+        role = link.resource_role
+        return confirm_page(
+            request,
+            Confirmation(
+                title=f"Remove {role} from {package}?",
+                lead="Every active assignment of the package loses it, in the background, unless another "
+                "assignment still justifies it (rule 7). New assignments will not get it.",
+                button="Remove resource role",
+                action=reverse("governance:package_role_remove", args=[package.pk, role.pk]),
+                back=back,
+                what_if=explain.removing_role_from_package(package.pk, role.pk, viewer=request.user),
+            ),
+        )
     with refusals_as_messages(request):
         operation = package_service.remove_resource_role(request.user, package.pk, role_pk)
         if operation is None:

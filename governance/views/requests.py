@@ -9,11 +9,13 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from governance.filters import AllRequestsFilter, RequestFilter
@@ -26,18 +28,20 @@ from governance.models import (
     DeliveryAttempt,
     Outcome,
     RequestState,
+    RequestType,
     RoleGrant,
 )
 from governance.permissions import Action, can, restrict
 from governance.services import connectors as connector_service
+from governance.services import explain
 from governance.services import requests as request_service
-from governance.views.access import admin_portal, visible
-from governance.views.listing import paginate
+from governance.views.access import admin_portal, require, visible, visible_places
+from governance.views.listing import paginate, stream_csv
 from governance.views.live import request_in_flight
 from governance.views.outcomes import refusals_as_messages
 from governance.views.packages import find_package, render_list
 from governance.views.reprocess_all import reprocess_controls, reprocess_selected
-from governance.web import render_page
+from governance.web import Confirmation, confirm_page, render_page
 
 
 def delivery_errors() -> QuerySet[DeliveryAttempt]:
@@ -58,16 +62,27 @@ def _error_count() -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[str, Any]:
+def _filtered(request: HttpRequest, package: AccessPackage | None) -> RequestFilter:
     queryset = restrict(AssignmentRequest.objects.all(), request.user, Action.VIEW)
     if package is not None:
-        queryset = queryset.filter(package=package)
-    filterset = (RequestFilter if package is not None else AllRequestsFilter)(request.GET, queryset=queryset)
+        return RequestFilter(request.GET, queryset=queryset.filter(package=package), package_id=package.pk)
+    filterset = AllRequestsFilter(request.GET, queryset=queryset)
+    filterset.offer_places(*visible_places(request))
+    return filterset
+
+
+def _list_context(request: HttpRequest, package: AccessPackage | None) -> dict[str, Any]:
+    filterset = _filtered(request, package)
     rows = filterset.qs.select_related("target", "requestor", "package", "policy").annotate(errors=_error_count())
     return {
         "filter": filterset,
         "page": paginate(request, rows),
         "show_package": package is None,
+        "download_url": (
+            reverse("governance:package_requests_download", args=[package.pk])
+            if package
+            else reverse("governance:request_download")
+        ),
         **reprocess_controls(request, BulkReprocessKind.REQUESTS, package),
     }
 
@@ -80,6 +95,67 @@ def request_list(request: HttpRequest) -> HttpResponse:
 @admin_portal
 def package_requests(request: HttpRequest, pk: UUID) -> HttpResponse:
     return render_list(request, find_package(request, pk), "requests", _list_context)
+
+
+CSV_HEADER = [
+    "Person",
+    "User principal name",
+    "Requested by",
+    "Access package",
+    "Policy",
+    "Type",
+    "Status",
+    "Delivery errors",
+    "Created",
+    "Completed",
+    "Request id",
+]
+STATE_LABELS = dict(RequestState.choices)
+TYPE_LABELS = dict(RequestType.choices)
+
+
+def _download(request: HttpRequest, package: AccessPackage | None) -> StreamingHttpResponse:
+    """The filtered list (seed 000: who requested, their policy, and status), every page
+    of it, streamed row by row."""
+    filterset = _filtered(request, package)
+    if not filterset.is_valid():
+        raise BadRequest("Invalid filter.")
+    rows = (
+        filterset.qs.order_by("-created_at", "-pk")
+        .annotate(errors=_error_count())
+        .values_list(
+            "target__display_name",
+            "target__user_principal_name",
+            "requestor_label",
+            "package__display_name",
+            "policy__display_name",
+            "request_type",
+            "state",
+            "errors",
+            "created_at",
+            "completed_at",
+            "pk",
+        )
+    )
+
+    def lines() -> Any:
+        for row in rows.iterator(chunk_size=2000):
+            kind, state = row[5], row[6]
+            yield (*row[:5], TYPE_LABELS.get(kind, kind), STATE_LABELS.get(state, state), *row[7:])
+
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    name = f"requests-{package.pk if package else 'all'}-{stamp}.csv"
+    return stream_csv(name, CSV_HEADER, lines())
+
+
+@admin_portal
+def request_download(request: HttpRequest) -> StreamingHttpResponse:
+    return _download(request, None)
+
+
+@admin_portal
+def package_requests_download(request: HttpRequest, pk: UUID) -> StreamingHttpResponse:
+    return _download(request, find_package(request, pk))
 
 
 def _find_request(request: HttpRequest, pk: UUID) -> AssignmentRequest:
@@ -168,8 +244,34 @@ def request_reprocess(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 
 @admin_portal
-@require_POST
 def request_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """GET: what canceling would do (and take away, when access was already given); POST: cancel."""
+    if request.method != "POST":
+        item = _find_request(request, pk)
+        require(request, Action.CANCEL, item)
+        back = reverse("governance:request_detail", args=[pk])
+        if item.state not in RequestState.ADMIN_CANCELABLE:
+            messages.info(request, f"This request is {item.get_state_display().lower()}; it can no longer be canceled.")
+            return redirect(back)
+        ends_access = item.assignment_id is not None and item.request_type in RequestType.ADDS
+        what_if = explain.removing_assignments([item.assignment_id], viewer=request.user) if ends_access else None
+        return confirm_page(
+            request,
+            Confirmation(
+                title=f"Cancel {item.target}'s request for {item.package}?",
+                lead=(
+                    "The request stops and its assignment ends; "
+                    if ends_access
+                    else "The request stops; nothing has been given yet. "
+                )
+                + f"{item.target} is told by email.",
+                button="Cancel request",
+                action=reverse("governance:request_cancel", args=[pk]),
+                back=back,
+                what_if=what_if,
+                form=CancelRequestForm(initial={"reason": request.GET.get("reason", "")}),
+            ),
+        )
     form = CancelRequestForm(request.POST)
     form.is_valid()
     with refusals_as_messages(request):

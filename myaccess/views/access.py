@@ -24,6 +24,7 @@ from governance.models import (
     User,
 )
 from governance.permissions import own_assignments
+from governance.services import explain
 from governance.services.requests import request_extension, request_removal
 from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.web import attach_error, not_found_on_refusal, render_page
@@ -92,6 +93,19 @@ def _detail(request: HttpRequest, assignment_id: UUID, **forms: Any) -> HttpResp
     history = (
         AssignmentRequest.objects.filter(assignment=assignment).select_related("package").order_by("-created_at")[:20]
     )
+    why: dict[str, Any] = {}
+    if assignment.is_active:
+        # "Why do I have this?" (issue 22): how it came, what justifies each resource, and
+        # what ending it would take away (rule 7's what-if, for oneself).
+        what_if = explain.removing_assignments([assignment.pk], viewer=user)
+        why = {
+            "origin": AssignmentRequest.objects.filter(assignment=assignment, request_type__in=RequestType.ADDS)
+            .select_related("requestor")
+            .order_by("created_at")
+            .first(),
+            "held": explain.why_holds(user, [g.resource_role_id for g in assignment.grants.all()], viewer=user),
+            "if_ended": what_if.people[0] if what_if.people else None,
+        }
     return render_page(
         request,
         "myaccess/access_detail.html",
@@ -102,6 +116,7 @@ def _detail(request: HttpRequest, assignment_id: UUID, **forms: Any) -> HttpResp
             "remove_form": forms.get("remove_form") or RemoveForm(),
             "history": history,
             "duplicate": forms.get("duplicate"),
+            "why": why,
         },
     )
 

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
+from django.urls import reverse
 
 from governance.errors import DomainError, NotFound
-from governance.models import AssignmentRequest, RequestState, User
+from governance.models import AssignmentRequest, GrantState, RequestState, User
 from governance.permissions import own_requests, requestable_packages
-from governance.services.requests import cancel_request_as_requestor
+from governance.services.requests import cancel_request_as_requestor, reprocess_window_ends, requestor_may_cancel
 from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.views.live import request_in_flight
-from governance.web import not_found_on_refusal, render_page
+from governance.web import Confirmation, confirm_page, not_found_on_refusal, render_page
 from myaccess.explain import history_of
 from myaccess.forms import SearchForm
 
@@ -87,7 +88,12 @@ def request_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
             "decisions": found.decisions.select_related("approver").order_by("stage_order"),
             "history": history_of(found),
             "grants": grants,
-            "cancelable": found.state in RequestState.REQUESTOR_CANCELABLE,
+            "cancelable": found.state == RequestState.PENDING_APPROVAL,
+            # Rule 3 / seed 001: a failed request past the reprocess window is canceled and
+            # requested again; before that an administrator can still reprocess it.
+            "window_ends": reprocess_window_ends(found),
+            "cancel_and_request_again": found.state in RequestState.REPROCESSABLE and requestor_may_cancel(found),
+            "reprocess_days": settings.REPROCESS_WINDOW_DAYS,
             "request_again": found.state in {RequestState.CANCELED, RequestState.DENIED}
             and requestable_packages(user).filter(pk=found.package_id).exists(),
             "submitted": request.GET.get("submitted") == "1",
@@ -97,10 +103,33 @@ def request_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
 
 
 @login_required
-@require_POST
 def cancel(request: HttpRequest, request_id: UUID) -> HttpResponse:
-    """Rule 3: a requestor cancels only while the request is pending approval."""
+    """Rule 3: a requestor cancels only while the request is pending approval.
+
+    GET asks first (what canceling means); the POST cancels."""
     user: User = request.user  # type: ignore[assignment]
+    if request.method != "POST":
+        found = _own_request(user, request_id)
+        back = reverse("myaccess:request", args=[request_id])
+        if found.state not in RequestState.REQUESTOR_CANCELABLE:
+            messages.info(request, "This request can no longer be canceled.")
+            return redirect(back)
+        lead = (
+            "Nobody has decided yet; the approvers will no longer be asked."
+            if found.state == RequestState.PENDING_APPROVAL
+            else "The request ends; you can then request the package again."
+        )
+        return confirm_page(
+            request,
+            Confirmation(
+                title=f"Cancel your request for {found.package}?",
+                lead=lead,
+                button="Cancel",
+                action=reverse("myaccess:cancel", args=[request_id]),
+                back=back,
+            ),
+            template="myaccess/confirm.html",
+        )
     try:
         canceled = cancel_request_as_requestor(user, request_id)
     except NotFound as exc:
@@ -112,3 +141,32 @@ def cancel(request: HttpRequest, request_id: UUID) -> HttpResponse:
     if canceled.state == RequestState.CANCELED:
         messages.success(request, f"Your request for {canceled.package} was canceled.")
     return redirect("myaccess:request", request_id=request_id)
+
+
+@login_required
+def cancel_and_request_again(request: HttpRequest, request_id: UUID) -> HttpResponse:
+    """Seed 001 after the reprocess window: one confirmed action cancels the failed request
+    (revoking what it partially delivered) and opens the request form. GET asks, POST does."""
+    user: User = request.user  # type: ignore[assignment]
+    found = _own_request(user, request_id)
+    if found.state not in RequestState.REPROCESSABLE or not requestor_may_cancel(found):
+        messages.error(
+            request,
+            "Only a Delivery failed or Partially delivered request past its reprocess window "
+            "can be canceled and requested again.",
+        )
+        return redirect("myaccess:request", request_id=found.pk)
+    if request.method != "POST":
+        grants = (
+            found.assignment.grants.filter(state=GrantState.GRANTED).select_related("resource_role__resource")
+            if found.assignment is not None
+            else []
+        )
+        return render_page(request, "myaccess/request_again.html", {"req": found, "kept": list(grants)})
+    try:
+        canceled = cancel_request_as_requestor(user, found.pk)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("myaccess:request", request_id=found.pk)
+    messages.success(request, f"Your request for {canceled.package} was canceled. Request it again below.")
+    return redirect("myaccess:request_form", package_id=canceled.package_id)

@@ -108,7 +108,10 @@ def test_unknown_paths_and_bad_bodies_are_graph_errors(admin_api: Api, make_pack
     unknown = admin_api.get(f"{EM}/accessReviews")
     assert unknown.status == 404
     assert unknown.error["code"] == "notFound"
-    assert admin_api.get(f"{EM}/accessPackages/not-a-guid").status == 404
+    # A malformed id is Graph's 400 (an unknown but well-formed one stays 404).
+    malformed = admin_api.get(f"{EM}/accessPackages/not-a-guid")
+    assert malformed.status == 400
+    assert malformed.error["code"] == "invalidRequest"
 
     raw = Client().post(
         f"{EM}/catalogs",

@@ -99,22 +99,22 @@ ACTIONS: dict[str, Action] = {
 # persona → action → status. 403: visible but not allowed; 404: outside the token's catalogs.
 EXPECTED: dict[str, dict[str, int]] = {
     "global_admin": {
-        "get package": 200, "rename package": 200, "add policy": 201, "create catalog": 201, "delete catalog": 409,
+        "get package": 200, "rename package": 204, "add policy": 201, "create catalog": 201, "delete catalog": 409,
         "assign directly": 201, "get request": 200, "cancel request": 200, "reprocess assignment": 202,
         "remove assignment": 201,
     },
     "governance_admin": {
-        "get package": 200, "rename package": 200, "add policy": 201, "create catalog": 201, "delete catalog": 409,
+        "get package": 200, "rename package": 204, "add policy": 201, "create catalog": 201, "delete catalog": 409,
         "assign directly": 201, "get request": 200, "cancel request": 200, "reprocess assignment": 202,
         "remove assignment": 201,
     },
     "owner": {
-        "get package": 200, "rename package": 200, "add policy": 201, "create catalog": 403, "delete catalog": 409,
+        "get package": 200, "rename package": 204, "add policy": 201, "create catalog": 403, "delete catalog": 409,
         "assign directly": 201, "get request": 200, "cancel request": 200, "reprocess assignment": 202,
         "remove assignment": 201,
     },
     "pkgmanager": {
-        "get package": 200, "rename package": 200, "add policy": 201, "create catalog": 403, "delete catalog": 403,
+        "get package": 200, "rename package": 204, "add policy": 201, "create catalog": 403, "delete catalog": 403,
         "assign directly": 201, "get request": 200, "cancel request": 200, "reprocess assignment": 202,
         "remove assignment": 201,
     },
@@ -167,7 +167,7 @@ def test_out_of_catalog_token_lists_nothing_of_the_other_catalog(api_as: ApiMake
 
 def test_writes_are_audited_with_the_clients_name(api_as: ApiMaker, world: World) -> None:
     api = _token(api_as, "pkgmanager")
-    assert api.patch(f"accessPackages/{world.package.pk}", {"isHidden": True}).status == 200
+    assert api.patch(f"accessPackages/{world.package.pk}", {"isHidden": True}).status == 204
     event = m.AuditEvent.objects.filter(action="package.updated", object_id=str(world.package.pk)).get()
     assert event.actor_label.startswith("api:client-")
     assert event.actor is None

@@ -192,7 +192,7 @@ def test_extend_and_remove_own_access(api_as: ApiMaker, requestor: m.User, catal
         {"requestType": "userUpdate", "assignment": {"id": str(assignment_id)}, "justification": "more"},
     )
     assert extend.status == 201, extend.body
-    assert extend.body["requestType"] == "userExtend"
+    assert extend.body["requestType"] == "userUpdate"  # Graph's name (DESIGN §3)
     remove = mine.post("assignmentRequests", {"requestType": "userRemove", "assignment": {"id": str(assignment_id)}})
     assert remove.status == 201, remove.body
     deliver()

@@ -187,8 +187,9 @@ def test_policy_create_put_patch_delete(admin_api: Api, make_package: PackageMak
     assert shown["requestApprovalSettings"]["stages"][1]["durationBeforeAutomaticDenial"] == "P7D"
     assert shown["specificAllowedTargets"][0]["groupId"] == str(group.pk)
 
-    patched = admin_api.patch(f"assignmentPolicies/{policy.pk}", {"displayName": "Renamed"})
-    assert patched.status == 200, patched.body
+    renamed = admin_api.patch(f"assignmentPolicies/{policy.pk}", {"displayName": "Renamed"})
+    assert renamed.status == 204, renamed.body
+    patched = admin_api.get(f"assignmentPolicies/{policy.pk}")
     assert patched.body["displayName"] == "Renamed"
     assert len(patched.body["requestApprovalSettings"]["stages"]) == 2, "PATCH keeps what it does not name"
 
@@ -224,8 +225,8 @@ def test_admin_direct_policy_is_not_specified(admin_api: Api, make_package: Pack
         ({"requestorSettings": {"enableOnBehalfRequestorsToAddAccess": True}}, "is not supported"),
         ({"expiration": {"type": "afterDuration", "duration": "P1M"}}, "ISO-8601 duration in days or hours"),
         ({"allowedTargetScope": "allDirectoryServicePrincipals"}, "'allowedTargetScope' is one of"),
-        ({"questions": []}, "Property 'questions' is not supported."),
-        ({"reviewSettings": {"isEnabled": True}}, "Property 'reviewSettings' is not supported."),
+        ({"questions": []}, "'questions' is not supported: access package questions"),
+        ({"reviewSettings": {"isEnabled": True}}, "'reviewSettings' is not supported: access reviews"),
         (
             {
                 "requestApprovalSettings": {
@@ -266,7 +267,9 @@ def test_connected_organizations_crud(admin_api: Api, api_as: ApiMaker, catalog:
     assert made.body["identitySources"][0]["domainName"] == "fabrikam.example"
     assert made.body["state"] == "configured"
     org_id = made.body["id"]
-    patched = admin_api.patch(f"connectedOrganizations/{org_id}", {"state": "proposed", "displayName": "Fabrikam Ltd"})
+    changed = admin_api.patch(f"connectedOrganizations/{org_id}", {"state": "proposed", "displayName": "Fabrikam Ltd"})
+    assert changed.status == 202, changed.body  # as connectedorganization-update.md documents
+    patched = admin_api.get(f"connectedOrganizations/{org_id}")
     assert (patched.body["state"], patched.body["displayName"]) == ("proposed", "Fabrikam Ltd")
 
     owner = api_as(role="catalog_owner", catalog=catalog)

@@ -27,6 +27,7 @@ def test_every_scheduled_job_is_a_registered_task():
         "governance.tasks.expire_assignments",
         "governance.tasks.send_expiry_reminders",
         "governance.tasks.time_out_approvals",
+        "governance.tasks.remind_approvers",
         "governance.tasks.check_drift",
         "governance.tasks.sync_directory",
         "governance.tasks.external_user_lifecycle",

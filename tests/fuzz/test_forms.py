@@ -119,6 +119,13 @@ TARGETS: dict[str, list[Target]] = {
         )
     ],
     "AddRoleForm": [Target(lambda w: reverse("governance:package_role_add", args=[w.package.pk]))],
+    "AddRolesForm": [
+        Target(
+            lambda w: reverse("governance:package_role_add", args=[w.package.pk]),
+            extra_fields=lambda w: [f"role_{pk}" for pk in m.Resource.objects.values_list("pk", flat=True)],
+        )
+    ],
+    "CollaborationForm": [Target(lambda w: reverse("governance:organization_collaboration"))],
     "PolicyForm": [
         Target(
             lambda w: reverse("governance:policy_create", args=[w.package.pk]),

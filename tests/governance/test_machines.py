@@ -32,8 +32,11 @@ REQUEST_ALLOWED = {
     ("pendingApproval", "cancel_by_admin"): "canceled",
     ("scheduled", "cancel_by_admin"): "canceled",
     ("deliveryFailed", "cancel_by_admin"): "canceled",
-    # Rule 3: the requestor only while pending approval.
+    # Rule 3: the requestor while pending approval, and a failed delivery once the reprocess
+    # window has passed (the service checks the window; seed 001).
     ("pendingApproval", "cancel_by_requestor"): "canceled",
+    ("deliveryFailed", "cancel_by_requestor"): "canceled",
+    ("partiallyDelivered", "cancel_by_requestor"): "canceled",
     # Rule 4: no decision in time.
     ("pendingApproval", "time_out"): "canceled",
     ("delivering", "deliver"): "delivered",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -220,7 +221,7 @@ class TestRule4Approval:
         second = f.UserFactory(username="second")
         request = requests.submit_request(requestor, make_package(approvers=[approver, second]).pk)
         approvals.decide(approver, request.pk, APPROVE)
-        with pytest.raises(AlreadyDecided, match="Already decided by approver"):
+        with pytest.raises(AlreadyDecided, match=f"Already decided by {re.escape(str(approver))} on"):
             approvals.decide(second, request.pk, DENY)
         # The same approver repeating the same decision is a no-op.
         approvals.decide(approver, request.pk, APPROVE)

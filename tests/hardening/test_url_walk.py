@@ -80,6 +80,8 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "governance:request_": {"pk": "request"},
     "governance:assignment_": {"pk": "assignment"},
     "governance:organization_": {"pk": "organization"},
+    "governance:person_": {"pk": "user"},
+    "governance:resource_": {"pk": "resource"},
     "governance:bulk_reprocess_": {"pk": "bulk_reprocess"},
     "myaccess:": {
         "package_id": "package",

@@ -9,6 +9,7 @@ import pytest
 
 from governance import models as m
 from tests import factories as f
+from tests.clients import signed_in  # noqa: F401  (re-exported: older tests import it from here)
 from tests.conftest import snapshot
 
 LINK = re.compile(r"https?://\S+/myaccess/approvals/[0-9a-f-]{36}/link/[^/\s]+/")

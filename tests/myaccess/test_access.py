@@ -44,7 +44,10 @@ class TestAccessList:
         requests.submit_request(requestor, package.pk)
         deliver()
         page = content(signed_in(requestor).get("/myaccess/access/"))
-        assert '<span class="badge badge-deliveryFailed">Delivery failed</span>' in page
+        assert (
+            '<span class="badge badge-deliveryFailed" '
+            'title="Delivery failed (Undelivered): no resource could be set up">Delivery failed</span>'
+        ) in page
         assert '<span class="badge badge-failed">Failed</span>' in page
 
     def test_no_extend_when_the_policy_does_not_allow_it(self, requestor, make_package):

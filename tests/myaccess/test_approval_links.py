@@ -9,6 +9,7 @@ import time_machine
 from django.core import signing
 from django.test import Client
 from django.utils import timezone
+from django.utils.html import escape
 
 from governance import models as m
 from governance.services import approval_links, approvals, requests
@@ -265,7 +266,7 @@ class TestRefusedLinks:
         assert response.status_code == 409
         page = content(response)
         assert "Already decided" in page
-        assert f"Already decided by {approver.username} on" in page
+        assert f"Already decided by {escape(approver)} on" in page
         assert approve(client, link).status_code == 409
         assert everything() == before
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils.html import escape
 
 from governance import models as m
 from governance.errors import AlreadyDecided, NotAllowed
@@ -93,13 +94,13 @@ class TestDecide:
         approvals.decide(approver, pending.pk, m.Decision.APPROVE)
         client = signed_in(second_approver)
         page = content(client.get(f"/myaccess/approvals/{pending.pk}/"))
-        assert f"Already decided by {approver.username} on" in page
+        assert f"Already decided by {escape(approver)} on" in page
         assert ": approved." in page
         assert 'value="Approve"' not in page
         before = everything()
         response = client.post(f"/myaccess/approvals/{pending.pk}/", {"decision": "Deny", "stage": 1})
         assert response.status_code == 200
-        assert f"Already decided by {approver.username} on" in content(response)
+        assert f"Already decided by {escape(approver)} on" in content(response)
         assert everything() == before
 
     def test_a_form_opened_before_the_other_decided_does_not_decide_the_next_stage(
@@ -219,7 +220,7 @@ def test_already_decided_names_the_first_approver(approver, second_approver, pen
     approvals.decide(approver, pending.pk, m.Decision.APPROVE)
     with pytest.raises(AlreadyDecided) as refused:
         approvals.decide(second_approver, pending.pk, m.Decision.DENY)
-    assert refused.value.details["decided_by"] == approver.username
+    assert refused.value.details["decided_by"] == str(approver)  # display name, never username
 
 
 def test_stage_field_is_bounded(approver, pending):

@@ -100,6 +100,8 @@ def test_seed_002_request_cancel_approve_by_email_and_access(
     # Cancel it.
     row.get_by_role("link", name="Developer tools").click()
     page.get_by_role("button", name="Cancel", exact=True).click()
+    page.locator("#confirm").wait_for()  # it asks first (issue 14 item 2)
+    page.get_by_role("button", name="Cancel", exact=True).click()
     assert page.get_by_text("Your request for Developer tools was canceled.").is_visible()
     shoot(page, "request-canceled")
     menu(page, "My requests")

@@ -51,7 +51,7 @@ def assert_well_formed(email: m.OutboundEmail) -> None:
 
 def test_every_message_has_a_text_and_an_html_template():
     assert set(KINDS) == {p.stem for p in EMAILS.glob("*.html") if not p.stem.startswith("_") and p.stem != "base"}
-    assert len(KINDS) == 13
+    assert len(KINDS) == 16
 
 
 class TestRequestorEmails:

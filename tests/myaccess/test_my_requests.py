@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.utils.html import escape
 
 from governance import models as m
 from governance.services import approvals, requests
@@ -70,7 +71,9 @@ class TestRequestDetail:
         assert "Release 4.2" in page
         assert f"<strong>Approved</strong> by {approver}" in page
         assert "“Go ahead”" in page
-        for step in ("Request submitted", "Sent to approvers (stage 1)", "Approved (stage 1)", "Delivered"):
+        # History lines are sentences that name people by display name.
+        submitted, approved = f"Submitted by {escape(requestor)}", f"Approved (stage 1) by {escape(approver)}"
+        for step in (submitted, "Sent to approvers (stage 1)", approved, "Delivered"):
             assert f"<strong>{step}</strong>" in page
         assert "See it in <a href=" in page
         assert ">Cancel</button>" not in page
@@ -100,7 +103,7 @@ class TestCancel:
         page = content(response)
         assert "Your request for Developer tools was canceled." in page
         assert '<span class="badge badge-canceled">Canceled</span>' in page
-        assert "<strong>Canceled by the requestor</strong>" in page
+        assert f"<strong>Canceled by {escape(requestor)}</strong>" in page  # a sentence, by display name
         request.refresh_from_db()
         assert request.state == m.RequestState.CANCELED
         assert m.AssignmentRequest.objects.get(pk=request.pk).assignment is None
@@ -124,7 +127,10 @@ class TestCancel:
 
     def test_get_does_not_cancel(self, requestor, developer_tools):
         request = requests.submit_request(requestor, developer_tools.pk, justification="Release")
-        assert signed_in(requestor).get(f"/myaccess/requests/{request.pk}/cancel/").status_code == 405
+        # A GET only asks (issue 14 item 2: confirm before destroying).
+        response = signed_in(requestor).get(f"/myaccess/requests/{request.pk}/cancel/")
+        assert response.status_code == 200
+        assert "Cancel your request for Developer tools?" in response.content.decode()
         request.refresh_from_db()
         assert request.state == m.RequestState.PENDING_APPROVAL
 

@@ -255,7 +255,8 @@ class TestSeveralPolicies:
         before = everything()
         response = signed_in(requestor).post(form_url(two_policies), {})
         assert response.status_code == 200
-        assert "This field is required." in content(response)
+        assert "Choose one of the policies." in content(response)
+        assert "This field is required." not in content(response)
         assert everything() == before
 
     def test_the_chosen_policy_is_used(self, requestor, two_policies):

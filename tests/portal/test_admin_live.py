@@ -70,7 +70,8 @@ class TestDeliveryErrorsCountResourceRoles:
         repair(scene.bad_role)
         requests.reprocess_request(admin, scene.failed_request.pk)
         deliver()
-        assert m.OutboundEmail.objects.filter(request=scene.failed_request, kind="request_delivered").count() == 1
+        # A direct assignment: its person is told they were given access (issue 15 item 2).
+        assert m.OutboundEmail.objects.filter(request=scene.failed_request, kind="access_given").count() == 1
 
 
 class TestBulkResultsGrouped:

@@ -235,6 +235,8 @@ def test_cancel_a_request(page: Page, scene: Scene, assignment_manager: m.User, 
     screenshot(page, "request-detail")
     page.get_by_label("Reason").fill("Asked twice by mistake")
     page.get_by_role("button", name="Cancel request").click()
+    expect(page.locator("#confirm")).to_be_visible()  # it asks first (issue 14 item 2)
+    page.get_by_role("button", name="Cancel request").click()
     expect(message(page)).to_contain_text("Request canceled.")
     expect(page.locator(".page-head")).to_contain_text("Canceled")
     expect(page.get_by_role("button", name="Cancel request")).to_have_count(0)
@@ -251,8 +253,9 @@ def test_add_and_remove_a_resource_role(page: Page, scene: Scene, pkg_manager: m
     sign_in(page, "pkgmanager")
     open_package(page, "Production on-call", "Resource roles")
     page.get_by_role("link", name="Add resource roles").click()
-    page.get_by_label("Resource").select_option(label="Build agents")
-    page.get_by_label("Role").select_option(label="Member")
+    # Select the resources you want to add, select the role, Add (one role: chosen already).
+    page.get_by_label("Build agents", exact=True).check()
+    expect(page.get_by_label("Role of Build agents")).to_have_value(str(new_role.pk))
     page.get_by_role("button", name="Add").click()
     expect(message(page)).to_contain_text("Build agents · Member added")
     operations = page.locator("#operations")
@@ -263,6 +266,8 @@ def test_add_and_remove_a_resource_role(page: Page, scene: Scene, pkg_manager: m
     assert members_of(new_role) == {"alice", "bob"}
 
     page.get_by_role("row", name="Build agents").get_by_label("More actions for Build agents · Member").click()
+    page.get_by_role("button", name="Remove resource role").click()
+    expect(page.locator("#confirm")).to_be_visible()  # it asks first (issue 14 item 2)
     page.get_by_role("button", name="Remove resource role").click()
     expect(message(page)).to_contain_text("Build agents · Member removed")
     expect(operations.get_by_role("row").nth(1)).to_contain_text("2 of 2 done", timeout=30_000)
@@ -303,6 +308,8 @@ def test_delete_refused_then_allowed(page: Page, make_package, pkg_manager: m.Us
 
     page.get_by_role("navigation", name="Access package").get_by_role("link", name="Assignments").click()
     page.get_by_role("link", name="Dana Doe").click()
+    page.get_by_role("button", name="Remove assignment").click()
+    expect(page.locator("#confirm")).to_be_visible()  # it asks first (issue 14 item 2)
     page.get_by_role("button", name="Remove assignment").click()
     expect(message(page)).to_contain_text("Assignment removed")
     deliver()

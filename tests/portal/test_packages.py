@@ -225,7 +225,7 @@ class TestResourceRoles:
             {"resource": scene.good_role.resource_id, "resource_role": other.pk},
         )
         assert response.status_code == 200
-        assert response.context["form"].errors["resource_role"]
+        assert response.context["form"].non_field_errors()
         assert snapshot() == before
 
     def test_remove_a_role_and_existing_assignments_lose_it(self, scene: Scene, as_persona: Any, deliver) -> None:

@@ -397,7 +397,7 @@ def test_a_name_past_the_portal_limit_is_400_and_at_it_taken(world: World, case:
     assert f"at most {MAX_NAME}" in error["message"]
     assert snapshot() == before
     answer = NAMES[case](world, "n" * MAX_NAME)
-    assert answer.status in {200, 201}, answer.body
+    assert answer.status in {200, 201, 202, 204}, answer.body
 
 
 @pytest.mark.parametrize("case", TEXTS)
@@ -407,7 +407,7 @@ def test_a_text_past_the_portal_limit_is_400_and_at_it_taken(world: World, case:
     assert f"at most {MAX_TEXT:,}" in error["message"]
     assert snapshot() == before
     answer = TEXTS[case](world, "t" * MAX_TEXT)
-    assert answer.status in {200, 201, 204}, answer.body
+    assert answer.status in {200, 201, 202, 204}, answer.body
 
 
 # A carriage return or newline in a name stopped every email about it (a header cannot hold
@@ -447,7 +447,7 @@ def test_every_text_may_have_lines_and_tabs(world: World, subtests: Any) -> None
     for case, call in TEXTS.items():
         with subtests.test(field=case):
             answer = call(world, "First line\r\nSecond\tline\u2028third\n")
-            assert answer.status in {200, 201, 204}, answer.body
+            assert answer.status in {200, 201, 202, 204}, answer.body
 
 
 def test_a_clean_name_with_emoji_and_joiners_is_taken(world: World) -> None:

@@ -13,7 +13,8 @@ from governance import models as m
 from governance.errors import DecisionTooLate
 from governance.services import approval_links, approvals
 from tests.api.conftest import ApiMaker
-from tests.myaccess.conftest import approval_link, content, everything, path_of, signed_in
+from tests.clients import signed_in
+from tests.myaccess.conftest import approval_link, content, everything, path_of
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,9 @@ from governance.errors import NotAllowed
 from governance.services import assignments, requests
 from tests import factories as f
 from tests.api.conftest import ApiMaker
+from tests.clients import signed_in
 from tests.conftest import PackageMaker
-from tests.myaccess.conftest import content, everything, path_of, signed_in
+from tests.myaccess.conftest import content, everything, path_of
 
 pytestmark = pytest.mark.django_db
 

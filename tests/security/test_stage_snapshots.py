@@ -18,8 +18,9 @@ from governance.permissions import approvable_requests
 from governance.services import approval_links, approvals, policies, requests
 from tests import factories as f
 from tests.api.conftest import ApiMaker
+from tests.clients import signed_in
 from tests.concurrency.invariants import check_invariants
-from tests.myaccess.conftest import approval_link, path_of, signed_in
+from tests.myaccess.conftest import approval_link, path_of
 
 pytestmark = pytest.mark.django_db
 

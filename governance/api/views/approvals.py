@@ -18,14 +18,17 @@ from governance.api.base import (
     GraphSerializer,
     ResourceView,
     body_of,
+    count_response,
     current_user_filter,
     free_text_of,
+    next_link,
     no_content,
     page_of,
     refuse_unknown,
     text_field,
     text_of,
 )
+from governance.api.odata import canonical, encode_skiptoken
 from governance.api.serializers import iso
 from governance.errors import NotFound, ValidationFailed
 from governance.models import ApprovalStage, AssignmentRequest, Decision, RequestState, User
@@ -43,7 +46,12 @@ class ApprovalStageOut(GraphSerializer):
     assignedToMe = serializers.BooleanField()
     justification = serializers.CharField()
     reviewedBy = inline_serializer(
-        "ApprovalReviewer", fields={"id": serializers.CharField(), "displayName": serializers.CharField()}
+        "ApprovalReviewer",
+        fields={
+            "id": serializers.CharField(allow_null=True),
+            "displayName": serializers.CharField(),
+            "userPrincipalName": serializers.CharField(allow_null=True),
+        },
     )
     reviewedDateTime = serializers.CharField()
 
@@ -71,6 +79,14 @@ def _stages_of(request: AssignmentRequest) -> list[ApprovalStage]:
     return [s for s in request.policy.stages.all() if s.generation == request.stage_generation]
 
 
+def _reviewer(decision: Any) -> dict[str, Any]:
+    """Graph's ``identity`` of who decided: the person (a personal token acts as them)."""
+    person = decision.approver
+    if person is not None:
+        return {"id": str(person.pk), "displayName": str(person), "userPrincipalName": person.user_principal_name}
+    return {"id": None, "displayName": decision.approver_label, "userPrincipalName": None}
+
+
 def approval_of(request: AssignmentRequest, user: User | None) -> dict[str, Any]:
     """The approval of a request: one Graph approvalStage per stage of its policy."""
     decisions = {d.stage_order: d for d in request.decisions.all()}
@@ -83,19 +99,13 @@ def approval_of(request: AssignmentRequest, user: User | None) -> dict[str, Any]
         result.append(
             {
                 "id": str(stage.pk),
-                "displayName": f"Stage {stage.order}",
+                # Graph's stages carry the label a policy's author gave them; ours have none.
+                "displayName": None,
                 "reviewResult": decision.decision if decision else "NotReviewed",
                 "status": status,
                 "assignedToMe": bool(mine),
                 "justification": decision.justification if decision else None,
-                "reviewedBy": (
-                    {
-                        "id": str(decision.approver_id) if decision.approver_id else None,
-                        "displayName": decision.approver_label,
-                    }
-                    if decision
-                    else None
-                ),
+                "reviewedBy": _reviewer(decision) if decision else None,
                 "reviewedDateTime": iso(decision.decided_at) if decision else None,
             }
         )
@@ -123,7 +133,7 @@ class ApprovalMixin(ResourceView):
         found: AssignmentRequest | None = (
             self.base_queryset()
             .select_related("policy")
-            .prefetch_related("policy__stages", "decisions")
+            .prefetch_related("policy__stages", "decisions__approver")
             .filter(pk=pk)
             .first()
         )
@@ -133,7 +143,7 @@ class ApprovalMixin(ResourceView):
 
     def stage(self, request: AssignmentRequest, stage_id: uuid.UUID) -> ApprovalStage:
         for stage in _stages_of(request):
-            if stage.pk == stage_id:
+            if str(stage.pk) == str(stage_id).lower():
                 return stage
         raise NotFound("Approval stage not found.")
 
@@ -157,15 +167,21 @@ class ApprovalsOfCurrentUser(ApprovalMixin):
             raise ValidationFailed("filterByCurrentUser needs a personal token: an application approves nothing.")
         current_user_filter(on, ("approver",))
         options = self.query_options(request, collection=True)
-        waiting = (
-            approvable_requests(user)
-            .filter(options.filter)
-            .select_related("policy", "target")
-            .prefetch_related("policy__stages", "decisions")
-            .order_by("-created_at", "pk")
+        waiting = approvable_requests(user).filter(options.filter).order_by("-created_at", "pk")
+        if self.count_segment:
+            return count_response(waiting.count())
+        body: dict[str, Any] = {}
+        if options.count:
+            body["@odata.count"] = waiting.count()
+        rows = list(
+            waiting.select_related("policy", "target").prefetch_related("policy__stages", "decisions__approver")[
+                options.offset : options.offset + options.top + 1
+            ]
         )
-        rows = list(waiting[options.offset : options.offset + options.top])
-        return Response({"value": [approval_of(r, user) for r in rows]})
+        body["value"] = [approval_of(r, user) for r in rows[: options.top]]
+        if len(rows) > options.top:
+            body["@odata.nextLink"] = next_link(request, encode_skiptoken(options.offset + options.top))
+        return Response(body)
 
 
 class ApprovalStageList(ApprovalMixin):
@@ -190,7 +206,7 @@ class ApprovalStageItem(ApprovalMixin):
         refuse_unknown(data, ("reviewResult", "justification", "id"))
         found = self.approval_request(pk)
         stage = self.stage(found, stage_id)
-        result = text_of(data, "reviewResult", required=True)
+        result = canonical(text_of(data, "reviewResult", required=True), Decision.values) or ""
         if result not in Decision.values:
             raise ValidationFailed("'reviewResult' is Approve or Deny.", field="reviewResult")
         approval_services.decide(

@@ -19,15 +19,35 @@ from governance.api.base import (
     no_content,
     page_of,
 )
-from governance.api.odata import QueryOptions, enum, ident
-from governance.api.serializers import AssignmentOut
+from governance.api.odata import FilterField, QueryOptions, canonical, enum, ident, moment, text
+from governance.api.serializers import ASSIGNMENT_STATUS, GRAPH_ASSIGNMENT_STATES, AssignmentOut
 from governance.api.views.packages import _policies_prefetch
 from governance.errors import ValidationFailed
-from governance.models import Assignment, AssignmentState
+from governance.models import Assignment, AssignmentState, RoleGrant
 from governance.permissions import own_assignments, visible_assignments
 from governance.services import assignments as assignment_services
 
 ASSIGNMENT_TAG = ["assignments"]
+
+
+def holding_role(role_id: uuid.UUID) -> QuerySet[Any]:
+    """Assignments whose grant of the role is still wanted (rule 7's justification)."""
+    return RoleGrant.objects.justifying_any(resource_role_id=role_id).values("assignment_id")
+
+
+def holding_resource(resource_id: uuid.UUID) -> QuerySet[Any]:
+    return RoleGrant.objects.justifying_any(resource_role__resource_id=resource_id).values("assignment_id")
+
+
+def _assignment_state(value: str) -> str | list[str]:
+    """Graph's ``expired`` is ours expired or removed (DESIGN §3); ``removed`` is not Graph's."""
+    return [AssignmentState.EXPIRED, AssignmentState.REMOVED] if value == AssignmentState.EXPIRED else value
+
+
+def _status(value: str) -> str:
+    """A Graph status word (``Delivered``) as the stored state."""
+    by_status = {status: state for state, status in ASSIGNMENT_STATUS.items()}
+    return by_status.get(canonical(value, by_status) or "", value)
 
 
 class AssignmentMixin(ResourceView):
@@ -35,11 +55,21 @@ class AssignmentMixin(ResourceView):
     noun = "assignment"
     filters = {
         "id": ident("pk"),
-        "state": enum("state", AssignmentState.values),
+        "state": enum("state", GRAPH_ASSIGNMENT_STATES, convert=_assignment_state),
+        "status": text("state", convert=_status),
+        "createdDateTime": moment("created_at"),
         "accessPackage/id": ident("package_id"),
         "assignmentPolicy/id": ident("policy_id"),
         "target/objectId": ident("target_id"),
         "catalog/id": ident("package__catalog_id"),
+        # Who holds a resource role (or any role of a resource, the role scope's scope) through an
+        # active assignment: the resource page of the admin portal (issue 22), as a script reads it.
+        "accessPackage/resourceRoleScopes/role/id": FilterField(
+            "pk__in", "uuid", convert=holding_role, orderable=False
+        ),
+        "accessPackage/resourceRoleScopes/scope/id": FilterField(
+            "pk__in", "uuid", convert=holding_resource, orderable=False
+        ),
     }
     expandable = {"accessPackage": frozenset(), "assignmentPolicy": frozenset(), "target": frozenset()}
 
@@ -47,7 +77,8 @@ class AssignmentMixin(ResourceView):
         return visible_assignments(self.client).order_by("-created_at", "pk")
 
     def optimize(self, queryset: QuerySet[Any], options: QueryOptions) -> QuerySet[Any]:
-        queryset = queryset.select_related("target")
+        if options.expands("target"):
+            queryset = queryset.select_related("target")
         if options.expands("accessPackage"):
             queryset = queryset.select_related("package")
         if options.expands("assignmentPolicy"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -30,7 +30,7 @@ from governance.api.base import (
     text_field,
     text_of,
 )
-from governance.api.odata import QueryOptions, enum, flag, ident, text
+from governance.api.odata import QueryOptions, enum, flag, ident, moment, text
 from governance.api.serializers import (
     ORIGIN_SYSTEM,
     RESOURCE_TYPE_OF_ORIGIN,
@@ -38,11 +38,12 @@ from governance.api.serializers import (
     ResourceOut,
     ResourceRequestOut,
     ResourceRoleOut,
+    stored_role_origin_id,
 )
 from governance.connectors.builtin import builtin_connector
 from governance.errors import NotFound, ValidationFailed
 from governance.ids import is_uuid
-from governance.models import AuditEvent, Catalog, CatalogState, DirectoryGroup, Resource, ResourceRole
+from governance.models import AccessPackage, AuditEvent, Catalog, CatalogState, DirectoryGroup, Resource, ResourceRole
 from governance.permissions import Action, get_for, restrict
 from governance.services import catalogs as catalog_services
 from governance.services.text import one_line
@@ -85,10 +86,19 @@ class CatalogMixin(ResourceView):
         "displayName": text("display_name"),
         "state": enum("state", CatalogState.values),
         "isExternallyVisible": flag("is_externally_visible"),
+        "createdDateTime": moment("created_at"),
+        "modifiedDateTime": moment("modified_at"),
     }
+    expandable = {"accessPackages": frozenset()}
 
     def base_queryset(self) -> QuerySet[Catalog]:
         return restrict(Catalog.objects.all(), self.client, Action.VIEW)
+
+    def optimize(self, queryset: QuerySet[Any], options: QueryOptions) -> QuerySet[Any]:
+        if options.expands("accessPackages"):
+            packages = restrict(AccessPackage.objects.order_by("created_at", "pk"), self.client, Action.VIEW)
+            queryset = queryset.prefetch_related(Prefetch("packages", queryset=packages))
+        return queryset
 
 
 class CatalogList(CatalogMixin):
@@ -120,10 +130,11 @@ class CatalogItem(CatalogMixin):
     def get(self, request: Request, pk: uuid.UUID) -> Response:
         return self.retrieve(request, pk)
 
-    @extend_schema(tags=TAG, request=CATALOG_INPUT, responses={200: CatalogOut, **ERRORS})
+    @extend_schema(tags=TAG, request=CATALOG_INPUT, responses={204: None, **ERRORS})
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
         changes = _catalog_changes(body_of(request))
-        return self.render(catalog_services.update_catalog(self.client, pk, **changes))
+        catalog_services.update_catalog(self.client, pk, **changes)
+        return no_content()
 
     @extend_schema(tags=TAG, responses={204: None, **ERRORS})
     def delete(self, request: Request, pk: uuid.UUID) -> Response:
@@ -147,8 +158,9 @@ class ResourceMixin(ResourceView):
         "originId": text("origin_id"),
         "originSystem": enum("resource_type", RESOURCE_TYPE_OF_ORIGIN.values(), convert=_origin_system),
         "catalog/id": ident("catalog_id"),
+        "createdDateTime": moment("created_at"),
     }
-    expandable = {"roles": frozenset(), "scopes": frozenset(), "catalog": frozenset()}
+    expandable = {"roles": frozenset(), "scopes": frozenset(), "catalog": frozenset(), "environment": frozenset()}
 
     def base_queryset(self) -> QuerySet[Resource]:
         return restrict(Resource.objects.all(), self.client, Action.VIEW)
@@ -192,7 +204,7 @@ class CatalogResourceRoleList(ResourceView):
     filters = {
         "id": ident("pk"),
         "displayName": text("display_name"),
-        "originId": text("origin_id"),
+        "originId": text("origin_id", convert=stored_role_origin_id),
         "originSystem": enum("resource__resource_type", RESOURCE_TYPE_OF_ORIGIN.values(), convert=_origin_system),
         "resource/id": ident("resource_id"),
         "resource/originId": text("resource__origin_id"),

@@ -27,7 +27,7 @@ from governance.api.base import (
     text_field,
     text_of,
 )
-from governance.api.odata import QueryOptions, enum, ident, text
+from governance.api.odata import QueryOptions, enum, ident, moment, text
 from governance.api.serializers import ConnectedOrganizationOut, GroupOut, UserOut
 from governance.errors import ValidationFailed
 from governance.models import ConnectedOrganization, ConnectedOrganizationState, DirectoryGroup, User
@@ -48,6 +48,7 @@ class UserMixin(ResourceView):
         "userPrincipalName": text("user_principal_name"),
         "mail": text("email"),
         "displayName": text("display_name"),
+        "userType": enum("user_type", ("Member", "Guest"), convert=str.lower),
     }
 
     def base_queryset(self) -> QuerySet[User]:
@@ -146,6 +147,7 @@ class OrganizationMixin(ResourceView):
         "id": ident("pk"),
         "displayName": text("display_name"),
         "state": enum("state", ConnectedOrganizationState.values),
+        "createdDateTime": moment("created_at"),
     }
 
     def base_queryset(self) -> QuerySet[ConnectedOrganization]:
@@ -187,11 +189,12 @@ class OrganizationItem(OrganizationMixin):
         return self.retrieve(request, pk)
 
     @extend_schema(
-        tags=ORGANIZATION_TAG, request=ORGANIZATION_INPUT, responses={200: ConnectedOrganizationOut, **ERRORS}
+        tags=ORGANIZATION_TAG, request=ORGANIZATION_INPUT, responses={202: ConnectedOrganizationOut, **ERRORS}
     )
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
+        """Graph documents this one PATCH as ``202 Accepted`` with the object (connectedorganization-update.md)."""
         changes = _organization_changes(body_of(request))
-        return self.render(organization_services.update_organization(self.client, pk, **changes))
+        return self.render(organization_services.update_organization(self.client, pk, **changes), status=202)
 
     @extend_schema(tags=ORGANIZATION_TAG, responses={204: None, **ERRORS})
     def delete(self, request: Request, pk: uuid.UUID) -> Response:

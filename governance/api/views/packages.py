@@ -28,10 +28,11 @@ from governance.api.base import (
     text_field,
     text_of,
 )
+from governance.api.errors import ODataError
 from governance.api.graph_policy import policy_spec
-from governance.api.odata import QueryOptions, enum, flag, ident, text
-from governance.api.serializers import PackageOut, PolicyOut, ResourceRoleScopeOut
-from governance.errors import ValidationFailed
+from governance.api.odata import QueryOptions, enum, flag, ident, moment, text
+from governance.api.serializers import PackageOut, PolicyOut, ResourceRoleScopeOut, stored_role_origin_id
+from governance.errors import NotFound, ValidationFailed
 from governance.ids import is_uuid
 from governance.models import (
     AccessPackage,
@@ -87,6 +88,8 @@ class PackageMixin(ResourceView):
         "description": text("description"),
         "isHidden": flag("is_hidden"),
         "catalog/id": ident("catalog_id"),
+        "createdDateTime": moment("created_at"),
+        "modifiedDateTime": moment("modified_at"),
     }
     expandable = {
         "catalog": frozenset(),
@@ -150,13 +153,14 @@ class PackageItem(PackageMixin):
     def get(self, request: Request, pk: uuid.UUID) -> Response:
         return self.retrieve(request, pk)
 
-    @extend_schema(tags=PACKAGE_TAG, request=PACKAGE_INPUT, responses={200: PackageOut, **ERRORS})
+    @extend_schema(tags=PACKAGE_TAG, request=PACKAGE_INPUT, responses={204: None, **ERRORS})
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
         data = body_of(request)
         changes = _package_changes(data)
         if "catalog" in data:
             raise ValidationFailed("A package cannot move to another catalog.", field="catalog")
-        return self.render(package_services.update_package(self.client, pk, **changes))
+        package_services.update_package(self.client, pk, **changes)
+        return no_content()
 
     @extend_schema(tags=PACKAGE_TAG, responses={204: None, **ERRORS})
     def delete(self, request: Request, pk: uuid.UUID) -> Response:
@@ -241,7 +245,7 @@ def _role_named(package: AccessPackage, role: dict[str, Any], scope: dict[str, A
         resource = object_of(role, "resource")
         resource_id = id_of(resource, "id") or id_of(scope, "id")
         resource_origin = text_of(resource, "originId") or text_of(scope, "originId")
-        candidates = roles.filter(origin_id=text_of(role, "originId", required=True))
+        candidates = roles.filter(origin_id__iexact=stored_role_origin_id(text_of(role, "originId", required=True)))
         if resource_id is not None:
             candidates = candidates.filter(resource_id=resource_id) if is_uuid(resource_id) else roles.none()
         elif resource_origin:
@@ -257,14 +261,34 @@ def _role_named(package: AccessPackage, role: dict[str, Any], scope: dict[str, A
     return found
 
 
+def _links_named(links: QuerySet[PackageResourceRole], scope_id: str) -> QuerySet[PackageResourceRole]:
+    """A resourceRoleScope by Graph's id ``<roleId>_<scopeId>`` (or the bare link id we used
+    to answer); any other shape is a 400."""
+    role_id, _, resource_id = scope_id.partition("_")
+    if resource_id:
+        if not (is_uuid(role_id) and is_uuid(resource_id)):
+            raise ODataError(f"Invalid id '{scope_id[:80]}': a resourceRoleScope id is <roleId>_<scopeId>.")
+        return links.filter(resource_role_id=uuid.UUID(role_id), resource_role__resource_id=uuid.UUID(resource_id))
+    if not is_uuid(scope_id):
+        raise ODataError(f"Invalid id '{scope_id[:80]}': a resourceRoleScope id is <roleId>_<scopeId>.")
+    return links.filter(pk=scope_id)
+
+
 class RoleScopeItem(RoleScopeMixin):
     @extend_schema(tags=PACKAGE_TAG, parameters=ITEM_PARAMETERS, responses={200: ResourceRoleScopeOut, **ERRORS})
-    def get(self, request: Request, pk: uuid.UUID, scope_id: uuid.UUID) -> Response:
-        return self.retrieve(request, scope_id, self.base_queryset().filter(package=self.package(pk)))
+    def get(self, request: Request, pk: uuid.UUID, scope_id: str) -> Response:
+        options = self.query_options(request, collection=False)
+        links = _links_named(self.base_queryset().filter(package=self.package(pk)), scope_id)
+        link = links.first()
+        if link is None:
+            raise NotFound("Resource role scope not found.")
+        return self.render(link, options)
 
     @extend_schema(tags=PACKAGE_TAG, responses={204: None, **ERRORS})
-    def delete(self, request: Request, pk: uuid.UUID, scope_id: uuid.UUID) -> Response:
-        link = self.get_object(scope_id, self.base_queryset().filter(package=self.package(pk)))
+    def delete(self, request: Request, pk: uuid.UUID, scope_id: str) -> Response:
+        link = _links_named(self.base_queryset().filter(package=self.package(pk)), scope_id).first()
+        if link is None:
+            raise NotFound("Resource role scope not found.")
         package_services.remove_resource_role(self.client, pk, link.resource_role_id)
         return no_content()
 
@@ -295,6 +319,8 @@ class PolicyMixin(ResourceView):
         "allowedTargetScope": enum("allowed_target_scope", TargetScope.values),
         "accessPackage/id": ident("package_id"),
         "catalog/id": ident("package__catalog_id"),
+        "createdDateTime": moment("created_at"),
+        "modifiedDateTime": moment("modified_at"),
     }
     expandable = {"accessPackage": frozenset(), "catalog": frozenset()}
 
@@ -347,9 +373,10 @@ class PolicyItem(PolicyMixin):
     def put(self, request: Request, pk: uuid.UUID) -> Response:
         return self._update(request, pk, replace=True)
 
-    @extend_schema(tags=POLICY_TAG, request=POLICY_INPUT, responses={200: PolicyOut, **ERRORS})
+    @extend_schema(tags=POLICY_TAG, request=POLICY_INPUT, responses={204: None, **ERRORS})
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
-        return self._update(request, pk, replace=False)
+        self._update(request, pk, replace=False)
+        return no_content()
 
     @extend_schema(tags=POLICY_TAG, responses={204: None, **ERRORS})
     def delete(self, request: Request, pk: uuid.UUID) -> Response:

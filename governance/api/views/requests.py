@@ -31,38 +31,51 @@ from governance.api.base import (
     text_field,
     text_of,
 )
-from governance.api.odata import QueryOptions, enum, ident
-from governance.api.serializers import RequestOut
-from governance.errors import InvalidTransition, NotAllowed, ValidationFailed
-from governance.models import AssignmentRequest, RequestState, RequestType
-from governance.permissions import visible_requests
+from governance.api.odata import QueryOptions, canonical, enum, ident, moment
+from governance.api.serializers import EXPIRATION_TYPES, RequestOut
+from governance.errors import InvalidTransition, NotAllowed, NotSupported, ValidationFailed
+from governance.models import AssignmentRequest, RequestState, RequestType, User
+from governance.permissions import approvable_requests, visible_requests
 from governance.services import assignments as assignment_services
 from governance.services import requests as request_services
 
 REQUEST_TAG = ["assignmentRequests"]
 
-# Graph calls an extension userUpdate; DESIGN §3 names it userExtend. Both are understood.
+# Graph calls an extension userUpdate; DESIGN §3 names it userExtend. Both are understood,
+# in any casing (Graph's own examples send "UserAdd" and "AdminAdd").
 REQUEST_TYPE_ALIASES = {"userUpdate": RequestType.USER_EXTEND}
+ACCEPTED_REQUEST_TYPES = ("adminAdd", "adminUpdate", "adminRemove", "userAdd", "userExtend", "userUpdate", "userRemove")
 
 
 def _request_type(value: str) -> str:
+    value = canonical(value, (*RequestType.values, *REQUEST_TYPE_ALIASES)) or value
     return REQUEST_TYPE_ALIASES.get(value, value)
 
 
+ASSIGNMENT_REFERENCE = inline_serializer(
+    "AssignmentRequestAssignment",
+    fields={
+        "id": serializers.UUIDField(required=False),
+        "targetId": serializers.UUIDField(required=False),
+        "assignmentPolicyId": serializers.UUIDField(required=False),
+        "accessPackageId": serializers.UUIDField(required=False),
+    },
+)
 REQUEST_INPUT = inline_serializer(
     "AssignmentRequestInput",
     fields={
-        "requestType": serializers.ChoiceField(
-            choices=["adminAdd", "adminUpdate", "adminRemove", "userAdd", "userExtend", "userUpdate", "userRemove"]
-        ),
-        "assignment": inline_serializer(
-            "AssignmentRequestAssignment",
+        "requestType": serializers.ChoiceField(choices=list(ACCEPTED_REQUEST_TYPES)),
+        "assignment": ASSIGNMENT_REFERENCE,
+        "accessPackageAssignment": inline_serializer(
+            "AccessPackageAssignmentAlias",
             fields={
                 "id": serializers.UUIDField(required=False),
                 "targetId": serializers.UUIDField(required=False),
                 "assignmentPolicyId": serializers.UUIDField(required=False),
                 "accessPackageId": serializers.UUIDField(required=False),
             },
+            required=False,
+            help_text="The beta name of 'assignment', which some v1.0 examples still send.",
         ),
         "justification": text_field(required=False),
         "schedule": inline_serializer(
@@ -86,24 +99,70 @@ REQUEST_INPUT = inline_serializer(
 
 
 def _schedule(data: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """(start, end) for the engine: a start already past means now, a duration ends after it."""
     schedule = object_of(data, "schedule")
-    refuse_unknown(schedule, ("startDateTime", "expiration", "recurrence"), "schedule")
+    refuse_unknown(schedule, ("startDateTime", "expiration", "recurrence", "@odata.type"), "schedule")
     if schedule.get("recurrence") is not None:
         raise ValidationFailed("Recurring schedules are not supported.", field="recurrence")
     start = datetime_of(schedule, "startDateTime")
+    now = timezone.now()
+    if start is not None and start <= now:
+        start = None
     expiration = object_of(schedule, "expiration")
-    refuse_unknown(expiration, ("endDateTime", "duration", "type"), "schedule.expiration")
+    refuse_unknown(expiration, ("endDateTime", "duration", "type", "@odata.type"), "schedule.expiration")
+    kind = text_of(expiration, "type")
+    if kind and canonical(kind, EXPIRATION_TYPES) is None:
+        raise ValidationFailed(f"'schedule.expiration.type' is one of {', '.join(EXPIRATION_TYPES)}.", field="type")
     end = datetime_of(expiration, "endDateTime")
     duration = text_of(expiration, "duration")
     if end is None and duration:
         days, hours = parse_duration(duration, "schedule.expiration.duration")
         try:
-            end = (start or timezone.now()) + timedelta(days=days, hours=hours)
+            end = (start or now) + timedelta(days=days, hours=hours)
         except OverflowError:
             raise ValidationFailed(
                 "The schedule would end after the year 9999.", field="schedule.expiration.duration"
             ) from None
     return start, end
+
+
+REQUEST_PROPERTIES = (
+    "requestType",
+    "assignment",
+    "accessPackageAssignment",
+    "justification",
+    "schedule",
+    "accessPackage",
+    "isValidationOnly",
+)
+
+
+def _refuse_unsupported(data: dict[str, Any]) -> None:
+    """Features of Graph's request body this server does not have yet: a clear refusal
+    naming them, never a request that silently drops them."""
+    if "answers" in data:
+        raise NotSupported(
+            "'answers' is not supported: access package questions and answers are not available on this server.",
+            field="answers",
+        )
+    if data.get("isValidationOnly") is True:
+        raise NotSupported("'isValidationOnly' requests are not supported.", field="isValidationOnly")
+    for name in ("verifiedCredentialsData", "customExtensionCalloutInstances"):
+        if name in data:
+            raise NotSupported(f"'{name}' is not supported.", field=name)
+
+
+def _target_by_email(assignment: dict[str, Any]) -> str | None:
+    """``target: {email}``: a person already in the directory, found by their email."""
+    email = text_of(object_of(assignment, "target"), "email")
+    if not email:
+        return None
+    person = User.objects.filter(email__iexact=email, is_active=True).first()
+    if person is None:
+        raise NotSupported(
+            "Only people already in the directory can be assigned: no user has this email.", field="email"
+        )
+    return str(person.pk)
 
 
 def _ref(data: dict[str, Any], flat: str, nested: str, key: str = "id") -> str | None:
@@ -117,13 +176,20 @@ class RequestMixin(ResourceView):
     filters = {
         "id": ident("pk"),
         "state": enum("state", RequestState.values),
-        "requestType": enum("request_type", RequestType.values, convert=_request_type),
+        "requestType": enum("request_type", [*RequestType.values, *REQUEST_TYPE_ALIASES], convert=_request_type),
+        "createdDateTime": moment("created_at"),
+        "completedDateTime": moment("completed_at"),
         "accessPackage/id": ident("package_id"),
         "assignment/id": ident("assignment_id"),
         "assignment/targetId": ident("target_id"),
         "requestor/objectId": ident("requestor_id"),
     }
-    expandable = {"accessPackage": frozenset(), "requestor": frozenset(), "assignment": frozenset({"target"})}
+    expandable = {
+        "accessPackage": frozenset(),
+        "requestor": frozenset(),
+        "assignment": frozenset({"target"}),
+        "accessPackageAssignment": frozenset({"target"}),
+    }
 
     def base_queryset(self) -> QuerySet[AssignmentRequest]:
         return visible_requests(self.client).order_by("-created_at", "pk")
@@ -134,6 +200,10 @@ class RequestMixin(ResourceView):
         if options.expands("requestor"):
             queryset = queryset.select_related("requestor")
         if options.expands("assignment"):
+            queryset = queryset.select_related("assignment__target")
+        if options.expands("accessPackageAssignment"):
+            # The beta name of the same navigation property, which the v1.0 pages still use.
+            options.expand.setdefault("assignment", options.expand.pop("accessPackageAssignment"))
             queryset = queryset.select_related("assignment__target")
         return queryset
 
@@ -148,16 +218,19 @@ class RequestList(RequestMixin):
     @extend_schema(tags=REQUEST_TAG, request=REQUEST_INPUT, responses={201: RequestOut, **ERRORS})
     def post(self, request: Request) -> Response:
         data = body_of(request)
-        refuse_unknown(data, ("requestType", "assignment", "justification", "schedule", "accessPackage"))
+        _refuse_unsupported(data)
+        refuse_unknown(data, REQUEST_PROPERTIES)
         request_type = _request_type(text_of(data, "requestType", required=True))
-        assignment = object_of(data, "assignment")
+        # accessPackageAssignment: the beta name some v1.0 examples still send.
+        assignment = object_of(data, "assignment") or object_of(data, "accessPackageAssignment")
         justification = free_text_of(data, "justification")
         package_id = _ref(assignment, "accessPackageId", "accessPackage") or id_of(
             object_of(data, "accessPackage"), "id"
         )
         policy_id = _ref(assignment, "assignmentPolicyId", "assignmentPolicy")
-        target_id = _ref(assignment, "targetId", "target", "objectId")
+        target_id = _ref(assignment, "targetId", "target", "objectId") or _target_by_email(assignment)
         start, end = _schedule(data)
+        sent = object_of(data, "schedule") or None
         made: AssignmentRequest | None
         if request_type == RequestType.ADMIN_ADD:
             if not package_id or not target_id:
@@ -173,6 +246,7 @@ class RequestList(RequestMixin):
                 start=start,
                 end=end,
                 justification=justification,
+                sent_schedule=sent,
             )[0]
         elif request_type == RequestType.USER_ADD:
             user = self.acting_user()
@@ -185,7 +259,13 @@ class RequestList(RequestMixin):
             if not package_id:
                 raise ValidationFailed("userAdd needs assignment.accessPackageId.", field="assignment")
             made = request_services.submit_request(
-                self.client, package_id, policy_id=policy_id, justification=justification, start=start, end=end
+                self.client,
+                package_id,
+                policy_id=policy_id,
+                justification=justification,
+                start=start,
+                end=end,
+                sent_schedule=sent,
             )
         else:
             assignment_id = id_of(assignment, "id", required=True)
@@ -206,7 +286,7 @@ class RequestList(RequestMixin):
         if request_type == RequestType.USER_EXTEND:
             return request_services.request_extension(self.client, assignment_id, justification=justification, end=end)
         raise ValidationFailed(
-            "requestType is one of adminAdd, adminUpdate, adminRemove, userAdd, userExtend (userUpdate), userRemove.",
+            "requestType is one of adminAdd, adminUpdate, adminRemove, userAdd, userUpdate (userExtend), userRemove.",
             field="requestType",
         )
 
@@ -227,14 +307,20 @@ class RequestsOfCurrentUser(RequestMixin):
         user = self.acting_user()
         if user is None:
             raise ValidationFailed("filterByCurrentUser needs a personal token: an application has no requests.")
-        on = current_user_filter(on, ("target", "createdBy"))
-        mine = AssignmentRequest.objects.filter(**({"target": user} if on == "target" else {"requestor": user}))
+        on = current_user_filter(on, ("target", "createdBy", "approver"))
+        if on == "approver":
+            mine = approvable_requests(user)
+        else:
+            mine = AssignmentRequest.objects.filter(**({"target": user} if on == "target" else {"requestor": user}))
         return self.list_response(request, mine.order_by("-created_at", "pk"))
 
 
 class RequestCancel(RequestMixin):
     @extend_schema(tags=REQUEST_TAG, request=None, responses={200: None, **ERRORS})
     def post(self, request: Request, pk: uuid.UUID) -> Response:
+        if self.get_object(pk).state == RequestState.CANCELED:
+            # Graph refuses to cancel twice; the service's idempotent no-op is for the portal.
+            raise InvalidTransition("The request is already canceled.", state=RequestState.CANCELED)
         request_services.cancel_request(self.client, pk)
         return no_content(200)
 
