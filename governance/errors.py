@@ -94,3 +94,11 @@ class NotSupported(DomainError):
 
     code = "notSupported"
     http_status = 400
+
+
+class IncompatibleAccess(DomainError):
+    """Rule 13: the person has, has requested, or belongs to something the package cannot
+    be combined with; the message names it."""
+
+    code = "incompatibleAccess"
+    http_status = 409

@@ -25,17 +25,23 @@ from governance.models import (
     Catalog,
     CatalogRole,
     CatalogState,
+    ChannelKind,
     CollaborationMode,
     ConnectedOrganization,
     ConnectedOrganizationState,
     Connector,
+    CustomExtension,
     DirectoryGroup,
     ExpirationType,
+    ExtensionMode,
+    ExtensionStage,
     OrganizationDomain,
+    QuestionKind,
     Resource,
     ResourceRole,
     ResourceType,
     TargetScope,
+    TimeoutAction,
     User,
 )
 from governance.services.policies import (
@@ -46,6 +52,7 @@ from governance.services.policies import (
     PolicySpec,
     StageSpec,
 )
+from governance.services.questions import MAX_QUESTIONS, ChoiceSpec, QuestionSpec
 from governance.services.sharing import MAX_NOTE
 from governance.services.text import MAX_NAME, MAX_TEXT, check_characters, one_line
 
@@ -457,6 +464,36 @@ class StageFields:
     timeout_days: Any
 
 
+@dataclass
+class QuestionFields:
+    number: int
+    id: Any
+    text: Any
+    kind: Any
+    required: Any
+    choices: Any
+
+
+# Empty question rows the policy form offers beyond those a policy already has.
+SPARE_QUESTIONS = 2
+
+
+def _choice_lines(choices: list[ChoiceSpec]) -> str:
+    return "\n".join(c.text if c.value == c.text else f"{c.value}|{c.text}" for c in choices)
+
+
+def _choices_of(lines: str) -> list[ChoiceSpec]:
+    """One option a line; ``KE|Kenya`` stores the value KE and shows Kenya."""
+    choices = []
+    for line in lines.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        value, _, text = line.partition("|")
+        choices.append(ChoiceSpec(value=value.strip(), text=(text or value).strip()))
+    return choices
+
+
 class PolicyForm(OnceForm):
     display_name = NameField()
     description = TextField(label="Description")
@@ -497,9 +534,50 @@ class PolicyForm(OnceForm):
     )
     extension_requires_approval = switch("Require approval to extend", "Extensions go to this policy's approvers.")
     enabled = switch("Enabled", "A disabled policy accepts no new requests.", initial=True)
+    extensions = forms.ModelMultipleChoiceField(
+        queryset=CustomExtension.objects.none(),
+        label="Custom extensions",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each runs at its own stage for requests and assignments of this policy.",
+    )
+    extension_on_timeout = forms.ChoiceField(
+        label="When a custom extension does not answer in time (or cannot be reached)",
+        choices=TimeoutAction.choices,
+        initial=TimeoutAction.CONTINUE,
+        widget=forms.RadioSelect,
+        required=False,
+    )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        questions: list[QuestionSpec] | None = None,
+        extensions: QuerySet[CustomExtension] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        choices = self.fields["extensions"]
+        choices.queryset = extensions if extensions is not None else CustomExtension.objects.none()  # type: ignore[attr-defined]
+        choices.label_from_instance = lambda e: f"{e} ({e.get_stage_display()}, {e.get_mode_display().lower()})"  # type: ignore[attr-defined]
+        # What the form does not show (a pattern, translations, editability) stays as it was.
+        self.saved_questions = {str(q.id): q for q in questions or [] if q.id}
+        sent = sum(1 for key in (self.data or {}) if re.fullmatch(r"question[0-9]+_text", key))
+        self.question_slots = min(MAX_QUESTIONS, max(sent, len(self.saved_questions) + SPARE_QUESTIONS))
+        for n in range(1, self.question_slots + 1):
+            self.fields[f"question{n}_id"] = forms.UUIDField(required=False, widget=forms.HiddenInput)
+            self.fields[f"question{n}_text"] = forms.CharField(label=f"Question {n}", required=False, max_length=1000)
+            self.fields[f"question{n}_kind"] = forms.ChoiceField(
+                label="Answer", choices=QuestionKind.choices, initial=QuestionKind.SHORT_TEXT, required=False
+            )
+            self.fields[f"question{n}_required"] = switch("Required")
+            self.fields[f"question{n}_choices"] = forms.CharField(
+                label="Options",
+                required=False,
+                max_length=MAX_TEXT,
+                widget=forms.Textarea(attrs={"rows": 3}),
+                help_text="Multiple choice: one option a line; write KE|Kenya to keep the code KE.",
+            )
         for n in range(1, MAX_STAGES + 1):
             if n > 1:
                 self.fields[f"stage{n}_enabled"] = switch(f"Add stage {n}")
@@ -546,6 +624,38 @@ class PolicyForm(OnceForm):
                     )
                 },
             )
+
+    def questions(self) -> Iterator[QuestionFields]:
+        for n in range(1, self.question_slots + 1):
+            yield QuestionFields(
+                number=n,
+                **{name: self[f"question{n}_{name}"] for name in ("id", "text", "kind", "required", "choices")},
+            )
+
+    def question_specs(self) -> list[QuestionSpec]:
+        """The rows with a question, in order; empty rows are no question."""
+        data = self.cleaned_data
+        specs = []
+        for n in range(1, self.question_slots + 1):
+            text = (data.get(f"question{n}_text") or "").strip()
+            if not text:
+                continue
+            question_id = data.get(f"question{n}_id")
+            saved = self.saved_questions.get(str(question_id)) if question_id else None
+            kind = data.get(f"question{n}_kind") or QuestionKind.SHORT_TEXT
+            specs.append(
+                QuestionSpec(
+                    id=saved.id if saved else None,
+                    text=text,
+                    kind=kind,
+                    is_required=bool(data.get(f"question{n}_required")),
+                    choices=_choices_of(data.get(f"question{n}_choices") or ""),
+                    is_answer_editable=saved.is_answer_editable if saved else True,
+                    regex_pattern=saved.regex_pattern if saved and saved.kind == kind else "",
+                    localizations=saved.localizations if saved else [],
+                )
+            )
+        return specs
 
     def _used_stages(self) -> list[int]:
         data = self.cleaned_data
@@ -606,6 +716,9 @@ class PolicyForm(OnceForm):
             allow_extension=data.get("allow_extension", False),
             extension_requires_approval=data.get("extension_requires_approval", False),
             enabled=data.get("enabled", False),
+            questions=self.question_specs(),
+            extension_ids=[e.pk for e in data.get("extensions") or []],
+            extension_on_timeout=data.get("extension_on_timeout") or TimeoutAction.CONTINUE,
         )
 
     @staticmethod
@@ -626,6 +739,14 @@ class PolicyForm(OnceForm):
             initial[f"stage{n}_sponsor"] = any(a.kind == ApproverKind.SPONSOR for a in primary)
             initial[f"stage{n}_fallback"] = [str(a.user_id) for a in fallback if a.kind == ApproverKind.USER]
             initial[f"stage{n}_fallback_groups"] = [str(a.group_id) for a in fallback if a.kind == ApproverKind.GROUP]
+        initial["extensions"] = [str(pk) for pk in spec.extension_ids or []]
+        initial["extension_on_timeout"] = spec.extension_on_timeout
+        for n, question in enumerate(spec.questions, start=1):
+            initial[f"question{n}_id"] = question.id
+            initial[f"question{n}_text"] = question.text
+            initial[f"question{n}_kind"] = question.kind
+            initial[f"question{n}_required"] = question.is_required
+            initial[f"question{n}_choices"] = _choice_lines(question.choices)
         return initial
 
 
@@ -725,3 +846,70 @@ class LifecycleForm(forms.Form):
     )
     remove_account = switch("Remove external user", "Delete the account some days after their last assignment ended.")
     remove_after_days = forms.IntegerField(label="Number of days before removing external user")
+
+
+# --- Separation of duties -------------------------------------------------------------
+
+
+class IncompatiblePackageForm(PortalForm):
+    """Overview > Separation of duties: a package that may not be combined with this one."""
+
+    other = forms.ModelChoiceField(queryset=AccessPackage.objects.none(), label="Incompatible access package")
+
+    def __init__(self, *args: Any, choices: QuerySet[AccessPackage], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["other"]
+        field.queryset = choices  # type: ignore[attr-defined]
+        field.label_from_instance = lambda package: f"{package} ({package.catalog})"  # type: ignore[attr-defined]
+
+
+class IncompatibleGroupForm(PortalForm):
+    """Members of the chosen groups may not request or be assigned this package."""
+
+    groups = groups_field("Incompatible groups", help_text="Members of these groups cannot have this package.")
+
+
+# --- Custom extensions ----------------------------------------------------------------
+
+
+class ExtensionForm(PortalForm):
+    """A catalog's custom extension; the signing secret is write-only."""
+
+    display_name = NameField()
+    description = TextField(label="Description")
+    endpoint_url = forms.URLField(
+        label="Endpoint",
+        max_length=2000,
+        assume_scheme="https",
+        help_text="An https:// URL that receives signed events.",
+    )
+    secret = forms.CharField(
+        label="Signing secret",
+        required=False,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="The endpoint checks each event's signature with it. Never shown again; leave empty to keep it.",
+    )
+    stage = forms.ChoiceField(label="Stage", choices=ExtensionStage.choices)
+    mode = forms.ChoiceField(
+        label="Mode", choices=ExtensionMode.choices, widget=forms.RadioSelect, initial=ExtensionMode.FIRE_AND_FORGET
+    )
+    timeout_minutes = forms.IntegerField(
+        label="Wait at most (minutes)",
+        min_value=1,
+        initial=60,
+        help_text="Wait for an answer: after this the policy's choice applies (continue or fail).",
+    )
+
+
+class ChatChannelForm(PortalForm):
+    """A catalog's chat channel; its webhook URL (a credential) is never shown back."""
+
+    display_name = NameField()
+    kind = forms.ChoiceField(label="Kind", choices=ChannelKind.choices)
+    url = forms.CharField(
+        label="Webhook URL",
+        max_length=2000,
+        widget=forms.URLInput(attrs={"autocomplete": "off"}),
+        help_text="The incoming webhook of the channel. Stored encrypted and never shown again.",
+    )

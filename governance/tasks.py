@@ -16,9 +16,11 @@ from governance.services import (
     approvals,
     assignments,
     bulk_reprocess,
+    chat,
     delivery,
     directory_sync,
     dispatch,
+    extensions,
     external_users,
     outbox,
     packages,
@@ -119,6 +121,29 @@ def expire_assignments() -> int:
 @shared_task(name="governance.tasks.send_expiry_reminders")
 def send_expiry_reminders() -> int:
     return assignments.send_expiry_reminders()
+
+
+@shared_task(name=dispatch.SEND_EXTENSION_CALLS)
+def send_extension_calls() -> int:
+    """Custom extension calls that are due (new ones, and retries whose backoff ended)."""
+    return extensions.send_due_calls()
+
+
+@shared_task(name=dispatch.SEND_CHAT_MESSAGES)
+def send_chat_messages() -> int:
+    """Chat notifications that are due (new ones, and retries whose backoff ended)."""
+    return chat.send_due()
+
+
+@shared_task(name="governance.tasks.extension_calls_sweep")
+def extension_calls_sweep() -> dict[str, int]:
+    """Beat: retry due extension calls and chat messages, and apply the policy's choice to
+    answers that never came."""
+    return {
+        "timed_out": extensions.time_out_calls(),
+        "sent": extensions.send_due_calls(),
+        "chat_sent": chat.send_due(),
+    }
 
 
 @shared_task(name="governance.tasks.time_out_approvals")

@@ -9,7 +9,8 @@ from typing import Any
 from django import forms
 
 from governance.forms import TextField
-from governance.models import Decision
+from governance.models import AssignmentPolicy, Decision, PolicyQuestion, QuestionKind
+from governance.services.questions import MAX_SHORT_ANSWER, AnswerSpec
 from myaccess.explain import PolicyExplanation
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
@@ -36,6 +37,20 @@ class SearchForm(forms.Form):
         """The search words; nothing when they are no valid search (too long, a NUL byte, which
         PostgreSQL cannot even compare)."""
         return str(self.cleaned_data.get("q", "")) if self.is_valid() else ""
+
+
+def _answer_field(question: PolicyQuestion) -> forms.Field:
+    label = f"{question.text} (required)" if question.is_required else question.text
+    if question.kind == QuestionKind.MULTIPLE_CHOICE:
+        return forms.ChoiceField(
+            label=label,
+            choices=[(c["value"], c["text"]) for c in question.choices],
+            widget=forms.RadioSelect,
+            required=False,
+        )
+    if question.kind == QuestionKind.LONG_TEXT:
+        return TextField(label=label, rows=3)
+    return forms.CharField(label=label, max_length=MAX_SHORT_ANSWER, required=False)
 
 
 class RequestForm(forms.Form):
@@ -76,6 +91,27 @@ class RequestForm(forms.Form):
         if not any(p.allow_custom_schedule for p in policies):
             for name in ("specific_period", "start", "end"):
                 del self.fields[name]
+        # Requestor information (rule 15): each policy's questions, answered for the chosen one.
+        self.asked: list[tuple[AssignmentPolicy, list[PolicyQuestion]]] = []
+        for policy in policies:
+            questions = sorted(policy.questions.all(), key=lambda q: q.sequence)
+            for question in questions:
+                self.fields[f"answer_{question.pk}"] = _answer_field(question)
+            if questions:
+                self.asked.append((policy, questions))
+
+    @property
+    def question_groups(self) -> list[tuple[AssignmentPolicy, list[Any]]]:
+        """Each policy's questions as bound fields, for the template."""
+        return [(policy, [self[f"answer_{q.pk}"] for q in questions]) for policy, questions in self.asked]
+
+    def answers(self) -> list[AnswerSpec]:
+        """The answers to the chosen policy's questions (the service judges them)."""
+        chosen = self.cleaned_data.get("policy") or (str(self.explanations[0].policy.pk) if self.explanations else "")
+        for policy, questions in self.asked:
+            if str(policy.pk) == str(chosen):
+                return [AnswerSpec(q.pk, self.cleaned_data.get(f"answer_{q.pk}") or "") for q in questions]
+        return []
 
     @property
     def policy_options(self) -> list[tuple[Any, PolicyExplanation]]:

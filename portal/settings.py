@@ -350,6 +350,7 @@ CELERY_BEAT_SCHEDULE = {
     "send-expiry-reminders": {"task": "governance.tasks.send_expiry_reminders", "schedule": timedelta(hours=1)},
     "time-out-approvals": {"task": "governance.tasks.time_out_approvals", "schedule": timedelta(minutes=15)},
     "remind-approvers": {"task": "governance.tasks.remind_approvers", "schedule": timedelta(minutes=15)},
+    "extension-calls": {"task": "governance.tasks.extension_calls_sweep", "schedule": timedelta(minutes=1)},
     "check-drift": {"task": "governance.tasks.check_drift", "schedule": crontab(minute=17)},
     "sync-directory": {
         "task": "governance.tasks.sync_directory",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from governance import models as m
+from governance.encryption import encrypt
 
 
 class UserFactory(DjangoModelFactory):
@@ -395,6 +397,90 @@ class FormSubmissionFactory(DjangoModelFactory):
     token = factory.Faker("uuid4", cast_to=None)
     user = factory.SubFactory(UserFactory)
     result_url = "/governance/packages/"
+
+
+class PolicyQuestionFactory(DjangoModelFactory):
+    class Meta:
+        model = m.PolicyQuestion
+
+    policy = factory.SubFactory(PolicyFactory)
+    sequence = 1
+    kind = m.QuestionKind.SHORT_TEXT
+    text = factory.Sequence(lambda n: f"Question {n}?")
+
+
+class RequestAnswerFactory(DjangoModelFactory):
+    class Meta:
+        model = m.RequestAnswer
+
+    request = factory.SubFactory(RequestFactory)
+    question_id = factory.LazyFunction(uuid.uuid4)
+    question_kind = m.QuestionKind.SHORT_TEXT
+    question_text = "What do you do for work?"
+    value = "Payroll"
+    display_value = "Payroll"
+
+
+class CustomExtensionFactory(DjangoModelFactory):
+    class Meta:
+        model = m.CustomExtension
+
+    catalog = factory.SubFactory(CatalogFactory)
+    display_name = factory.Sequence(lambda n: f"Extension {n}")
+    endpoint_url = "https://hooks.example.com/portcullis"
+    secret_encrypted = factory.LazyFunction(lambda: encrypt("extension-secret"))
+    stage = m.ExtensionStage.REQUEST_CREATED
+    mode = m.ExtensionMode.FIRE_AND_FORGET
+
+
+class PolicyExtensionFactory(DjangoModelFactory):
+    class Meta:
+        model = m.PolicyExtension
+
+    policy = factory.SubFactory(PolicyFactory)
+    extension = factory.SubFactory(CustomExtensionFactory, catalog=factory.SelfAttribute("..policy.package.catalog"))
+
+
+class ExtensionCallFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ExtensionCall
+
+    request = factory.SubFactory(RequestFactory)
+    extension = factory.SubFactory(CustomExtensionFactory)
+    extension_name = factory.LazyAttribute(lambda o: o.extension.display_name)
+    stage = m.ExtensionStage.REQUEST_CREATED
+    mode = m.ExtensionMode.FIRE_AND_FORGET
+
+
+class ExtensionAttemptFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ExtensionAttempt
+
+    call = factory.SubFactory(ExtensionCallFactory)
+    outcome = "delivered"
+    status_code = 200
+    message = "HTTP 200 OK"
+
+
+class ChatChannelFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ChatChannel
+
+    catalog = factory.SubFactory(CatalogFactory)
+    display_name = factory.Sequence(lambda n: f"Channel {n}")
+    kind = m.ChannelKind.WEBHOOK
+    url_encrypted = factory.LazyFunction(lambda: encrypt("https://chat.example.com/hooks/approvals"))
+    url_hint = "https://chat.example.com/…"
+
+
+class ChatMessageFactory(DjangoModelFactory):
+    class Meta:
+        model = m.ChatMessage
+
+    channel = factory.SubFactory(ChatChannelFactory)
+    kind = "approval_needed"
+    title = "Approval needed"
+    body = "Someone requests something."
 
 
 class HistogramBucketFactory(DjangoModelFactory):

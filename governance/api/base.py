@@ -272,6 +272,9 @@ def bool_of(data: Mapping[str, Any], name: str, default: bool = False) -> bool:
     value = data.get(name)
     if value is None:
         return default
+    # Graph reads "true" and "false" as the booleans (Microsoft's own policy Example 4 sends them).
+    if isinstance(value, str) and value.lower() in {"true", "false"}:
+        return value.lower() == "true"
     if not isinstance(value, bool):
         raise ValidationFailed(f"'{name}' must be true or false.", field=name)
     return value

@@ -22,8 +22,9 @@ from governance.api.base import (
     text_of,
 )
 from governance.errors import NotSupported, ValidationFailed
-from governance.models import ApproverKind, ExpirationType, TargetScope
+from governance.models import ApproverKind, ExpirationType, QuestionKind, TargetScope
 from governance.services.policies import ApproverSpec, PolicySpec, StageSpec
+from governance.services.questions import ChoiceSpec, QuestionSpec
 
 POLICY_PROPERTIES = (
     "id",
@@ -46,11 +47,6 @@ POLICY_PROPERTIES = (
 
 def _refuse_unsupported(data: dict[str, Any]) -> None:
     """Graph policy features this server does not have (yet): refused by name, never dropped."""
-    if "questions" in data:
-        raise NotSupported(
-            "'questions' is not supported: access package questions are not available on this server.",
-            field="questions",
-        )
     review = data.get("reviewSettings")
     if review is not None and not (isinstance(review, dict) and review.get("isEnabled") is False):
         raise NotSupported(
@@ -235,6 +231,80 @@ def _approval_settings(spec: PolicySpec, settings: dict[str, Any]) -> None:
     spec.stages = stages
 
 
+_QUESTION = ("id", "sequence", "isRequired", "isAnswerEditable", "text", "localizations")
+_TEXT_QUESTION = (*_QUESTION, "isSingleLineQuestion", "regexPattern")
+_CHOICE_QUESTION = (*_QUESTION, "choices", "isMultipleSelectionAllowed")
+
+
+def _localizations(item: dict[str, Any], field: str) -> list[dict[str, str]]:
+    found = []
+    for entry in list_of(item, "localizations"):
+        if not isinstance(entry, dict):
+            raise ValidationFailed(f"'{field}.localizations' lists objects.", field=field)
+        refuse_unknown(entry, ("languageCode", "text"), f"{field}.localizations")
+        found.append({"languageCode": text_of(entry, "languageCode", required=True), "text": text_of(entry, "text")})
+    return found
+
+
+def _sequence(item: dict[str, Any], default: int) -> int:
+    value = item.get("sequence", default)
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 6:
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 100_000:
+        raise ValidationFailed("'sequence' is a whole number.", field="sequence")
+    return value
+
+
+def _questions(items: list[Any]) -> list[QuestionSpec]:
+    """accessPackageTextInputQuestion and accessPackageMultipleChoiceQuestion, by sequence."""
+    ordered: list[tuple[int, int, QuestionSpec]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValidationFailed("'questions' lists questions (objects).", field="questions")
+        kind = odata_type(item)
+        if kind == "accessPackageTextInputQuestion":
+            refuse_unknown(item, _TEXT_QUESTION, "questions")
+            single = bool_of(item, "isSingleLineQuestion", True)
+            spec = QuestionSpec(
+                text="",
+                kind=QuestionKind.SHORT_TEXT if single else QuestionKind.LONG_TEXT,
+                regex_pattern=text_of(item, "regexPattern") or "",
+            )
+        elif kind == "accessPackageMultipleChoiceQuestion":
+            refuse_unknown(item, _CHOICE_QUESTION, "questions")
+            if bool_of(item, "isMultipleSelectionAllowed"):
+                raise ValidationFailed(
+                    "'isMultipleSelectionAllowed' is not supported: a question takes one choice.",
+                    field="isMultipleSelectionAllowed",
+                )
+            choices = []
+            for choice in list_of(item, "choices"):
+                if not isinstance(choice, dict):
+                    raise ValidationFailed("'choices' lists accessPackageAnswerChoice objects.", field="choices")
+                refuse_unknown(choice, ("actualValue", "text", "localizations"), "choices")
+                choices.append(
+                    ChoiceSpec(
+                        value=text_of(choice, "actualValue", required=True) or "",
+                        text=text_of(choice, "text") or text_of(choice, "actualValue") or "",
+                        localizations=_localizations(choice, "choices"),
+                    )
+                )
+            spec = QuestionSpec(text="", kind=QuestionKind.MULTIPLE_CHOICE, choices=choices)
+        else:
+            raise ValidationFailed(
+                "'questions' are accessPackageTextInputQuestion or accessPackageMultipleChoiceQuestion "
+                f"(got '{kind or 'no @odata.type'}').",
+                field="questions",
+            )
+        spec.text = text_of(item, "text", required=True) or ""
+        spec.id = id_of(item, "id")
+        spec.is_required = bool_of(item, "isRequired")
+        spec.is_answer_editable = bool_of(item, "isAnswerEditable", True)
+        spec.localizations = _localizations(item, "questions")
+        ordered.append((_sequence(item, index + 1), index, spec))
+    return [spec for _, _, spec in sorted(ordered, key=lambda entry: entry[:2])]
+
+
 def policy_spec(data: dict[str, Any], base: PolicySpec | None = None) -> PolicySpec:
     """A Graph policy body as a :class:`PolicySpec`, over ``base`` for a PATCH."""
     _refuse_unsupported(data)
@@ -260,4 +330,10 @@ def policy_spec(data: dict[str, Any], base: PolicySpec | None = None) -> PolicyS
         _requestor_settings(spec, object_of(data, "requestorSettings"))
     if "requestApprovalSettings" in data:
         _approval_settings(spec, object_of(data, "requestApprovalSettings"))
+    if "questions" in data:
+        spec.questions = _questions(list_of(data, "questions"))
+    if spec.expiration_type == ExpirationType.NEVER:
+        # Graph lets a policy without expiration say its targets may update their access
+        # (Microsoft's Examples 2 and 4 do): there is no end to extend, so nothing to allow.
+        spec.allow_extension = False
     return spec

@@ -21,6 +21,9 @@ from governance.models import (
     AssignmentRequest,
     AssignmentState,
     ExpirationType,
+    PolicyQuestion,
+    QuestionKind,
+    RequestAnswer,
     RequestState,
     RequestType,
     Resource,
@@ -260,6 +263,50 @@ def subject_sets(approvers: Any) -> list[dict[str, Any]]:
 
 _OBJECT = OpenApiTypes.OBJECT
 
+QUESTION_TYPE: dict[str, str] = {
+    QuestionKind.SHORT_TEXT: "#microsoft.graph.accessPackageTextInputQuestion",
+    QuestionKind.LONG_TEXT: "#microsoft.graph.accessPackageTextInputQuestion",
+    QuestionKind.MULTIPLE_CHOICE: "#microsoft.graph.accessPackageMultipleChoiceQuestion",
+}
+
+
+def question_out(question: PolicyQuestion) -> dict[str, Any]:
+    """accessPackageTextInputQuestion or accessPackageMultipleChoiceQuestion."""
+    body: dict[str, Any] = {
+        "@odata.type": QUESTION_TYPE[question.kind],
+        "id": str(question.pk),
+        "sequence": question.sequence,
+        "isRequired": question.is_required,
+        "isAnswerEditable": question.is_answer_editable,
+        "text": question.text,
+        "localizations": list(question.localizations or []),
+    }
+    if question.kind == QuestionKind.MULTIPLE_CHOICE:
+        body["isMultipleSelectionAllowed"] = False
+        body["choices"] = [
+            {"actualValue": c["value"], "text": c["text"], "localizations": c.get("localizations") or []}
+            for c in question.choices
+        ]
+    else:
+        body["isSingleLineQuestion"] = question.kind == QuestionKind.SHORT_TEXT
+        body["regexPattern"] = question.regex_pattern or None
+    return body
+
+
+def answer_out(answer: RequestAnswer) -> dict[str, Any]:
+    """accessPackageAnswerString, naming the question it answers."""
+    return {
+        "@odata.type": "#microsoft.graph.accessPackageAnswerString",
+        "value": answer.value,
+        "displayValue": answer.display_value,
+        "answeredQuestion": {
+            "@odata.type": QUESTION_TYPE.get(answer.question_kind, QUESTION_TYPE[QuestionKind.SHORT_TEXT]),
+            "id": str(answer.question_id),
+            "sequence": answer.sequence,
+            "text": answer.question_text,
+        },
+    }
+
 
 class PolicyBrief(GraphSerializer):
     id = serializers.UUIDField()
@@ -270,8 +317,13 @@ class PolicyBrief(GraphSerializer):
     expiration = serializers.SerializerMethodField()
     requestorSettings = serializers.SerializerMethodField()
     requestApprovalSettings = serializers.SerializerMethodField()
+    questions = serializers.SerializerMethodField()
     createdDateTime = GraphDateTime(source="created_at")
     modifiedDateTime = GraphDateTime(source="modified_at")
+
+    @extend_schema_field({"type": "array", "items": {"type": "object"}})
+    def get_questions(self, policy: AssignmentPolicy) -> list[dict[str, Any]]:
+        return [question_out(q) for q in sorted(policy.questions.all(), key=lambda q: q.sequence)]
 
     @extend_schema_field({"type": "array", "items": {"type": "object"}})
     def get_specificAllowedTargets(self, policy: AssignmentPolicy) -> list[dict[str, Any]]:
@@ -486,6 +538,11 @@ class RequestOut(GraphSerializer):
     assignment = serializers.SerializerMethodField()
     accessPackage = PackageBrief(source="package")
     requestor = SubjectOut()
+    answers = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "array", "items": {"type": "object"}})
+    def get_answers(self, request: AssignmentRequest) -> list[dict[str, Any]]:
+        return [answer_out(a) for a in sorted(request.answers.all(), key=lambda a: a.sequence)]
 
     @extend_schema_field(serializers.ChoiceField(choices=GRAPH_REQUEST_TYPES))
     def get_requestType(self, request: AssignmentRequest) -> str:

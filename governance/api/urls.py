@@ -6,7 +6,7 @@ from django.urls import path, re_path, register_converter
 
 from governance.api import schema  # noqa: F401 - registers the bearer scheme with drf-spectacular
 from governance.api.errors import not_found_json
-from governance.api.views import approvals, assignments, catalogs, directory, packages, requests
+from governance.api.views import approvals, assignments, catalogs, directory, packages, requests, separation
 
 
 class GraphIdConverter:
@@ -83,6 +83,42 @@ urlpatterns = [
         packages.RoleScopeItem.as_view(),
         name="api-scope",
     ),
+    # Separation of duties (rule 13)
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/incompatibleAccessPackages",
+        separation.IncompatiblePackageList.as_view(),
+        name="api-incompatible-packages",
+    ),
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/incompatibleAccessPackages/$ref",
+        separation.IncompatiblePackageRef.as_view(),
+        name="api-incompatible-package-ref",
+    ),
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/incompatibleAccessPackages/<uuid:other>/$ref",
+        separation.IncompatiblePackageItemRef.as_view(),
+        name="api-incompatible-package-item-ref",
+    ),
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/accessPackagesIncompatibleWith",
+        separation.PackagesIncompatibleWith.as_view(),
+        name="api-packages-incompatible-with",
+    ),
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/incompatibleGroups",
+        separation.IncompatibleGroupList.as_view(),
+        name="api-incompatible-groups",
+    ),
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/incompatibleGroups/$ref",
+        separation.IncompatibleGroupRef.as_view(),
+        name="api-incompatible-group-ref",
+    ),
+    path(
+        f"{EM}/accessPackages/<uuid:pk>/incompatibleGroups/<uuid:group>/$ref",
+        separation.IncompatibleGroupItemRef.as_view(),
+        name="api-incompatible-group-item-ref",
+    ),
     path(f"{EM}/assignmentPolicies", packages.PolicyList.as_view(), name="api-policies"),
     path(f"{EM}/assignmentPolicies/<gid:pk>", packages.PolicyItem.as_view(), name="api-policy"),
     path(f"{EM}/assignmentRequests", requests.RequestList.as_view(), name="api-requests"),
@@ -98,6 +134,7 @@ urlpatterns = [
         requests.RequestReprocess.as_view(),
         name="api-request-reprocess",
     ),
+    path(f"{EM}/assignmentRequests/<uuid:pk>/resume", requests.RequestResume.as_view(), name="api-request-resume"),
     path(f"{EM}/assignments", assignments.AssignmentList.as_view(), name="api-assignments"),
     re_path(
         rf"^{EM}/assignments/{CURRENT_USER}$",

@@ -13,7 +13,18 @@ from governance.models.assignment import (
 from governance.models.audit import ACTIVITY_NAMES, AuditEvent, activity_name
 from governance.models.bulk import BulkReprocess, BulkReprocessKind, BulkReprocessState
 from governance.models.catalog import Catalog, CatalogRole, CatalogRoleAssignment, CatalogState
+from governance.models.chat import ChannelKind, ChatChannel, ChatMessage
 from governance.models.connector import Connector, DriftMode, Resource, ResourceRole, ResourceType
+from governance.models.extension import (
+    CallState,
+    CustomExtension,
+    ExtensionAttempt,
+    ExtensionCall,
+    ExtensionMode,
+    ExtensionStage,
+    PolicyExtension,
+    TimeoutAction,
+)
 from governance.models.identity import (
     CollaborationMode,
     CollaborationRestriction,
@@ -52,6 +63,8 @@ from governance.models.policy import (
     ApproverKind,
     AssignmentPolicy,
     ExpirationType,
+    PolicyQuestion,
+    QuestionKind,
     StageApprover,
     TargetScope,
 )
@@ -60,6 +73,7 @@ from governance.models.request import (
     ApprovalDecision,
     AssignmentRequest,
     Decision,
+    RequestAnswer,
     RequestState,
     RequestType,
 )
@@ -82,15 +96,20 @@ __all__ = [
     "BulkReprocess",
     "BulkReprocessKind",
     "BulkReprocessState",
+    "CallState",
     "Catalog",
     "CatalogRole",
     "CatalogRoleAssignment",
     "CatalogState",
+    "ChannelKind",
+    "ChatChannel",
+    "ChatMessage",
     "CollaborationMode",
     "CollaborationRestriction",
     "ConnectedOrganization",
     "ConnectedOrganizationState",
     "Connector",
+    "CustomExtension",
     "Decision",
     "DeliveryAttempt",
     "DirectoryGroup",
@@ -99,6 +118,10 @@ __all__ = [
     "DriftMode",
     "ExpirationType",
     "ExpiryReminder",
+    "ExtensionAttempt",
+    "ExtensionCall",
+    "ExtensionMode",
+    "ExtensionStage",
     "ExternalIdentity",
     "ExternalUserLifecycle",
     "ExternalUserOffboarding",
@@ -115,6 +138,10 @@ __all__ = [
     "OutboundEmail",
     "Outcome",
     "PackageResourceRole",
+    "PolicyExtension",
+    "PolicyQuestion",
+    "QuestionKind",
+    "RequestAnswer",
     "RequestState",
     "RequestType",
     "Resource",
@@ -128,6 +155,7 @@ __all__ = [
     "SyncMode",
     "SyncOutcome",
     "TargetScope",
+    "TimeoutAction",
     "User",
     "UserType",
     "activity_name",

@@ -24,6 +24,15 @@ class AccessPackage(CatalogScoped, models.Model):
         help_text="Hidden packages are not listed in My Access; only their direct link opens them.",
     )
     resource_roles = models.ManyToManyField(ResourceRole, through="PackageResourceRole", related_name="packages")
+    # Separation of duties (rule 13). A link is one-way in storage (Graph's
+    # ``incompatibleAccessPackages``; the other end reads it as ``incompatible_with``, Graph's
+    # ``accessPackagesIncompatibleWith``) and checked both ways.
+    incompatible_packages = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, related_name="incompatible_with"
+    )
+    incompatible_groups = models.ManyToManyField(
+        "governance.DirectoryGroup", blank=True, related_name="incompatible_packages"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
 

@@ -245,3 +245,50 @@ class StageApprover(models.Model):
         else:
             label = self.get_kind_display()
         return f"{label} (fallback)" if self.is_fallback else label
+
+
+# --- Requestor information: questions (rule 15) -----------------------------------------
+
+
+class QuestionKind(models.TextChoices):
+    SHORT_TEXT = "shortText", "Short text"
+    LONG_TEXT = "longText", "Long text"
+    MULTIPLE_CHOICE = "multipleChoice", "Multiple choice"
+
+
+class PolicyQuestion(CatalogScoped, models.Model):
+    """A question a policy asks the requestor (Graph ``accessPackageQuestion``). Its answers
+    are copied onto each request with the words asked, so editing or deleting a question
+    never changes what a submitted request says."""
+
+    catalog_path = "policy__package__catalog_id"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    policy = models.ForeignKey(AssignmentPolicy, on_delete=models.CASCADE, related_name="questions")
+    sequence = models.PositiveSmallIntegerField(default=1)
+    kind = models.CharField(max_length=16, choices=QuestionKind.choices, default=QuestionKind.SHORT_TEXT)
+    text = models.CharField(max_length=1000)
+    is_required = models.BooleanField(default=False)
+    # Graph's isAnswerEditable: whether an administrator's update (adminUpdate) may change it.
+    is_answer_editable = models.BooleanField(default=True)
+    # Multiple choice: [{"value": "KE", "text": "Kenya", "localizations": [...]}, ...].
+    choices = models.JSONField(default=list, blank=True)
+    regex_pattern = models.CharField(max_length=500, blank=True)
+    # [{"languageCode": "fr-CA", "text": "..."}]: kept and given back to Graph clients.
+    localizations = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["policy", "sequence"]
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def is_choice(self) -> bool:
+        return self.kind == QuestionKind.MULTIPLE_CHOICE
+
+    def choice_text(self, value: str) -> str | None:
+        for choice in self.choices:
+            if choice.get("value") == value:
+                return str(choice.get("text") or value)
+        return None

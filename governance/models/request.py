@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from django.conf import settings
@@ -324,3 +324,36 @@ class ApprovalDecision(CatalogScoped, models.Model):
 
     def __str__(self) -> str:
         return f"Stage {self.stage_order}: {self.get_decision_display()} by {self.approver_label}"
+
+
+class RequestAnswer(CatalogScoped, models.Model):
+    """A requestor's answer to one question, with the question as it was asked (rule 15).
+    Written once with the request and never changed: an administrator's update of answers
+    (Graph ``adminUpdate``) is a new request carrying the new ones."""
+
+    catalog_path = "request__package__catalog_id"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request = models.ForeignKey(AssignmentRequest, on_delete=models.CASCADE, related_name="answers")
+    # The question's id (Graph ``answeredQuestion.id``), kept even if the question is deleted.
+    question_id = models.UUIDField()
+    question_kind = models.CharField(max_length=16)
+    question_text = models.CharField(max_length=1000)
+    sequence = models.PositiveSmallIntegerField(default=1)
+    value = models.TextField(blank=True)
+    display_value = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["request", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "question_id"], name="one_answer_per_question"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question_text}: {self.display_value or self.value}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("Answers are immutable once submitted (rule 15).")
+        super().save(*args, **kwargs)

@@ -4,7 +4,7 @@ expiry (rule 6), expiry reminders, and reprocess (rule 2)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -18,6 +18,7 @@ from governance.audit import SYSTEM_LABEL, actor_label, build_event, log_action
 from governance.errors import (
     DomainError,
     DuplicateRequest,
+    IncompatibleAccess,
     InvalidTransition,
     NotFound,
     ValidationFailed,
@@ -31,6 +32,8 @@ from governance.models import (
     AssignmentState,
     AuditEvent,
     ExpiryReminder,
+    ExtensionStage,
+    RequestAnswer,
     RequestState,
     RequestType,
     RoleGrant,
@@ -38,13 +41,15 @@ from governance.models import (
 )
 from governance.models.identity import person_of
 from governance.permissions import Action, get_for
-from governance.services import notifications
+from governance.services import callouts, notifications
 from governance.services.dispatch import wake_delivery
 from governance.services.grants import back_to_work, refresh_many
 from governance.services.lifecycle import approve_and_proceed, request_on, set_request_state, start_delivery
 from governance.services.locks import lock_for
+from governance.services.questions import AnswerSpec, check_answers, record_answers
 from governance.services.reprocess import BulkResult, reprocess_assignments
 from governance.services.requests import refuse_duplicate, validate_period
+from governance.services.separation import conflicts_of
 from governance.services.text import clean_text
 
 __all__ = ["reprocess_assignment", "reprocess_assignments"]
@@ -99,6 +104,7 @@ def create_direct_assignments(
                 problems.append(str(target))
         if problems:
             raise DuplicateRequest(f"Already assigned or with an open request: {', '.join(problems)}.", field="users")
+        _refuse_incompatible(targets, package)
         requests = []
         try:
             with transaction.atomic():
@@ -116,11 +122,23 @@ def create_direct_assignments(
                         sent_schedule=sent_schedule,
                     )
                     log_action(actor, "request.submitted", request)
-                    approve_and_proceed(request, actor, now)
+                    if not callouts.fire(request, ExtensionStage.REQUEST_CREATED):
+                        approve_and_proceed(request, actor, now)
                     requests.append(request)
         except IntegrityError as exc:
             raise DuplicateRequest("Someone else assigned one of these users at the same time; try again.") from exc
     return requests
+
+
+def _refuse_incompatible(targets: list[User], package: AccessPackage) -> None:
+    """Rule 13: every person refused, each with the conflict named."""
+    conflicts = conflicts_of(targets, package)
+    if conflicts:
+        raise IncompatibleAccess(
+            " ".join(found[0].message(target) for target, found in conflicts.items()),
+            field="users",
+            conflicts=[c.other for found in conflicts.values() for c in found],
+        )
 
 
 def remove_assignment(actor: Any, assignment_id: UUID | str, justification: str = "") -> AssignmentRequest | None:
@@ -165,20 +183,48 @@ def remove_assignments(actor: Any, assignment_ids: Iterable[UUID | str], justifi
     return result
 
 
-def update_assignment_end(actor: Any, assignment_id: UUID | str, end: datetime | None) -> AssignmentRequest:
-    """An administrator changes when an assignment ends (adminUpdate)."""
+def update_assignment_end(
+    actor: Any,
+    assignment_id: UUID | str,
+    end: datetime | None,
+    *,
+    answers: Sequence[AnswerSpec] | None = None,
+    keep_end: bool = False,
+) -> AssignmentRequest:
+    """An administrator changes when an assignment ends (adminUpdate), or (``answers``,
+    with ``keep_end``) the answers it was requested with: a new request carries them, and
+    the answers of earlier requests stay as they were (rule 15)."""
     if not is_uuid(assignment_id):
         raise NotFound("Assignment not found.")
     now = timezone.now()
-    if end is not None and end <= now:
+    if not keep_end and end is not None and end <= now:
         raise ValidationFailed("The end must be in the future.", field="end")
     with transaction.atomic():
         assignment = lock_for(actor, Action.ASSIGN, Assignment.objects, assignment_id, "assignment")
         if assignment.state not in AssignmentState.ACTIVE:
             raise InvalidTransition("Only an active assignment can be changed.")
-        request = request_on(assignment, RequestType.ADMIN_UPDATE, actor, schedule_end=end)
+        checked = []
+        if answers is not None:
+            if assignment.policy is None:
+                raise ValidationFailed("This assignment's policy was deleted: it has no questions.", field="answers")
+            checked = check_answers(assignment.policy, answers, previous=current_answers(assignment), admin_update=True)
+        request = request_on(
+            assignment, RequestType.ADMIN_UPDATE, actor, schedule_end=assignment.end_at if keep_end else end
+        )
+        record_answers(request, checked)
         start_delivery(request, actor, now)
     return request
+
+
+def current_answers(assignment: Assignment) -> list[RequestAnswer]:
+    """The answers of the latest request of this assignment that carried any."""
+    latest = (
+        AssignmentRequest.objects.filter(assignment=assignment, answers__isnull=False)
+        .order_by("-created_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return list(RequestAnswer.objects.filter(request_id=latest).order_by("sequence")) if latest else []
 
 
 # --- Beat jobs ------------------------------------------------------------------------

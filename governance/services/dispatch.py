@@ -22,6 +22,8 @@ SEND_PENDING_EMAILS = "governance.tasks.send_pending_emails"
 PROPAGATE_ROLE_OPERATION = "governance.tasks.propagate_role_operation"
 REPROCESS_MATCHING = "governance.tasks.reprocess_matching"
 SYNC_DIRECTORY = "governance.tasks.sync_directory"
+SEND_EXTENSION_CALLS = "governance.tasks.send_extension_calls"
+SEND_CHAT_MESSAGES = "governance.tasks.send_chat_messages"
 
 
 def send(name: str, *args: Any, countdown: float | None = None) -> None:

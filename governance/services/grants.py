@@ -30,6 +30,7 @@ from governance.models import (
     AssignmentRequest,
     AssignmentState,
     AuditEvent,
+    ExtensionStage,
     GrantState,
     RequestState,
     RequestType,
@@ -37,7 +38,7 @@ from governance.models import (
     RoleGrant,
     RoleOperation,
 )
-from governance.services import metrics, notifications
+from governance.services import callouts, metrics, notifications
 from governance.services.dispatch import wake_delivery
 
 # --- Derivation (pure) ----------------------------------------------------------------
@@ -281,6 +282,10 @@ def complete_requests(
     metrics.observe_time_to_access(done.get(RequestState.DELIVERED, []), now)
     completed = [request for settled in done.values() for request in settled]
     notifications.requests_completed(completed)
+    granted = [r for r in completed if r.request_type in RequestType.ADDS and r.state != RequestState.DELIVERY_FAILED]
+    callouts.fire_many(granted, ExtensionStage.ASSIGNMENT_GRANTED)
+    removed = [r for r in completed if r.request_type in RequestType.REMOVES and r.state == RequestState.DELIVERED]
+    callouts.fire_many(removed, ExtensionStage.ASSIGNMENT_REMOVED)
     return completed
 
 

@@ -20,12 +20,13 @@ from governance.models import (
     Assignment,
     AssignmentRequest,
     AssignmentState,
+    ExtensionStage,
     RequestState,
     RequestType,
     ResourceRole,
 )
 from governance.models.identity import person_of
-from governance.services import notifications
+from governance.services import callouts, notifications
 from governance.services.grants import complete_request_if_done, refresh_states, unwant_grants, want_roles
 
 
@@ -74,6 +75,7 @@ def set_request_state(request: AssignmentRequest, transition: str, actor: Any, *
 def approve_and_proceed(request: AssignmentRequest, actor: Any, now: datetime | None = None) -> None:
     """The request is fully approved (or needed no approval): schedule or deliver it."""
     now = now or timezone.now()
+    callouts.fire(request, ExtensionStage.REQUEST_APPROVED)
     if request.request_type in RequestType.ADDS and request.schedule_start and request.schedule_start > now:
         set_request_state(request, "schedule", actor, start=request.schedule_start.isoformat())
         notifications.request_approved(request)
@@ -163,6 +165,7 @@ def _deliver_update(request: AssignmentRequest, actor: Any) -> None:
 
 def _deliver_removal(request: AssignmentRequest, actor: Any, now: datetime) -> None:
     assignment = _assignment_of(request)
+    callouts.fire(request, ExtensionStage.REMOVAL_SCHEDULED)
     transition = "expire" if request.request_type == RequestType.SYSTEM_REMOVE else "remove"
     end_assignment(assignment, transition, actor, now=now, request=request)
     refresh_states(assignment, actor=actor)

@@ -39,6 +39,7 @@ from governance.models import (
     RoleGrant,
     User,
 )
+from governance.services import chat
 from governance.services.dispatch import wake_email_sender
 from governance.services.text import one_line
 
@@ -156,8 +157,19 @@ def request_submitted(request: AssignmentRequest, approvers: Iterable[User] = ()
 
 
 def approval_needed(request: AssignmentRequest, approvers: Iterable[User]) -> None:
-    """Each approver of the stage gets a signed link of their own (single use)."""
+    """Each approver of the stage gets a signed link of their own (single use); the catalog's
+    chat channels get the request's page in My Access (the email's "Approvals" link)."""
     stages = request.approval_stages().count() if request.policy_id is not None else 1
+    approvers = list(approvers)
+    page = absolute(reverse("myaccess:approval", args=[request.pk]))
+    chat.announce(
+        request,
+        "approval_needed",
+        f"Approval needed: {request.target} requests {request.package}",
+        f'{request.target} requests access to the access package "{request.package}".'
+        + (f" Business justification: {request.justification}" if request.justification else "")
+        + f"\nApprovers: {', '.join(str(a) for a in approvers) or 'nobody'}.\nReview and decide: {page}",
+    )
     for approver in approvers:
         if not _reachable(approver):
             continue

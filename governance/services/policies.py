@@ -21,16 +21,20 @@ from governance.models import (
     AssignmentPolicy,
     AssignmentState,
     ConnectedOrganization,
+    CustomExtension,
     DirectoryGroup,
     ExpirationType,
+    PolicyExtension,
     RequestState,
     StageApprover,
     TargetScope,
+    TimeoutAction,
     User,
 )
 from governance.permissions import Action, get_for
 from governance.services.locks import lock_for
 from governance.services.organizations import organizations_refused
+from governance.services.questions import QuestionSpec, save_questions, spec_of_question, validate_questions
 from governance.services.text import clean_name, clean_text
 
 MAX_STAGES = 3
@@ -76,6 +80,11 @@ class PolicySpec:
     extension_requires_approval: bool = False
     enabled: bool = True
     allow_self_removal: bool = True
+    # Requestor information (rule 15), in the order they are asked.
+    questions: list[QuestionSpec] = field(default_factory=list)
+    # Custom extensions the policy runs (rule 16), each at its own stage; None keeps them.
+    extension_ids: Sequence[UUID | str] | None = None
+    extension_on_timeout: str = TimeoutAction.CONTINUE
 
 
 # A policy's own settings, named alike on the model and in a spec (stages and targets apart).
@@ -123,6 +132,7 @@ def _validate(spec: PolicySpec) -> PolicySpec:  # noqa: C901 - one check per rul
         spec.requestor_justification_required = False
         spec.approver_justification_required = False
         spec.stages = []
+        spec.questions = []
     if spec.requires_approval:
         if not spec.stages:
             raise ValidationFailed("Add at least one approval stage with an approver.", field="stages")
@@ -182,6 +192,7 @@ def _validate(spec: PolicySpec) -> PolicySpec:  # noqa: C901 - one check per rul
             raise ValidationFailed("Access that never expires cannot be extended.", field="allow_extension")
     else:
         raise ValidationFailed("Choose when access expires.", field="expiration_type")
+    spec.questions = validate_questions(spec.questions)
     return spec
 
 
@@ -233,6 +244,9 @@ def save_policy(
         policy.specific_groups.set(groups)
         policy.specific_organizations.set(orgs)
         stages_changed = _save_stages(policy, spec.stages, new=policy_id is None)
+        questions_changed = save_questions(policy, spec.questions)
+        if spec.extension_ids is not None:
+            _save_extensions(policy, spec.extension_ids, spec.extension_on_timeout)
         after = {name: getattr(policy, name) for name in SIMPLE_FIELDS}
         changes = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
         log_action(
@@ -242,9 +256,26 @@ def save_policy(
             changes=changes,
             stages=len(spec.stages),
             stages_changed=stages_changed,
+            questions=len(spec.questions),
+            questions_changed=questions_changed,
             stage_generation=policy.stage_generation,
         )
     return policy
+
+
+def _save_extensions(policy: AssignmentPolicy, extension_ids: Sequence[UUID | str], on_timeout: str) -> None:
+    """The policy runs exactly these extensions of its catalog."""
+    if on_timeout not in TimeoutAction.values:
+        raise ValidationFailed("Choose whether a request continues or fails.", field="extension_on_timeout")
+    ids = _ids(extension_ids, "extensions", "custom extensions")
+    found = list(CustomExtension.objects.filter(pk__in=ids, catalog_id=policy.package.catalog_id))
+    if len(found) != len(ids):
+        raise ValidationFailed("Choose custom extensions of this package's catalog.", field="extensions")
+    PolicyExtension.objects.filter(policy=policy).exclude(extension_id__in=[e.pk for e in found]).delete()
+    for extension in found:
+        PolicyExtension.objects.update_or_create(
+            policy=policy, extension=extension, defaults={"on_timeout": on_timeout}
+        )
 
 
 def _save_stages(policy: AssignmentPolicy, stages: list[StageSpec], *, new: bool) -> bool:
@@ -291,12 +322,16 @@ def _comparable(stage: StageSpec) -> tuple[int, frozenset[tuple[str, str, str, b
 
 def spec_of(policy: AssignmentPolicy) -> PolicySpec:
     """The spec a policy was saved from (to edit it, or to copy it)."""
+    links = list(PolicyExtension.objects.filter(policy=policy).order_by("extension__display_name"))
     return PolicySpec(
         **{name: getattr(policy, name) for name in SIMPLE_FIELDS},
         specific_user_ids=[u.pk for u in policy.specific_users.all()],
         specific_group_ids=[g.pk for g in policy.specific_groups.all()],
         specific_organization_ids=[o.pk for o in policy.specific_organizations.all()],
         stages=spec_of_stages(policy),
+        questions=[spec_of_question(q) for q in policy.questions.order_by("sequence")],
+        extension_ids=[link.extension_id for link in links],
+        extension_on_timeout=links[0].on_timeout if links else TimeoutAction.CONTINUE,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -27,6 +28,7 @@ from governance.models import (
     AssignmentRequest,
     AssignmentState,
     ExpirationType,
+    ExtensionStage,
     RequestState,
     RequestType,
     User,
@@ -40,7 +42,7 @@ from governance.permissions import (
     own_requests,
     visible_requests,
 )
-from governance.services import notifications
+from governance.services import callouts, notifications
 from governance.services.approvals import enter_stage
 from governance.services.grants import lock_assignment, refresh_states
 from governance.services.lifecycle import (
@@ -51,7 +53,9 @@ from governance.services.lifecycle import (
     start_delivery,
 )
 from governance.services.locks import lock_for
+from governance.services.questions import AnswerSpec, check_answers, record_answers
 from governance.services.reprocess import BulkResult, check_reprocessable, is_reprocessable, reprocess_requests
+from governance.services.separation import refuse_incompatible
 from governance.services.text import clean_text
 
 __all__ = [
@@ -165,9 +169,11 @@ def submit_request(
     start: datetime | None = None,
     end: datetime | None = None,
     sent_schedule: dict[str, Any] | None = None,
+    answers: Sequence[AnswerSpec] = (),
 ) -> AssignmentRequest:
-    """A person requests a package for themselves (userAdd). ``sent_schedule`` is the API
-    client's schedule as sent, kept only to answer it back."""
+    """A person requests a package for themselves (userAdd), answering the policy's
+    questions (rule 15). ``sent_schedule`` is the API client's schedule as sent, kept only
+    to answer it back."""
     user = person_of(actor)
     if user is None:
         raise NotAllowed("Only a person can request access for themselves.")
@@ -178,6 +184,7 @@ def submit_request(
     justification = clean_text(justification, "justification")
     if policy.requestor_justification_required and not justification:
         raise ValidationFailed("A business justification is required.", field="justification")
+    checked = check_answers(policy, answers)
     now = timezone.now()
     start, end = validate_period(policy, start, end, now)
     if policy.requires_approval:
@@ -186,6 +193,7 @@ def submit_request(
     try:
         with transaction.atomic():
             refuse_duplicate(user, package)
+            refuse_incompatible(user, package)
             request = AssignmentRequest.objects.create(
                 request_type=RequestType.USER_ADD,
                 state=RequestState.SUBMITTED,
@@ -200,8 +208,10 @@ def submit_request(
                 sent_schedule=sent_schedule,
                 stage_generation=policy.stage_generation,
             )
-            log_action(actor, "request.submitted", request, policy=str(policy.pk))
-            _route(request, policy, actor)
+            log_action(actor, "request.submitted", request, policy=str(policy.pk), answers=len(checked))
+            record_answers(request, checked)
+            if not callouts.fire(request, ExtensionStage.REQUEST_CREATED):
+                route_submitted(request, policy, actor)
     except IntegrityError as exc:
         # Another submission for the same person and package won the race (rule 12).
         refuse_duplicate(user, package)
@@ -209,8 +219,9 @@ def submit_request(
     return request
 
 
-def _route(request: AssignmentRequest, policy: AssignmentPolicy, actor: Any) -> None:
-    """After submission: first approval stage, or straight on."""
+def route_submitted(request: AssignmentRequest, policy: AssignmentPolicy, actor: Any) -> None:
+    """After submission (and any custom extension it waited for): first approval stage, or
+    straight on."""
     first_stage = policy.current_stages().first() if policy.requires_approval else None
     if first_stage is not None:
         set_request_state(request, "await_approval", actor)

@@ -7,7 +7,9 @@ from governance.views import (
     assignments,
     audit,
     catalogs,
+    chat,
     directory,
+    extensions,
     home,
     live,
     organizations,
@@ -16,6 +18,7 @@ from governance.views import (
     policies,
     reprocess_all,
     requests,
+    separation,
 )
 
 app_name = "governance"
@@ -36,6 +39,19 @@ urlpatterns = [
         catalogs.catalog_resource_remove,
         name="catalog_resource_remove",
     ),
+    # A catalog's custom extensions (rule 16)
+    path("catalogs/<uuid:pk>/extensions/", extensions.extension_list, name="extension_list"),
+    path("catalogs/<uuid:pk>/extensions/add/", extensions.extension_create, name="extension_create"),
+    path("catalogs/<uuid:pk>/extensions/<uuid:extension_pk>/", extensions.extension_edit, name="extension_edit"),
+    path(
+        "catalogs/<uuid:pk>/extensions/<uuid:extension_pk>/delete/",
+        extensions.extension_delete,
+        name="extension_delete",
+    ),
+    # A catalog's chat channels
+    path("catalogs/<uuid:pk>/chat/", chat.channel_list, name="chat_channel_list"),
+    path("catalogs/<uuid:pk>/chat/add/", chat.channel_create, name="chat_channel_create"),
+    path("catalogs/<uuid:pk>/chat/<uuid:channel_pk>/delete/", chat.channel_delete, name="chat_channel_delete"),
     # Access packages and their tabs
     path("packages/", packages.package_list, name="package_list"),
     path("packages/new/", packages.package_create, name="package_create"),
@@ -47,6 +63,30 @@ urlpatterns = [
     path("packages/<uuid:pk>/roles/progress/", packages.package_role_progress, name="package_role_progress"),
     path("packages/<uuid:pk>/roles/add/", packages.package_role_add, name="package_role_add"),
     path("packages/<uuid:pk>/roles/<uuid:role_pk>/remove/", packages.package_role_remove, name="package_role_remove"),
+    # Overview > Separation of duties (rule 13)
+    path("packages/<uuid:pk>/separation/", separation.separation_of_duties, name="package_separation"),
+    path(
+        "packages/<uuid:pk>/separation/packages/add/",
+        separation.incompatible_package_add,
+        name="incompatible_package_add",
+    ),
+    path(
+        "packages/<uuid:pk>/separation/packages/<uuid:other_pk>/remove/",
+        separation.incompatible_package_remove,
+        name="incompatible_package_remove",
+    ),
+    path("packages/<uuid:pk>/separation/groups/add/", separation.incompatible_group_add, name="incompatible_group_add"),
+    path(
+        "packages/<uuid:pk>/separation/groups/<uuid:group_pk>/remove/",
+        separation.incompatible_group_remove,
+        name="incompatible_group_remove",
+    ),
+    path("packages/<uuid:pk>/separation/held-both/", separation.held_both_report, name="package_held_both"),
+    path(
+        "packages/<uuid:pk>/separation/held-both/download/",
+        separation.held_both_download,
+        name="package_held_both_download",
+    ),
     path("packages/<uuid:pk>/policies/", policies.policy_list, name="policy_list"),
     path("packages/<uuid:pk>/policies/new/", policies.policy_create, name="policy_create"),
     path("packages/<uuid:pk>/policies/<uuid:policy_pk>/", policies.policy_edit, name="policy_edit"),

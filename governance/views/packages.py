@@ -129,6 +129,9 @@ def package_overview(request: HttpRequest, pk: UUID) -> HttpResponse:
         "open_requests": package.requests.filter(state__in=RequestState.OPEN).count(),
         "policies": package.policies.count(),
         "roles": package.role_links.count(),
+        "incompatible": package.incompatible_packages.count()
+        + package.incompatible_with.count()
+        + package.incompatible_groups.count(),
     }
     context = package_tabs(request, package, "overview")
     context.update(

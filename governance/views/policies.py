@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from governance.forms import ConfirmForm, PolicyForm, searching
-from governance.models import AccessPackage, AssignmentPolicy
+from governance.models import AccessPackage, AssignmentPolicy, CustomExtension
 from governance.permissions import Action
 from governance.services import policies as policy_service
 from governance.views.access import admin_portal
@@ -22,7 +22,7 @@ from governance.views.packages import find_package, package_tabs
 from governance.web import refusals_on
 
 # Stage errors of the service have no field of their own in the form: show them by the switch.
-POLICY_FIELDS = {"stages": "requires_approval"}
+POLICY_FIELDS = {"stages": "requires_approval", "questions": "question1_text"}
 
 
 def _policy_of(package: AccessPackage, policy_pk: UUID) -> AssignmentPolicy:
@@ -45,8 +45,14 @@ def policy_list(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 
 def _policy_form(request: HttpRequest, package: AccessPackage, policy: AssignmentPolicy | None) -> HttpResponse:
-    initial = PolicyForm.initial_from(policy_service.spec_of(policy)) if policy else None
-    form = PolicyForm(request.POST or None, initial=initial)
+    saved = policy_service.spec_of(policy) if policy else None
+    initial = PolicyForm.initial_from(saved) if saved else None
+    form = PolicyForm(
+        request.POST or None,
+        initial=initial,
+        questions=saved.questions if saved else None,
+        extensions=CustomExtension.objects.filter(catalog_id=package.catalog_id).order_by("display_name"),
+    )
     if request.method == "POST" and not searching(form, request.POST) and form.is_valid():
         spec = form.to_spec()
 

@@ -133,7 +133,8 @@ def explains_refusal(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
 def _package_context(user: User, package: AccessPackage) -> dict[str, Any]:
     prefetch_related_objects([package], "catalog", _role_links())
-    explanations = [explain_policy(policy, user) for policy in package.policies.requestable_by(user)]
+    policies = package.policies.requestable_by(user).prefetch_related("questions")
+    explanations = [explain_policy(policy, user) for policy in policies]
     return {"package": package, "explanations": explanations, "duplicate": _existing(user, package)}
 
 
@@ -166,6 +167,7 @@ def request_form(request: HttpRequest, package_id: UUID) -> HttpResponse:
                 justification=form.cleaned_data.get("justification", ""),
                 start=start,
                 end=end,
+                answers=form.answers(),
             )
         except DuplicateRequest as exc:
             duplicate = exc

@@ -225,7 +225,19 @@ def test_admin_direct_policy_is_not_specified(admin_api: Api, make_package: Pack
         ({"requestorSettings": {"enableOnBehalfRequestorsToAddAccess": True}}, "is not supported"),
         ({"expiration": {"type": "afterDuration", "duration": "P1M"}}, "ISO-8601 duration in days or hours"),
         ({"allowedTargetScope": "allDirectoryServicePrincipals"}, "'allowedTargetScope' is one of"),
-        ({"questions": []}, "'questions' is not supported: access package questions"),
+        (
+            {
+                "questions": [
+                    {
+                        "@odata.type": "#microsoft.graph.accessPackageMultipleChoiceQuestion",
+                        "text": "Which?",
+                        "isMultipleSelectionAllowed": True,
+                        "choices": [{"actualValue": "a"}],
+                    }
+                ]
+            },
+            "'isMultipleSelectionAllowed' is not supported",
+        ),
         ({"reviewSettings": {"isEnabled": True}}, "'reviewSettings' is not supported: access reviews"),
         (
             {

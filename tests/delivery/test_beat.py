@@ -32,6 +32,7 @@ def test_every_scheduled_job_is_a_registered_task():
         "governance.tasks.sync_directory",
         "governance.tasks.external_user_lifecycle",
         "governance.tasks.purge_form_submissions",
+        "governance.tasks.extension_calls_sweep",
     }
     assert names <= set(app.tasks)
 

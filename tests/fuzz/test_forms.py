@@ -46,6 +46,8 @@ STAGE_FIELDS = [
     for n in range(1, MAX_STAGES + 1)
     for name in ("enabled", "approvers", "approver_groups", "manager", "sponsor", "fallback", "fallback_groups",
                  "timeout_days")
+] + [
+    f"question{n}_{name}" for n in (1, 2) for name in ("id", "text", "kind", "required", "choices")
 ]  # fmt: skip
 
 
@@ -126,6 +128,15 @@ TARGETS: dict[str, list[Target]] = {
         )
     ],
     "CollaborationForm": [Target(lambda w: reverse("governance:organization_collaboration"))],
+    "ChatChannelForm": [Target(lambda w: reverse("governance:chat_channel_create", args=[w.catalog.pk]))],
+    "ExtensionForm": [Target(lambda w: reverse("governance:extension_create", args=[w.catalog.pk]))],
+    "IncompatiblePackageForm": [Target(lambda w: reverse("governance:incompatible_package_add", args=[w.package.pk]))],
+    "IncompatibleGroupForm": [
+        Target(
+            lambda w: reverse("governance:incompatible_group_add", args=[w.package.pk]),
+            extra_fields=lambda w: ["groups__q", "_search"],
+        )
+    ],
     "PolicyForm": [
         Target(
             lambda w: reverse("governance:policy_create", args=[w.package.pk]),

@@ -27,6 +27,8 @@ REQUEST_ALLOWED = {
     ("pendingApproval", "start_delivery"): "delivering",
     ("scheduled", "start_delivery"): "delivering",
     ("pendingApproval", "deny"): "denied",
+    # Rule 16: a custom extension the new request waited for denied it, or failed it.
+    ("submitted", "deny_by_extension"): "denied",
     # Rule 3: administrators cancel anything not yet delivered, or whose delivery failed.
     ("submitted", "cancel_by_admin"): "canceled",
     ("pendingApproval", "cancel_by_admin"): "canceled",

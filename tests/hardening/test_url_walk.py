@@ -83,6 +83,9 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "governance:person_": {"pk": "user"},
     "governance:resource_": {"pk": "resource"},
     "governance:bulk_reprocess_": {"pk": "bulk_reprocess"},
+    "governance:incompatible_": {"pk": "package", "other_pk": "package", "group_pk": "group"},
+    "governance:extension_": {"pk": "catalog", "extension_pk": "extension"},
+    "governance:chat_channel_": {"pk": "catalog", "channel_pk": "chat_channel"},
     "myaccess:": {
         "package_id": "package",
         "assignment_id": "assignment",
@@ -101,6 +104,8 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "api-organization": {"pk": "organization"},
     "api-user": {"pk": "user"},
     "api-group": {"pk": "group"},
+    "api-incompatible": {"pk": "package", "other": "package", "group": "group"},
+    "api-packages-incompatible-with": {"pk": "package"},
     # Catch-alls: any path at all.
     "admin:": {"app_label": "governance", "url": "nothing-here/"},
     "v1.0/": {"path": "nothing/here"},
@@ -227,6 +232,8 @@ def world(admin, requestor, catalog, contoso, make_package) -> dict[str, Any]:
         "api_client": f.ApiClientFactory(),
         "user": requestor,
         "group": f.DirectoryGroupFactory(),
+        "extension": f.CustomExtensionFactory(catalog=catalog),
+        "chat_channel": f.ChatChannelFactory(catalog=catalog),
         "email": f.OutboundEmailFactory(recipient=admin, body_html='<p style="color:red">Hello</p>'),
         "approval_token": notifications.issue_link(request, admin),
         # The API's global administrator: the walk sends it along to every URL as admin.

@@ -70,6 +70,7 @@ def _policies_prefetch(prefix: str = "") -> list[Any]:
         f"{prefix}specific_users",
         f"{prefix}specific_groups",
         f"{prefix}specific_organizations",
+        f"{prefix}questions",
         Prefetch(
             f"{prefix}stages",
             queryset=ApprovalStage.objects.filter(generation=F("policy__stage_generation")).prefetch_related(
@@ -305,6 +306,7 @@ POLICY_INPUT = inline_serializer(
         "expiration": serializers.DictField(required=False),
         "requestorSettings": serializers.DictField(required=False),
         "requestApprovalSettings": serializers.DictField(required=False),
+        "questions": serializers.ListField(child=serializers.DictField(), required=False),
         "accessPackage": REF,
     },
 )

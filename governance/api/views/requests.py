@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,14 +18,17 @@ from governance.api.base import (
     COLLECTION_PARAMETERS,
     ERRORS,
     ITEM_PARAMETERS,
+    GraphView,
     ResourceView,
     body_of,
     current_user_filter,
     datetime_of,
     free_text_of,
     id_of,
+    list_of,
     no_content,
     object_of,
+    odata_type,
     page_of,
     parse_duration,
     refuse_unknown,
@@ -37,7 +41,9 @@ from governance.errors import InvalidTransition, NotAllowed, NotSupported, Valid
 from governance.models import AssignmentRequest, RequestState, RequestType, User
 from governance.permissions import approvable_requests, visible_requests
 from governance.services import assignments as assignment_services
+from governance.services import extensions as extension_services
 from governance.services import requests as request_services
+from governance.services.questions import AnswerSpec
 
 REQUEST_TAG = ["assignmentRequests"]
 
@@ -78,6 +84,7 @@ REQUEST_INPUT = inline_serializer(
             help_text="The beta name of 'assignment', which some v1.0 examples still send.",
         ),
         "justification": text_field(required=False),
+        "answers": serializers.ListField(child=serializers.DictField(), required=False),
         "schedule": inline_serializer(
             "AssignmentRequestSchedule",
             fields={
@@ -134,17 +141,14 @@ REQUEST_PROPERTIES = (
     "schedule",
     "accessPackage",
     "isValidationOnly",
+    "id",
+    "answers",
 )
 
 
 def _refuse_unsupported(data: dict[str, Any]) -> None:
     """Features of Graph's request body this server does not have yet: a clear refusal
     naming them, never a request that silently drops them."""
-    if "answers" in data:
-        raise NotSupported(
-            "'answers' is not supported: access package questions and answers are not available on this server.",
-            field="answers",
-        )
     if data.get("isValidationOnly") is True:
         raise NotSupported("'isValidationOnly' requests are not supported.", field="isValidationOnly")
     for name in ("verifiedCredentialsData", "customExtensionCalloutInstances"):
@@ -163,6 +167,28 @@ def _target_by_email(assignment: dict[str, Any]) -> str | None:
             "Only people already in the directory can be assigned: no user has this email.", field="email"
         )
     return str(person.pk)
+
+
+def _answers(data: dict[str, Any]) -> list[AnswerSpec]:
+    """accessPackageAnswerString objects, each naming the question it answers."""
+    answers = []
+    for item in list_of(data, "answers"):
+        if not isinstance(item, dict):
+            raise ValidationFailed("'answers' lists accessPackageAnswerString objects.", field="answers")
+        kind = odata_type(item, "accessPackageAnswerString")
+        if kind != "accessPackageAnswerString":
+            raise ValidationFailed(f"'answers' are accessPackageAnswerString (got '{kind}').", field="answers")
+        refuse_unknown(item, ("value", "displayValue", "answeredQuestion"), "answers")
+        question = object_of(item, "answeredQuestion", required=True)
+        question_id = id_of(question, "id", required=True)
+        answers.append(
+            AnswerSpec(
+                question_id=question_id or "",
+                value=text_of(item, "value"),
+                display_value=text_of(item, "displayValue") or None,
+            )
+        )
+    return answers
 
 
 def _ref(data: dict[str, Any], flat: str, nested: str, key: str = "id") -> str | None:
@@ -192,7 +218,7 @@ class RequestMixin(ResourceView):
     }
 
     def base_queryset(self) -> QuerySet[AssignmentRequest]:
-        return visible_requests(self.client).order_by("-created_at", "pk")
+        return visible_requests(self.client).prefetch_related("answers").order_by("-created_at", "pk")
 
     def optimize(self, queryset: QuerySet[Any], options: QueryOptions) -> QuerySet[Any]:
         if options.expands("accessPackage"):
@@ -223,6 +249,7 @@ class RequestList(RequestMixin):
         request_type = _request_type(text_of(data, "requestType", required=True))
         # accessPackageAssignment: the beta name some v1.0 examples still send.
         assignment = object_of(data, "assignment") or object_of(data, "accessPackageAssignment")
+        answers = _answers(data) if "answers" in data else None
         justification = free_text_of(data, "justification")
         package_id = _ref(assignment, "accessPackageId", "accessPackage") or id_of(
             object_of(data, "accessPackage"), "id"
@@ -266,11 +293,19 @@ class RequestList(RequestMixin):
                 start=start,
                 end=end,
                 sent_schedule=sent,
+                answers=answers or (),
             )
         else:
             assignment_id = id_of(assignment, "id", required=True)
             assert assignment_id is not None
-            made = self._about_assignment(request_type, assignment_id, justification, end)
+            if request_type == RequestType.ADMIN_UPDATE and answers is not None:
+                made = assignment_services.update_assignment_end(
+                    self.client, assignment_id, end, answers=answers, keep_end="schedule" not in data
+                )
+            else:
+                if answers:
+                    raise ValidationFailed(f"A {request_type} request carries no answers.", field="answers")
+                made = self._about_assignment(request_type, assignment_id, justification, end)
         return self.render(self.base_queryset().select_related("package").get(pk=made.pk), status=201)
 
     def _about_assignment(self, request_type: str, assignment_id: str, justification: str, end: datetime | None) -> Any:
@@ -312,7 +347,7 @@ class RequestsOfCurrentUser(RequestMixin):
             mine = approvable_requests(user)
         else:
             mine = AssignmentRequest.objects.filter(**({"target": user} if on == "target" else {"requestor": user}))
-        return self.list_response(request, mine.order_by("-created_at", "pk"))
+        return self.list_response(request, mine.prefetch_related("answers").order_by("-created_at", "pk"))
 
 
 class RequestCancel(RequestMixin):
@@ -330,3 +365,40 @@ class RequestReprocess(RequestMixin):
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         request_services.reprocess_request(self.client, self.get_object(pk).pk)
         return no_content(202)
+
+
+RESUME_INPUT = inline_serializer(
+    "AssignmentRequestResumeInput",
+    fields={
+        "source": text_field(required=False),
+        "type": text_field(required=False),
+        "data": inline_serializer(
+            "AccessPackageAssignmentRequestCallbackData",
+            fields={
+                "stage": text_field(required=False),
+                "customExtensionStageInstanceId": serializers.UUIDField(),
+                "customExtensionStageInstanceDetail": text_field(required=False),
+                "state": text_field(required=False),
+            },
+        ),
+    },
+)
+
+
+class RequestResume(GraphView):
+    """A custom extension's answer (rule 16). Not a token holder but the extension itself:
+    the body is signed with the extension's secret (``X-Portcullis-Signature``) and carries
+    the call's one-time token (``X-Portcullis-Resume-Token``)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(tags=REQUEST_TAG, request=RESUME_INPUT, responses={204: None, **ERRORS}, auth=[])
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        extension_services.resume(
+            pk,
+            request.body,
+            request.headers.get(extension_services.SIGNATURE_HEADER, ""),
+            request.headers.get(extension_services.RESUME_TOKEN_HEADER, ""),
+        )
+        return no_content(204)

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0018_graph_policy_self_removal_sent_schedule"),
+        ("governance", "0022_sod_chat_channels"),
     ]
 
     operations = [
