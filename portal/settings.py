@@ -323,6 +323,9 @@ APPROVAL_LINK_REQUIRES_LOGIN = env.bool("APPROVAL_LINK_REQUIRES_LOGIN", default=
 REVIEW_INACTIVE_DAYS = env.int("REVIEW_INACTIVE_DAYS", default=30)
 
 # --- Celery ---------------------------------------------------------------------------
+# `/metrics` (Prometheus) answers only these addresses or networks; everyone else gets 404.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="portcullis")

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
+from portal.metrics import metrics_view
 from portal.views import healthz
 
 # Redoc (the API reference) styles itself with injected <style> elements and searches in a
@@ -16,6 +17,7 @@ handler500 = "portal.faults.server_error"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("accounts/", include("governance.urls.accounts")),
     path("django-admin/", admin.site.urls),
     path("governance/connectors/", include("governance.urls.connectors")),

@@ -560,3 +560,11 @@ class ReviewLinkFactory(DjangoModelFactory):
     instance = factory.SubFactory(AccessReviewInstanceFactory)
     reviewer = factory.SubFactory(UserFactory)
     expires_at = factory.SelfAttribute("instance.end_at")
+
+
+class HistogramBucketFactory(DjangoModelFactory):
+    class Meta:
+        model = m.HistogramBucket
+
+    name = factory.Sequence(lambda n: f"histogram_{n}")
+    le = 1.0

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api import keyset
 from governance.api.auth import BearerTokenAuthentication, TokenRateThrottle
 from governance.api.errors import ODataError, with_request_id
 from governance.api.odata import FilterField, QueryOptions, encode_skiptoken, parse_options, prune_expanded
@@ -436,13 +437,21 @@ class ResourceView(GraphView):
         body: dict[str, Any] = {}
         if options.count:
             body["@odata.count"] = queryset.count()
+        # Keyset paging where the order allows it: a deep page costs what the first does.
+        order = keyset.ordering(queryset)
+        if options.after is not None:
+            key = keyset.decode(options.after, queryset, order) if order else None
+            if key is None:
+                raise ODataError("The $skiptoken is not valid; follow @odata.nextLink as given.", target="$skiptoken")
+            queryset = keyset.after(queryset, order or [], key)
         rows = list(self.optimize(queryset, options)[options.offset : options.offset + options.top + 1])
         more = len(rows) > options.top
         rows = rows[: options.top]
         values = self.serializer(rows, many=True, expand=options.expand, select=options.select).data
         body["value"] = prune_expanded([dict(v) for v in values], options.expand)
         if more:
-            body["@odata.nextLink"] = next_link(request, options.offset + options.top)
+            token = keyset.encode(rows[-1], order) if order else encode_skiptoken(options.offset + options.top)
+            body["@odata.nextLink"] = next_link(request, token)
         return Response(body)
 
     def get_object(self, pk: Any, queryset: QuerySet[Any] | None = None, options: QueryOptions | None = None) -> Any:
@@ -459,11 +468,12 @@ class ResourceView(GraphView):
         return self.render(self.get_object(pk, queryset, options), options)
 
 
-def next_link(request: Request, offset: int) -> str:
-    """The next page: the same query, from ``offset`` (``$skip`` is folded into the token)."""
+def next_link(request: Request, skiptoken: str) -> str:
+    """The next page: the same query, from where ``skiptoken`` says (an offset or the last
+    row's sort key; ``$skip`` is folded into it)."""
     params = request.query_params.copy()
     params.pop("$skip", None)
-    params["$skiptoken"] = encode_skiptoken(offset)
+    params["$skiptoken"] = skiptoken
     return request.build_absolute_uri(request.path) + "?" + urlencode(params, safe="$(),'/")
 
 

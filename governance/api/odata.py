@@ -94,6 +94,8 @@ class QueryOptions:
     count: bool = False
     offset: int = 0
     order_by: tuple[str, ...] = ()
+    # A keyset $skiptoken's payload (the last row's sort key, governance.api.keyset).
+    after: str | None = None
 
     def expands(self, name: str) -> bool:
         return name in self.expand
@@ -491,15 +493,22 @@ def whole_number(value: str) -> int | None:
 
 
 def decode_skiptoken(token: str) -> int:
+    return _read_skiptoken(token)[0]
+
+
+def _read_skiptoken(token: str) -> tuple[int, str | None]:
+    """An offset token (``o:<n>``) or a keyset one (``k:<sort key>``, read by the view)."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
         raw = ""
     kind, _, number = raw.partition(":")
+    if kind == "k" and number:
+        return 0, number
     offset = whole_number(number)
     if kind != "o" or offset is None:
         raise ODataError("The $skiptoken is not valid; follow @odata.nextLink as given.", target="$skiptoken")
-    return offset
+    return offset, None
 
 
 def parse_options(
@@ -546,4 +555,4 @@ def _paging(params: Mapping[str, str], options: QueryOptions) -> None:
             raise ODataError(f"$skip is a whole number from 0 to {MAX_NUMBER}.", target="$skip")
         options.offset = skip
     if (value := params.get("$skiptoken")) is not None:
-        options.offset = decode_skiptoken(value)
+        options.offset, options.after = _read_skiptoken(value)

@@ -50,6 +50,7 @@ from governance.models.identity_sources import (
     SyncMode,
     SyncOutcome,
 )
+from governance.models.metrics import HistogramBucket
 from governance.models.outbox import OutboundEmail
 from governance.models.package import (
     AccessPackage,
@@ -149,6 +150,7 @@ __all__ = [
     "GroupMembership",
     "GroupOwnership",
     "GroupSource",
+    "HistogramBucket",
     "IdentityProvider",
     "InstanceReviewer",
     "InstanceState",

@@ -38,7 +38,7 @@ from governance.models import (
     RoleGrant,
     RoleOperation,
 )
-from governance.services import callouts, notifications
+from governance.services import callouts, metrics, notifications
 from governance.services.dispatch import wake_delivery
 
 # --- Derivation (pure) ----------------------------------------------------------------
@@ -278,6 +278,8 @@ def complete_requests(
             state=new_state, completed_at=now, modified_at=now
         )
     AuditEvent.objects.bulk_create(events)
+    # Time to access (`/metrics`), counted in this transaction: it commits with the request.
+    metrics.observe_time_to_access(done.get(RequestState.DELIVERED, []), now)
     completed = [request for settled in done.values() for request in settled]
     notifications.requests_completed(completed)
     granted = [r for r in completed if r.request_type in RequestType.ADDS and r.state != RequestState.DELIVERY_FAILED]

@@ -28,7 +28,7 @@ from governance.api.base import (
     text_field,
     text_of,
 )
-from governance.api.odata import canonical
+from governance.api.odata import canonical, encode_skiptoken
 from governance.api.serializers import iso
 from governance.errors import NotFound, ValidationFailed
 from governance.models import ApprovalStage, AssignmentRequest, Decision, RequestState, User
@@ -180,7 +180,7 @@ class ApprovalsOfCurrentUser(ApprovalMixin):
         )
         body["value"] = [approval_of(r, user) for r in rows[: options.top]]
         if len(rows) > options.top:
-            body["@odata.nextLink"] = next_link(request, options.offset + options.top)
+            body["@odata.nextLink"] = next_link(request, encode_skiptoken(options.offset + options.top))
         return Response(body)
 
 

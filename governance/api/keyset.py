@@ -1,0 +1,92 @@
+"""Keyset paging for the API's ``$skiptoken`` (DESIGN §8: a deep page costs what the first does).
+
+``@odata.nextLink`` carries the sort key of the page's last row instead of an offset, and the
+next page is ``WHERE (sort key) after (that row) ORDER BY ... LIMIT top``: an index range,
+not a scan past every earlier row. Used when the collection's order is made of plain,
+non-null columns of its own rows (every collection here orders by such columns and ends
+with the primary key); otherwise paging stays by offset.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db.models import Field, Q, QuerySet
+
+
+def ordering(queryset: QuerySet[Any]) -> list[str] | None:
+    """The queryset's order as ``[-]field`` names ending with the primary key, when keyset
+    paging can follow it; else None."""
+    names = list(queryset.query.order_by or queryset.model._meta.ordering)
+    if not names or not all(isinstance(n, str) for n in names):
+        return None
+    fields = [_field(queryset, n.lstrip("-")) for n in names]
+    if any(f is None or f.null for f in fields):
+        return None
+    if not any(f is not None and f.primary_key for f in fields):
+        return None  # not a total order: rows with equal keys could be skipped or repeated
+    return names
+
+
+def _field(queryset: QuerySet[Any], name: str) -> Field[Any, Any] | None:
+    if "__" in name:
+        return None
+    meta = queryset.model._meta
+    if name == "pk":
+        return meta.pk
+    try:
+        found = meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
+    return found if isinstance(found, Field) and found.concrete else None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def encode(row: Any, order: list[str]) -> str:
+    values = [_plain(getattr(row, name.lstrip("-"))) for name in order]
+    raw = "k:" + json.dumps(values, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode(payload: str, queryset: QuerySet[Any], order: list[str]) -> list[Any] | None:
+    """The sort key a token carries, converted back; None if it does not fit this order."""
+    try:
+        values = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(values, list) or len(values) != len(order):
+        return None
+    converted = []
+    for name, value in zip(order, values, strict=True):
+        field = _field(queryset, name.lstrip("-"))
+        if field is None or not isinstance(value, str | int | float | bool):
+            return None
+        try:
+            converted.append(field.to_python(value))
+        except (ValidationError, ValueError, TypeError, OverflowError):
+            return None
+    return converted
+
+
+def after(queryset: QuerySet[Any], order: list[str], values: list[Any]) -> QuerySet[Any]:
+    """Rows that come after ``values`` in ``order``: (a > x) or (a = x and b > y) or ..."""
+    condition = Q()
+    for i, name in enumerate(order):
+        column = name.lstrip("-")
+        step = Q(**{f"{column}__{'lt' if name.startswith('-') else 'gt'}": values[i]})
+        for previous, value in zip(order[:i], values[:i], strict=True):
+            step &= Q(**{previous.lstrip("-"): value})
+        condition |= step
+    return queryset.filter(condition).order_by(*order)
