@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from governance.errors import AlreadyDecided, DomainError, ValidationFailed
-from governance.models import Decision, User
+from governance.models import Decision
 from governance.services import approval_links
 from governance.services.approval_links import LinkExpired, LinkForSomeoneElse, LinkInvalid, LinkUsed
 from governance.web import attach_error
 from myaccess.forms import DecisionForm
+from myaccess.views.signed_links import open_link, refusal_page
 
 TITLES: list[tuple[type[DomainError], str]] = [
     (LinkInvalid, "This link is not valid"),
@@ -31,28 +30,27 @@ TITLES: list[tuple[type[DomainError], str]] = [
 
 
 def _refused(request: HttpRequest, error: DomainError, link: object = None) -> HttpResponse:
-    title = next((text for kind, text in TITLES if isinstance(error, kind)), "Nothing to decide")
-    return render(
+    return refusal_page(
         request,
-        "myaccess/approval_link_refused.html",
-        {"title": title, "error": error, "link": link, "login_url": settings.LOGIN_URL},
-        status=error.http_status,
+        error,
+        titles=TITLES,
+        fallback="Nothing to decide",
+        template="myaccess/approval_link_refused.html",
+        link=link,
     )
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def approval_link(request: HttpRequest, request_id: UUID, token: str) -> HttpResponse:
-    try:
-        link = approval_links.open_link(token, request_id)
-    except LinkInvalid as exc:
-        return _refused(request, exc)
-    user: User | None = request.user if request.user.is_authenticated else None
-    if user is None and settings.APPROVAL_LINK_REQUIRES_LOGIN:
-        return redirect_to_login(request.get_full_path())
-    try:
-        approval_links.check_usable(link, user)
-    except DomainError as exc:
-        return _refused(request, exc, link)
+    opened = open_link(
+        request,
+        lambda: approval_links.open_link(token, request_id),
+        approval_links.check_usable,
+        lambda error, link: _refused(request, error, link),
+    )
+    if isinstance(opened, HttpResponse):
+        return opened
+    link, user = opened
     required = bool(link.request.policy and link.request.policy.approver_justification_required)
     form = DecisionForm(request.POST if request.method == "POST" else None, justification_required=required)
     if request.method == "POST" and form.is_valid():

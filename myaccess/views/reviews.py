@@ -7,10 +7,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -24,6 +22,7 @@ from governance.services.approval_links import LinkExpired, LinkForSomeoneElse, 
 from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.web import attach_error, not_found_on_refusal, render_page
 from myaccess.forms import ReviewForm
+from myaccess.views.signed_links import open_link, refusal_page
 
 FILTERS = {
     "pending": {"decision": ReviewDecision.NOT_REVIEWED},
@@ -95,28 +94,27 @@ def review_list(request: HttpRequest) -> HttpResponse:
 
 
 def _refused(request: HttpRequest, error: DomainError, link: object = None) -> HttpResponse:
-    title = next((text for kind, text in TITLES if isinstance(error, kind)), "Nothing to review")
-    return render(
+    return refusal_page(
         request,
-        "myaccess/review_link_refused.html",
-        {"title": title, "error": error, "link": link, "login_url": settings.LOGIN_URL},
-        status=error.http_status,
+        error,
+        titles=TITLES,
+        fallback="Nothing to review",
+        template="myaccess/review_link_refused.html",
+        link=link,
     )
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def review_link(request: HttpRequest, instance_id: UUID, token: str) -> HttpResponse:
-    try:
-        link = reviews.open_review_link(token, instance_id)
-    except LinkInvalid as exc:
-        return _refused(request, exc)
-    user: User | None = request.user if request.user.is_authenticated else None
-    if user is None and settings.APPROVAL_LINK_REQUIRES_LOGIN:
-        return redirect_to_login(request.get_full_path())
-    try:
-        reviews.check_review_link(link, user)
-    except DomainError as exc:
-        return _refused(request, exc, link)
+    opened = open_link(
+        request,
+        lambda: reviews.open_review_link(token, instance_id),
+        reviews.check_review_link,
+        lambda error, link: _refused(request, error, link),
+    )
+    if isinstance(opened, HttpResponse):
+        return opened
+    link, user = opened
     form = ReviewForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         ids, decision = _parse_choice(request)
