@@ -354,28 +354,6 @@ def parse_orderby(text_: str, fields: Mapping[str, FilterField]) -> tuple[str, .
 # --- $expand and $select ----------------------------------------------------------------
 
 
-def _split_top_level(text_: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    depth = 0
-    for char in text_:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:
-                raise ODataError("Unbalanced parentheses in $expand.", target="$expand")
-        if char == "," and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-    if depth:
-        raise ODataError("Unbalanced parentheses in $expand.", target="$expand")
-    parts.append("".join(current).strip())
-    return parts
-
-
 def _split(text_: str, separator: str, target: str) -> list[str]:
     """``text_`` split at ``separator`` outside parentheses."""
     parts: list[str] = []
@@ -405,7 +383,7 @@ _PROPERTY = re.compile(r"[A-Za-z_@][\w.@]*")
 def parse_expand(text_: str, allowed: Mapping[str, frozenset[str]]) -> dict[str, Expansion]:
     """``a,b($expand=c,d),e($select=x,y)``: each name must be expandable here, nested ones too."""
     result: dict[str, Expansion] = {}
-    for part in _split_top_level(text_):
+    for part in _split(text_, ",", "$expand"):
         if not part:
             raise ODataError("Empty item in $expand.", target="$expand")
         given, _, rest = part.partition("(")
