@@ -49,12 +49,18 @@ def _admin_connection() -> psycopg.Connection:
 
 @pytest.fixture
 def server_database() -> Iterator[str]:
-    """An empty database for the server: /healthz needs a connection, not tables."""
+    """A migrated database of the server's own: /healthz reads the beat jobs' runs (issue 21)."""
     need(connection.vendor == "postgresql", "counting connections needs PostgreSQL (set DATABASE_URL)")
     name = f"{connection.settings_dict['NAME']}_devserver"
     with _admin_connection() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": _server_url(name)},
+        check=True,
+    )
     yield name
     with _admin_connection() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
