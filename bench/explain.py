@@ -167,6 +167,10 @@ def bench_explain(
 
     results: dict[str, Any] = {}
     started = time.perf_counter()
+    # A page DESIGN §8 already measures, timed in the same minute: how loaded the machine is.
+    results["assignments_list"] = measure(
+        "for comparison: the assignments list, first page", "/governance/assignments/"
+    )
     with _rolled_back():
         tiny_resource, tiny_person = _tiny()
         holders_of = m.RoleGrant.objects.justifying_any
@@ -212,7 +216,7 @@ def explain_rows(r: dict[str, Any] | None) -> list[str]:
     rows: list[str] = []
     if not r:
         return rows
-    for key in ("person", "busy_person", "resource", "resource_10000", "resource_10000_next"):
+    for key in ("person", "busy_person", "resource", "resource_10000", "resource_10000_next", "assignments_list"):
         page = r.get(key)
         if not page:
             continue
