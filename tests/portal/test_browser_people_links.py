@@ -42,3 +42,18 @@ def test_holders_page_by_page(page: Page, catalog, admin) -> None:
     page.get_by_role("navigation", name="Pages of holders").get_by_role("link", name="First page").click()
     expect(holders.get_by_role("row")).to_have_count(51)
     assert m.RoleGrant.objects.filter(resource_role=role).count() == 53
+
+
+def test_a_persons_assignments_page_by_page(page: Page, catalog, admin) -> None:
+    """The pager swaps the assignments in place (htmx) and works as a plain link too."""
+    person = f.UserFactory(username="many", display_name="Many Packages")
+    for n in range(27):
+        package = f.AccessPackageFactory(catalog=catalog, display_name=f"Package {n:02d}")
+        f.AssignmentFactory(policy=f.PolicyFactory(package=package), target=person)
+    sign_in(page, "admin")
+    page.goto(f"/governance/people/{person.pk}/")
+    table = page.get_by_role("table", name="Assignments of Many Packages")
+    expect(table.get_by_role("row")).to_have_count(26)  # the header and 25
+    page.locator("#assignments").get_by_role("link", name="Next").click()
+    expect(table.get_by_role("row")).to_have_count(3)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Many Packages")  # swapped in place
