@@ -33,6 +33,7 @@ from governance.models import (
     AuditEvent,
     ExpiryReminder,
     ExtensionStage,
+    RemovalReason,
     RequestAnswer,
     RequestState,
     RequestType,
@@ -293,7 +294,7 @@ def _expire_batch(now: datetime, batch_size: int, **only: Any) -> int:
         )
         if not batch:
             return 0
-        end_in_bulk(batch, "expire", EXPIRY_REASON, now)
+        end_in_bulk(batch, "expire", EXPIRY_REASON, now, removal_reason=RemovalReason.EXPIRY)
         return len(batch)
 
 
@@ -302,7 +303,9 @@ def days_left(end: datetime, now: datetime) -> int:
     return max(1, math.ceil((end - now).total_seconds() / 86400))
 
 
-def end_in_bulk(batch: list[Assignment], transition: str, reason: str, now: datetime) -> list[AssignmentRequest]:
+def end_in_bulk(
+    batch: list[Assignment], transition: str, reason: str, now: datetime, *, removal_reason: str
+) -> list[AssignmentRequest]:
     """End a set of locked active assignments (``expire`` or ``remove``) through one
     systemRemove request each, delivering from the start: their grants go to be revoked
     (rule 7 is decided by the worker). Rows need ``package`` and ``target`` loaded.
@@ -322,6 +325,7 @@ def end_in_bulk(batch: list[Assignment], transition: str, reason: str, now: date
             target=a.target,
             requestor_label=SYSTEM_LABEL,
             justification=reason,
+            removal_reason=removal_reason,
         )
         for a in batch
     ]

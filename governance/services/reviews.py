@@ -44,6 +44,7 @@ from governance.models import (
     InstanceReviewer,
     InstanceState,
     PolicyReviewer,
+    RemovalReason,
     RequestType,
     ReviewDecision,
     ReviewerKind,
@@ -648,7 +649,9 @@ def _apply_batch(instance_id: UUID, now: datetime, report: ApplyReport) -> bool:
             .select_related("package", "target")
             .filter(pk__in=[r.assignment_id for r in deny], state__in=AssignmentState.ACTIVE)
         )
-        removals = end_in_bulk(ending, "remove", notifications.REVIEW_REMOVAL_REASON, now)
+        removals = end_in_bulk(
+            ending, "remove", notifications.REVIEW_REMOVAL_REASON, now, removal_reason=RemovalReason.REVIEW
+        )
         removal_of = {request.assignment_id: request.pk for request in removals}
         gone = [r.pk for r in deny if r.assignment_id not in removal_of]
         AccessReviewDecision.objects.filter(pk__in=keep).update(apply_result=ApplyResult.APPLIED, applied_at=now)
