@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from uuid import UUID
@@ -258,8 +259,9 @@ class PolicyPlaceFilter(PlaceFilter):
         typed = (self.data.get("policy") or "").strip() if self.data else ""
         if typed and not is_uuid(typed):
             # An old link's text stays visible as what the list is filtered by.
-            field = self.form.fields["policy"]
-            field.widget.choices = [*field.choices, (typed[:256], f"Name contains “{typed[:256]}”")]
+            field = cast(PolicyChoiceField, self.form.fields["policy"])
+            offered = list(cast(Iterable[tuple[Any, str]], field.choices))
+            field.widget.choices = [*offered, (typed[:256], f"Name contains “{typed[:256]}”")]
 
 
 # Across packages a list may hold a million rows: every order here is one an index serves
