@@ -72,7 +72,7 @@ def test_loopback_is_refused_unless_allowed(settings, admin, catalog, asked, cha
 
 def test_the_notifiers_chat_uses_send_through_outbound() -> None:
     for module in (apprise.plugins.slack, apprise.plugins.workflows, apprise.plugins.custom_json):
-        assert module.requests is REQUESTS_LIKE, module.__name__  # type: ignore[attr-defined]
+        assert module.requests is REQUESTS_LIKE, module.__name__
 
 
 def test_a_notifier_that_would_send_on_its_own_is_refused(catalog, asked, monkeypatch) -> None:
