@@ -1,4 +1,4 @@
-"""Chat notifications: approvers are also told in a catalog's chat channels (Slack, Microsoft
+"""Chat notifications: approvers and access reviewers are also told in a catalog's chat channels (Slack, Microsoft
 Teams, a generic JSON webhook), through ``apprise`` rather than hand-written clients.
 
 A message carries the same safe link as the approval email's "Approvals" link (the request's
@@ -131,7 +131,14 @@ def delete_channel(actor: Any, catalog_id: UUID | str, channel_id: UUID | str) -
 
 def announce(request: AssignmentRequest, kind: str, title: str, body: str) -> int:
     """Queue one message per channel of the request's catalog (in the caller's transaction)."""
-    channels = list(ChatChannel.objects.filter(catalog_id=request.package.catalog_id))
+    return announce_in_catalog(request.package.catalog_id, kind, title, body, request=request)
+
+
+def announce_in_catalog(
+    catalog_id: UUID, kind: str, title: str, body: str, *, request: AssignmentRequest | None = None
+) -> int:
+    """Queue one message per channel of a catalog (in the caller's transaction)."""
+    channels = list(ChatChannel.objects.filter(catalog_id=catalog_id))
     ChatMessage.objects.bulk_create(
         ChatMessage(channel=channel, kind=kind, title=title[:300], body=body, request=request) for channel in channels
     )
