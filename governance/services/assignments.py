@@ -239,6 +239,7 @@ def start_scheduled_request(request_id: UUID, now: datetime | None = None) -> bo
             AssignmentRequest.objects.select_for_update(of=("self",))
             .select_related("policy", "package", "target")
             .filter(pk=request_id, state=RequestState.SCHEDULED, schedule_start__lte=now)
+            .exclude(callouts.waiting())  # approved, still waiting for a custom extension
             .first()
         )
         if request is None:
@@ -258,9 +259,9 @@ def start_scheduled_request(request_id: UUID, now: datetime | None = None) -> bo
 def start_due_requests(now: datetime | None = None, limit: int = 1000) -> int:
     now = now or timezone.now()
     due = list(
-        AssignmentRequest.objects.filter(state=RequestState.SCHEDULED, schedule_start__lte=now).values_list(
-            "pk", flat=True
-        )[:limit]
+        AssignmentRequest.objects.filter(state=RequestState.SCHEDULED, schedule_start__lte=now)
+        .exclude(callouts.waiting())
+        .values_list("pk", flat=True)[:limit]
     )
     return sum(1 for pk in due if start_scheduled_request(pk, now))
 

@@ -309,6 +309,7 @@ POLICY_INPUT = inline_serializer(
         "requestApprovalSettings": serializers.DictField(required=False),
         "questions": serializers.ListField(child=serializers.DictField(), required=False),
         "reviewSettings": serializers.DictField(required=False),
+        "customExtensionStageSettings": serializers.ListField(child=serializers.DictField(), required=False),
         "accessPackage": REF,
     },
 )
