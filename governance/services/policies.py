@@ -278,6 +278,14 @@ def save_policy(
     return policy
 
 
+def _links_beyond_graph(policy: AssignmentPolicy) -> list[UUID]:
+    return list(
+        PolicyExtension.objects.filter(policy=policy)
+        .exclude(extension__stage__in=ExtensionStage.GRAPH)
+        .values_list("extension_id", flat=True)
+    )
+
+
 def _save_extensions(
     policy: AssignmentPolicy,
     extension_ids: Sequence[UUID | str],
@@ -289,6 +297,9 @@ def _save_extensions(
     if on_timeout not in TimeoutAction.values:
         raise ValidationFailed("Choose whether a request continues or fails.", field="extension_on_timeout")
     ids = _ids(extension_ids, "extensions", "custom extensions")
+    if stages is not None:
+        # Graph's settings cannot name our "removal scheduled" stage: those links stay.
+        ids = list(dict.fromkeys([*ids, *(str(pk) for pk in _links_beyond_graph(policy))]))
     found = list(CustomExtension.objects.filter(pk__in=ids, catalog_id=policy.package.catalog_id))
     if len(found) != len(ids):
         raise ValidationFailed("Choose custom extensions of this package's catalog.", field="extensions")

@@ -57,10 +57,11 @@ Builder = Callable[[m.Catalog, m.User], Any]
 ENDPOINTS: list[tuple[str, str, Builder, int]] = [
     ("catalogs", "", lambda c, a: f.CatalogFactory(), 2),
     ("resources", "$expand=roles,catalog", lambda c, a: f.ResourceRoleFactory(resource__catalog=c), 3),
-    # A policy costs one query for its reviewers (issue 17) and one for its questions (issue 18),
+    # A policy costs one query for its reviewers (issue 17), one for its questions and one for its
+    # custom extensions (customExtensionStageSettings, issue 18),
     # whatever the number of rows.
-    ("accessPackages", "$expand=resourceRoleScopes,assignmentPolicies,catalog", _package, 11),
-    ("assignmentPolicies", "$expand=accessPackage,catalog", _policy, 9),
+    ("accessPackages", "$expand=resourceRoleScopes,assignmentPolicies,catalog", _package, 12),
+    ("assignmentPolicies", "$expand=accessPackage,catalog", _policy, 10),
     ("assignmentRequests", "$expand=accessPackage,requestor,assignment", _request, 3),
     ("assignments", "$expand=accessPackage,assignmentPolicy,target", lambda c, a: _assignment(c), 8),
     ("connectedOrganizations", "", _organization, 3),

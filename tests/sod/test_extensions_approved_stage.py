@@ -297,6 +297,32 @@ class TestOnlyRequestStagesWait:
         )
         assert answer.status in (200, 204), answer.body
         assert set(m.PolicyExtension.objects.values_list("extension_id", flat=True)) == {created.pk, approved.pk}
+        read = admin_api.get(f"assignmentPolicies/{policy.pk}").body["customExtensionStageSettings"]
+        assert [(s["stage"], s["customExtension"]["id"]) for s in read] == [
+            ("assignmentRequestCreated", str(created.pk)),
+            ("assignmentRequestApproved", str(approved.pk)),
+        ]
+
+    def test_a_stage_graph_has_not_is_never_shown_and_kept_by_a_patch(
+        self, admin, admin_api, catalog, make_package, webhook_receiver
+    ) -> None:
+        scheduled = add_extension(
+            admin, catalog, webhook_receiver, mode=m.ExtensionMode.FIRE_AND_FORGET,
+            stage=m.ExtensionStage.REMOVAL_SCHEDULED, name="Offboarding",
+        )  # fmt: skip
+        approved = add_extension(admin, catalog, webhook_receiver, stage=APPROVED, name="Ticketing")
+        package = make_package(name="Payroll")
+        use(admin, package, scheduled)
+        policy = package.policies.get()
+        assert admin_api.get(f"assignmentPolicies/{policy.pk}").body["customExtensionStageSettings"] == []
+        settings = [{"stage": "assignmentRequestApproved", "customExtension": {"id": str(approved.pk)}}]
+        assert admin_api.patch(
+            f"assignmentPolicies/{policy.pk}", {"customExtensionStageSettings": settings}
+        ).status in (
+            200,
+            204,
+        )
+        assert set(m.PolicyExtension.objects.values_list("extension_id", flat=True)) == {scheduled.pk, approved.pk}
 
     def test_the_api_refuses_a_waiting_extension_at_a_stage_that_cannot_wait(
         self, admin, admin_api, catalog, make_package, webhook_receiver
