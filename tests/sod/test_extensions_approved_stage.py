@@ -218,7 +218,8 @@ class TestPausedBeforeDelivery:
         assert "Request is approved" in admin_page
         assert "HTTP 200 OK" in admin_page
         mine = content(signed_in(requestor).get(f"/myaccess/requests/{paused.pk}/"))
-        assert "Waiting for Ticketing" in mine
+        assert "Approved. Waiting for Ticketing: access is delivered once it answers." in mine
+        assert "Access starts on" not in mine
 
 
 class TestOnlyRequestStagesWait:
