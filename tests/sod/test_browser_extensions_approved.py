@@ -67,7 +67,8 @@ def test_an_approved_request_waits_for_the_extension_before_delivery(
 
     sign_in(page, "requestor")
     page.goto(f"/myaccess/requests/{made.pk}/")
-    expect(page.get_by_text("Waiting for Ticketing")).to_be_visible()
+    expect(page.get_by_text("Waiting for Ticketing", exact=True)).to_be_visible()
+    expect(page.get_by_text("Approved. Waiting for Ticketing: access is delivered once it answers.")).to_be_visible()
     screenshot(page, "sod-waiting-after-approval")
 
     # The external system gets the signed event and answers on the resume URL.
