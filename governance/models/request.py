@@ -46,6 +46,15 @@ RequestState.ADMIN_CANCELABLE = frozenset({"submitted", "pendingApproval", "sche
 RequestState.REQUESTOR_CANCELABLE = frozenset({"pendingApproval", "deliveryFailed", "partiallyDelivered"})
 
 
+class RemovalReason(models.TextChoices):
+    """Why the system removed an assignment (a ``systemRemove`` request), recorded by the
+    service that created the removal, so that what follows (the email) never guesses from text."""
+
+    EXPIRY = "expiry", "Reached its end date"
+    REVIEW = "review", "Removed by an access review"
+    PERSON_LEFT = "personLeft", "The person left"
+
+
 class RequestType(models.TextChoices):
     USER_ADD = "userAdd", "User request"
     USER_EXTEND = "userExtend", "User extension"
@@ -233,6 +242,11 @@ class AssignmentRequest(CatalogScoped, models.Model):
     modified_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.TextField(blank=True)
+    # systemRemove only: why the system removed the assignment (blank for every other type).
+    # A database default too: bulk loaders (bench/generate.py COPY) name their columns.
+    removal_reason = models.CharField(
+        max_length=16, choices=RemovalReason.choices, blank=True, default="", db_default=""
+    )
 
     objects = RequestQuerySet.as_manager()
 

@@ -33,6 +33,7 @@ from governance.models import (
     AuditEvent,
     ExpiryReminder,
     ExtensionStage,
+    RemovalReason,
     RequestAnswer,
     RequestState,
     RequestType,
@@ -238,6 +239,7 @@ def start_scheduled_request(request_id: UUID, now: datetime | None = None) -> bo
             AssignmentRequest.objects.select_for_update(of=("self",))
             .select_related("policy", "package", "target")
             .filter(pk=request_id, state=RequestState.SCHEDULED, schedule_start__lte=now)
+            .exclude(callouts.waiting())  # approved, still waiting for a custom extension
             .first()
         )
         if request is None:
@@ -257,9 +259,9 @@ def start_scheduled_request(request_id: UUID, now: datetime | None = None) -> bo
 def start_due_requests(now: datetime | None = None, limit: int = 1000) -> int:
     now = now or timezone.now()
     due = list(
-        AssignmentRequest.objects.filter(state=RequestState.SCHEDULED, schedule_start__lte=now).values_list(
-            "pk", flat=True
-        )[:limit]
+        AssignmentRequest.objects.filter(state=RequestState.SCHEDULED, schedule_start__lte=now)
+        .exclude(callouts.waiting())
+        .values_list("pk", flat=True)[:limit]
     )
     return sum(1 for pk in due if start_scheduled_request(pk, now))
 
@@ -293,7 +295,7 @@ def _expire_batch(now: datetime, batch_size: int, **only: Any) -> int:
         )
         if not batch:
             return 0
-        end_in_bulk(batch, "expire", EXPIRY_REASON, now)
+        end_in_bulk(batch, "expire", EXPIRY_REASON, now, removal_reason=RemovalReason.EXPIRY)
         return len(batch)
 
 
@@ -302,7 +304,9 @@ def days_left(end: datetime, now: datetime) -> int:
     return max(1, math.ceil((end - now).total_seconds() / 86400))
 
 
-def end_in_bulk(batch: list[Assignment], transition: str, reason: str, now: datetime) -> list[AssignmentRequest]:
+def end_in_bulk(
+    batch: list[Assignment], transition: str, reason: str, now: datetime, *, removal_reason: str
+) -> list[AssignmentRequest]:
     """End a set of locked active assignments (``expire`` or ``remove``) through one
     systemRemove request each, delivering from the start: their grants go to be revoked
     (rule 7 is decided by the worker). Rows need ``package`` and ``target`` loaded.
@@ -322,6 +326,7 @@ def end_in_bulk(batch: list[Assignment], transition: str, reason: str, now: date
             target=a.target,
             requestor_label=SYSTEM_LABEL,
             justification=reason,
+            removal_reason=removal_reason,
         )
         for a in batch
     ]

@@ -35,6 +35,7 @@ from governance.models import (
     GrantState,
     OutboundEmail,
     Outcome,
+    RemovalReason,
     RequestState,
     RequestType,
     RoleGrant,
@@ -303,7 +304,7 @@ def _failures_already_told(requests: Sequence[AssignmentRequest]) -> set[UUID]:
 
 
 def _kind_of(request: AssignmentRequest) -> str:
-    if request.request_type == RequestType.SYSTEM_REMOVE and request.justification == REVIEW_REMOVAL_REASON:
+    if request.request_type == RequestType.SYSTEM_REMOVE and request.removal_reason == RemovalReason.REVIEW:
         return "review_removed"
     if request.request_type == RequestType.SYSTEM_REMOVE:
         return "assignment_expired"

@@ -44,6 +44,7 @@ from governance.models import (
     InstanceReviewer,
     InstanceState,
     PolicyReviewer,
+    RemovalReason,
     RequestType,
     ReviewDecision,
     ReviewerKind,
@@ -55,7 +56,7 @@ from governance.models import (
 from governance.models.identity import person_of
 from governance.models.policy import add_period
 from governance.permissions import Action, get_for, reviewable_decisions
-from governance.services import dispatch, notifications
+from governance.services import chat, dispatch, notifications
 from governance.services.approval_links import LinkExpired, LinkForSomeoneElse, LinkInvalid, LinkUsed, SignInRequired
 from governance.services.assignments import end_in_bulk
 from governance.services.text import clean_text
@@ -387,8 +388,41 @@ def review_link_url(instance: AccessReviewInstance, token: str) -> str:
     return notifications.absolute(reverse("myaccess:review_link", args=[instance.pk, token]))
 
 
+CHAT_NAMES_SHOWN = 10
+
+
+def _announce_in_chat(instance: AccessReviewInstance, counts: dict[UUID, int], *, reminder: bool) -> None:
+    """The catalog's chat channels are told too, with the email's safe link (Access reviews
+    in My Access, behind sign-in; never a reviewer's own single-use link)."""
+    if not counts:
+        return
+    package = instance.package
+    names = list(
+        User.objects.filter(pk__in=counts, is_active=True).order_by("display_name", "username")[: CHAT_NAMES_SHOWN + 1]
+    )
+    shown = ", ".join(str(person) for person in names[:CHAT_NAMES_SHOWN])
+    more = len(counts) - min(len(names), CHAT_NAMES_SHOWN)
+    due = timezone.localtime(instance.end_at).strftime("%Y-%m-%d %H:%M %Z")
+    left = sum(counts.values())
+    decisions = "decision" if left == 1 else "decisions"
+    title = (
+        f"Reminder: access review of {package} has {left} {decisions} left"
+        if reminder
+        else f"Access review of {package} started"
+    )
+    body = (
+        f'An access review of the access package "{package}" '
+        + ("has not finished" if reminder else "has started")
+        + f": {left} {decisions} to make by {due}. {_behavior_sentence(instance)}"
+        + f"\nReviewers: {shown}{f' and {more} more' if more > 0 else ''}."
+        + f"\nReview in My Access: {notifications.link('myaccess:reviews')}"
+    )
+    chat.announce_in_catalog(package.catalog_id, "review_reminder" if reminder else "review_started", title, body)
+
+
 def _email_reviewers(instance: AccessReviewInstance, *, reminder: bool) -> int:
     counts = reviewers_with_work(instance, pending_only=reminder)
+    _announce_in_chat(instance, counts, reminder=reminder)
     sent = 0
     for reviewer in User.objects.filter(pk__in=counts, is_active=True).order_by("username"):
         if not reviewer.email:
@@ -648,7 +682,9 @@ def _apply_batch(instance_id: UUID, now: datetime, report: ApplyReport) -> bool:
             .select_related("package", "target")
             .filter(pk__in=[r.assignment_id for r in deny], state__in=AssignmentState.ACTIVE)
         )
-        removals = end_in_bulk(ending, "remove", notifications.REVIEW_REMOVAL_REASON, now)
+        removals = end_in_bulk(
+            ending, "remove", notifications.REVIEW_REMOVAL_REASON, now, removal_reason=RemovalReason.REVIEW
+        )
         removal_of = {request.assignment_id: request.pk for request in removals}
         gone = [r.pk for r in deny if r.assignment_id not in removal_of]
         AccessReviewDecision.objects.filter(pk__in=keep).update(apply_result=ApplyResult.APPLIED, applied_at=now)

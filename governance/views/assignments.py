@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -111,23 +112,23 @@ def package_assignments(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 
 def _download(request: HttpRequest, package: AccessPackage | None) -> StreamingHttpResponse:
-    """The filtered list, every page of it, streamed row by row."""
-    rows = (
-        _filtered(request, package)
-        .qs.order_by("-created_at", "-pk")
-        .values_list(
-            "target__display_name",
-            "target__user_principal_name",
-            "target__email",
-            "package__display_name",
-            "policy__display_name",
-            "state",
-            "drifted",
-            "start_at",
-            "end_at",
-            "created_at",
-            "pk",
-        )
+    """The filtered list, every page of it, streamed row by row; a filter it cannot apply
+    (a policy the viewer may not see) is refused, as the requests download refuses it."""
+    filterset = _filtered(request, package)
+    if not filterset.is_valid():
+        raise BadRequest("Invalid filter.")
+    rows = filterset.qs.order_by("-created_at", "-pk").values_list(
+        "target__display_name",
+        "target__user_principal_name",
+        "target__email",
+        "package__display_name",
+        "policy__display_name",
+        "state",
+        "drifted",
+        "start_at",
+        "end_at",
+        "created_at",
+        "pk",
     )
 
     def lines() -> Any:

@@ -15,6 +15,7 @@ from django.urls import reverse
 from governance.errors import DomainError, NotFound
 from governance.models import AssignmentRequest, GrantState, RequestState, User
 from governance.permissions import own_requests, requestable_packages
+from governance.services.extensions import waiting_label
 from governance.services.requests import cancel_request_as_requestor, reprocess_window_ends, requestor_may_cancel
 from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.views.live import request_in_flight
@@ -98,6 +99,7 @@ def request_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
             and requestable_packages(user).filter(pk=found.package_id).exists(),
             "submitted": request.GET.get("submitted") == "1",
             "in_flight": request_in_flight(found),
+            "waiting": waiting_label(found),
         },
     )
 
