@@ -16,7 +16,7 @@ def record_reasons(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0027_perf_histogram"),
+        ("governance", "0028_reports_grant_holders"),
     ]
 
     operations = [
