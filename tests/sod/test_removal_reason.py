@@ -73,7 +73,7 @@ def test_the_email_follows_the_recorded_reason(reason, justification, kind) -> N
 
 
 def test_the_data_migration_reads_the_old_fixed_texts() -> None:
-    migration = importlib.import_module("governance.migrations.0028_sodchat_removal_reason")
+    migration = importlib.import_module("governance.migrations.0029_sodchat_removal_reason")
     old = {
         "review": f.RequestFactory(request_type="systemRemove", justification="Removed by an access review."),
         "expiry": f.RequestFactory(request_type="systemRemove", justification="The assignment reached its end date."),
