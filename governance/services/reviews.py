@@ -23,6 +23,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, CharField, Count, F, Func, OuterRef, Q, Subquery, UUIDField, Value, When
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 
 from governance.audit import actor_label, build_event, log_action
 from governance.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
@@ -353,11 +355,12 @@ def _recommendation_sql(now: datetime) -> tuple[Case, Case]:
 # --- Emails and links ---------------------------------------------------------------------
 
 
-def _behavior_sentence(instance: AccessReviewInstance) -> str:
-    sentences: dict[str, str] = {
-        ExpirationBehavior.KEEP: "Without a decision, access is kept.",
-        ExpirationBehavior.REMOVE: "Without a decision, access is removed.",
-        ExpirationBehavior.RECOMMENDATION: "Without a decision, the recommendation is taken.",
+def _behavior_sentence(instance: AccessReviewInstance) -> str | Promise:
+    """In the reviewer's language: a lazy text, translated when their email is rendered."""
+    sentences: dict[str, str | Promise] = {
+        ExpirationBehavior.KEEP: gettext_lazy("Without a decision, access is kept."),
+        ExpirationBehavior.REMOVE: gettext_lazy("Without a decision, access is removed."),
+        ExpirationBehavior.RECOMMENDATION: gettext_lazy("Without a decision, the recommendation is taken."),
     }
     return sentences.get(instance.expiration_behavior, "")
 

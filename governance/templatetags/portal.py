@@ -59,9 +59,10 @@ def _localized(local: datetime, fmt: str) -> str:
 
 
 @register.filter
-def when_text(value: datetime | None) -> str:
-    """A time for an email's text: the reader's format, in their zone, naming the zone."""
+def when_text(value: datetime | None, empty: str = "—") -> str:
+    """A time for an email's text: the reader's format, in their zone, naming the zone
+    (``empty`` when there is none)."""
     if value is None:
-        return "—"
+        return empty
     local = timezone.localtime(value)
     return f"{_localized(local, '%Y-%m-%d %H:%M')} {local.tzname()}"

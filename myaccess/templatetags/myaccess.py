@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from governance.models import ResourceRole, ResourceType
 
@@ -14,13 +15,14 @@ register = template.Library()
 def in_plain_words(role: ResourceRole) -> str:
     """ "Member of the group Developers", not "Developers · Member"."""
     resource = role.resource
+    names = {"role": role.display_name, "resource": resource.display_name}
     if resource.resource_type == ResourceType.APPLICATION:
-        return f"{role.display_name} role in the application {resource.display_name}"
+        return _("%(role)s role in the application %(resource)s") % names
     if resource.resource_type == ResourceType.SITE:
-        return f"{role.display_name} of the site {resource.display_name}"
+        return _("%(role)s of the site %(resource)s") % names
     if role.display_name.lower() == "member":
-        return f"Member of the group {resource.display_name}"
-    return f"{role.display_name} of the group {resource.display_name}"
+        return _("Member of the group %(resource)s") % names
+    return _("%(role)s of the group %(resource)s") % names
 
 
 @register.simple_tag
