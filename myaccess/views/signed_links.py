@@ -10,16 +10,23 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.functional import Promise
 
 from governance.errors import DomainError
 from governance.models import User
 from governance.services.approval_links import LinkInvalid
 
-Titles = Sequence[tuple[type[DomainError], str]]
+Titles = Sequence[tuple[type[DomainError], str | Promise]]
 
 
 def refusal_page(
-    request: HttpRequest, error: DomainError, *, titles: Titles, fallback: str, template: str, link: object = None
+    request: HttpRequest,
+    error: DomainError,
+    *,
+    titles: Titles,
+    fallback: str | Promise,
+    template: str,
+    link: object = None,
 ) -> HttpResponse:
     """The page of a link that cannot be used: its title from the kind of refusal."""
     title = next((text for kind, text in titles if isinstance(error, kind)), fallback)
