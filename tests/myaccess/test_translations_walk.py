@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from governance import models as m
-from governance.services import reviews
+from governance.services import approvals, requests, reviews, separation
 from tests import factories as f
 from tests.myaccess.conftest import approval_link, content, path_of, signed_in
 
@@ -201,3 +201,33 @@ def test_without_any_setting_the_site_language_and_zone_stay(requestor: m.User, 
     assert f"{timezone.localtime(request.created_at):%Y-%m-%d %H:%M}</time>" in page
     submitted = email("request_submitted", requestor)
     assert submitted.subject == "Your request for Developer tools was submitted"
+
+
+def test_refusals_reach_each_person_in_their_language(
+    people: tuple[m.User, m.User], developer_tools: m.AccessPackage, admin: m.User, make_package
+) -> None:
+    """What the services refuse with is what people read: separation of duties for the German
+    requestor, the closed approval window for the French approver, and the time-out's reason."""
+    requestor, approver = people
+    payments = make_package(name="Finance payments")
+    separation.add_incompatible_package(admin, payments.pk, developer_tools.pk)
+    f.AssignmentFactory(target=requestor, package=payments, policy=payments.policies.get())
+    de = signed_in(requestor)
+    refused = content(de.post(reverse("myaccess:request_form", args=[developer_tools.pk]), {"justification": "x"}))
+    assert "Sie haben Finance payments, was sich nicht mit Developer tools kombinieren lässt." in refused
+    m.Assignment.objects.filter(target=requestor, package=payments).delete()
+
+    request = requests.submit_request(requestor, developer_tools.pk, justification="Bereitschaft")
+    fr = signed_in(approver)
+    with time_machine.travel(request.stage_due_at + timedelta(minutes=1)):
+        late = content(fr.get(f"/myaccess/approvals/{request.pk}/"))
+        assert (
+            f"Le délai de décision de l’étape 1 de cette demande a pris fin le {french(request.stage_due_at)} JST"
+            in late
+        )
+        assert approvals.time_out_due_requests() == 1
+    timed_out = email("request_timed_out", requestor)
+    assert timed_out.subject == "Ihre Anfrage für Developer tools ist ohne Entscheidung abgelaufen"
+    page = content(de.get(f"/myaccess/requests/{request.pk}/"))
+    assert "Abgebrochen. Genehmigungsfrist abgelaufen: Niemand hat innerhalb der Frist der Stufe entschieden." in page
+    assert "Abgebrochen: Genehmigungsfrist abgelaufen" in page  # the history line
