@@ -231,3 +231,16 @@ def test_refusals_reach_each_person_in_their_language(
     page = content(de.get(f"/myaccess/requests/{request.pk}/"))
     assert "Abgebrochen. Genehmigungsfrist abgelaufen: Niemand hat innerhalb der Frist der Stufe entschieden." in page
     assert "Abgebrochen: Genehmigungsfrist abgelaufen" in page  # the history line
+
+
+def test_a_link_opened_without_signing_in_speaks_its_owners_language(
+    people: tuple[m.User, m.User], developer_tools: m.AccessPackage, settings, client
+) -> None:
+    """Where links need no sign-in, the page is in the language of the person it was sent to."""
+    settings.APPROVAL_LINK_REQUIRES_LOGIN = False
+    requestor, approver = people
+    request = requests.submit_request(requestor, developer_tools.pk, justification="Bereitschaft")
+    page = content(client.get(path_of(approval_link(approver, request)), HTTP_ACCEPT_LANGUAGE="de"))
+    assert '<html lang="fr">' in page
+    assert f"<h1>{requestor} demande Developer tools</h1>" in page
+    assert f"{french(request.created_at)}</time>" in page
