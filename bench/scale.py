@@ -510,6 +510,12 @@ def main() -> None:
         print("… csv", flush=True)
         results["csv"] = bench_csv()
         print(f"  csv: {json.dumps(results['csv'])}", flush=True)
+    if "explain" in only:
+        from bench.explain import bench_explain
+
+        print("… explain", flush=True)
+        results["explain"] = bench_explain(runs=args.runs)
+        print(f"  explain: {json.dumps(results['explain'])}", flush=True)
     text = json.dumps(results, indent=2, default=str)
     if args.out:
         Path(args.out).write_text(text)

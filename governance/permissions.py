@@ -284,6 +284,17 @@ def person_in_scope(principal: Any, person_id: Any) -> User:
     raise NotFound("Person not found.")
 
 
+def opens_person_page(principal: Any, *, target_of_visible_row: bool = False) -> bool:
+    """Whether a person's page would open for the principal (``person_in_scope``), known
+    without a query, so a list can link every name it shows: always for those who may view
+    every catalog; for the rest only when the person is the target of the assignment or
+    request the row shows (which the principal sees, so the person is in scope). Anyone
+    else named (a requestor, a reviewer, an actor) is shown unlinked to them."""
+    if not has_admin_portal(principal):
+        return False
+    return target_of_visible_row or can_globally(principal, Action.VIEW)
+
+
 # --- What a person sees of their own ------------------------------------------------------
 
 

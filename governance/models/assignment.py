@@ -170,6 +170,13 @@ class RoleGrant(CatalogScoped, models.Model):
             models.Index(fields=["state", "next_attempt_at"], name="grant_work"),
             models.Index(fields=["resource_role", "subject"], name="grant_role_subject"),
             models.Index(fields=["subject", "resource_role", "state"], name="grant_subject_role_state"),
+            # Who holds a role (rule 7's justification, the resource page) in the page's
+            # order: a page of 10,000 holders reads its rows off the index, unsorted.
+            models.Index(
+                fields=["resource_role", "subject", "id"],
+                name="grant_role_holders",
+                condition=models.Q(state__in=["drifted", "failed", "granted", "pending"]),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["assignment", "resource_role"], name="one_grant_per_role"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django_filters import FilterSet
 
+from governance.api import keyset
 from governance.web import render_page
 
 T = TypeVar("T")
@@ -92,6 +94,60 @@ def paginate(
     return Page(
         rows=rows[:per_page], number=number, per_page=per_page, has_next=len(rows) > per_page, page_count=page_count
     )
+
+
+@dataclass
+class KeysetPage(Generic[T]):
+    """One page of a list that pages by its sort key instead of an offset (DESIGN §8: a
+    deeper page costs what the first does). ``next_token`` carries the last row's key;
+    ``param`` names it in the query string, so one page may hold several such lists."""
+
+    rows: list[T]
+    param: str
+    next_token: str
+    is_first: bool
+
+    @property
+    def has_next(self) -> bool:
+        return bool(self.next_token)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def keyset_paginate(
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    order: Sequence[str],
+    *,
+    param: str = "after",
+    per_page: int = PER_PAGE,
+) -> KeysetPage[Any]:
+    """The rows after the key ``?<param>=`` carries, in ``order`` (names of non-null columns,
+    of the row or of rows it points to, ending with its primary key), through
+    governance/api/keyset.py as the API's ``$skiptoken`` does. A token that does not fit
+    the order is the first page."""
+    order = list(order)
+    token = request.GET.get(param, "")
+    key = keyset.decode(_token_payload(token), queryset, order) if token else None
+    rows = list((keyset.after(queryset, order, key) if key else queryset.order_by(*order))[: per_page + 1])
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    return KeysetPage(
+        rows=rows, param=param, next_token=keyset.encode(rows[-1], order) if more else "", is_first=key is None
+    )
+
+
+def _token_payload(token: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    kind, _, payload = raw.partition(":")
+    return payload if kind == "k" else ""
 
 
 def render_filtered(request: HttpRequest, kind: str, filterset: FilterSet, **extra: Any) -> HttpResponse:
