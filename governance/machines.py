@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import Promise
 
 from governance.audit import build_event
 from governance.errors import InvalidTransition
@@ -50,7 +51,7 @@ class StateMachine:
     def __init__(
         self,
         noun: str,
-        labels: Mapping[str, str],
+        labels: Mapping[str, str | Promise],
         transitions: Mapping[str, Transition],
         *,
         audit_prefix: str,

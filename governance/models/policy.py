@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from governance.models.catalog import CatalogState
 from governance.models.identity import (
@@ -222,12 +224,14 @@ class AssignmentPolicy(CatalogScoped, models.Model):
 
     def describe_expiration(self) -> str:
         if self.expiration_type == ExpirationType.ON_DATE and self.expiration_date:
-            return f"until {self.expiration_date:%Y-%m-%d %H:%M}"
+            return _("until %(date)s") % {"date": f"{self.expiration_date:%Y-%m-%d %H:%M}"}
         if self.expiration_type == ExpirationType.AFTER_DAYS and self.expiration_days:
-            return f"for {self.expiration_days} days"
+            days = self.expiration_days
+            return ngettext("for %(days)s days", "for %(days)s days", days) % {"days": days}
         if self.expiration_type == ExpirationType.AFTER_HOURS and self.expiration_hours:
-            return f"for {self.expiration_hours} hours"
-        return "with no end date"
+            hours = self.expiration_hours
+            return ngettext("for %(hours)s hours", "for %(hours)s hours", hours) % {"hours": hours}
+        return _("with no end date")
 
 
 class ApprovalStage(CatalogScoped, models.Model):

@@ -24,6 +24,8 @@ from uuid import UUID
 
 from django.db.models import Case, Count, F, Min, Value, When, Window
 from django.db.models.functions import RowNumber
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from governance.connectors import ConnectorError, for_connector
 from governance.ids import is_uuid
@@ -31,7 +33,7 @@ from governance.models import Assignment, AssignmentState, GrantState, Resource,
 from governance.permissions import Action, catalogs_where
 from governance.services.delivery import target_of
 
-HIDDEN_PACKAGE = "another assignment"
+HIDDEN_PACKAGE = gettext_noop("another assignment")  # translated where it is shown
 
 
 def role_label(role: ResourceRole) -> str:
@@ -41,10 +43,20 @@ def role_label(role: ResourceRole) -> str:
     return str(role)
 
 
-def _join(words: list[str]) -> str:
+def join_and(words: list[str]) -> str:
+    """ "A, B and C", in the reader's language."""
     if len(words) <= 1:
         return "".join(words)
-    return f"{', '.join(words[:-1])} and {words[-1]}"
+    return _("%(items)s and %(last)s") % {"items": ", ".join(words[:-1]), "last": words[-1]}
+
+
+def _join(words: list[str]) -> str:
+    return join_and(words)
+
+
+def _package_names(justifications: Iterable[Justification]) -> str:
+    names = {_(j.package_name) if j.package_name == HIDDEN_PACKAGE else j.package_name for j in justifications}
+    return _join(sorted(names))
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,7 @@ class HeldRole:
 
     @property
     def through(self) -> str:
-        return _join(sorted({j.package_name for j in self.justifications}))
+        return _package_names(self.justifications)
 
     @property
     def kept(self) -> bool:
@@ -100,14 +112,17 @@ class PersonOutcome:
         """ "Otto Outsider loses Developers and Support queue; keeps Builders through Production on-call." """
         parts = []
         if self.loses:
-            parts.append(f"loses {_join([o.label for o in self.loses])}")
+            parts.append(_("loses %(roles)s") % {"roles": _join([o.label for o in self.loses])})
         by_reason: dict[str, list[str]] = defaultdict(list)
         for outcome in self.keeps:
             by_reason[outcome.through].append(outcome.label)
-        parts += [f"keeps {_join(labels)} through {through}" for through, labels in by_reason.items()]
+        parts += [
+            _("keeps %(roles)s through %(packages)s") % {"roles": _join(labels), "packages": through}
+            for through, labels in by_reason.items()
+        ]
         if not parts:
-            return f"{self.person} loses no resource role."
-        return f"{self.person} {'; '.join(parts)}."
+            return _("%(person)s loses no resource role.") % {"person": self.person}
+        return _("%(person)s %(outcomes)s.") % {"person": self.person, "outcomes": "; ".join(parts)}
 
 
 @dataclass

@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext
 
 from governance import encryption
 from governance.audit import log_action
@@ -431,4 +432,4 @@ def waiting_label(request: AssignmentRequest) -> str:
     if request.state not in PAUSED_IN.values():
         return ""
     names = [c.extension_name for c in waiting_for(request)]
-    return f"Waiting for {', '.join(names)}" if names else ""
+    return gettext("Waiting for %(names)s") % {"names": ", ".join(names)} if names else ""

@@ -23,6 +23,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, CharField, Count, F, Func, OuterRef, Q, Subquery, UUIDField, Value, When
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from governance.audit import actor_label, build_event, log_action
 from governance.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
@@ -333,18 +336,18 @@ def _recommendation_sql(now: datetime) -> tuple[Case, Case]:
         target__connected_organization__state=ConnectedOrganizationState.CONFIGURED
     )
     rules = [
-        (Q(target__is_active=False), ReviewDecision.DENY, "The account is disabled."),
-        (gone, ReviewDecision.DENY, "No longer in a connected organization."),
-        (Q(target__last_login__isnull=True), ReviewDecision.DENY, "Has never signed in."),
+        (Q(target__is_active=False), ReviewDecision.DENY, gettext_noop("The account is disabled.")),
+        (gone, ReviewDecision.DENY, gettext_noop("No longer in a connected organization.")),
+        (Q(target__last_login__isnull=True), ReviewDecision.DENY, gettext_noop("Has never signed in.")),
         (Q(target__last_login__lt=cutoff), ReviewDecision.DENY, f"Has not signed in for {days} days."),
     ]
     decision = Case(
-        *(When(condition, then=Value(str(value))) for condition, value, _ in rules),
+        *(When(condition, then=Value(str(value))) for condition, value, _text in rules),
         default=Value(str(ReviewDecision.APPROVE)),
         output_field=CharField(),
     )
     reason = Case(
-        *(When(condition, then=Value(text)) for condition, _, text in rules),
+        *(When(condition, then=Value(text)) for condition, _value, text in rules),
         default=Value(f"Signed in within the last {days} days."),
         output_field=CharField(),
     )
@@ -354,11 +357,12 @@ def _recommendation_sql(now: datetime) -> tuple[Case, Case]:
 # --- Emails and links ---------------------------------------------------------------------
 
 
-def _behavior_sentence(instance: AccessReviewInstance) -> str:
-    sentences: dict[str, str] = {
-        ExpirationBehavior.KEEP: "Without a decision, access is kept.",
-        ExpirationBehavior.REMOVE: "Without a decision, access is removed.",
-        ExpirationBehavior.RECOMMENDATION: "Without a decision, the recommendation is taken.",
+def _behavior_sentence(instance: AccessReviewInstance) -> str | Promise:
+    """In the reviewer's language: a lazy text, translated when their email is rendered."""
+    sentences: dict[str, str | Promise] = {
+        ExpirationBehavior.KEEP: gettext_lazy("Without a decision, access is kept."),
+        ExpirationBehavior.REMOVE: gettext_lazy("Without a decision, access is removed."),
+        ExpirationBehavior.RECOMMENDATION: gettext_lazy("Without a decision, the recommendation is taken."),
     }
     return sentences.get(instance.expiration_behavior, "")
 
@@ -471,14 +475,14 @@ def open_review_link(token: str, instance_id: Any) -> ReviewLink:
     try:
         link_id = UUID(str(signing.loads(token, salt=notifications.REVIEW_LINK_SALT)))
     except (signing.BadSignature, ValueError, TypeError) as exc:
-        raise LinkInvalid("This review link is not valid. It may have been cut short or changed.") from exc
+        raise LinkInvalid(_("This review link is not valid. It may have been cut short or changed.")) from exc
     link = (
         ReviewLink.objects.select_related("reviewer", "instance__package")
         .filter(pk=link_id, instance_id=instance_id if is_uuid(instance_id) else None)
         .first()
     )
     if link is None:
-        raise LinkInvalid("This review link is not valid. It may have been cut short or changed.")
+        raise LinkInvalid(_("This review link is not valid. It may have been cut short or changed."))
     return link
 
 
@@ -486,18 +490,24 @@ def check_review_link(link: ReviewLink, user: User | None, now: datetime | None 
     """Why this link cannot decide now (raised), as for approval links: the person first."""
     now = now or timezone.now()
     if user is None and settings.APPROVAL_LINK_REQUIRES_LOGIN:
-        raise SignInRequired("Sign in to review access.")
+        raise SignInRequired(_("Sign in to review access."))
     if user is not None and user.pk != link.reviewer_id:
         raise LinkForSomeoneElse(
-            f"This review link was sent to {link.reviewer}, and you are signed in as {user}. "
-            "Only the person it was sent to can use it."
+            _(
+                "This review link was sent to %(reviewer)s, and you are signed in as %(user)s. "
+                "Only the person it was sent to can use it."
+            )
+            % {"reviewer": link.reviewer, "user": user}
         )
     if link.used_at is not None:
         raise LinkUsed(
-            "This link has already been used. Each review link works once: continue under Access reviews in My Access."
+            _(
+                "This link has already been used. Each review link works once: "
+                "continue under Access reviews in My Access."
+            )
         )
     if not link.instance.is_open or now >= link.instance.end_at:
-        raise LinkExpired("This access review has ended.")
+        raise LinkExpired(_("This access review has ended."))
 
 
 def decide_by_link(
@@ -533,10 +543,10 @@ def decide(
     else's is NotFound); changeable until the instance ends, not after."""
     now = now or timezone.now()
     if decision not in DECISIONS:
-        raise ValidationFailed("Choose Approve or Deny.", field="decision")
+        raise ValidationFailed(_("Choose Approve or Deny."), field="decision")
     ids = list(dict.fromkeys(str(pk) for pk in decision_ids))
     if not ids:
-        raise ValidationFailed("Select at least one person.", field="decisions")
+        raise ValidationFailed(_("Select at least one person."), field="decisions")
     if not all(is_uuid(pk) for pk in ids):
         raise NotFound("Review decision not found.")
     justification = clean_text(justification, field="justification")
@@ -555,10 +565,11 @@ def decide(
             instance = row.instance
             if not instance.is_open or now >= instance.end_at:
                 raise InvalidTransition(
-                    f"The access review of {instance.package} has ended: decisions can no longer change."
+                    _("The access review of %(package)s has ended: decisions can no longer change.")
+                    % {"package": instance.package}
                 )
             if instance.justification_required and not justification:
-                raise ValidationFailed("A justification is required for this review.", field="justification")
+                raise ValidationFailed(_("A justification is required for this review."), field="justification")
         events = []
         for row in rows:
             previous = row.decision

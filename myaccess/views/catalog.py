@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, prefetch_related_obj
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from governance.errors import DomainError, DuplicateRequest, NotFound, NotRequestable
@@ -176,7 +177,7 @@ def request_form(request: HttpRequest, package_id: UUID) -> HttpResponse:
         except DomainError as exc:
             attach_error(form, exc)
         else:
-            messages.success(request, f"Your request for {found} was submitted.")
+            messages.success(request, _("Your request for %(package)s was submitted.") % {"package": found})
             return redirect(reverse("myaccess:request", args=[made.pk]) + "?submitted=1")
     return render_page(
         request,
