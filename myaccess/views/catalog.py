@@ -28,7 +28,7 @@ from governance.models import (
 )
 from governance.permissions import discoverable_packages, package_by_link
 from governance.services.requests import refuse_duplicate, submit_request
-from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
+from governance.views.listing import MY_ACCESS_PER_PAGE, paginate_counting_along
 from governance.web import attach_error, not_found_on_refusal, render_page
 from myaccess.explain import explain_policy
 from myaccess.forms import RequestForm, SearchForm
@@ -75,7 +75,7 @@ def request_access(request: HttpRequest) -> HttpResponse:
             | Q(description__icontains=query)
             | Q(catalog__display_name__icontains=query)
         )
-    page = paginate(request, packages.order_by("display_name", "pk"), MY_ACCESS_PER_PAGE, count=True)
+    page = paginate_counting_along(request, packages.order_by("display_name", "pk"), MY_ACCESS_PER_PAGE)
     return render_page(
         request,
         "myaccess/request_access.html",

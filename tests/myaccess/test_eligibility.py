@@ -152,3 +152,32 @@ def test_one_query_whatever_the_numbers(
     with django_assert_num_queries(1):
         many = len(discoverable_packages(user))
     assert many > few
+
+
+def test_request_access_pages_count_in_the_same_query(
+    people: dict[str, m.User], policies: Any, django_assert_num_queries: Any
+) -> None:
+    """My Access's list: the total rides along with the page (one query, not a count and a
+    page), page numbers as before, and a page past the end is the last one."""
+    from tests.clients import signed_in
+
+    client = signed_in(people["member"])
+    with django_assert_num_queries(6):  # session, user, the page with its total, roles, the menu's two
+        first = client.get("/myaccess/").content.decode()
+    assert "Page 1 of" not in first  # three packages: one page, no pager
+    catalog = m.Catalog.objects.get(display_name="Open")
+    for index in range(60):
+        f.PolicyFactory(
+            package=f.AccessPackageFactory(catalog=catalog, display_name=f"Extra {index:02d}"),
+            allowed_target_scope=S.ALL_MEMBERS,
+        )
+    with django_assert_num_queries(6):
+        second = client.get("/myaccess/", {"page": "2"}).content.decode()
+    assert "Page 2 of 3" in second
+    # By name, 25 a page: "Extra 00"-"Extra 24", then "Extra 25"-"Extra 49", then the rest.
+    assert "Extra 25" in second
+    assert "Extra 49" in second
+    assert "Extra 24" not in second
+    past = client.get("/myaccess/", {"page": "99"}).content.decode()
+    assert "Page 3 of 3" in past
+    assert "members, names left over" in past
