@@ -162,7 +162,9 @@ def test_request_access_pages_count_in_the_same_query(
     from tests.clients import signed_in
 
     client = signed_in(people["member"])
-    with django_assert_num_queries(6):  # session, user, the page with its total, roles, the menu's two
+    # Session, user, the page with its total, its packages marked (yours, requested), their
+    # roles, the menu's two.
+    with django_assert_num_queries(7):
         first = client.get("/myaccess/").content.decode()
     assert "Page 1 of" not in first  # three packages: one page, no pager
     catalog = m.Catalog.objects.get(display_name="Open")
@@ -171,7 +173,7 @@ def test_request_access_pages_count_in_the_same_query(
             package=f.AccessPackageFactory(catalog=catalog, display_name=f"Extra {index:02d}"),
             allowed_target_scope=S.ALL_MEMBERS,
         )
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         second = client.get("/myaccess/", {"page": "2"}).content.decode()
     assert "Page 2 of 3" in second
     # By name, 25 a page: "Extra 00"-"Extra 24", then "Extra 25"-"Extra 49", then the rest.
