@@ -16,6 +16,8 @@ baseline measured in the same run. Prints ONE table and writes bench/results.jso
   reprocess     bulk reprocess of 10,000 requests: the click returns in < 1 s (bench/reprocess.py)
   latency       time to access under a steady load through gunicorn (bench/latency.py): 20 req/s
                 for 300 s, auto-approved then one-stage approval (small: 5 req/s for 20 s)
+  myaccess_200k My Access "Request access" with 200,000 policies (bench/myaccess.py, its own
+                data set in BENCH_MYACCESS_DATABASE_URL): p50/p95 and queries  (target < 100 ms)
 
 Databases: BENCH_SCALE_DATABASE_URL (default `portcullis_scale`, or `portcullis_scale_small`
 with --scale small) holds the generated data; BENCH_DATABASE_URL (default a fresh
@@ -63,7 +65,8 @@ SCALE_DB = {
 }
 SCALE_GROUPS = ("generate", "pages", "deep_pages", "csv", "explain")
 DELIVERY_GROUPS = ("builtin", "ldap", "expiry", "reprocess", "latency")
-ALL_GROUPS = SCALE_GROUPS + DELIVERY_GROUPS
+OWN_DATA_GROUPS = ("myaccess_200k",)  # a child with its own data set (bench/myaccess.py)
+ALL_GROUPS = SCALE_GROUPS + DELIVERY_GROUPS + OWN_DATA_GROUPS
 # bench/results.json's key for each part (issue 19 names them).
 RESULT_KEYS = {
     "builtin": "builtin",
@@ -301,6 +304,8 @@ def main() -> None:
         for key in defaults:
             child += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
         results.update(run_child(child, dict(os.environ)))
+    if "myaccess_200k" in only:
+        results.update(run_child(["bench/myaccess.py", "--runs", str(args.runs)], dict(os.environ)))
     results["run"] = {
         "scale": args.scale,
         "parts": only,
@@ -363,6 +368,23 @@ def _deep_rows(d: dict[str, Any] | None) -> list[str]:
     return rows
 
 
+def _myaccess_rows(r: dict[str, Any] | None) -> list[str]:
+    if not r:
+        return []
+    rows = []
+    for name, label in (("member", "a member in 4 groups"), ("guest", "an external user")):
+        p = r[name]
+        ok = p["p95_ms"] < r["target_ms"] if name == "member" else None
+        rows.append(
+            f"| My Access with {r['policies']:,} policies, {label} ({p['requestable_packages']:,} packages "
+            f"requestable) | p50 {p['p50_ms']} ms, p95 {p['p95_ms']} ms (CPU p50 {p['cpu_p50_ms']} ms); "
+            f"{p['queries']} queries ({p['queries_search']} searching); search p50 {p['search_p50_ms']} ms "
+            f"| < {r['target_ms']:.0f} ms | bare SQL of the page p50 {r['baseline']['p50_ms']} ms "
+            f"| {round(p['p50_ms'] / max(r['baseline']['p50_ms'], 0.01), 1)}x | {_met(ok)} |"
+        )
+    return rows
+
+
 def _latency_rows(r: dict[str, Any] | None) -> list[str]:
     rows: list[str] = []
     if not r:
@@ -407,6 +429,7 @@ def table(results: dict[str, Any]) -> str:
             f"| {page['ratio']}x | {_met(ok)} |"
         )
     rows += _deep_rows(results.get("deep_pages"))
+    rows += _myaccess_rows(results.get("myaccess_200k"))
     c = results.get("csv")
     if c:
         flat = c["rss_at_end_mb"] - c["rss_after_tenth_mb"] < 10

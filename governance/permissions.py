@@ -43,6 +43,7 @@ from governance.models import (
 )
 from governance.models.apiclient import CATALOG_ROLE_OF, GLOBAL_ROLE_OF
 from governance.models.identity import person_of
+from governance.models.policy import published_for
 from governance.models.querysets import catalog_id_of
 
 
@@ -379,7 +380,11 @@ def requestable_packages(user: User) -> models.QuerySet[AccessPackage]:
     """Packages at least one enabled policy lets this person request (hidden ones too)."""
     if not getattr(user, "is_authenticated", False):
         return AccessPackage.objects.none()
-    return AccessPackage.objects.filter(pk__in=AssignmentPolicy.objects.requestable_by(user).values("package_id"))
+    # Straight from the policies' package ids (not through requestable_by's policy rows):
+    # the same answer, one index read per way of being admitted (DESIGN §8, 200,000 policies).
+    return published_for(
+        user, AccessPackage.objects.filter(pk__in=AssignmentPolicy.objects.requestable_package_ids(user))
+    )
 
 
 def discoverable_packages(user: User) -> models.QuerySet[AccessPackage]:

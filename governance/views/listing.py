@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Window
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django_filters import FilterSet
@@ -148,6 +148,25 @@ def _token_payload(token: str) -> str:
         return ""
     kind, _, payload = raw.partition(":")
     return payload if kind == "k" else ""
+
+
+def paginate_counting_along(request: HttpRequest, queryset: QuerySet[Any], per_page: int) -> Page[Any]:
+    """:func:`paginate` with ``count``, in one query instead of two: the total rides along
+    with the page's rows as ``COUNT(*) OVER ()``. For a list whose rows cost a join to find
+    (My Access's requestable packages: DESIGN §8, 200,000 policies), finding them once.
+    ``queryset`` must be ordered by a unique last key. A page past the end has no row to
+    carry the total: then it is :func:`paginate`'s two queries."""
+    try:
+        number = min(max(1, int(request.GET.get("page", "1"))), MAX_PAGE)
+    except ValueError:
+        number = 1
+    offset = (number - 1) * per_page
+    rows = list(queryset.annotate(listing_total=Window(Count("pk")))[offset : offset + per_page])
+    if not rows:
+        return paginate(request, queryset, per_page, count=True)
+    total = rows[0].listing_total
+    page_count = max(1, -(-total // per_page))
+    return Page(rows=rows, number=number, per_page=per_page, has_next=number < page_count, page_count=page_count)
 
 
 def render_filtered(request: HttpRequest, kind: str, filterset: FilterSet, **extra: Any) -> HttpResponse:
