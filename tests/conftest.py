@@ -84,6 +84,18 @@ def _targets_on_this_host() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _short_health_broker_wait() -> Iterator[None]:
+    """/healthz asks a refusing broker once more after HEALTH_BROKER_TIMEOUT_SECONDS (2 s in
+    production); the tests point it at a closed port dozens of times, so 0.2 s here."""
+    from django.conf import settings
+
+    previous = settings.HEALTH_BROKER_TIMEOUT_SECONDS
+    settings.HEALTH_BROKER_TIMEOUT_SECONDS = 0.2
+    yield
+    settings.HEALTH_BROKER_TIMEOUT_SECONDS = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _flush_by_delete() -> Iterator[None]:
     """Transactional tests (browser, worker, races) leave empty tables behind them: Django
     flushes. On PostgreSQL it truncates every table, which gives ~50 tables and their indexes
