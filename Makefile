@@ -67,8 +67,8 @@ security: $(VENV)/.dev ## bandit (fails on high severity) and pip-audit (fails o
 
 # xdist processes; each has its own test database, queues, ports and servers.
 PYTEST_WORKERS ?= 2
-# What needs a real browser, directory, SCIM server, worker or PostgreSQL, and the fuzzers.
-FAST_DESELECT := not browser and not ldap and not worker and not scim and not postgres and not fuzz
+# What needs a real browser, directory, SCIM server, worker, live server or PostgreSQL, and the fuzzers.
+FAST_DESELECT := not browser and not ldap and not worker and not scim and not live and not postgres and not fuzz
 
 pytest: $(VENV)/.dev ## The whole pytest suite (browser, LDAP and worker tests included)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)

@@ -38,6 +38,7 @@ COMPONENT_MARKERS = {
     "session_worker": "worker",
     "scim_server": "scim",
     "scim_server_process": "scim",
+    "live_server": "live",
 }
 
 
