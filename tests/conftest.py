@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _pytest.mark.expression import Expression
+from _pytest.mark.structures import get_unpacked_marks
 
 from governance import models as m
 from governance.services import delivery
@@ -54,6 +58,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture in set(getattr(item, "fixturenames", ())) & COMPONENT_MARKERS.keys():
             if item.get_closest_marker(COMPONENT_MARKERS[fixture]) is None:
                 item.add_marker(COMPONENT_MARKERS[fixture])
+
+
+def _surely_deselected(config: pytest.Config, marks: set[str]) -> bool:
+    """Whether `-m` deselects a test with ``marks`` whatever marks it gets later (from its
+    fixtures at collection, or from its parameters): false for every choice of the other
+    names the expression mentions."""
+    expression = config.option.markexpr
+    if not expression or "(" in expression:
+        return False
+    others = sorted(set(re.findall(r"[A-Za-z_][\w-]*", expression)) - {"and", "or", "not"} - marks)
+    compiled = Expression.compile(expression)
+    for chosen in itertools.product((False, True), repeat=len(others)):
+        present = marks | {name for name, on in zip(others, chosen, strict=True) if on}
+        if compiled.evaluate(lambda name, /, present=present, **kwargs: name in present):
+            return False
+    return True
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: Any) -> Iterator[None]:
+    """A fuzz test that `-m` deselects anyway (`make test-fast`) is not generated at all:
+    schemathesis builds its hundreds of operation tests at collection, about 6 s of CPU in
+    every xdist process, only for the fast tier to deselect them."""
+    outcome = yield
+    own = {mark.name for mark in get_unpacked_marks(obj)} if callable(obj) else set()
+    if "fuzz" in own and _surely_deselected(collector.config, own | {m.name for m in collector.iter_markers()}):
+        outcome.force_result([])
 
 
 @pytest.fixture(scope="session", autouse=True)
