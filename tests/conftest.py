@@ -116,6 +116,27 @@ def _targets_on_this_host() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _builtin_connector_without_migrations(request: pytest.FixtureRequest) -> Iterator[None]:
+    """`make test-fast` builds its in-memory tables from the models (`--no-migrations`: the
+    same schema, as `makemigrations --check` holds, in a fraction of the time); the one row a
+    migration writes, the built-in directory's connector, is written after it here."""
+    if not request.config.getoption("nomigrations"):
+        yield
+        return
+    from django.db.models.signals import post_migrate
+
+    def builtin(sender: Any, **kwargs: Any) -> None:
+        if sender.label == "governance":
+            from governance.connectors.builtin import builtin_connector
+
+            builtin_connector()
+
+    post_migrate.connect(builtin, weak=False, dispatch_uid="tests-builtin-connector")
+    yield
+    post_migrate.disconnect(dispatch_uid="tests-builtin-connector")
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _short_health_broker_wait() -> Iterator[None]:
     """/healthz asks a refusing broker once more after HEALTH_BROKER_TIMEOUT_SECONDS (2 s in
     production); the tests point it at a closed port dozens of times, so 0.2 s here."""
