@@ -20,6 +20,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
+from governance import checks
 from governance import models as m
 from governance.services import connectors as service
 from tests import factories as f
@@ -291,12 +292,22 @@ def test_check_deploy_fails_without_the_key_in_production():
     assert "portcullis.E120" in refused.stderr + refused.stdout
     assert "CONNECTOR_SECRET_KEYS is not set" in refused.stderr + refused.stdout
 
-    passed = _manage("check", "--deploy", CONNECTOR_SECRET_KEYS=Fernet.generate_key().decode(), **PRODUCTION)
-    assert passed.returncode == 0, passed.stderr
+    # With a key, the same production settings pass `check --deploy`:
+    # tests/hardening/test_production_settings.py::test_production_passes_check_deploy runs it.
 
-    malformed = _manage("check", CONNECTOR_SECRET_KEYS="not-a-fernet-key", **PRODUCTION)
-    assert malformed.returncode != 0
-    assert "portcullis.E121" in malformed.stderr + malformed.stdout
+
+def test_a_malformed_key_is_an_error_and_a_good_one_is_not(settings):
+    """The key checks themselves, in this process (a subprocess per case cost ~3 s each)."""
+    settings.DEBUG = False
+    settings.CONNECTOR_SECRET_KEYS = ["not-a-fernet-key"]
+    assert [e.id for e in checks.check_connector_secret_keys()] == ["portcullis.E121"]
+    settings.CONNECTOR_SECRET_KEYS = [Fernet.generate_key().decode(), "not-a-fernet-key"]
+    assert [e.id for e in checks.check_connector_secret_keys()] == ["portcullis.E121"]
+    settings.CONNECTOR_SECRET_KEYS = [Fernet.generate_key().decode()]
+    assert checks.check_connector_secret_keys() == []
+    assert "portcullis.E120" not in [e.id for e in checks.check_production_secrets_and_outbound()]
+    settings.CONNECTOR_SECRET_KEYS = []
+    assert "portcullis.E120" in [e.id for e in checks.check_production_secrets_and_outbound()]
 
 
 def test_development_needs_no_key():
