@@ -23,7 +23,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -46,24 +46,13 @@ from governance.models import (
     RoleGrant,
     User,
 )
+from governance.services.bulk_sql import audit_row, insert_rows, on_postgresql, update_by_pk
 from governance.services.dispatch import wake_delivery
-from governance.services.grants import refresh_many
+from governance.services.grants import AssignmentRow, refresh_many, settle_assignments
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
-# Only what connectors and audit rows read: a batch materialises hundreds of these.
-SUBJECT_FIELDS = ("id", "username", "email", "user_principal_name", "display_name", "first_name", "last_name")
-ASSIGNMENT_FIELDS = (
-    "id",
-    "state",
-    "package_id",
-    "target_id",
-    "package__id",
-    "package__catalog_id",
-    "package__display_name",
-    *(f"target__{name}" for name in SUBJECT_FIELDS),
-)
 
 
 @dataclass
@@ -103,49 +92,131 @@ def due_grants(now: datetime) -> Any:
     )
 
 
+@dataclass(slots=True)
+class Claim:
+    """A claimed grant as plain values: a batch holds hundreds, and none needs a model
+    instance (the connectors see :class:`Subject` and :class:`RoleTarget`)."""
+
+    pk: UUID
+    assignment_id: UUID
+    resource_role_id: UUID
+    subject_id: UUID
+    request_id: UUID | None
+    state: str
+    attempts: int
+    generation: int
+    next_attempt_at: datetime | None
+    role: ResourceRole | None = None
+    assignment: AssignmentRow | None = None
+
+
+CLAIM_FIELDS = (
+    "id",
+    "assignment_id",
+    "resource_role_id",
+    "subject_id",
+    "request_id",
+    "state",
+    "attempts",
+    "generation",
+    "next_attempt_at",
+)
+
+
+def _claim(now: datetime, limit: int) -> list[Claim]:
+    """Lock up to ``limit`` due grants, oldest first, skipping those another worker holds.
+
+    One locking query per work state, each walking the ``(state, next_attempt_at)`` index
+    in order, so a claim costs the same whatever the backlog (one query over both states
+    would sort every due row first). A grant of the other state that is locked but not
+    kept stays due: it is released at commit and the next batch takes it."""
+    claimed: list[Claim] = []
+    for state in sorted(GrantState.WORK):
+        rows = (
+            due_grants(now)
+            .filter(state=state)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("next_attempt_at")
+            .values_list(*CLAIM_FIELDS)[:limit]
+        )
+        claimed += [Claim(*row) for row in rows]
+    far = now + timedelta(days=36500)
+    claimed.sort(key=lambda c: c.next_attempt_at or far)
+    return claimed[:limit]
+
+
+def _lock_people(ids: set[UUID]) -> dict[UUID, Subject]:
+    rows = (
+        User.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("id", "username", "email", "user_principal_name")
+    )
+    return {pk: Subject(id=pk, username=u, email=e, user_principal_name=upn or "") for pk, u, e, upn in rows}
+
+
+def _lock_assignments(ids: set[UUID]) -> dict[UUID, AssignmentRow]:
+    rows = (
+        Assignment.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list(
+            "id",
+            "state",
+            "package_id",
+            "package__catalog_id",
+            "package__display_name",
+            "target__display_name",
+            "target__first_name",
+            "target__last_name",
+            "target__username",
+        )
+    )
+    return {
+        pk: AssignmentRow(
+            pk=pk,
+            state=state,
+            package_id=package_id,
+            catalog_id=catalog_id,
+            label=f"{package} · {display or f'{first} {last}'.strip() or username}",
+        )
+        for pk, state, package_id, catalog_id, package, display, first, last, username in rows
+    }
+
+
 def deliver_batch(limit: int | None = None, now: datetime | None = None) -> BatchReport:
-    """Deliver up to ``limit`` due grants in one transaction."""
+    """Deliver up to ``limit`` due grants in one transaction, set-based: a fixed number of
+    queries for any number of grants (one connector call per resource role and operation)."""
     limit = limit or settings.DELIVERY_BATCH_SIZE
     now = now or timezone.now()
     report = BatchReport()
     connectors: dict[UUID, BaseConnector] = {}
     try:
         with transaction.atomic():
-            claimed = list(
-                due_grants(now).select_for_update(skip_locked=True, of=("self",)).order_by("next_attempt_at")[:limit]
-            )
+            claimed = _claim(now, limit)
             if not claimed:
                 return report
-            people = {
-                u.pk: u
-                for u in User.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(pk__in={g.subject_id for g in claimed})
-                .only(*SUBJECT_FIELDS)
-                .order_by("pk")
-            }
-            assignments = {
-                a.pk: a
-                for a in Assignment.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("package", "target")
-                .only(*ASSIGNMENT_FIELDS)
-                .filter(pk__in={g.assignment_id for g in claimed})
-                .order_by("pk")
-            }
-            work = [g for g in claimed if g.subject_id in people and g.assignment_id in assignments]
+            _commit_without_waiting_for_disk()
+            people = _lock_people({c.subject_id for c in claimed})
+            assignments = _lock_assignments({c.assignment_id for c in claimed})
+            work = [c for c in claimed if c.subject_id in people and c.assignment_id in assignments]
             report.contended = len(claimed) - len(work)
             if not work:
                 return report
             roles = ResourceRole.objects.select_related("resource__connector").in_bulk(
-                {g.resource_role_id for g in work}
+                {c.resource_role_id for c in work}
             )
-            for grant in work:
-                grant.resource_role = roles[grant.resource_role_id]
-                grant.assignment = assignments[grant.assignment_id]
+            for claim in work:
+                claim.role = roles[claim.resource_role_id]
+                claim.assignment = assignments[claim.assignment_id]
             results = _release_justified(work)
             released = {r.grant.pk for r in results}
-            results += _call_connectors([g for g in work if g.pk not in released], people, connectors)
-            report.retry_in = _record(results, now)
-            refresh_many(list({g.assignment_id: g.assignment for g in work}.values()), skip_locked=True)
+            results += _call_connectors([c for c in work if c.pk not in released], people, connectors)
+            events: list[tuple[Any, ...]] = []
+            report.retry_in = _record(results, now, events)
+            settle_assignments(
+                list({c.assignment_id: assignments[c.assignment_id] for c in work}.values()), events=events
+            )
             report.handled = len(work)
     finally:
         for connector in connectors.values():
@@ -155,7 +226,7 @@ def deliver_batch(limit: int | None = None, now: datetime | None = None) -> Batc
 
 @dataclass
 class _Result:
-    grant: RoleGrant
+    grant: Claim
     operation: str
     error: ConnectorError | None
     started_at: datetime
@@ -165,31 +236,36 @@ class _Result:
     released: bool = False
 
 
-def _release_justified(work: list[RoleGrant]) -> list[_Result]:
+def _role_of(claim: Claim) -> ResourceRole:
+    assert claim.role is not None
+    return claim.role
+
+
+def _release_justified(work: list[Claim]) -> list[_Result]:
     """Rule 7: a revoke whose access another active assignment still wants is released
     without touching the target."""
-    revoking = [g for g in work if g.state == GrantState.REVOKING]
+    revoking = [c for c in work if c.state == GrantState.REVOKING]
     if not revoking:
         return []
     others = (
-        RoleGrant.objects.justifying({g.subject_id for g in revoking}, {g.resource_role_id for g in revoking})
-        .exclude(pk__in=[g.pk for g in revoking])
+        RoleGrant.objects.justifying({c.subject_id for c in revoking}, {c.resource_role_id for c in revoking})
+        .exclude(pk__in=[c.pk for c in revoking])
         .values_list("subject_id", "resource_role_id", "assignment__package__display_name")
     )
     justified = {(subject, role): package for subject, role, package in others}
     now = timezone.now()
     results = []
-    for grant in revoking:
-        package = justified.get((grant.subject_id, grant.resource_role_id))
+    for claim in revoking:
+        package = justified.get((claim.subject_id, claim.resource_role_id))
         if package is not None:
             results.append(
                 _Result(
-                    grant,
+                    claim,
                     Operation.REVOKE,
                     None,
                     now,
                     0,
-                    grant.resource_role.resource.connector_id,
+                    _role_of(claim).resource.connector_id,
                     note=f"Not removed from the target: still granted through {package}.",
                     released=True,
                 )
@@ -198,21 +274,21 @@ def _release_justified(work: list[RoleGrant]) -> list[_Result]:
 
 
 def _call_connectors(
-    work: list[RoleGrant], people: dict[UUID, User], connectors: dict[UUID, BaseConnector]
+    work: list[Claim], people: dict[UUID, Subject], connectors: dict[UUID, BaseConnector]
 ) -> list[_Result]:
-    groups: dict[tuple[UUID, str], list[RoleGrant]] = defaultdict(list)
-    for grant in work:
-        operation: str = Operation.GRANT if grant.state == GrantState.PENDING else Operation.REVOKE
-        groups[(grant.resource_role_id, operation)].append(grant)
+    groups: dict[tuple[UUID, str], list[Claim]] = defaultdict(list)
+    for claim in work:
+        operation: str = Operation.GRANT if claim.state == GrantState.PENDING else Operation.REVOKE
+        groups[(claim.resource_role_id, operation)].append(claim)
     results = []
-    for (_, operation), grants in groups.items():
-        role = grants[0].resource_role
+    for (_, operation), claims in groups.items():
+        role = _role_of(claims[0])
         connector_model: Connector = role.resource.connector
         started = timezone.now()
         clock = time.perf_counter()
         batch: BatchResult
-        subjects = [subject_of(people[g.subject_id]) for g in grants]
-        keys = {g.subject_id: f"{g.pk}:{g.generation}:{operation}" for g in grants}
+        subjects = [people[c.subject_id] for c in claims]
+        keys = {c.subject_id: f"{c.pk}:{c.generation}:{operation}" for c in claims}
         try:
             if not connector_model.enabled:
                 raise TransientError(
@@ -233,12 +309,12 @@ def _call_connectors(
             )
             batch = {s.id: unexpected for s in subjects}
         duration = int((time.perf_counter() - clock) * 1000)
-        per_grant = max(duration // max(len(grants), 1), 0)
-        for grant in grants:
-            outcome = batch.get(grant.subject_id, _NO_ANSWER)
+        per_grant = max(duration // max(len(claims), 1), 0)
+        for claim in claims:
+            outcome = batch.get(claim.subject_id, _NO_ANSWER)
             results.append(
                 _Result(
-                    grant,
+                    claim,
                     operation,
                     outcome if isinstance(outcome, ConnectorError) else None,
                     started,
@@ -252,80 +328,125 @@ def _call_connectors(
 
 _NO_ANSWER = TransientError("The connector gave no answer for this person; trying again.", code="noAnswer")
 
+ATTEMPT_FIELDS = (
+    "grant",
+    "request",
+    "connector",
+    "operation",
+    "outcome",
+    "error_code",
+    "message",
+    "started_at",
+    "duration_ms",
+)
 
-def _record(results: list[_Result], now: datetime) -> float | None:
-    """Write each attempt and move each grant; returns seconds to the earliest retry."""
+
+def _record(results: list[_Result], now: datetime, events: list[tuple[Any, ...]]) -> float | None:
+    """Write each attempt and move each grant (the transition table says where to), one
+    statement per kind of row; the audit rows go to ``events`` (the caller inserts them with
+    the assignments' in one statement). Returns seconds to the earliest retry."""
     max_attempts = settings.DELIVERY_MAX_ATTEMPTS
-    attempts: list[DeliveryAttempt] = []
-    events: list[AuditEvent] = []
+    attempts: list[tuple[Any, ...]] = []
+    # Grants with the same outcome get one UPDATE: (state, attempts, next, error, granted_at) -> ids
+    outcomes: dict[tuple[Any, ...], list[UUID]] = defaultdict(list)
     earliest_retry: float | None = None
     for result in results:
         grant = result.grant
         error = result.error
-        previous = grant.state
+        previous = state = grant.state
+        tries = grant.attempts
+        next_attempt_at: datetime | None = None
+        granted_at: datetime | None = None
         if error is None:
             if result.released:
                 transition = "release"
             else:
                 transition = "succeed" if result.operation == Operation.GRANT else "revoke_succeed"
-            grant.state = GRANT.next_state(transition, grant.state) or grant.state
-            grant.last_error = ""
-            grant.next_attempt_at = None
-            if grant.state == GrantState.GRANTED:
-                grant.granted_at = now
+            state = GRANT.next_state(transition, state) or state
+            last_error = ""
+            if state == GrantState.GRANTED:
+                granted_at = now
             outcome = Outcome.SUCCESS
             message = result.note or ("Granted." if result.operation == Operation.GRANT else "Revoked.")
         else:
-            grant.attempts += 1
+            tries += 1
             message = error.message
             outcome = Outcome.TRANSIENT if error.transient else Outcome.PERMANENT
-            if error.transient and grant.attempts < max_attempts:
-                delay = backoff(grant.attempts)
+            if error.transient and tries < max_attempts:
+                delay = backoff(tries)
                 asked = getattr(error, "retry_after", None)
                 if asked is not None:
                     delay = min(max(delay, timedelta(seconds=asked)), MAX_BACKOFF)
-                grant.next_attempt_at = now + delay
-                grant.last_error = f"{message} (attempt {grant.attempts} of {max_attempts}; retrying)"
+                next_attempt_at = now + delay
+                last_error = f"{message} (attempt {tries} of {max_attempts}; retrying)"
                 earliest_retry = min(earliest_retry or delay.total_seconds(), delay.total_seconds())
             else:
                 if error.transient:
-                    message = f"{message} (gave up after {grant.attempts} attempts)"
+                    message = f"{message} (gave up after {tries} attempts)"
                 transition = "fail" if result.operation == Operation.GRANT else "revoke_fail"
-                grant.state = GRANT.next_state(transition, grant.state) or grant.state
-                grant.last_error = message
-                grant.next_attempt_at = None
-        grant.updated_at = now
+                state = GRANT.next_state(transition, state) or state
+                last_error = message
+        outcomes[(state, tries, next_attempt_at, last_error, granted_at)].append(grant.pk)
+        error_code = (error.code if error else "")[:64]
         attempts.append(
-            DeliveryAttempt(
-                grant=grant,
-                request_id=grant.request_id,
-                connector_id=result.connector_id,
-                operation=result.operation,
-                outcome=outcome,
-                error_code=(error.code if error else "")[:64],
-                message=message,
-                started_at=result.started_at,
-                duration_ms=result.duration_ms,
+            (
+                grant.pk,
+                grant.request_id,
+                result.connector_id,
+                result.operation,
+                outcome,
+                error_code,
+                message,
+                result.started_at,
+                result.duration_ms,
             )
         )
-        if grant.state != previous:
+        _log_attempt(grant, result, outcome, error_code, message)
+        if state != previous:
+            assignment = grant.assignment
+            assert assignment is not None
             events.append(
-                build_event(
+                audit_row(
                     None,
-                    f"grant.{grant.state}",
-                    grant,
-                    previous=previous,
-                    catalog_id=grant.assignment.package.catalog_id,
-                    package_id=grant.assignment.package_id,
-                    message=message,
+                    f"grant.{state}",
+                    "rolegrant",
+                    grant.pk,
+                    f"{_role_of(grant)} for {grant.subject_id} ({state})",
+                    catalog_id=assignment.catalog_id,
+                    package_id=assignment.package_id,
+                    data={"previous": previous, "message": message},
+                    at=now,
                 )
             )
-    _save_outcomes([r.grant for r in results], now)
-    DeliveryAttempt.objects.bulk_create(attempts)
-    AuditEvent.objects.bulk_create(events)
-    for attempt in attempts:
-        _log_attempt(attempt)
+    for (state, tries, next_attempt_at, last_error, granted_at), pks in outcomes.items():
+        update_by_pk(
+            RoleGrant,
+            pks,
+            {
+                "state": state,
+                "attempts": tries,
+                "next_attempt_at": next_attempt_at,
+                "last_error": last_error,
+                "granted_at": granted_at,
+                "updated_at": now,
+            },
+        )
+    insert_rows(DeliveryAttempt, ATTEMPT_FIELDS, attempts)
     return earliest_retry
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """PostgreSQL: this batch's COMMIT returns before its WAL reaches the disk
+    (``synchronous_commit = off`` for this transaction only; DELIVERY_ASYNC_COMMIT).
+
+    Safe here because of what a batch is: if the server crashed in the instant after the
+    commit, the whole batch (memberships, grant states, attempts, audit rows, emails) would
+    be lost together — exactly as if the worker had died before committing, which the engine
+    already survives (the grants are still due and are delivered again; every connector
+    call is idempotent). Nothing is ever half-written."""
+    if settings.DELIVERY_ASYNC_COMMIT and on_postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 _ATTEMPT_LEVEL: dict[str, int] = {
@@ -335,43 +456,29 @@ _ATTEMPT_LEVEL: dict[str, int] = {
 }
 
 
-def _log_attempt(attempt: DeliveryAttempt) -> None:
+def _log_attempt(grant: Claim, result: _Result, outcome: str, error_code: str, message: str) -> None:
     """One line per attempt: success at INFO, a retry at WARNING, a failure for good at ERROR.
     Its ids, never the target's answer beyond the short sanitized message the row keeps."""
+    level = _ATTEMPT_LEVEL.get(outcome, logging.INFO)
+    if not log.isEnabledFor(level):
+        return
     log.log(
-        _ATTEMPT_LEVEL.get(attempt.outcome, logging.INFO),
+        level,
         "Delivery attempt %s %s: %s",
-        attempt.operation,
-        attempt.outcome,
-        attempt.message,
+        result.operation,
+        outcome,
+        message,
         extra={
             "event": "delivery_attempt",
-            "assignment_request": str(attempt.request_id or ""),
-            "grant": str(attempt.grant_id),
-            "connector": str(attempt.connector_id or ""),
-            "operation": attempt.operation,
-            "outcome": attempt.outcome,
-            "error_code": attempt.error_code,
-            "duration_ms": attempt.duration_ms,
+            "assignment_request": str(grant.request_id or ""),
+            "grant": str(grant.pk),
+            "connector": str(result.connector_id or ""),
+            "operation": result.operation,
+            "outcome": outcome,
+            "error_code": error_code,
+            "duration_ms": result.duration_ms,
         },
     )
-
-
-def _save_outcomes(grants: list[RoleGrant], now: datetime) -> None:
-    """One UPDATE per distinct outcome (a batch has a handful), not a CASE per row."""
-    groups: dict[tuple[Any, ...], list[UUID]] = defaultdict(list)
-    for grant in grants:
-        key = (grant.state, grant.attempts, grant.next_attempt_at, grant.last_error, grant.granted_at)
-        groups[key].append(grant.pk)
-    for (state, attempts, next_attempt_at, last_error, granted_at), pks in groups.items():
-        RoleGrant.objects.filter(pk__in=pks).update(
-            state=state,
-            attempts=attempts,
-            next_attempt_at=next_attempt_at,
-            last_error=last_error,
-            granted_at=granted_at,
-            updated_at=now,
-        )
 
 
 def deliver_until_idle(max_seconds: float = 30.0, limit: int | None = None) -> BatchReport:

@@ -1,0 +1,154 @@
+"""Set-based writes of many rows in one statement, without a model instance per row.
+
+The delivery engine writes a batch's attempts, audit rows, grant outcomes and memberships
+this way. On PostgreSQL each column travels as ONE array parameter (``unnest`` on the
+server side), so the cost of a batch is one statement and a few string joins, whatever its
+size; Django's ``bulk_create`` would build a model instance and quote every value of every
+row. Elsewhere (SQLite: the fast test tier, ``make run``) the same calls go through the ORM.
+
+Values are what the columns hold: UUIDs, strings, numbers, aware datetimes, ``None``, and
+dicts for JSON columns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, models
+from django.utils import timezone
+
+from governance.audit import actor_label
+from governance.models import AuditEvent
+from governance.models.identity import person_of
+
+
+def on_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _element(value: Any) -> str:
+    """One element of a PostgreSQL array literal: NULL, or a double-quoted string with
+    backslashes and quotes escaped (the literal is a parameter, never SQL text)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        text = "t" if value else "f"
+    elif isinstance(value, UUID | int | float):
+        return str(value)
+    elif isinstance(value, datetime):
+        text = value.isoformat()
+    elif isinstance(value, dict | list):
+        text = json.dumps(value, cls=DjangoJSONEncoder)
+    else:
+        text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def array(values: Iterable[Any]) -> str:
+    """A PostgreSQL array literal of ``values`` (bind it, cast it: ``%s::uuid[]``)."""
+    return "{" + ",".join(_element(v) for v in values) + "}"
+
+
+def _column(model: type[models.Model], name: str) -> tuple[str, str]:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    db_type = field.db_type(connection)  # a foreign key's is its target's
+    if db_type is None:
+        raise ValueError(f"{model.__name__}.{name} has no column")
+    # A check constraint in the type ("smallint CHECK (...)") is not part of an array type.
+    return str(field.column), db_type.split(" CHECK", 1)[0]
+
+
+def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """INSERT ``rows`` (tuples in the order of ``fields``, by field name) in one statement."""
+    if not rows:
+        return
+    if not on_postgresql():
+        attnames = [model._meta.get_field(name).attname for name in fields]  # type: ignore[union-attr]
+        model._default_manager.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows])
+        return
+    columns = [_column(model, name) for name in fields]
+    names = ", ".join(connection.ops.quote_name(column) for column, _ in columns)
+    arrays = ", ".join(f"%s::{db_type}[]" for _, db_type in columns)
+    table = connection.ops.quote_name(model._meta.db_table)
+    params = [array(row[i] for row in rows) for i in range(len(fields))]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})", params)
+
+
+def update_by_pk(model: type[models.Model], pks: Sequence[Any], values: Mapping[str, Any]) -> int:
+    """One UPDATE setting ``values`` (field name → value) on the rows whose key is in ``pks``."""
+    if not pks:
+        return 0
+    if not on_postgresql():
+        return int(model._default_manager.filter(pk__in=list(pks)).update(**values))
+    sets = []
+    params: list[Any] = []
+    for name, value in values.items():
+        column, db_type = _column(model, name)
+        sets.append(f"{connection.ops.quote_name(column)} = %s::{db_type}")
+        params.append(value)
+    pk_column, pk_type = _column(model, model._meta.pk.name)
+    table = connection.ops.quote_name(model._meta.db_table)
+    params.append(array(pks))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {', '.join(sets)} WHERE {connection.ops.quote_name(pk_column)} = ANY(%s::{pk_type}[])",
+            params,
+        )
+        return int(cursor.rowcount)
+
+
+# --- audit rows ------------------------------------------------------------------------
+
+AUDIT_FIELDS = (
+    "created_at",
+    "actor",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "catalog_id",
+    "package_id",
+    "data",
+)
+
+
+def audit_row(
+    actor: Any,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    object_repr: str,
+    *,
+    catalog_id: UUID | None,
+    package_id: UUID | None,
+    data: Mapping[str, Any],
+    at: datetime | None = None,
+) -> tuple[Any, ...]:
+    """The row :func:`governance.audit.build_event` makes, as values in ``AUDIT_FIELDS``
+    order, for :func:`insert_audit_rows` (the caller knows the object's type, id, repr,
+    catalog and package, so no instance is needed)."""
+    person = person_of(actor)
+    return (
+        at or timezone.now(),
+        person.pk if person is not None else None,
+        actor_label(actor)[:256],
+        action,
+        object_type,
+        str(object_id),
+        object_repr[:512],
+        catalog_id,
+        package_id,
+        dict(data),
+    )
+
+
+def insert_audit_rows(rows: Sequence[tuple[Any, ...]]) -> None:
+    insert_rows(AuditEvent, AUDIT_FIELDS, rows)
