@@ -15,6 +15,7 @@ baseline measured in the same run. Prints ONE table and writes bench/results.jso
   reprocess     bulk reprocess of 10,000 requests: the click returns in < 1 s (bench/reprocess.py)
   latency       time to access under a steady load through gunicorn (bench/latency.py): 20 req/s
                 for 300 s, auto-approved then one-stage approval (small: 5 req/s for 20 s)
+  two_workers   one worker vs two against a webhook answering in 20 ms, and LDAP (bench/two_workers.py)
 
 Databases: BENCH_SCALE_DATABASE_URL (default `portcullis_scale`, or `portcullis_scale_small`
 with --scale small) holds the generated data; BENCH_DATABASE_URL (default a fresh
@@ -54,13 +55,14 @@ from harness import (
 )
 from latency import bench_latency
 from reprocess import bench_bulk_reprocess
+from two_workers import bench_two_workers
 
 SCALE_DB = {
     "full": "postgres://postgres@127.0.0.1:5432/portcullis_scale",
     "small": "postgres://postgres@127.0.0.1:5432/portcullis_scale_small",
 }
 SCALE_GROUPS = ("generate", "pages", "deep_pages", "csv")
-DELIVERY_GROUPS = ("builtin", "ldap", "expiry", "reprocess", "latency")
+DELIVERY_GROUPS = ("builtin", "ldap", "expiry", "reprocess", "latency", "two_workers")
 ALL_GROUPS = SCALE_GROUPS + DELIVERY_GROUPS
 # bench/results.json's key for each part (issue 19 names them).
 RESULT_KEYS = {
@@ -69,6 +71,7 @@ RESULT_KEYS = {
     "expiry": "expiry",
     "reprocess": "bulk_reprocess",
     "latency": "latency",
+    "two_workers": "two_workers",
 }
 
 
@@ -253,6 +256,7 @@ def delivery_main(args: argparse.Namespace) -> None:
         "expiry": lambda: bench_expiry(args.expire),
         "reprocess": lambda: bench_bulk_reprocess(args.reprocess),
         "latency": lambda: bench_latency(args.latency_rate, args.latency_seconds),
+        "two_workers": lambda: bench_two_workers(args.two_workers_grants, args.two_workers_ldap_grants),
     }
     results: dict[str, Any] = {}
     for name in args.only.split(","):
@@ -273,6 +277,8 @@ SMALL = {
     "reprocess": 100,
     "latency_rate": 5,
     "latency_seconds": 20,
+    "two_workers_grants": 1_000,
+    "two_workers_ldap_grants": 1_000,
 }
 FULL = {
     "grants": 10_000,
@@ -281,6 +287,8 @@ FULL = {
     "reprocess": 10_000,
     "latency_rate": 20,
     "latency_seconds": 300,
+    "two_workers_grants": 4_000,
+    "two_workers_ldap_grants": 2_000,
 }
 
 
@@ -296,6 +304,8 @@ def main() -> None:
     parser.add_argument("--reprocess", type=int)
     parser.add_argument("--latency-rate", type=float, help="time to access: requests/s (20; small: 5)")
     parser.add_argument("--latency-seconds", type=float, help="time to access: for how long (300; small: 20)")
+    parser.add_argument("--two-workers-grants", type=int, help="scale-out: webhook grants (4,000; small: 1,000)")
+    parser.add_argument("--two-workers-ldap-grants", type=int, help="scale-out: LDAP grants (2,000; small: 1,000)")
     for name in ("catalogs", "packages", "users", "assignments", "requests", "visible"):
         parser.add_argument(f"--{name}", type=int, help="data set size")
     parser.add_argument("--delivery-child", action="store_true", help=argparse.SUPPRESS)
@@ -414,6 +424,26 @@ def _latency_rows(r: dict[str, Any] | None) -> list[str]:
     return rows
 
 
+def _two_workers_rows(r: dict[str, Any] | None) -> list[str]:
+    if not r:
+        return []
+    one, two = r["one_worker"], r["two_workers"]
+    rows = [
+        f"| two workers vs one: {r['target']} ({one['grants']:,} grants) | two workers {two['grants_per_second']:,} "
+        f"grants/s ({two['seconds']} s) | >= {r['target_ratio']}x one | one worker {one['grants_per_second']:,} "
+        f"grants/s ({one['seconds']} s) | {r['ratio']}x | {_met(r['ratio'] >= r['target_ratio'])} |"
+    ]
+    ldap = r.get("ldap")
+    if ldap:
+        one, two = ldap["one_worker"], ldap["two_workers"]
+        rows.append(
+            f"| two workers vs one: LDAP, slapd on the same CPUs ({one['grants']:,} grants) "
+            f"| two workers {two['grants_per_second']:,} grants/s ({two['seconds']} s) | as measured "
+            f"| one worker {one['grants_per_second']:,} grants/s ({one['seconds']} s) | {ldap['ratio']}x | — |"
+        )
+    return rows
+
+
 def table(results: dict[str, Any]) -> str:
     rows = ["| figure | measured | target | baseline | ratio | met? |", "|---|---|---|---|---|---|"]
     failed = {k: v for k, v in results.items() if isinstance(v, dict) and "error" in v}
@@ -469,6 +499,7 @@ def table(results: dict[str, Any]) -> str:
             f"| <= {r['target_ratio']:g}x the bare loop | bare ldap3 loop {r['raw_ldap3_seconds']} s | {r['ratio']}x "
             f"| {_met(r['ratio'] <= r['target_ratio'])} |"
         )
+    rows += _two_workers_rows(results.get("two_workers"))
     r = results.get("expiry")
     if r:
         rows.append(

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 @shared_task(name=dispatch.DELIVER)
 def deliver() -> int:
-    report = delivery.deliver_until_idle()
+    # A full batch means a backlog: wake one more worker to share it (it does the same).
+    report = delivery.deliver_until_idle(share=lambda: dispatch.send(dispatch.DELIVER))
     if delivery.has_due_work():
         # Budget spent or contention: go on in a fresh task so others get a turn.
         dispatch.send(dispatch.DELIVER, countdown=1 if report.handled == 0 else None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,6 +60,7 @@ class BatchReport:
     handled: int = 0
     contended: int = 0  # due, but another worker holds the person or the assignment
     retry_in: float | None = None  # seconds until the earliest transient retry
+    full: bool = False  # the claim took as many grants as it could: there may be more
 
 
 def subject_of(user: User) -> Subject:
@@ -184,9 +185,15 @@ def _lock_assignments(ids: set[UUID]) -> dict[UUID, AssignmentRow]:
     }
 
 
-def deliver_batch(limit: int | None = None, now: datetime | None = None) -> BatchReport:
+def deliver_batch(
+    limit: int | None = None, now: datetime | None = None, share: Callable[[], None] | None = None
+) -> BatchReport:
     """Deliver up to ``limit`` due grants in one transaction, set-based: a fixed number of
-    queries for any number of grants (one connector call per resource role and operation)."""
+    queries for any number of grants (one connector call per resource role and operation).
+
+    ``share`` is called when the claim comes back full, before the connectors are called:
+    there is a backlog, and another worker woken now claims the next batch (skipping the
+    grants this one holds) while this one waits on its target."""
     limit = limit or settings.DELIVERY_BATCH_SIZE
     now = now or timezone.now()
     report = BatchReport()
@@ -196,6 +203,9 @@ def deliver_batch(limit: int | None = None, now: datetime | None = None) -> Batc
             claimed = _claim(now, limit)
             if not claimed:
                 return report
+            report.full = len(claimed) >= limit
+            if report.full and share is not None:
+                share()
             _commit_without_waiting_for_disk()
             people = _lock_people({c.subject_id for c in claimed})
             assignments = _lock_assignments({c.assignment_id for c in claimed})
@@ -481,16 +491,24 @@ def _log_attempt(grant: Claim, result: _Result, outcome: str, error_code: str, m
     )
 
 
-def deliver_until_idle(max_seconds: float = 30.0, limit: int | None = None) -> BatchReport:
-    """Run batches until nothing is due (or the time budget is spent)."""
+def deliver_until_idle(
+    max_seconds: float = 30.0, limit: int | None = None, share: Callable[[], None] | None = None
+) -> BatchReport:
+    """Run batches until nothing is due (or the time budget is spent).
+
+    ``share`` is called once, the first time a claim comes back full: there is a backlog,
+    and the caller asks another worker to take part, so the workers on every host share one
+    backlog however it was enqueued (see :func:`deliver_batch`)."""
     total = BatchReport()
     deadline = time.monotonic() + max_seconds
     while time.monotonic() < deadline:
-        report = deliver_batch(limit)
+        report = deliver_batch(limit, share=share)
         total.handled += report.handled
         total.contended += report.contended
         if report.retry_in is not None:
             total.retry_in = min(total.retry_in or report.retry_in, report.retry_in)
+        if report.full:
+            share = None
         if report.handled == 0:
             break
     return total
