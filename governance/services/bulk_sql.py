@@ -12,7 +12,6 @@ dicts for JSON columns.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,8 @@ from uuid import UUID
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models
+from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from governance.audit import actor_label
@@ -31,27 +32,64 @@ def on_postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
+_JSON = DjangoJSONEncoder(separators=(",", ":"))
+
+
+def _quoted(text: str) -> str:
+    if "\\" in text or '"' in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
 def _element(value: Any) -> str:
     """One element of a PostgreSQL array literal: NULL, or a double-quoted string with
     backslashes and quotes escaped (the literal is a parameter, never SQL text)."""
+    kind = type(value)
     if value is None:
         return "NULL"
-    if isinstance(value, bool):
-        text = "t" if value else "f"
-    elif isinstance(value, UUID | int | float):
+    if kind is UUID or kind is int:
         return str(value)
-    elif isinstance(value, datetime):
-        text = value.isoformat()
-    elif isinstance(value, dict | list):
-        text = json.dumps(value, cls=DjangoJSONEncoder)
-    else:
-        text = str(value)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if kind is str:
+        return _quoted(value)
+    if kind is bool:
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return _quoted(value.isoformat())
+    if isinstance(value, dict | list):
+        return _quoted(_JSON.encode(value))
+    if isinstance(value, UUID | int | float):
+        return str(value)
+    return _quoted(str(value))
 
 
 def array(values: Iterable[Any]) -> str:
-    """A PostgreSQL array literal of ``values`` (bind it, cast it: ``%s::uuid[]``)."""
-    return "{" + ",".join(_element(v) for v in values) + "}"
+    """A PostgreSQL array literal of ``values`` (bind it, cast it: ``%s::uuid[]``). A batch
+    repeats its values (one moment, one state), so each distinct one is rendered once."""
+    seen: dict[Any, str] = {}
+    out = []
+    for value in values:
+        try:
+            text = seen.get(value)
+        except TypeError:  # a dict (JSON)
+            out.append(_element(value))
+            continue
+        if text is None:
+            text = seen[value] = _element(value)
+        out.append(text)
+    return "{" + ",".join(out) + "}"
+
+
+def among(model: type[models.Model], ids: Iterable[Any], field: str = "pk") -> Q | RawSQL:
+    """A filter: ``field`` is one of ``ids``. On PostgreSQL one array parameter
+    (``= ANY(%s::uuid[])``) instead of ``IN`` with a placeholder per id, which Django and
+    psycopg would build and quote one by one for a batch of hundreds."""
+    ids = list(ids)
+    if not on_postgresql():
+        return Q(**{f"{field}__in": ids})
+    column, db_type = _column(model, model._meta.pk.name if field == "pk" else field)
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"{table}.{connection.ops.quote_name(column)} = ANY(%s::{db_type}[])"
+    return RawSQL(sql, [array(ids)], output_field=models.BooleanField())
 
 
 def _column(model: type[models.Model], name: str) -> tuple[str, str]:

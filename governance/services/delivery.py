@@ -46,7 +46,7 @@ from governance.models import (
     RoleGrant,
     User,
 )
-from governance.services.bulk_sql import audit_row, insert_rows, on_postgresql, update_by_pk
+from governance.services.bulk_sql import among, audit_row, insert_rows, on_postgresql, update_by_pk
 from governance.services.dispatch import wake_delivery
 from governance.services.grants import AssignmentRow, refresh_many, settle_assignments
 
@@ -149,7 +149,7 @@ def _claim(now: datetime, limit: int) -> list[Claim]:
 def _lock_people(ids: set[UUID]) -> dict[UUID, Subject]:
     rows = (
         User.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(pk__in=ids)
+        .filter(among(User, ids))
         .order_by("pk")
         .values_list("id", "username", "email", "user_principal_name")
     )
@@ -159,7 +159,7 @@ def _lock_people(ids: set[UUID]) -> dict[UUID, Subject]:
 def _lock_assignments(ids: set[UUID]) -> dict[UUID, AssignmentRow]:
     rows = (
         Assignment.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(pk__in=ids)
+        .filter(among(Assignment, ids))
         .order_by("pk")
         .values_list(
             "id",

@@ -41,7 +41,7 @@ from governance.models import (
 )
 from governance.models.querysets import catalog_id_of
 from governance.services import callouts, metrics, notifications
-from governance.services.bulk_sql import audit_row, insert_audit_rows, update_by_pk
+from governance.services.bulk_sql import among, audit_row, insert_audit_rows, update_by_pk
 from governance.services.dispatch import wake_delivery
 
 # --- Derivation (pure) ----------------------------------------------------------------
@@ -257,7 +257,8 @@ def settle_assignments(
         return
     by_id = {row.pk: row for row in rows}
     states: dict[UUID, list[str]] = defaultdict(list)
-    for assignment_id, state in RoleGrant.objects.filter(assignment_id__in=by_id).values_list("assignment_id", "state"):
+    grant_states = RoleGrant.objects.filter(among(RoleGrant, by_id, "assignment"))
+    for assignment_id, state in grant_states.values_list("assignment_id", "state"):
         states[assignment_id].append(state)
 
     now = timezone.now()
@@ -294,7 +295,7 @@ def settle_assignments(
     delivering = (
         AssignmentRequest.objects.select_for_update(skip_locked=skip_locked, of=("self",))
         .select_related("package", "target", "assignment")
-        .filter(assignment_id__in=by_id, state=RequestState.DELIVERING)
+        .filter(among(AssignmentRequest, by_id, "assignment"), state=RequestState.DELIVERING)
     )
     complete_requests(
         [(request, states[request.assignment_id] if request.assignment_id else []) for request in delivering],
