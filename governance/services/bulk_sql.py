@@ -12,7 +12,8 @@ dicts for JSON columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -102,29 +103,45 @@ def _column(model: type[models.Model], name: str) -> tuple[str, str]:
     return str(field.column), db_type.split(" CHECK", 1)[0]
 
 
-def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """INSERT ``rows`` (tuples in the order of ``fields``, by field name) in one statement."""
+@dataclass(frozen=True)
+class Write:
+    """One set-based write: its PostgreSQL statement, and the same change through the ORM
+    for other databases. :func:`write_together` sends several in one round trip."""
+
+    sql: str
+    params: list[Any]
+    orm: Callable[[], object]
+
+
+def insert(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> Write | None:
+    """INSERT ``rows`` (tuples in the order of ``fields``, by field name): one statement."""
     if not rows:
-        return
+        return None
+    attnames = [model._meta.get_field(name).attname for name in fields]  # type: ignore[union-attr]
+
+    def orm() -> object:
+        return model._default_manager.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows])
+
     if not on_postgresql():
-        attnames = [model._meta.get_field(name).attname for name in fields]  # type: ignore[union-attr]
-        model._default_manager.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows])
-        return
+        return Write("", [], orm)
     columns = [_column(model, name) for name in fields]
     names = ", ".join(connection.ops.quote_name(column) for column, _ in columns)
     arrays = ", ".join(f"%s::{db_type}[]" for _, db_type in columns)
     table = connection.ops.quote_name(model._meta.db_table)
     params = [array(row[i] for row in rows) for i in range(len(fields))]
-    with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})", params)
+    return Write(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})", params, orm)
 
 
-def update_by_pk(model: type[models.Model], pks: Sequence[Any], values: Mapping[str, Any]) -> int:
-    """One UPDATE setting ``values`` (field name → value) on the rows whose key is in ``pks``."""
+def update(model: type[models.Model], pks: Sequence[Any], values: Mapping[str, Any]) -> Write | None:
+    """UPDATE the rows whose key is in ``pks``, setting ``values`` (field name → value)."""
     if not pks:
-        return 0
+        return None
+
+    def orm() -> object:
+        return model._default_manager.filter(pk__in=list(pks)).update(**values)
+
     if not on_postgresql():
-        return int(model._default_manager.filter(pk__in=list(pks)).update(**values))
+        return Write("", [], orm)
     sets = []
     params: list[Any] = []
     for name, value in values.items():
@@ -134,12 +151,40 @@ def update_by_pk(model: type[models.Model], pks: Sequence[Any], values: Mapping[
     pk_column, pk_type = _column(model, model._meta.pk.name)
     table = connection.ops.quote_name(model._meta.db_table)
     params.append(array(pks))
+    where = f"{connection.ops.quote_name(pk_column)} = ANY(%s::{pk_type}[])"
+    return Write(f"UPDATE {table} SET {', '.join(sets)} WHERE {where}", params, orm)
+
+
+def write_together(writes: Iterable[Write | None], then: tuple[str, list[Any]] | None = None) -> list[tuple[Any, ...]]:
+    """Run ``writes`` (and on PostgreSQL the query ``then``, whose rows are returned) in ONE
+    statement: each write a data-modifying CTE, all executed whatever the query reads. The
+    query sees the database as it was before the writes (one snapshot): ask it only about
+    rows the writes do not change, or correct for them. Elsewhere each write runs on its own
+    and ``then`` is the caller's to run (an empty list comes back)."""
+    todo = [w for w in writes if w is not None]
+    if not on_postgresql():
+        for write in todo:
+            write.orm()
+        return []
+    if not todo and then is None:
+        return []
+    ctes = ", ".join(f"w{i} AS ({w.sql})" for i, w in enumerate(todo))
+    params = [p for w in todo for p in w.params]
+    query, query_params = then if then is not None else ("SELECT 1", [])
+    sql = f"WITH {ctes} {query}" if ctes else query
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {', '.join(sets)} WHERE {connection.ops.quote_name(pk_column)} = ANY(%s::{pk_type}[])",
-            params,
-        )
-        return int(cursor.rowcount)
+        cursor.execute(sql, params + query_params)
+        return list(cursor.fetchall())
+
+
+def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """:func:`insert`, now."""
+    write_together([insert(model, fields, rows)])
+
+
+def update_by_pk(model: type[models.Model], pks: Sequence[Any], values: Mapping[str, Any]) -> None:
+    """:func:`update`, now."""
+    write_together([update(model, pks, values)])
 
 
 # --- audit rows ------------------------------------------------------------------------
@@ -186,6 +231,10 @@ def audit_row(
         package_id,
         dict(data),
     )
+
+
+def insert_audit(rows: Sequence[tuple[Any, ...]]) -> Write | None:
+    return insert(AuditEvent, AUDIT_FIELDS, rows)
 
 
 def insert_audit_rows(rows: Sequence[tuple[Any, ...]]) -> None:

@@ -47,7 +47,7 @@ from governance.models import (
     RoleGrant,
     User,
 )
-from governance.services.bulk_sql import among, audit_row, insert_rows, on_postgresql, update_by_pk
+from governance.services.bulk_sql import Write, among, audit_row, insert, on_postgresql, update
 from governance.services.dispatch import wake_delivery
 from governance.services.grants import AssignmentRow, refresh_many, settle_assignments
 
@@ -311,9 +311,12 @@ def deliver_batch(
             released = {r.grant.pk for r in results}
             results += _call_connectors([c for c in work if c.pk not in released], people, connectors)
             events: list[tuple[Any, ...]] = []
-            report.retry_in = _record(results, now, events)
+            report.retry_in, writes, grant_states = _record(results, now, events)
             settle_assignments(
-                list({c.assignment_id: assignments[c.assignment_id] for c in work}.values()), events=events
+                list({c.assignment_id: assignments[c.assignment_id] for c in work}.values()),
+                events=events,
+                writes=writes,
+                grant_states=grant_states,
             )
             report.handled = len(work)
     finally:
@@ -439,10 +442,13 @@ ATTEMPT_FIELDS = (
 )
 
 
-def _record(results: list[_Result], now: datetime, events: list[tuple[Any, ...]]) -> float | None:
-    """Write each attempt and move each grant (the transition table says where to), one
-    statement per kind of row; the audit rows go to ``events`` (the caller inserts them with
-    the assignments' in one statement). Returns seconds to the earliest retry."""
+def _record(
+    results: list[_Result], now: datetime, events: list[tuple[Any, ...]]
+) -> tuple[float | None, list[Write | None], dict[UUID, str]]:
+    """Each attempt and each grant's move (the transition table says where to), as writes
+    of one statement per kind of row for the caller to send (with the read of the
+    assignments' grants, in one round trip); the audit rows go to ``events``. Returns the
+    seconds to the earliest retry, the writes, and each grant's new state."""
     max_attempts = settings.DELIVERY_MAX_ATTEMPTS
     attempts: list[tuple[Any, ...]] = []
     # Grants with the same outcome get one UPDATE: (state, attempts, next, error, granted_at) -> ids
@@ -516,8 +522,8 @@ def _record(results: list[_Result], now: datetime, events: list[tuple[Any, ...]]
                     at=now,
                 )
             )
-    for (state, tries, next_attempt_at, last_error, granted_at), pks in outcomes.items():
-        update_by_pk(
+    writes = [
+        update(
             RoleGrant,
             pks,
             {
@@ -529,8 +535,11 @@ def _record(results: list[_Result], now: datetime, events: list[tuple[Any, ...]]
                 "updated_at": now,
             },
         )
-    insert_rows(DeliveryAttempt, ATTEMPT_FIELDS, attempts)
-    return earliest_retry
+        for (state, tries, next_attempt_at, last_error, granted_at), pks in outcomes.items()
+    ]
+    writes.append(insert(DeliveryAttempt, ATTEMPT_FIELDS, attempts))
+    new_states = {pk: key[0] for key, pks in outcomes.items() for pk in pks}
+    return earliest_retry, writes, new_states
 
 
 _ATTEMPT_LEVEL: dict[str, int] = {

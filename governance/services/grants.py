@@ -9,12 +9,13 @@ here, and only here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -41,7 +42,16 @@ from governance.models import (
 )
 from governance.models.querysets import catalog_id_of
 from governance.services import callouts, metrics, notifications
-from governance.services.bulk_sql import among, audit_row, insert_audit_rows, update_by_pk
+from governance.services.bulk_sql import (
+    Write,
+    among,
+    array,
+    audit_row,
+    insert_audit,
+    on_postgresql,
+    update,
+    write_together,
+)
 from governance.services.dispatch import wake_delivery
 
 # --- Derivation (pure) ----------------------------------------------------------------
@@ -245,21 +255,31 @@ def settle_assignments(
     actor: Any = None,
     skip_locked: bool = False,
     events: list[tuple[Any, ...]] | None = None,
+    writes: Sequence[Write | None] = (),
+    grant_states: Mapping[UUID, str] | None = None,
 ) -> None:
     """Derive each assignment's state from its grants (the transition table says whether it
     may move), one UPDATE per new state and one audit INSERT (with the caller's ``events``,
     audit rows of :func:`governance.services.bulk_sql.audit_row`); then settle their
     delivering requests. The caller holds the assignments' row locks; ``rows`` get their new
-    state."""
+    state.
+
+    ``writes`` are the caller's grant changes not made yet, sent in the same round trip as
+    the read of the grants' states (which then sees them as they were): ``grant_states``
+    says what they become."""
     events = events if events is not None else []
-    if not rows:
-        insert_audit_rows(events)
-        return
+    changed = grant_states or {}
     by_id = {row.pk: row for row in rows}
     states: dict[UUID, list[str]] = defaultdict(list)
-    grant_states = RoleGrant.objects.filter(among(RoleGrant, by_id, "assignment"))
-    for assignment_id, state in grant_states.values_list("assignment_id", "state"):
-        states[assignment_id].append(state)
+    if by_id and on_postgresql():
+        table = connection.ops.quote_name(RoleGrant._meta.db_table)
+        query = f"SELECT assignment_id, id, state FROM {table} WHERE assignment_id = ANY(%s::uuid[])"
+        found: Iterable[tuple[Any, ...]] = write_together(writes, then=(query, [array(by_id)]))
+    else:
+        write_together(writes)
+        found = RoleGrant.objects.filter(assignment_id__in=list(by_id)).values_list("assignment_id", "id", "state")
+    for assignment_id, grant_id, state in found:
+        states[assignment_id].append(changed.get(grant_id, state))
 
     now = timezone.now()
     moved: dict[str, list[UUID]] = defaultdict(list)
@@ -288,9 +308,12 @@ def settle_assignments(
         )
         row.state = new_state
         moved[new_state].append(row.pk)
-    for new_state, ids in moved.items():
-        update_by_pk(Assignment, ids, {"state": new_state, "modified_at": now})
-    insert_audit_rows(events)
+    write_together(
+        [update(Assignment, ids, {"state": new_state, "modified_at": now}) for new_state, ids in moved.items()]
+        + [insert_audit(events)]
+    )
+    if not by_id:
+        return
 
     delivering = (
         AssignmentRequest.objects.select_for_update(skip_locked=skip_locked, of=("self",))
