@@ -18,6 +18,7 @@ baseline measured in the same run. Prints ONE table and writes bench/results.jso
                 for 300 s, auto-approved then one-stage approval (small: 5 req/s for 20 s)
   myaccess_200k My Access "Request access" with 200,000 policies (bench/myaccess.py, its own
                 data set in BENCH_MYACCESS_DATABASE_URL): p50/p95 and queries  (target < 100 ms)
+  two_workers   one worker vs two against a webhook answering in 20 ms, and LDAP (bench/two_workers.py)
 
 Databases: BENCH_SCALE_DATABASE_URL (default `portcullis_scale`, or `portcullis_scale_small`
 with --scale small) holds the generated data; BENCH_DATABASE_URL (default a fresh
@@ -58,13 +59,14 @@ from harness import (
 )
 from latency import bench_latency
 from reprocess import bench_bulk_reprocess
+from two_workers import bench_two_workers
 
 SCALE_DB = {
     "full": "postgres://postgres@127.0.0.1:5432/portcullis_scale",
     "small": "postgres://postgres@127.0.0.1:5432/portcullis_scale_small",
 }
 SCALE_GROUPS = ("generate", "pages", "deep_pages", "csv", "explain")
-DELIVERY_GROUPS = ("builtin", "ldap", "expiry", "reprocess", "latency")
+DELIVERY_GROUPS = ("builtin", "ldap", "expiry", "reprocess", "latency", "two_workers")
 OWN_DATA_GROUPS = ("myaccess_200k",)  # a child with its own data set (bench/myaccess.py)
 ALL_GROUPS = SCALE_GROUPS + DELIVERY_GROUPS + OWN_DATA_GROUPS
 # bench/results.json's key for each part (issue 19 names them).
@@ -74,16 +76,19 @@ RESULT_KEYS = {
     "expiry": "expiry",
     "reprocess": "bulk_reprocess",
     "latency": "latency",
+    "two_workers": "two_workers",
 }
 
 
 def bench_builtin(n: int) -> dict[str, Any]:
+    from django.conf import settings
+
     from governance import models as m
     from governance import tasks
 
     target = builtin_role("builtin")
     role, group = target.role, target.group
-    seed(n, role, assignment_state=m.AssignmentState.DELIVERING, grant_state=m.GrantState.PENDING)
+    users = seed(n, role, assignment_state=m.AssignmentState.DELIVERING, grant_state=m.GrantState.PENDING).users
     with OneWorker():
         start = time.perf_counter()
         tasks.deliver.delay()
@@ -91,7 +96,40 @@ def bench_builtin(n: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - start
     granted = m.GroupMembership.objects.filter(group=group).count()
     assert granted == n, f"{granted} of {n} granted"
-    return {"grants": n, "seconds": round(elapsed, 2), "grants_per_second": round(n / elapsed), "target": 5000}
+    raw = bare_membership_inserts(users, settings.DELIVERY_BATCH_SIZE)
+    return {
+        "grants": n,
+        "seconds": round(elapsed, 2),
+        "grants_per_second": round(n / elapsed),
+        "target": 5000,
+        "batch_size": settings.DELIVERY_BATCH_SIZE,
+        "raw_insert_seconds": round(raw, 2),
+        "raw_inserts_per_second": round(n / raw),
+        "ratio": round(elapsed / raw, 1),
+    }
+
+
+def bare_membership_inserts(users: list[Any], batch: int) -> float:
+    """The baseline: the same memberships (into a group of their own) by bare INSERTs, one
+    statement and one commit per batch of the engine's size: the least any delivery can do."""
+    from django.db import connection, transaction
+
+    from governance import models as m
+    from governance.services.bulk_sql import array
+
+    group = m.DirectoryGroup.objects.create(display_name=f"Bench raw {uuid.uuid4().hex[:6]}")
+    table = m.GroupMembership._meta.db_table
+    start = time.perf_counter()
+    for part in chunks(users, batch):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f'INSERT INTO "{table}" (group_id, user_id, created_at) '
+                "SELECT %s, id, now() FROM unnest(%s::uuid[]) AS u(id)",
+                [group.pk, array(u.pk for u in part)],
+            )
+    elapsed = time.perf_counter() - start
+    assert m.GroupMembership.objects.filter(group=group).count() == len(users)
+    return elapsed
 
 
 def bench_ldap(n: int) -> dict[str, Any]:
@@ -223,6 +261,7 @@ def delivery_main(args: argparse.Namespace) -> None:
         "expiry": lambda: bench_expiry(args.expire),
         "reprocess": lambda: bench_bulk_reprocess(args.reprocess),
         "latency": lambda: bench_latency(args.latency_rate, args.latency_seconds),
+        "two_workers": lambda: bench_two_workers(args.two_workers_grants, args.two_workers_ldap_grants),
     }
     results: dict[str, Any] = {}
     for name in args.only.split(","):
@@ -243,6 +282,8 @@ SMALL = {
     "reprocess": 100,
     "latency_rate": 5,
     "latency_seconds": 20,
+    "two_workers_grants": 1_000,
+    "two_workers_ldap_grants": 1_000,
 }
 FULL = {
     "grants": 10_000,
@@ -251,6 +292,8 @@ FULL = {
     "reprocess": 10_000,
     "latency_rate": 20,
     "latency_seconds": 300,
+    "two_workers_grants": 4_000,
+    "two_workers_ldap_grants": 2_000,
 }
 
 
@@ -266,6 +309,8 @@ def main() -> None:
     parser.add_argument("--reprocess", type=int)
     parser.add_argument("--latency-rate", type=float, help="time to access: requests/s (20; small: 5)")
     parser.add_argument("--latency-seconds", type=float, help="time to access: for how long (300; small: 20)")
+    parser.add_argument("--two-workers-grants", type=int, help="scale-out: webhook grants (4,000; small: 1,000)")
+    parser.add_argument("--two-workers-ldap-grants", type=int, help="scale-out: LDAP grants (2,000; small: 1,000)")
     for name in ("catalogs", "packages", "users", "assignments", "requests", "visible"):
         parser.add_argument(f"--{name}", type=int, help="data set size")
     parser.add_argument("--delivery-child", action="store_true", help=argparse.SUPPRESS)
@@ -404,6 +449,26 @@ def _latency_rows(r: dict[str, Any] | None) -> list[str]:
     return rows
 
 
+def _two_workers_rows(r: dict[str, Any] | None) -> list[str]:
+    if not r:
+        return []
+    one, two = r["one_worker"], r["two_workers"]
+    rows = [
+        f"| two workers vs one: {r['target']} ({one['grants']:,} grants) | two workers {two['grants_per_second']:,} "
+        f"grants/s ({two['seconds']} s) | >= {r['target_ratio']}x one | one worker {one['grants_per_second']:,} "
+        f"grants/s ({one['seconds']} s) | {r['ratio']}x | {_met(r['ratio'] >= r['target_ratio'])} |"
+    ]
+    ldap = r.get("ldap")
+    if ldap:
+        one, two = ldap["one_worker"], ldap["two_workers"]
+        rows.append(
+            f"| two workers vs one: LDAP, slapd on the same CPUs ({one['grants']:,} grants) "
+            f"| two workers {two['grants_per_second']:,} grants/s ({two['seconds']} s) | as measured "
+            f"| one worker {one['grants_per_second']:,} grants/s ({one['seconds']} s) | {ldap['ratio']}x | — |"
+        )
+    return rows
+
+
 def table(results: dict[str, Any]) -> str:
     rows = ["| figure | measured | target | baseline | ratio | met? |", "|---|---|---|---|---|---|"]
     failed = {k: v for k, v in results.items() if isinstance(v, dict) and "error" in v}
@@ -443,9 +508,15 @@ def table(results: dict[str, Any]) -> str:
         )
     r = results.get("builtin")
     if r:
+        baseline = (
+            f"bare INSERT of the same memberships {r['raw_insert_seconds']} s ({r['raw_inserts_per_second']:,}/s)"
+            if "raw_insert_seconds" in r
+            else "—"
+        )
         rows.append(
             f"| built-in connector, one worker | {r['grants_per_second']:,} grants/s ({r['grants']:,} in "
-            f"{r['seconds']} s) | >= {r['target']:,} grants/s | — | — | {_met(r['grants_per_second'] >= r['target'])} |"
+            f"{r['seconds']} s) | >= {r['target']:,} grants/s | {baseline} | {r.get('ratio', '—')}x "
+            f"| {_met(r['grants_per_second'] >= r['target'])} |"
         )
     r = results.get("ldap")
     if r:
@@ -454,6 +525,7 @@ def table(results: dict[str, Any]) -> str:
             f"| <= {r['target_ratio']:g}x the bare loop | bare ldap3 loop {r['raw_ldap3_seconds']} s | {r['ratio']}x "
             f"| {_met(r['ratio'] <= r['target_ratio'])} |"
         )
+    rows += _two_workers_rows(results.get("two_workers"))
     r = results.get("expiry")
     if r:
         rows.append(

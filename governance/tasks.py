@@ -8,6 +8,7 @@ never import this module.
 from __future__ import annotations
 
 import logging
+import time
 from uuid import UUID
 
 from celery import shared_task
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 
 @shared_task(name=dispatch.DELIVER)
 def deliver() -> int:
-    report = delivery.deliver_until_idle()
+    # A full batch means a backlog: wake one more worker to share it (it does the same).
+    report = delivery.deliver_until_idle(share=lambda: dispatch.send(dispatch.DELIVER))
     if delivery.has_due_work():
         # Budget spent or contention: go on in a fresh task so others get a turn.
         dispatch.send(dispatch.DELIVER, countdown=1 if report.handled == 0 else None)
@@ -70,24 +72,41 @@ def send_email(email_id: str) -> bool:
     return outbox.send_outbound_email(UUID(email_id))
 
 
+# The email sender shares the workers with delivery: it sends in slices this long and hands
+# the worker back as soon as grants are due (time to access, README "Scale-out"), at most
+# EMAIL_DEFERRALS times in a row, so that a long backlog of deliveries never starves email.
+EMAIL_SLICE_SECONDS = 0.5
+EMAIL_TASK_SECONDS = 60.0
+EMAIL_DEFERRALS = 5
+
+
 @shared_task(name=dispatch.SEND_PENDING_EMAILS)
-def send_pending_emails() -> int:
+def send_pending_emails(deferred: int = 0) -> int:
     """Send what the outbox holds; go on in a fresh task if there is more than a minute's worth.
 
-    Access changes go first: while grants wait for delivery (an expiry of thousands, say) or a
-    bulk reprocess has batches to go, the sender works in short slices so the same worker
-    gets back to granting and revoking."""
-    if delivery.has_due_work() or bulk_reprocess.any_unfinished():
-        # Access work waits (grants due, or a bulk reprocess's batches): one short slice, and
-        # no chain of its own. Every batch that completes requests wakes the sender again, and
-        # the sweeper does every minute, so the rest goes out as soon as the access is given.
-        # (A chain per wake took most of one worker from a bulk reprocess of 10,000.)
-        sent, _ = outbox.send_due(max_seconds=1)
-        return sent
-    sent, more = outbox.send_due(max_seconds=60)
-    if more:
-        dispatch.send(dispatch.SEND_PENDING_EMAILS)
-    return sent
+    Access changes go first: before each half-second slice the sender looks for due grants
+    and, when there are any, goes on a second later in a fresh task, so the delivery task
+    queued behind it runs first. (It used to decide once, at its start: under a steady
+    stream of requests, each bringing emails of its own, it then sent for up to a minute
+    while new grants waited behind it; and every sender task queued ahead of a delivery
+    spent its slice before looking.) While a bulk reprocess has batches to go, it sends one
+    slice and starts no chain of its own: every batch that completes requests wakes the
+    sender again, and the sweeper does every minute (a chain per wake took most of one
+    worker from a bulk reprocess of 10,000)."""
+    deadline = time.monotonic() + EMAIL_TASK_SECONDS
+    sent = 0
+    while True:
+        if deferred < EMAIL_DEFERRALS and delivery.has_due_work():
+            dispatch.send(dispatch.SEND_PENDING_EMAILS, deferred + 1, countdown=1)
+            return sent
+        done, more = outbox.send_due(max_seconds=EMAIL_SLICE_SECONDS)
+        sent += done
+        deferred = 0
+        if not more or bulk_reprocess.any_unfinished():
+            return sent
+        if time.monotonic() >= deadline:
+            dispatch.send(dispatch.SEND_PENDING_EMAILS)
+            return sent
 
 
 # --- Resource roles (rule 8) ----------------------------------------------------------

@@ -312,6 +312,9 @@ EXPIRY_REMINDER_DAYS = (14, 1)
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=6)
 DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=10.0)
 DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=500)
+# PostgreSQL: a delivery batch commits without waiting for its WAL to reach the disk (a
+# crash in that instant loses the whole batch, which is then simply delivered again).
+DELIVERY_ASYNC_COMMIT = env.bool("DELIVERY_ASYNC_COMMIT", default=True)
 # "Reprocess all matching": ids per batch, each batch its own transaction.
 BULK_REPROCESS_BATCH_SIZE = env.int("BULK_REPROCESS_BATCH_SIZE", default=1000)
 

@@ -6,9 +6,13 @@ import contextlib
 from collections.abc import Sequence
 from uuid import UUID
 
+from django.db import connection
+from django.utils import timezone
+
 from governance.connectors.base import (
     BaseConnector,
     BatchResult,
+    ConnectorError,
     IdempotencyKeys,
     PermanentError,
     RoleTarget,
@@ -20,7 +24,9 @@ from governance.models import (
     GroupMembership,
     GroupOwnership,
     GroupSource,
+    User,
 )
+from governance.services.bulk_sql import array, on_postgresql
 
 ALREADY_MEMBER = "Already a member in the target."
 
@@ -46,29 +52,71 @@ class BuiltinConnector(BaseConnector):
     def grant_many(
         self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
     ) -> BatchResult:
+        """Every membership of the batch in one statement: people already in the group are
+        told so, people no longer in the directory fail, the others are added."""
         try:
             group_id = self._group_id(role)
         except PermanentError as exc:
             return self.all_failed(subjects, exc)
-        present = set(
-            GroupMembership.objects.filter(group_id=group_id, user_id__in=[s.id for s in subjects]).values_list(
-                "user_id", flat=True
+        ids = list(dict.fromkeys(s.id for s in subjects))
+        if on_postgresql():
+            added, known = self._insert_memberships(group_id, ids)
+        else:
+            known = set(User.objects.filter(pk__in=ids).values_list("pk", flat=True))
+            present = set(
+                GroupMembership.objects.filter(group_id=group_id, user_id__in=ids).values_list("user_id", flat=True)
             )
-        )
-        GroupMembership.objects.bulk_create(
-            [GroupMembership(group_id=group_id, user_id=s.id) for s in subjects if s.id not in present],
-            ignore_conflicts=True,
-        )
-        return {s.id: ALREADY_MEMBER if s.id in present else None for s in subjects}
+            added = known - present
+            GroupMembership.objects.bulk_create(
+                [GroupMembership(group_id=group_id, user_id=pk) for pk in ids if pk in added], ignore_conflicts=True
+            )
+        return {s.id: self._outcome(s.id, added, known) for s in subjects}
+
+    @staticmethod
+    def _outcome(pk: UUID, added: set[UUID], known: set[UUID]) -> ConnectorError | str | None:
+        if pk not in known:
+            return PermanentError("The person is no longer in the directory.", code="userNotFound")
+        return None if pk in added else ALREADY_MEMBER
+
+    @staticmethod
+    def _insert_memberships(group_id: UUID, ids: list[UUID]) -> tuple[set[UUID], set[UUID]]:
+        """INSERT … ON CONFLICT DO NOTHING for the people who exist; returns (added, existing)."""
+        table = GroupMembership._meta.db_table
+        users = User._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                WITH wanted AS (SELECT u.id FROM unnest(%s::uuid[]) AS w(id) JOIN "{users}" u ON u.id = w.id),
+                added AS (
+                    INSERT INTO "{table}" (group_id, user_id, created_at)
+                    SELECT %s, id, %s FROM wanted
+                    ON CONFLICT (group_id, user_id) DO NOTHING
+                    RETURNING user_id
+                )
+                SELECT wanted.id, added.user_id IS NOT NULL FROM wanted LEFT JOIN added ON added.user_id = wanted.id
+                """,
+                [array(ids), group_id, timezone.now()],
+            )
+            rows = cursor.fetchall()
+        return {pk for pk, new in rows if new}, {pk for pk, _ in rows}
 
     def revoke_many(
         self, role: RoleTarget, subjects: Sequence[Subject], keys: IdempotencyKeys | None = None
     ) -> BatchResult:
+        """Every membership of the batch removed in one statement (absent ones are fine)."""
         try:
             group_id = self._group_id(role)
         except PermanentError as exc:
             return self.all_failed(subjects, exc)
-        GroupMembership.objects.filter(group_id=group_id, user_id__in=[s.id for s in subjects]).delete()
+        ids = list(dict.fromkeys(s.id for s in subjects))
+        if on_postgresql():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f'DELETE FROM "{GroupMembership._meta.db_table}" WHERE group_id = %s AND user_id = ANY(%s::uuid[])',
+                    [group_id, array(ids)],
+                )
+        else:
+            GroupMembership.objects.filter(group_id=group_id, user_id__in=ids).delete()
         return {s.id: None for s in subjects}
 
     def members(self, role: RoleTarget) -> set[UUID]:

@@ -16,14 +16,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from governance.connectors import BaseConnector, ConnectorError, RoleTarget, Sub
 from governance.connectors.base import BatchResult
 from governance.machines import GRANT
 from governance.models import (
+    AccessPackage,
     Assignment,
     AssignmentRequest,
     AuditEvent,
@@ -46,24 +47,13 @@ from governance.models import (
     RoleGrant,
     User,
 )
+from governance.services.bulk_sql import Write, among, audit_row, insert, on_postgresql, update
 from governance.services.dispatch import wake_delivery
-from governance.services.grants import refresh_many
+from governance.services.grants import AssignmentRow, refresh_many, settle_assignments
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
-# Only what connectors and audit rows read: a batch materialises hundreds of these.
-SUBJECT_FIELDS = ("id", "username", "email", "user_principal_name", "display_name", "first_name", "last_name")
-ASSIGNMENT_FIELDS = (
-    "id",
-    "state",
-    "package_id",
-    "target_id",
-    "package__id",
-    "package__catalog_id",
-    "package__display_name",
-    *(f"target__{name}" for name in SUBJECT_FIELDS),
-)
 
 
 @dataclass
@@ -71,6 +61,7 @@ class BatchReport:
     handled: int = 0
     contended: int = 0  # due, but another worker holds the person or the assignment
     retry_in: float | None = None  # seconds until the earliest transient retry
+    full: bool = False  # the claim took as many grants as it could: there may be more
 
 
 def subject_of(user: User) -> Subject:
@@ -103,49 +94,230 @@ def due_grants(now: datetime) -> Any:
     )
 
 
-def deliver_batch(limit: int | None = None, now: datetime | None = None) -> BatchReport:
-    """Deliver up to ``limit`` due grants in one transaction."""
+@dataclass(slots=True)
+class Claim:
+    """A claimed grant as plain values: a batch holds hundreds, and none needs a model
+    instance (the connectors see :class:`Subject` and :class:`RoleTarget`)."""
+
+    pk: UUID
+    assignment_id: UUID
+    resource_role_id: UUID
+    subject_id: UUID
+    request_id: UUID | None
+    state: str
+    attempts: int
+    generation: int
+    next_attempt_at: datetime | None
+    role: ResourceRole | None = None
+    assignment: AssignmentRow | None = None
+
+
+CLAIM_FIELDS = (
+    "id",
+    "assignment_id",
+    "resource_role_id",
+    "subject_id",
+    "request_id",
+    "state",
+    "attempts",
+    "generation",
+    "next_attempt_at",
+)
+
+
+def _claim(now: datetime, limit: int) -> list[Claim]:
+    """Lock up to ``limit`` due grants, oldest first, skipping those another worker holds.
+
+    One locking query per work state, each walking the ``(state, next_attempt_at)`` index
+    in order, so a claim costs the same whatever the backlog (one query over both states
+    would sort every due row first). A grant of the other state that is locked but not
+    kept stays due: it is released at commit and the next batch takes it."""
+    claimed: list[Claim] = []
+    for state in sorted(GrantState.WORK):
+        rows = (
+            due_grants(now)
+            .filter(state=state)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("next_attempt_at")
+            .values_list(*CLAIM_FIELDS)[:limit]
+        )
+        claimed += [Claim(*row) for row in rows]
+    far = now + timedelta(days=36500)
+    claimed.sort(key=lambda c: c.next_attempt_at or far)
+    return claimed[:limit]
+
+
+def _claim_work(now: datetime, limit: int) -> tuple[int, list[Claim], dict[UUID, Subject], dict[UUID, AssignmentRow]]:
+    """Claim due grants and lock their people and assignments: (how many grants were
+    claimed, those whose person and assignment this worker holds too, the people, the
+    assignments). A grant whose person or assignment another transaction holds is left
+    alone (contended): it is due again in the next batch."""
+    if on_postgresql():
+        return _claim_work_in_one_statement(now, limit)
+    claimed = _claim(now, limit)
+    if not claimed:
+        return 0, [], {}, {}
+    people = _lock_people({c.subject_id for c in claimed})
+    assignments = _lock_assignments({c.assignment_id for c in claimed})
+    work = [c for c in claimed if c.subject_id in people and c.assignment_id in assignments]
+    return len(claimed), work, people, assignments
+
+
+def _claim_work_in_one_statement(
+    now: datetime, limit: int
+) -> tuple[int, list[Claim], dict[UUID, Subject], dict[UUID, AssignmentRow]]:
+    """PostgreSQL: :func:`_claim`, :func:`_lock_people` and :func:`_lock_assignments` in one
+    statement (one round trip instead of four, which a busy server makes count): each work
+    state's claim walks its index in a CTE, the oldest ``limit`` are kept, and two more CTEs
+    lock their people and assignments with SKIP LOCKED (a grant whose person or assignment
+    another transaction holds comes back without them: contended).
+
+    The statement also turns ``synchronous_commit`` off for this transaction
+    (``DELIVERY_ASYNC_COMMIT``, on by default): the batch's COMMIT returns before its WAL
+    reaches the disk. Safe because of what a batch is: a server crash in the instant after
+    the commit loses the whole batch (memberships, grant states, attempts, audit rows,
+    emails) together, exactly as if the worker had died before committing, which the
+    engine already survives (the grants are still due and are delivered again; every
+    connector call is idempotent). Nothing is ever half-written."""
+    q = connection.ops.quote_name
+    grants, assignments, packages, users = (
+        q(model._meta.db_table) for model in (RoleGrant, Assignment, AccessPackage, User)
+    )
+    due = "(next_attempt_at <= %(now)s OR next_attempt_at IS NULL)"
+    sql = f"""
+        WITH pending AS (
+            SELECT id, next_attempt_at FROM {grants} WHERE state = 'pending' AND {due}
+            ORDER BY next_attempt_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+        ), revoking AS (
+            SELECT id, next_attempt_at FROM {grants} WHERE state = 'revoking' AND {due}
+            ORDER BY next_attempt_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+        ), claimed AS (
+            SELECT g.*, c.next_attempt_at AS due_at
+            FROM (SELECT * FROM pending UNION ALL SELECT * FROM revoking) c JOIN {grants} g ON g.id = c.id
+            ORDER BY c.next_attempt_at LIMIT %(limit)s
+        ), people AS (
+            SELECT id, username, email, user_principal_name, display_name, first_name, last_name FROM {users}
+            WHERE id IN (SELECT subject_id FROM claimed) ORDER BY id FOR UPDATE SKIP LOCKED
+        ), held AS (
+            SELECT id, state, package_id FROM {assignments}
+            WHERE id IN (SELECT assignment_id FROM claimed) ORDER BY id FOR UPDATE SKIP LOCKED
+        )
+        SELECT g.id, g.assignment_id, g.resource_role_id, g.subject_id, g.request_id, g.state,
+               g.attempts, g.generation, g.next_attempt_at,
+               a.state, a.package_id, p.catalog_id, p.display_name,
+               u.username, u.email, u.user_principal_name, u.display_name, u.first_name, u.last_name,
+               a.id IS NOT NULL AND u.id IS NOT NULL,
+               set_config('synchronous_commit', %(commit)s, true)
+        FROM claimed g
+        LEFT JOIN people u ON u.id = g.subject_id
+        LEFT JOIN held a ON a.id = g.assignment_id
+        LEFT JOIN {packages} p ON p.id = a.package_id
+        ORDER BY g.due_at, g.id
+    """
+    commit = "off" if settings.DELIVERY_ASYNC_COMMIT else "on"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"now": now, "limit": limit, "commit": commit})
+        rows = cursor.fetchall()
+    claimed = len(rows)
+    rows = [row for row in rows if row[19]]
+    work: list[Claim] = []
+    people: dict[UUID, Subject] = {}
+    locked: dict[UUID, AssignmentRow] = {}
+    for row in rows:
+        claim = Claim(*row[:9])
+        work.append(claim)
+        state, package_id, catalog_id, package, username, email, upn, display, first, last = row[9:19]
+        people[claim.subject_id] = Subject(
+            id=claim.subject_id, username=username, email=email, user_principal_name=upn or ""
+        )
+        locked[claim.assignment_id] = AssignmentRow(
+            pk=claim.assignment_id,
+            state=state,
+            package_id=package_id,
+            catalog_id=catalog_id,
+            label=f"{package} · {display or f'{first} {last}'.strip() or username}",
+        )
+    return claimed, work, people, locked
+
+
+def _lock_people(ids: set[UUID]) -> dict[UUID, Subject]:
+    rows = (
+        User.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(among(User, ids))
+        .order_by("pk")
+        .values_list("id", "username", "email", "user_principal_name")
+    )
+    return {pk: Subject(id=pk, username=u, email=e, user_principal_name=upn or "") for pk, u, e, upn in rows}
+
+
+def _lock_assignments(ids: set[UUID]) -> dict[UUID, AssignmentRow]:
+    rows = (
+        Assignment.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(among(Assignment, ids))
+        .order_by("pk")
+        .values_list(
+            "id",
+            "state",
+            "package_id",
+            "package__catalog_id",
+            "package__display_name",
+            "target__display_name",
+            "target__first_name",
+            "target__last_name",
+            "target__username",
+        )
+    )
+    return {
+        pk: AssignmentRow(
+            pk=pk,
+            state=state,
+            package_id=package_id,
+            catalog_id=catalog_id,
+            label=f"{package} · {display or f'{first} {last}'.strip() or username}",
+        )
+        for pk, state, package_id, catalog_id, package, display, first, last, username in rows
+    }
+
+
+def deliver_batch(
+    limit: int | None = None, now: datetime | None = None, share: Callable[[], None] | None = None
+) -> BatchReport:
+    """Deliver up to ``limit`` due grants in one transaction, set-based: a fixed number of
+    queries for any number of grants (one connector call per resource role and operation).
+
+    ``share`` is called when the claim comes back full, before the connectors are called:
+    there is a backlog, and another worker woken now claims the next batch (skipping the
+    grants this one holds) while this one waits on its target."""
     limit = limit or settings.DELIVERY_BATCH_SIZE
     now = now or timezone.now()
     report = BatchReport()
     connectors: dict[UUID, BaseConnector] = {}
     try:
         with transaction.atomic():
-            claimed = list(
-                due_grants(now).select_for_update(skip_locked=True, of=("self",)).order_by("next_attempt_at")[:limit]
-            )
-            if not claimed:
-                return report
-            people = {
-                u.pk: u
-                for u in User.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(pk__in={g.subject_id for g in claimed})
-                .only(*SUBJECT_FIELDS)
-                .order_by("pk")
-            }
-            assignments = {
-                a.pk: a
-                for a in Assignment.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("package", "target")
-                .only(*ASSIGNMENT_FIELDS)
-                .filter(pk__in={g.assignment_id for g in claimed})
-                .order_by("pk")
-            }
-            work = [g for g in claimed if g.subject_id in people and g.assignment_id in assignments]
-            report.contended = len(claimed) - len(work)
+            claimed, work, people, assignments = _claim_work(now, limit)
+            report.full = claimed >= limit
+            if report.full and share is not None:
+                share()
+            report.contended = claimed - len(work)
             if not work:
                 return report
             roles = ResourceRole.objects.select_related("resource__connector").in_bulk(
-                {g.resource_role_id for g in work}
+                {c.resource_role_id for c in work}
             )
-            for grant in work:
-                grant.resource_role = roles[grant.resource_role_id]
-                grant.assignment = assignments[grant.assignment_id]
+            for claim in work:
+                claim.role = roles[claim.resource_role_id]
+                claim.assignment = assignments[claim.assignment_id]
             results = _release_justified(work)
             released = {r.grant.pk for r in results}
-            results += _call_connectors([g for g in work if g.pk not in released], people, connectors)
-            report.retry_in = _record(results, now)
-            refresh_many(list({g.assignment_id: g.assignment for g in work}.values()), skip_locked=True)
+            results += _call_connectors([c for c in work if c.pk not in released], people, connectors)
+            events: list[tuple[Any, ...]] = []
+            report.retry_in, writes, grant_states = _record(results, now, events)
+            settle_assignments(
+                list({c.assignment_id: assignments[c.assignment_id] for c in work}.values()),
+                events=events,
+                writes=writes,
+                grant_states=grant_states,
+            )
             report.handled = len(work)
     finally:
         for connector in connectors.values():
@@ -155,7 +327,7 @@ def deliver_batch(limit: int | None = None, now: datetime | None = None) -> Batc
 
 @dataclass
 class _Result:
-    grant: RoleGrant
+    grant: Claim
     operation: str
     error: ConnectorError | None
     started_at: datetime
@@ -165,31 +337,36 @@ class _Result:
     released: bool = False
 
 
-def _release_justified(work: list[RoleGrant]) -> list[_Result]:
+def _role_of(claim: Claim) -> ResourceRole:
+    assert claim.role is not None
+    return claim.role
+
+
+def _release_justified(work: list[Claim]) -> list[_Result]:
     """Rule 7: a revoke whose access another active assignment still wants is released
     without touching the target."""
-    revoking = [g for g in work if g.state == GrantState.REVOKING]
+    revoking = [c for c in work if c.state == GrantState.REVOKING]
     if not revoking:
         return []
     others = (
-        RoleGrant.objects.justifying({g.subject_id for g in revoking}, {g.resource_role_id for g in revoking})
-        .exclude(pk__in=[g.pk for g in revoking])
+        RoleGrant.objects.justifying({c.subject_id for c in revoking}, {c.resource_role_id for c in revoking})
+        .exclude(pk__in=[c.pk for c in revoking])
         .values_list("subject_id", "resource_role_id", "assignment__package__display_name")
     )
     justified = {(subject, role): package for subject, role, package in others}
     now = timezone.now()
     results = []
-    for grant in revoking:
-        package = justified.get((grant.subject_id, grant.resource_role_id))
+    for claim in revoking:
+        package = justified.get((claim.subject_id, claim.resource_role_id))
         if package is not None:
             results.append(
                 _Result(
-                    grant,
+                    claim,
                     Operation.REVOKE,
                     None,
                     now,
                     0,
-                    grant.resource_role.resource.connector_id,
+                    _role_of(claim).resource.connector_id,
                     note=f"Not removed from the target: still granted through {package}.",
                     released=True,
                 )
@@ -198,21 +375,21 @@ def _release_justified(work: list[RoleGrant]) -> list[_Result]:
 
 
 def _call_connectors(
-    work: list[RoleGrant], people: dict[UUID, User], connectors: dict[UUID, BaseConnector]
+    work: list[Claim], people: dict[UUID, Subject], connectors: dict[UUID, BaseConnector]
 ) -> list[_Result]:
-    groups: dict[tuple[UUID, str], list[RoleGrant]] = defaultdict(list)
-    for grant in work:
-        operation: str = Operation.GRANT if grant.state == GrantState.PENDING else Operation.REVOKE
-        groups[(grant.resource_role_id, operation)].append(grant)
+    groups: dict[tuple[UUID, str], list[Claim]] = defaultdict(list)
+    for claim in work:
+        operation: str = Operation.GRANT if claim.state == GrantState.PENDING else Operation.REVOKE
+        groups[(claim.resource_role_id, operation)].append(claim)
     results = []
-    for (_, operation), grants in groups.items():
-        role = grants[0].resource_role
+    for (_, operation), claims in groups.items():
+        role = _role_of(claims[0])
         connector_model: Connector = role.resource.connector
         started = timezone.now()
         clock = time.perf_counter()
         batch: BatchResult
-        subjects = [subject_of(people[g.subject_id]) for g in grants]
-        keys = {g.subject_id: f"{g.pk}:{g.generation}:{operation}" for g in grants}
+        subjects = [people[c.subject_id] for c in claims]
+        keys = {c.subject_id: f"{c.pk}:{c.generation}:{operation}" for c in claims}
         try:
             if not connector_model.enabled:
                 raise TransientError(
@@ -233,12 +410,12 @@ def _call_connectors(
             )
             batch = {s.id: unexpected for s in subjects}
         duration = int((time.perf_counter() - clock) * 1000)
-        per_grant = max(duration // max(len(grants), 1), 0)
-        for grant in grants:
-            outcome = batch.get(grant.subject_id, _NO_ANSWER)
+        per_grant = max(duration // max(len(claims), 1), 0)
+        for claim in claims:
+            outcome = batch.get(claim.subject_id, _NO_ANSWER)
             results.append(
                 _Result(
-                    grant,
+                    claim,
                     operation,
                     outcome if isinstance(outcome, ConnectorError) else None,
                     started,
@@ -252,80 +429,117 @@ def _call_connectors(
 
 _NO_ANSWER = TransientError("The connector gave no answer for this person; trying again.", code="noAnswer")
 
+ATTEMPT_FIELDS = (
+    "grant",
+    "request",
+    "connector",
+    "operation",
+    "outcome",
+    "error_code",
+    "message",
+    "started_at",
+    "duration_ms",
+)
 
-def _record(results: list[_Result], now: datetime) -> float | None:
-    """Write each attempt and move each grant; returns seconds to the earliest retry."""
+
+def _record(
+    results: list[_Result], now: datetime, events: list[tuple[Any, ...]]
+) -> tuple[float | None, list[Write | None], dict[UUID, str]]:
+    """Each attempt and each grant's move (the transition table says where to), as writes
+    of one statement per kind of row for the caller to send (with the read of the
+    assignments' grants, in one round trip); the audit rows go to ``events``. Returns the
+    seconds to the earliest retry, the writes, and each grant's new state."""
     max_attempts = settings.DELIVERY_MAX_ATTEMPTS
-    attempts: list[DeliveryAttempt] = []
-    events: list[AuditEvent] = []
+    attempts: list[tuple[Any, ...]] = []
+    # Grants with the same outcome get one UPDATE: (state, attempts, next, error, granted_at) -> ids
+    outcomes: dict[tuple[Any, ...], list[UUID]] = defaultdict(list)
     earliest_retry: float | None = None
     for result in results:
         grant = result.grant
         error = result.error
-        previous = grant.state
+        previous = state = grant.state
+        tries = grant.attempts
+        next_attempt_at: datetime | None = None
+        granted_at: datetime | None = None
         if error is None:
             if result.released:
                 transition = "release"
             else:
                 transition = "succeed" if result.operation == Operation.GRANT else "revoke_succeed"
-            grant.state = GRANT.next_state(transition, grant.state) or grant.state
-            grant.last_error = ""
-            grant.next_attempt_at = None
-            if grant.state == GrantState.GRANTED:
-                grant.granted_at = now
+            state = GRANT.next_state(transition, state) or state
+            last_error = ""
+            if state == GrantState.GRANTED:
+                granted_at = now
             outcome = Outcome.SUCCESS
             message = result.note or ("Granted." if result.operation == Operation.GRANT else "Revoked.")
         else:
-            grant.attempts += 1
+            tries += 1
             message = error.message
             outcome = Outcome.TRANSIENT if error.transient else Outcome.PERMANENT
-            if error.transient and grant.attempts < max_attempts:
-                delay = backoff(grant.attempts)
+            if error.transient and tries < max_attempts:
+                delay = backoff(tries)
                 asked = getattr(error, "retry_after", None)
                 if asked is not None:
                     delay = min(max(delay, timedelta(seconds=asked)), MAX_BACKOFF)
-                grant.next_attempt_at = now + delay
-                grant.last_error = f"{message} (attempt {grant.attempts} of {max_attempts}; retrying)"
+                next_attempt_at = now + delay
+                last_error = f"{message} (attempt {tries} of {max_attempts}; retrying)"
                 earliest_retry = min(earliest_retry or delay.total_seconds(), delay.total_seconds())
             else:
                 if error.transient:
-                    message = f"{message} (gave up after {grant.attempts} attempts)"
+                    message = f"{message} (gave up after {tries} attempts)"
                 transition = "fail" if result.operation == Operation.GRANT else "revoke_fail"
-                grant.state = GRANT.next_state(transition, grant.state) or grant.state
-                grant.last_error = message
-                grant.next_attempt_at = None
-        grant.updated_at = now
+                state = GRANT.next_state(transition, state) or state
+                last_error = message
+        outcomes[(state, tries, next_attempt_at, last_error, granted_at)].append(grant.pk)
+        error_code = (error.code if error else "")[:64]
         attempts.append(
-            DeliveryAttempt(
-                grant=grant,
-                request_id=grant.request_id,
-                connector_id=result.connector_id,
-                operation=result.operation,
-                outcome=outcome,
-                error_code=(error.code if error else "")[:64],
-                message=message,
-                started_at=result.started_at,
-                duration_ms=result.duration_ms,
+            (
+                grant.pk,
+                grant.request_id,
+                result.connector_id,
+                result.operation,
+                outcome,
+                error_code,
+                message,
+                result.started_at,
+                result.duration_ms,
             )
         )
-        if grant.state != previous:
+        _log_attempt(grant, result, outcome, error_code, message)
+        if state != previous:
+            assignment = grant.assignment
+            assert assignment is not None
             events.append(
-                build_event(
+                audit_row(
                     None,
-                    f"grant.{grant.state}",
-                    grant,
-                    previous=previous,
-                    catalog_id=grant.assignment.package.catalog_id,
-                    package_id=grant.assignment.package_id,
-                    message=message,
+                    f"grant.{state}",
+                    "rolegrant",
+                    grant.pk,
+                    f"{_role_of(grant)} for {grant.subject_id} ({state})",
+                    catalog_id=assignment.catalog_id,
+                    package_id=assignment.package_id,
+                    data={"previous": previous, "message": message},
+                    at=now,
                 )
             )
-    _save_outcomes([r.grant for r in results], now)
-    DeliveryAttempt.objects.bulk_create(attempts)
-    AuditEvent.objects.bulk_create(events)
-    for attempt in attempts:
-        _log_attempt(attempt)
-    return earliest_retry
+    writes = [
+        update(
+            RoleGrant,
+            pks,
+            {
+                "state": state,
+                "attempts": tries,
+                "next_attempt_at": next_attempt_at,
+                "last_error": last_error,
+                "granted_at": granted_at,
+                "updated_at": now,
+            },
+        )
+        for (state, tries, next_attempt_at, last_error, granted_at), pks in outcomes.items()
+    ]
+    writes.append(insert(DeliveryAttempt, ATTEMPT_FIELDS, attempts))
+    new_states = {pk: key[0] for key, pks in outcomes.items() for pk in pks}
+    return earliest_retry, writes, new_states
 
 
 _ATTEMPT_LEVEL: dict[str, int] = {
@@ -335,55 +549,49 @@ _ATTEMPT_LEVEL: dict[str, int] = {
 }
 
 
-def _log_attempt(attempt: DeliveryAttempt) -> None:
+def _log_attempt(grant: Claim, result: _Result, outcome: str, error_code: str, message: str) -> None:
     """One line per attempt: success at INFO, a retry at WARNING, a failure for good at ERROR.
     Its ids, never the target's answer beyond the short sanitized message the row keeps."""
+    level = _ATTEMPT_LEVEL.get(outcome, logging.INFO)
+    if not log.isEnabledFor(level):
+        return
     log.log(
-        _ATTEMPT_LEVEL.get(attempt.outcome, logging.INFO),
+        level,
         "Delivery attempt %s %s: %s",
-        attempt.operation,
-        attempt.outcome,
-        attempt.message,
+        result.operation,
+        outcome,
+        message,
         extra={
             "event": "delivery_attempt",
-            "assignment_request": str(attempt.request_id or ""),
-            "grant": str(attempt.grant_id),
-            "connector": str(attempt.connector_id or ""),
-            "operation": attempt.operation,
-            "outcome": attempt.outcome,
-            "error_code": attempt.error_code,
-            "duration_ms": attempt.duration_ms,
+            "assignment_request": str(grant.request_id or ""),
+            "grant": str(grant.pk),
+            "connector": str(result.connector_id or ""),
+            "operation": result.operation,
+            "outcome": outcome,
+            "error_code": error_code,
+            "duration_ms": result.duration_ms,
         },
     )
 
 
-def _save_outcomes(grants: list[RoleGrant], now: datetime) -> None:
-    """One UPDATE per distinct outcome (a batch has a handful), not a CASE per row."""
-    groups: dict[tuple[Any, ...], list[UUID]] = defaultdict(list)
-    for grant in grants:
-        key = (grant.state, grant.attempts, grant.next_attempt_at, grant.last_error, grant.granted_at)
-        groups[key].append(grant.pk)
-    for (state, attempts, next_attempt_at, last_error, granted_at), pks in groups.items():
-        RoleGrant.objects.filter(pk__in=pks).update(
-            state=state,
-            attempts=attempts,
-            next_attempt_at=next_attempt_at,
-            last_error=last_error,
-            granted_at=granted_at,
-            updated_at=now,
-        )
+def deliver_until_idle(
+    max_seconds: float = 30.0, limit: int | None = None, share: Callable[[], None] | None = None
+) -> BatchReport:
+    """Run batches until nothing is due (or the time budget is spent).
 
-
-def deliver_until_idle(max_seconds: float = 30.0, limit: int | None = None) -> BatchReport:
-    """Run batches until nothing is due (or the time budget is spent)."""
+    ``share`` is called once, the first time a claim comes back full: there is a backlog,
+    and the caller asks another worker to take part, so the workers on every host share one
+    backlog however it was enqueued (see :func:`deliver_batch`)."""
     total = BatchReport()
     deadline = time.monotonic() + max_seconds
     while time.monotonic() < deadline:
-        report = deliver_batch(limit)
+        report = deliver_batch(limit, share=share)
         total.handled += report.handled
         total.contended += report.contended
         if report.retry_in is not None:
             total.retry_in = min(total.retry_in or report.retry_in, report.retry_in)
+        if report.full:
+            share = None
         if report.handled == 0:
             break
     return total

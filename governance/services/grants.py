@@ -9,11 +9,13 @@ here, and only here.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -38,7 +40,18 @@ from governance.models import (
     RoleGrant,
     RoleOperation,
 )
+from governance.models.querysets import catalog_id_of
 from governance.services import callouts, metrics, notifications
+from governance.services.bulk_sql import (
+    Write,
+    among,
+    array,
+    audit_row,
+    insert_audit,
+    on_postgresql,
+    update,
+    write_together,
+)
 from governance.services.dispatch import wake_delivery
 
 # --- Derivation (pure) ----------------------------------------------------------------
@@ -203,45 +216,109 @@ def refresh_many(assignments: Sequence[Assignment], *, actor: Any = None, skip_l
     """Re-derive assignments' states, and their delivering requests', from their grants.
 
     The caller holds the assignments' row locks. Set-based: a fixed number of queries for
-    any number of assignments, plus one save per request that completes.
+    any number of assignments (see :func:`settle_assignments`); each instance's ``state``
+    is set to the new one.
     """
-    if not assignments:
-        return
-    by_id = {a.pk: a for a in assignments}
+    rows = [
+        AssignmentRow(
+            pk=a.pk,
+            state=a.state,
+            package_id=a.package_id,
+            catalog_id=_catalog_of(a),
+            label=None,
+            instance=a,
+        )
+        for a in assignments
+    ]
+    settle_assignments(rows, actor=actor, skip_locked=skip_locked)
+    for row in rows:
+        if row.instance is not None:
+            row.instance.state = row.state
+
+
+@dataclass(slots=True)
+class AssignmentRow:
+    """An assignment as :func:`settle_assignments` needs it: the delivery engine reads these
+    as plain values, other services pass their instances (``label`` then comes from it)."""
+
+    pk: UUID
+    state: str
+    package_id: UUID | None
+    catalog_id: UUID | None
+    label: str | None
+    instance: Assignment | None = None
+
+
+def settle_assignments(
+    rows: Sequence[AssignmentRow],
+    *,
+    actor: Any = None,
+    skip_locked: bool = False,
+    events: list[tuple[Any, ...]] | None = None,
+    writes: Sequence[Write | None] = (),
+    grant_states: Mapping[UUID, str] | None = None,
+) -> None:
+    """Derive each assignment's state from its grants (the transition table says whether it
+    may move), one UPDATE per new state and one audit INSERT (with the caller's ``events``,
+    audit rows of :func:`governance.services.bulk_sql.audit_row`); then settle their
+    delivering requests. The caller holds the assignments' row locks; ``rows`` get their new
+    state.
+
+    ``writes`` are the caller's grant changes not made yet, sent in the same round trip as
+    the read of the grants' states (which then sees them as they were): ``grant_states``
+    says what they become."""
+    events = events if events is not None else []
+    changed = grant_states or {}
+    by_id = {row.pk: row for row in rows}
     states: dict[UUID, list[str]] = defaultdict(list)
-    for assignment_id, state in RoleGrant.objects.filter(assignment_id__in=by_id).values_list("assignment_id", "state"):
-        states[assignment_id].append(state)
+    if by_id and on_postgresql():
+        table = connection.ops.quote_name(RoleGrant._meta.db_table)
+        query = f"SELECT assignment_id, id, state FROM {table} WHERE assignment_id = ANY(%s::uuid[])"
+        found: Iterable[tuple[Any, ...]] = write_together(writes, then=(query, [array(by_id)]))
+    else:
+        write_together(writes)
+        found = RoleGrant.objects.filter(assignment_id__in=list(by_id)).values_list("assignment_id", "id", "state")
+    for assignment_id, grant_id, state in found:
+        states[assignment_id].append(changed.get(grant_id, state))
 
     now = timezone.now()
     moved: dict[str, list[UUID]] = defaultdict(list)
-    events = []
-    for assignment in assignments:
-        if assignment.state not in AssignmentState.ACTIVE:
+    for row in rows:
+        if row.state not in AssignmentState.ACTIVE:
             continue
-        new_state = derived_assignment_state(states[assignment.pk])
-        if new_state == assignment.state:
+        new_state = derived_assignment_state(states[row.pk])
+        if new_state == row.state:
             continue
-        if ASSIGNMENT.next_state(ASSIGNMENT_TRANSITION_TO[new_state], assignment.state) is None:
+        if ASSIGNMENT.next_state(ASSIGNMENT_TRANSITION_TO[new_state], row.state) is None:
             continue
+        instance = row.instance
+        catalog_id = row.catalog_id or (catalog_id_of(instance) if instance is not None else None)
         events.append(
-            build_event(
+            audit_row(
                 actor,
                 f"assignment.{new_state}",
-                assignment,
-                previous=assignment.state,
-                catalog_id=_catalog_of(assignment),
+                "assignment",
+                row.pk,
+                row.label if row.label is not None else str(instance),
+                catalog_id=catalog_id,
+                package_id=row.package_id,
+                data={"previous": row.state},
+                at=now,
             )
         )
-        assignment.state = new_state
-        moved[new_state].append(assignment.pk)
-    for new_state, ids in moved.items():
-        Assignment.objects.filter(pk__in=ids).update(state=new_state, modified_at=now)
-    AuditEvent.objects.bulk_create(events)
+        row.state = new_state
+        moved[new_state].append(row.pk)
+    write_together(
+        [update(Assignment, ids, {"state": new_state, "modified_at": now}) for new_state, ids in moved.items()]
+        + [insert_audit(events)]
+    )
+    if not by_id:
+        return
 
     delivering = (
         AssignmentRequest.objects.select_for_update(skip_locked=skip_locked, of=("self",))
         .select_related("package", "target", "assignment")
-        .filter(assignment_id__in=by_id, state=RequestState.DELIVERING)
+        .filter(among(AssignmentRequest, by_id, "assignment"), state=RequestState.DELIVERING)
     )
     complete_requests(
         [(request, states[request.assignment_id] if request.assignment_id else []) for request in delivering],
