@@ -27,7 +27,7 @@ from django.utils import timezone
 from governance.audit import actor_label, build_event, log_action
 from governance.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
 from governance.ids import is_uuid
-from governance.machines import REVIEW
+from governance.machines import ASSIGNMENT, REVIEW
 from governance.models import (
     AccessReviewDecision,
     AccessReviewInstance,
@@ -57,7 +57,7 @@ from governance.models.policy import add_period
 from governance.permissions import Action, get_for, reviewable_decisions
 from governance.services import dispatch, notifications
 from governance.services.approval_links import LinkExpired, LinkForSomeoneElse, LinkInvalid, LinkUsed, SignInRequired
-from governance.services.assignments import end_in_bulk
+from governance.services.endings import end_in_bulk, lock_endings
 from governance.services.text import clean_text
 
 BATCH = 5000
@@ -643,13 +643,12 @@ def _apply_batch(instance_id: UUID, now: datetime, report: ApplyReport) -> bool:
             return False
         deny = [r for r in rows if r.outcome(instance.expiration_behavior) == ReviewDecision.DENY]
         keep = [r.pk for r in rows if r.outcome(instance.expiration_behavior) != ReviewDecision.DENY]
-        ending = list(
-            Assignment.objects.select_for_update(of=("self",))
-            .select_related("package", "target")
-            .filter(pk__in=[r.assignment_id for r in deny], state__in=AssignmentState.ACTIVE)
+        ending = lock_endings(
+            Assignment.objects.select_for_update(of=("self",)).filter(
+                pk__in=[r.assignment_id for r in deny], state__in=ASSIGNMENT.sources_of("remove")
+            )
         )
-        removals = end_in_bulk(ending, "remove", notifications.REVIEW_REMOVAL_REASON, now)
-        removal_of = {request.assignment_id: request.pk for request in removals}
+        removal_of = end_in_bulk(ending, "remove", notifications.REVIEW_REMOVAL_REASON, now)
         gone = [r.pk for r in deny if r.assignment_id not in removal_of]
         AccessReviewDecision.objects.filter(pk__in=keep).update(apply_result=ApplyResult.APPLIED, applied_at=now)
         AccessReviewDecision.objects.filter(pk__in=gone).update(apply_result=ApplyResult.NOT_FOUND, applied_at=now)
