@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from governance.models import OutboundEmail
+from governance.services import notifications
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ def send_outbound_email(email_id: UUID, connection: Any = None) -> bool:
         email.sent_at = timezone.now()
         email.attempts += 1
         email.last_error = ""
-        email.save(update_fields=["sent_at", "attempts", "last_error"])
+        # A row rendered when read (notifications.RENDERED_WHEN_SENT) keeps what was sent.
+        email.save(update_fields=["sent_at", "attempts", "last_error", "subject", "body_text", "body_html"])
         return True
 
 
@@ -63,6 +65,26 @@ def unsent_due(now: datetime | None = None) -> list[UUID]:
         .order_by("created_at")
         .values_list("pk", flat=True)[:500]
     )
+
+
+def render_batch(email_ids: list[UUID]) -> None:
+    """Render the batch's rows that hold only their kind and ids, in bulk, and store them
+    (rather than one by one as each is read). A row whose request is gone is given up."""
+    waiting = list(
+        OutboundEmail.objects.filter(pk__in=email_ids, body_text="", sent_at__isnull=True).defer(
+            "subject", "body_text", "body_html"
+        )
+    )
+    if not waiting:
+        return
+    lost = {email.pk for email in notifications.render_unrendered(waiting)}
+    rendered = [email for email in waiting if email.pk not in lost]
+    if rendered:
+        OutboundEmail.objects.bulk_update(rendered, ["subject", "body_text", "body_html"])
+    if lost:
+        OutboundEmail.objects.filter(pk__in=lost).update(
+            attempts=MAX_EMAIL_ATTEMPTS, last_error="Not sent: the request it was about was deleted."
+        )
 
 
 def _open_connection() -> Any:
@@ -85,6 +107,7 @@ def send_due(max_seconds: float = 60.0) -> tuple[int, bool]:
         batch = unsent_due()
         if not batch:
             return sent, False
+        render_batch(batch)
         progressed = False
         connection = _open_connection()
         try:
