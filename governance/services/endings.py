@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
@@ -40,7 +41,7 @@ from governance.models import (
 from governance.services.dispatch import wake_delivery
 from governance.services.grants import back_to_work, complete_requests
 from governance.services.lifecycle import set_request_state
-from governance.services.rows import insert_events, insert_rows, system_event
+from governance.services.rows import insert_events, insert_rows, system_event, uuid_array
 
 # What a batch reads of each assignment: its state, ids, and the names its audit rows show.
 ENDING_FIELDS = (
@@ -152,17 +153,7 @@ def end_in_bulk(batch: Sequence[Ending], transition: str, reason: str, now: date
     revoke_from = GRANT.sources_of("revoke")
     revoking = [(pk, assignment_id, state) for pk, assignment_id, state in grants if state in revoke_from]
     if revoking:
-        RoleGrant.objects.filter(pk__in=[pk for pk, _, _ in revoking], state__in=revoke_from).update(
-            state=GRANT.transitions["revoke"].target,
-            updated_at=now,
-            **back_to_work(now),
-            request_id=Subquery(
-                # The expiry just made: an assignment ends once, so it is its only systemRemove.
-                AssignmentRequest.objects.filter(
-                    assignment_id=OuterRef("assignment_id"), request_type=RequestType.SYSTEM_REMOVE
-                ).values("pk")[:1]
-            ),
-        )
+        _revoke(revoking, removal_of, now)
 
     # The trail, in the order one change at a time writes it.
     by_id = {a.pk: a for a in moving}
@@ -242,6 +233,44 @@ def end_in_bulk(batch: Sequence[Ending], transition: str, reason: str, now: date
     if revoking:
         wake_delivery()
     return removal_of
+
+
+def _revoke(revoking: Sequence[tuple[UUID, UUID, str]], removal_of: dict[UUID, UUID], now: datetime) -> None:
+    """Send the grants to be revoked (fresh attempts, due now) on behalf of their assignment's
+    removal request, in one UPDATE."""
+    target = GRANT.transitions["revoke"].target
+    sources = GRANT.sources_of("revoke")
+    if connection.vendor != "postgresql":
+        RoleGrant.objects.filter(pk__in=[pk for pk, _, _ in revoking], state__in=sources).update(
+            state=target,
+            updated_at=now,
+            **back_to_work(now),
+            request_id=Subquery(
+                AssignmentRequest.objects.filter(
+                    assignment_id=OuterRef("assignment_id"), request_type=RequestType.SYSTEM_REMOVE
+                ).values("pk")[:1]
+            ),
+        )
+        return
+    # Each grant's request joined from the pairs, not looked up per row: a correlated
+    # subquery made the planner walk the request_type index, 12 ms a row at 100,000.
+    grants = [pk for pk, _, _ in revoking]
+    owners = [assignment_id for _, assignment_id, _ in revoking]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE governance_rolegrant AS g SET state = %s, updated_at = %s, attempts = 0,"
+            " generation = g.generation + 1, next_attempt_at = %s, last_error = '', request_id = v.request_id"
+            " FROM unnest(%s::uuid[], %s::uuid[]) AS v(grant_id, request_id)"
+            " WHERE g.id = v.grant_id AND g.state = ANY(%s::varchar[])",
+            [
+                target,
+                now,
+                now,
+                uuid_array(grants),
+                uuid_array(removal_of[a] for a in owners),
+                "{" + ",".join(sorted(sources)) + "}",
+            ],
+        )
 
 
 def _moving(batch: Sequence[Ending], transition: str) -> list[Ending]:

@@ -20,7 +20,7 @@ from uuid import UUID
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, CharField, Count, F, Func, OuterRef, Q, Subquery, UUIDField, Value, When
+from django.db.models import Case, CharField, Count, F, Func, Q, UUIDField, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -34,7 +34,6 @@ from governance.models import (
     ApplyResult,
     Assignment,
     AssignmentPolicy,
-    AssignmentRequest,
     AssignmentState,
     AuditEvent,
     ConnectedOrganizationState,
@@ -44,7 +43,6 @@ from governance.models import (
     InstanceReviewer,
     InstanceState,
     PolicyReviewer,
-    RequestType,
     ReviewDecision,
     ReviewerKind,
     ReviewLink,
@@ -58,6 +56,7 @@ from governance.permissions import Action, get_for, reviewable_decisions
 from governance.services import dispatch, notifications
 from governance.services.approval_links import LinkExpired, LinkForSomeoneElse, LinkInvalid, LinkUsed, SignInRequired
 from governance.services.endings import end_in_bulk, lock_endings
+from governance.services.rows import uuid_array
 from governance.services.text import clean_text
 
 BATCH = 5000
@@ -653,20 +652,35 @@ def _apply_batch(instance_id: UUID, now: datetime, report: ApplyReport) -> bool:
         AccessReviewDecision.objects.filter(pk__in=keep).update(apply_result=ApplyResult.APPLIED, applied_at=now)
         AccessReviewDecision.objects.filter(pk__in=gone).update(apply_result=ApplyResult.NOT_FOUND, applied_at=now)
         removed = [r for r in deny if r.assignment_id in removal_of]
-        # The removal is the assignment's only systemRemove: an assignment ends once.
-        AccessReviewDecision.objects.filter(pk__in=[r.pk for r in removed]).update(
-            apply_result=ApplyResult.APPLIED,
-            applied_at=now,
-            removal_request_id=Subquery(
-                AssignmentRequest.objects.filter(
-                    assignment_id=OuterRef("assignment_id"), request_type=RequestType.SYSTEM_REMOVE
-                ).values("pk")[:1]
-            ),
-        )
+        _record_removals([(r.pk, removal_of[r.assignment_id]) for r in removed], now)
         report.removed += len(removed)
         report.kept += len(keep)
         report.already_ended += len(gone)
         return True
+
+
+def _record_removals(pairs: Sequence[tuple[UUID, UUID]], now: datetime) -> None:
+    """Mark decisions applied with the removal request each made: one UPDATE joining the
+    (decision, request) pairs on PostgreSQL (a subquery per row looked the request up through
+    the wrong index), a CASE elsewhere."""
+    if not pairs:
+        return
+    if connection.vendor != "postgresql":
+        AccessReviewDecision.objects.filter(pk__in=[pk for pk, _ in pairs]).update(
+            apply_result=ApplyResult.APPLIED,
+            applied_at=now,
+            removal_request_id=Case(
+                *(When(pk=pk, then=Value(request_id, output_field=UUIDField())) for pk, request_id in pairs)
+            ),
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE governance_accessreviewdecision AS d SET apply_result = %s, applied_at = %s,"
+            " removal_request_id = v.request_id FROM unnest(%s::uuid[], %s::uuid[]) AS v(decision_id, request_id)"
+            " WHERE d.id = v.decision_id",
+            [ApplyResult.APPLIED, now, uuid_array(pk for pk, _ in pairs), uuid_array(r for _, r in pairs)],
+        )
 
 
 def apply_now(actor: Any, instance_id: Any, now: datetime | None = None) -> None:
