@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -31,6 +32,9 @@ def send_outbound_email(email_id: UUID, connection: Any = None) -> bool:
             return False
         if email.sent_at is not None:
             return True
+        if notifications.is_unrendered(email):
+            _give_up([email.pk])  # rendered when read: only its deleted request stops that
+            return False
         message = EmailMultiAlternatives(
             subject=email.subject,
             body=email.body_text,
@@ -81,10 +85,13 @@ def render_batch(email_ids: list[UUID]) -> None:
     rendered = [email for email in waiting if email.pk not in lost]
     if rendered:
         OutboundEmail.objects.bulk_update(rendered, ["subject", "body_text", "body_html"])
-    if lost:
-        OutboundEmail.objects.filter(pk__in=lost).update(
-            attempts=MAX_EMAIL_ATTEMPTS, last_error="Not sent: the request it was about was deleted."
-        )
+    _give_up(lost)
+
+
+def _give_up(email_ids: Iterable[UUID]) -> None:
+    OutboundEmail.objects.filter(pk__in=list(email_ids)).update(
+        attempts=MAX_EMAIL_ATTEMPTS, last_error="Not sent: the request it was about was deleted."
+    )
 
 
 def _open_connection() -> Any:
