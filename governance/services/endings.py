@@ -112,6 +112,7 @@ def end_in_bulk(batch: Sequence[Ending], transition: str, reason: str, now: date
     moving = _moving(batch, transition)
     if not moving:
         return {}
+    _commit_without_waiting()
     ids = [a.pk for a in moving]
     stamp = timezone.now()
 
@@ -233,6 +234,16 @@ def end_in_bulk(batch: Sequence[Ending], transition: str, reason: str, now: date
     if revoking:
         wake_delivery()
     return removal_of
+
+
+def _commit_without_waiting() -> None:
+    """PostgreSQL: this transaction's commit does not wait for its WAL to reach the disk.
+    A crash in that instant loses the whole batch and nothing else: the assignments are
+    still due (or the review's decisions still unapplied), so the next run ends them again.
+    Waiting for the disk once per batch was a tenth of an expiry's time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _revoke(revoking: Sequence[tuple[UUID, UUID, str]], removal_of: dict[UUID, UUID], now: datetime) -> None:
