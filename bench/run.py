@@ -9,6 +9,7 @@ baseline measured in the same run. Prints ONE table and writes bench/results.jso
   deep_pages    the API's first page vs a deep one and the last (keyset $skiptoken), and the deep
                 one by offset for comparison
   csv           download of every assignment through gunicorn: time and peak RSS
+  explain       a person's page and a resource's page with 10,000 holders, first page (bench/explain.py)
   builtin       grants/s through the built-in connector   (target >= 5,000 with one worker)
   ldap          our LDAP connector vs a bare ldap3 loop    (target: within 1x)
   expiry        expiry of N due assignments, revoked       (target < 30 s for 100,000)
@@ -16,6 +17,8 @@ baseline measured in the same run. Prints ONE table and writes bench/results.jso
   latency       time to access under a steady load through gunicorn (bench/latency.py): 20 req/s
                 for 300 s, auto-approved then one-stage approval (small: 5 req/s for 20 s)
   reviews       an access review over 100,000 assignments: start < 30 s, apply < 60 s (bench/reviews.py)
+  myaccess_200k My Access "Request access" with 200,000 policies (bench/myaccess.py, its own
+                data set in BENCH_MYACCESS_DATABASE_URL): p50/p95 and queries  (target < 100 ms)
 
 Databases: BENCH_SCALE_DATABASE_URL (default `portcullis_scale`, or `portcullis_scale_small`
 with --scale small) holds the generated data; BENCH_DATABASE_URL (default a fresh
@@ -41,6 +44,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from explain import explain_rows
 from harness import (
     DEFAULT_DB,
     RESULTS,
@@ -61,9 +65,10 @@ SCALE_DB = {
     "full": "postgres://postgres@127.0.0.1:5432/portcullis_scale",
     "small": "postgres://postgres@127.0.0.1:5432/portcullis_scale_small",
 }
-SCALE_GROUPS = ("generate", "pages", "deep_pages", "csv")
+SCALE_GROUPS = ("generate", "pages", "deep_pages", "csv", "explain")
 DELIVERY_GROUPS = ("builtin", "ldap", "expiry", "reprocess", "latency", "reviews")
-ALL_GROUPS = SCALE_GROUPS + DELIVERY_GROUPS
+OWN_DATA_GROUPS = ("myaccess_200k",)  # a child with its own data set (bench/myaccess.py)
+ALL_GROUPS = SCALE_GROUPS + DELIVERY_GROUPS + OWN_DATA_GROUPS
 # bench/results.json's key for each part (issue 19 names them).
 RESULT_KEYS = {
     "builtin": "builtin",
@@ -327,6 +332,8 @@ def main() -> None:
         for key in defaults:
             child += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
         results.update(run_child(child, dict(os.environ)))
+    if "myaccess_200k" in only:
+        results.update(run_child(["bench/myaccess.py", "--runs", str(args.runs)], dict(os.environ)))
     results["run"] = {
         "scale": args.scale,
         "parts": only,
@@ -362,6 +369,7 @@ DESIGN_LINES: tuple[tuple[str, str, str], ...] = (
     ("latency", "time to access, 20 req/s for 5 min", "p50 < 1 s, p99 < 3 s, nothing pending"),
     ("bulk_reprocess", "bulk reprocess of 10,000 requests", "click < 1 s; all done < 60 s"),
     ("reviews", "access review over 100,000 assignments", "starts < 30 s; applies < 60 s"),
+    ("explain", "a person's page, a resource's page with 10,000 holders (issue 22)", "p95 < 50 ms, constant queries"),
 )
 FAILED_LABELS = {key: label for key, label, _ in DESIGN_LINES}
 
@@ -385,6 +393,23 @@ def _deep_rows(d: dict[str, Any] | None) -> list[str]:
         f"| API assignments, the same deep page by offset (old token, for comparison) | p50 {r['p50_ms']} ms "
         f"| — | first page p50 {first['p50_ms']} ms | {r['ratio_to_first']}x | — |"
     )
+    return rows
+
+
+def _myaccess_rows(r: dict[str, Any] | None) -> list[str]:
+    if not r:
+        return []
+    rows = []
+    for name, label in (("member", "a member in 4 groups"), ("guest", "an external user")):
+        p = r[name]
+        ok = p["p95_ms"] < r["target_ms"] if name == "member" else None
+        rows.append(
+            f"| My Access with {r['policies']:,} policies, {label} ({p['requestable_packages']:,} packages "
+            f"requestable) | p50 {p['p50_ms']} ms, p95 {p['p95_ms']} ms (CPU p50 {p['cpu_p50_ms']} ms); "
+            f"{p['queries']} queries ({p['queries_search']} searching); search p50 {p['search_p50_ms']} ms "
+            f"| < {r['target_ms']:.0f} ms | bare SQL of the page p50 {r['baseline']['p50_ms']} ms "
+            f"| {round(p['p50_ms'] / max(r['baseline']['p50_ms'], 0.01), 1)}x | {_met(ok)} |"
+        )
     return rows
 
 
@@ -432,6 +457,7 @@ def table(results: dict[str, Any]) -> str:
             f"| {page['ratio']}x | {_met(ok)} |"
         )
     rows += _deep_rows(results.get("deep_pages"))
+    rows += _myaccess_rows(results.get("myaccess_200k"))
     c = results.get("csv")
     if c:
         flat = c["rss_at_end_mb"] - c["rss_after_tenth_mb"] < 10
@@ -496,6 +522,7 @@ def table(results: dict[str, Any]) -> str:
             f"| {_met(r['click_seconds'] < target and r['done_seconds'] < 60)} |"
         )
     rows += _latency_rows(results.get("latency"))
+    rows += explain_rows(results.get("explain"))
     for key, value in failed.items():
         rows.append(f"| {FAILED_LABELS.get(key, key)} | **failed**: {value['error'][:200]} | — | — | — | **NO** |")
     for key, label, target in DESIGN_LINES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from uuid import UUID
@@ -207,22 +208,65 @@ class PlaceFilter(filters.FilterSet):
 
 
 class PolicyChoiceField(ModelChoiceField):
-    """Policies of different packages share names ("Admin direct"): each says its package."""
+    """Policies of different packages share names ("Admin direct"): each says its package.
+
+    A value that is not an id is part of a policy's name: the requests list filtered by a
+    name before it shared this filter with the assignments list, and its links (bookmarks,
+    downloads) keep working."""
 
     def label_from_instance(self, obj: Any) -> str:
         return f"{obj.display_name} ({obj.package.display_name})"
 
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.strip() and not is_uuid(value.strip()):
+            return value.strip()[:256]
+        return super().to_python(value)
 
-class PolicyChoiceFilter(filters.ModelChoiceFilter):
+
+class PolicyFilter(filters.ModelChoiceFilter):
+    """``?policy=<id>``: one policy, chosen from those of the packages the viewer may see
+    (narrowed to the chosen package); ``?policy=<text>``: policies whose name contains it."""
+
     field_class = PolicyChoiceField
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", "Policy")
+        kwargs.setdefault("field_name", "policy")
+        kwargs.setdefault("queryset", AssignmentPolicy.objects.none())
+        kwargs.setdefault("empty_label", ANY)
+        super().__init__(**kwargs)
+
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        if isinstance(value, str):
+            return qs.filter(**{f"{self.field_name}__display_name__icontains": value})
+        return super().filter(qs, value)
+
+
+class PolicyPlaceFilter(PlaceFilter):
+    """Catalog, access package and policy: the all-requests and all-assignments lists filter
+    alike, with the same query string."""
+
+    policy = PolicyFilter()
+
+    def offer_places(self, catalogs: QuerySet[Catalog], packages: QuerySet[AccessPackage]) -> None:
+        super().offer_places(catalogs, packages)
+        policies = AssignmentPolicy.objects.filter(package__in=packages).select_related("package")
+        chosen = self.data.get("package") if self.data else None
+        if chosen and is_uuid(chosen):
+            policies = policies.filter(package_id=UUID(str(chosen)))
+        policy = cast(filters.ModelChoiceFilter, self.filters["policy"])
+        policy.queryset = policies.order_by("package__display_name", "display_name")
+        typed = (self.data.get("policy") or "").strip() if self.data else ""
+        if typed and not is_uuid(typed):
+            # An old link's text stays visible as what the list is filtered by.
+            field = cast(PolicyChoiceField, self.form.fields["policy"])
+            offered = list(cast(Iterable[tuple[Any, str]], field.choices))
+            field.widget.choices = [*offered, (typed[:256], f"Name contains “{typed[:256]}”")]
 
 
 # Across packages a list may hold a million rows: every order here is one an index serves
 # (migration 0015: start, end, type, completed; the people's, packages' and policies' names).
-class AllAssignmentsFilter(AssignmentFilter, PlaceFilter):
-    policy = PolicyChoiceFilter(
-        label="Policy", field_name="policy", queryset=AssignmentPolicy.objects.all(), empty_label=ANY
-    )
+class AllAssignmentsFilter(AssignmentFilter, PolicyPlaceFilter):
     sort = ColumnSort(
         {
             "person": ("target__display_name",),
@@ -234,15 +278,6 @@ class AllAssignmentsFilter(AssignmentFilter, PlaceFilter):
             "created": ("created_at",),
         }
     )
-
-    def offer_places(self, catalogs: QuerySet[Catalog], packages: QuerySet[AccessPackage]) -> None:
-        super().offer_places(catalogs, packages)
-        policies = AssignmentPolicy.objects.filter(package__in=packages).select_related("package")
-        chosen = self.data.get("package") if self.data else None
-        if chosen and is_uuid(chosen):
-            policies = policies.filter(package_id=UUID(str(chosen)))
-        policy = cast(filters.ModelChoiceFilter, self.filters["policy"])
-        policy.queryset = policies.order_by("package__display_name", "display_name")
 
 
 # --- Requests ---------------------------------------------------------------------------
@@ -300,14 +335,8 @@ class RequestFilter(PersonSearch, DateRangeMixin):
         return queryset.filter(state=value)
 
 
-class AllRequestsFilter(RequestFilter, PlaceFilter):
-    # Across packages policies share names ("Initial policy"): a part of the name finds them.
-    policy = filters.CharFilter(  # type: ignore[assignment]
-        label="Policy",
-        field_name="policy__display_name",
-        lookup_expr="icontains",
-        widget=search_box("Part of a policy's name"),
-    )
+class AllRequestsFilter(RequestFilter, PolicyPlaceFilter):
+    policy = PolicyFilter()
     sort = ColumnSort(
         {
             "person": ("target__display_name",),

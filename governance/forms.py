@@ -978,7 +978,12 @@ class ExtensionForm(PortalForm):
     )
     stage = forms.ChoiceField(label="Stage", choices=ExtensionStage.choices)
     mode = forms.ChoiceField(
-        label="Mode", choices=ExtensionMode.choices, widget=forms.RadioSelect, initial=ExtensionMode.FIRE_AND_FORGET
+        label="Mode",
+        choices=ExtensionMode.choices,
+        widget=forms.RadioSelect,
+        initial=ExtensionMode.FIRE_AND_FORGET,
+        help_text='Only "Request is created" and "Request is approved" can wait for an answer; '
+        "the assignment's stages are fire-and-forget.",
     )
     timeout_minutes = forms.IntegerField(
         label="Wait at most (minutes)",

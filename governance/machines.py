@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import Promise
 
 from governance.audit import build_event
 from governance.errors import InvalidTransition
@@ -50,7 +51,7 @@ class StateMachine:
     def __init__(
         self,
         noun: str,
-        labels: Mapping[str, str],
+        labels: Mapping[str, str | Promise],
         transitions: Mapping[str, Transition],
         *,
         audit_prefix: str,
@@ -98,8 +99,11 @@ REQUEST = StateMachine(
         "schedule": _t({_R.SUBMITTED, _R.PENDING_APPROVAL}, _R.SCHEDULED, "schedule"),
         "start_delivery": _t({_R.SUBMITTED, _R.PENDING_APPROVAL, _R.SCHEDULED}, _R.DELIVERING, "start delivery"),
         "deny": _t({_R.PENDING_APPROVAL}, _R.DENIED, "deny"),
+        # Approved, and a custom extension of the "request is approved" stage waits for an
+        # answer before delivery (rule 16): approved and not delivering, as a scheduled one.
+        "await_extension": _t({_R.SUBMITTED, _R.PENDING_APPROVAL}, _R.SCHEDULED, "wait for a custom extension"),
         # A custom extension the request waited for said no, or failed (rule 16).
-        "deny_by_extension": _t({_R.SUBMITTED}, _R.DENIED, "deny (custom extension)"),
+        "deny_by_extension": _t({_R.SUBMITTED, _R.SCHEDULED}, _R.DENIED, "deny (custom extension)"),
         "cancel_by_admin": _t(RequestState.ADMIN_CANCELABLE, _R.CANCELED, "cancel the request"),
         "cancel_by_requestor": _t(RequestState.REQUESTOR_CANCELABLE, _R.CANCELED, "cancel the request"),
         "time_out": _t({_R.PENDING_APPROVAL}, _R.CANCELED, "time out the approval"),

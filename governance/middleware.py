@@ -44,12 +44,18 @@ class PersonPreferencesMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            language = getattr(user, "preferred_language", "")
-            if language:
-                translation.activate(language)
-                request.LANGUAGE_CODE = translation.get_language()
-            zone = getattr(user, "time_zone", "")
-            if zone:
-                with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
-                    timezone.activate(zoneinfo.ZoneInfo(zone))
+            activate_preferences(request, user)
         return self.get_response(request)
+
+
+def activate_preferences(request: HttpRequest, person: object) -> None:
+    """The rest of this request in ``person``'s language and time zone, where they set them:
+    the signed-in person's (above), or an emailed link's owner when nobody is signed in."""
+    language = getattr(person, "preferred_language", "")
+    if language:
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()
+    zone = getattr(person, "time_zone", "")
+    if zone:
+        with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
+            timezone.activate(zoneinfo.ZoneInfo(zone))

@@ -1,7 +1,8 @@
 """Every call Portcullis makes to another system goes through here.
 
-SCIM and webhook connectors, the LDAP connector and the directory sync, and single sign-on
-(discovery, keys, token, userinfo) reach their targets only through :class:`HttpSession`,
+SCIM and webhook connectors, the LDAP connector and the directory sync, single sign-on
+(discovery, keys, token, userinfo), custom extensions and chat channels (apprise's notifiers,
+through :data:`REQUESTS_LIKE`) reach their targets only through :class:`HttpSession`,
 :func:`http_request` and :func:`ldap_server`, which
 
 * refuse link-local (169.254.0.0/16, fe80::/10) and cloud-metadata addresses always, and
@@ -23,9 +24,12 @@ import ipaddress
 import json
 import socket
 import ssl
+import threading
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -355,6 +359,116 @@ def http_request(method: str, url: str, *, timeout: float = 10.0, verify: bool =
         return session.request(method, url, **kwargs)
     finally:
         session.close()
+
+
+# --- For libraries written against ``requests`` ---------------------------------------------
+
+
+class RequestsLike:
+    """A stand-in for the ``requests`` module, for a library that calls
+    ``requests.request`` / ``post`` / ``get`` itself to send what it formatted (apprise's
+    chat notifiers): each call goes through :func:`http_request`, with every check above.
+
+    A refusal or a failure is raised as :attr:`RequestException`, which such a library
+    catches and reports as "not sent"; :meth:`watch` keeps the reason for the caller to
+    record (the library itself only logs it)."""
+
+    class RequestException(Exception):
+        pass
+
+    codes = SimpleNamespace(ok=200, created=201, accepted=202, no_content=204)
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @contextmanager
+    def watch(self) -> Iterator[list[str]]:
+        """The failures (short, safe reasons) of the calls made inside the block."""
+        seen: list[str] = []
+        previous = getattr(self._local, "seen", None)
+        self._local.seen = seen
+        try:
+            yield seen
+        finally:
+            self._local.seen = previous
+
+    def _failed(self, reason: str) -> RequestsLike.RequestException:
+        seen = getattr(self._local, "seen", None)
+        if seen is not None:
+            seen.append(reason)
+        return self.RequestException(reason)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: Any = 10.0,
+        verify: bool = True,
+        files: Any = None,
+        auth: Any = None,
+        **_ignored: Any,  # allow_redirects: never followed here
+    ) -> _RequestsReply:
+        if files:
+            raise self._failed("attachments are not sent")
+        if isinstance(timeout, tuple | list):
+            timeout = max(float(t) for t in timeout if t is not None) if any(t is not None for t in timeout) else 10.0
+        content = data.encode() if isinstance(data, str) else data
+        body: dict[str, Any] = {"data": content} if isinstance(content, Mapping) else {"content": content}
+        try:
+            reply = http_request(
+                method,
+                url,
+                timeout=float(timeout or 10.0),
+                verify=bool(verify),
+                params=params,
+                headers=dict(headers or {}),
+                auth=tuple(auth) if auth else None,
+                **body,
+            )
+        except OutboundError as exc:
+            raise self._failed(str(exc)) from exc
+        if not reply.ok:
+            self._failed(reply.summary)
+        return _RequestsReply(reply)
+
+    def post(self, url: str, **kwargs: Any) -> _RequestsReply:
+        return self.request("POST", url, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> _RequestsReply:
+        return self.request("GET", url, **kwargs)
+
+
+@dataclass(frozen=True)
+class _RequestsReply:
+    """What such a library reads of an answer (status and body, capped like every answer)."""
+
+    reply: Reply
+
+    @property
+    def status_code(self) -> int:
+        return self.reply.status
+
+    @property
+    def content(self) -> bytes:
+        return self.reply.content
+
+    @property
+    def text(self) -> str:
+        return self.reply.content.decode("utf-8", "replace")
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self.reply.headers
+
+    def json(self) -> Any:
+        return self.reply.json()
+
+
+REQUESTS_LIKE = RequestsLike()
 
 
 # --- LDAP -----------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from governance.audit import SYSTEM_LABEL
 from governance.models import AssignmentPolicy, AssignmentRequest, AuditEvent, User
 
@@ -25,15 +28,17 @@ class PolicyExplanation:
     @property
     def approval(self) -> str:
         if not self.stages:
-            return "No approval needed: access is delivered as soon as you submit."
+            return _("No approval needed: access is delivered as soon as you submit.")
         if len(self.stages) == 1:
-            return f"Approval by {_names(self.stages[0].approvers)}."
-        steps = "; then ".join(f"stage {s.order} by {_names(s.approvers)}" for s in self.stages)
-        return f"Approval in {len(self.stages)} stages: {steps}."
+            return _("Approval by %(names)s.") % {"names": _names(self.stages[0].approvers)}
+        steps = _("; then ").join(
+            _("stage %(stage)s by %(names)s") % {"stage": s.order, "names": _names(s.approvers)} for s in self.stages
+        )
+        return _("Approval in %(count)s stages: %(steps)s.") % {"count": len(self.stages), "steps": steps}
 
     @property
     def duration(self) -> str:
-        return f"Access {self.policy.describe_expiration()}."
+        return _("Access %(period)s.") % {"period": self.policy.describe_expiration()}
 
     @property
     def nobody_can_approve(self) -> bool:
@@ -42,11 +47,14 @@ class PolicyExplanation:
 
 def _names(people: list[User], limit: int = 4) -> str:
     if not people:
-        return "nobody (contact the package's manager)"
+        return _("nobody (contact the package's manager)")
     names = [str(person) for person in people[:limit]]
     if len(people) > limit:
-        names.append(f"{len(people) - limit} more")
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        more = len(people) - limit
+        names.append(ngettext("%(count)s more", "%(count)s more", more) % {"count": more})
+    if len(names) == 1:
+        return names[0]
+    return _("%(names)s or %(last)s") % {"names": ", ".join(names[:-1]), "last": names[-1]}
 
 
 def explain_policy(policy: AssignmentPolicy, user: User) -> PolicyExplanation:
@@ -76,22 +84,29 @@ def _history_text(event: AuditEvent) -> tuple[str, str]:
     """The line's words and detail; ``{who}`` stands where the person who acted is named."""
     data: dict[str, Any] = event.data or {}
     stage = data.get("stage")
+    start = data.get("start", "")[:16].replace("T", " ")
     texts = {
-        "request.submitted": ("Submitted by {who}", ""),
-        "request.stage_started": (f"Sent to approvers (stage {stage})", ""),
-        "request.stage_approved": (f"Approved (stage {stage}) by {{who}}", data.get("justification", "")),
-        "request.stage_denied": (f"Denied (stage {stage}) by {{who}}", data.get("justification", "")),
-        "request.schedule": ("Scheduled", f"Access starts on {data.get('start', '')[:16].replace('T', ' ')}"),
-        "request.start_delivery": ("Delivery started", ""),
-        "request.delivered": ("Delivered", ""),
-        "request.partiallyDelivered": ("Partially delivered", "Some resources could not be set up."),
-        "request.deliveryFailed": ("Delivery failed", "The resources could not be set up."),
-        "request.deny": ("Denied", ""),
-        "request.cancel_by_requestor": ("Canceled by {who}", ""),
-        "request.cancel_by_admin": ("Canceled by {who}", ""),
-        "request.time_out": ("Canceled: approval timed out", "Nobody decided in time."),
-        "request.reprocess": ("Reprocessed by {who}", "Delivery of what failed is tried again."),
-        "request.supersede": ("Canceled", "The access ended before delivery completed."),
+        "request.submitted": (_("Submitted by {who}"), ""),
+        "request.stage_started": (_("Sent to approvers (stage %(stage)s)") % {"stage": stage}, ""),
+        "request.stage_approved": (
+            _("Approved (stage %(stage)s) by {who}") % {"stage": stage},
+            data.get("justification", ""),
+        ),
+        "request.stage_denied": (
+            _("Denied (stage %(stage)s) by {who}") % {"stage": stage},
+            data.get("justification", ""),
+        ),
+        "request.schedule": (_("Scheduled"), _("Access starts on %(start)s") % {"start": start}),
+        "request.start_delivery": (_("Delivery started"), ""),
+        "request.delivered": (_("Delivered"), ""),
+        "request.partiallyDelivered": (_("Partially delivered"), _("Some resources could not be set up.")),
+        "request.deliveryFailed": (_("Delivery failed"), _("The resources could not be set up.")),
+        "request.deny": (_("Denied"), ""),
+        "request.cancel_by_requestor": (_("Canceled by {who}"), ""),
+        "request.cancel_by_admin": (_("Canceled by {who}"), ""),
+        "request.time_out": (_("Canceled: approval timed out"), _("Nobody decided in time.")),
+        "request.reprocess": (_("Reprocessed by {who}"), _("Delivery of what failed is tried again.")),
+        "request.supersede": (_("Canceled"), _("The access ended before delivery completed.")),
     }
     return texts.get(event.action, (event.action.removeprefix("request.").replace("_", " ").capitalize(), ""))
 

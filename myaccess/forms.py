@@ -26,14 +26,14 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(attrs, format="%Y-%m-%dT%H:%M")
 
 
-def _when_field(label: str, help_text: str = "") -> forms.DateTimeField:
+def _when_field(label: Any, help_text: Any = "") -> forms.DateTimeField:
     return forms.DateTimeField(
         label=label, required=False, input_formats=DATETIME_FORMATS, widget=DateTimeLocalInput(), help_text=help_text
     )
 
 
 class SearchForm(forms.Form):
-    q = forms.CharField(label="Search", required=False, max_length=200)
+    q = forms.CharField(label=_("Search"), required=False, max_length=200)
 
     @property
     def query(self) -> str:
@@ -43,7 +43,7 @@ class SearchForm(forms.Form):
 
 
 def _answer_field(question: PolicyQuestion) -> forms.Field:
-    label = f"{question.text} (required)" if question.is_required else question.text
+    label = _("%(question)s (required)") % {"question": question.text} if question.is_required else question.text
     if question.kind == QuestionKind.MULTIPLE_CHOICE:
         return forms.ChoiceField(
             label=label,
@@ -59,17 +59,17 @@ def _answer_field(question: PolicyQuestion) -> forms.Field:
 class RequestForm(forms.Form):
     """Request access: policy (when several apply), justification, an optional period."""
 
-    policy = forms.ChoiceField(label="Policy", widget=forms.RadioSelect, required=False)
-    justification = TextField(label="Business justification", rows=3)
+    policy = forms.ChoiceField(label=_("Policy"), widget=forms.RadioSelect, required=False)
+    justification = TextField(label=_("Business justification"), rows=3)
     specific_period = forms.ChoiceField(
-        label="Request for specific period?",
-        choices=[("no", "No"), ("yes", "Yes")],
+        label=_("Request for specific period?"),
+        choices=[("no", _("No")), ("yes", _("Yes"))],
         initial="no",
         widget=forms.RadioSelect,
         required=False,
     )
-    start = _when_field("Start", "Leave empty to start as soon as the request is approved.")
-    end = _when_field("End", "Leave empty for the longest period the policy allows.")
+    start = _when_field(_("Start"), _("Leave empty to start as soon as the request is approved."))
+    end = _when_field(_("End"), _("Leave empty for the longest period the policy allows."))
 
     def __init__(self, *args: Any, explanations: Sequence[PolicyExplanation], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -79,18 +79,18 @@ class RequestForm(forms.Form):
             self.fields["policy"].required = True
             choice: forms.ChoiceField = self.fields["policy"]  # type: ignore[assignment]
             choice.choices = [(str(p.pk), p.display_name) for p in policies]
-            choice.error_messages["required"] = "Choose one of the policies."
+            choice.error_messages["required"] = _("Choose one of the policies.")
         else:
             # Rule 11: exactly one policy is chosen silently.
             del self.fields["policy"]
         # The box says whether the policy asks for it, so nobody types a reason for nothing.
         if all(p.requestor_justification_required for p in policies):
-            self.fields["justification"].label = "Business justification (required)"
+            self.fields["justification"].label = _("Business justification (required)")
             self.fields["justification"].widget.attrs["required"] = True
         elif not any(p.requestor_justification_required for p in policies):
-            self.fields["justification"].label = "Business justification (optional)"
+            self.fields["justification"].label = _("Business justification (optional)")
         else:
-            self.fields["justification"].help_text = "Required by the policies that say so above."
+            self.fields["justification"].help_text = _("Required by the policies that say so above.")
         if not any(p.allow_custom_schedule for p in policies):
             for name in ("specific_period", "start", "end"):
                 del self.fields[name]
@@ -134,7 +134,7 @@ class RequestForm(forms.Form):
         cleaned = super().clean() or {}
         wants_period = cleaned.get("specific_period") == "yes"
         if wants_period and not cleaned.get("start") and not cleaned.get("end"):
-            self.add_error("start", "Enter a start, an end, or both; or answer No.")
+            self.add_error("start", _("Enter a start, an end, or both; or answer No."))
         return cleaned
 
 
@@ -142,37 +142,37 @@ class DecisionForm(forms.Form):
     """Approve or Deny (two submit buttons named ``decision``) with a justification."""
 
     decision = forms.ChoiceField(choices=[(d, d) for d in Decision.values], widget=forms.HiddenInput)
-    justification = TextField(label="Justification", rows=3)
+    justification = TextField(label=_("Justification"), rows=3)
     stage = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1, max_value=3)
 
     def __init__(self, *args: Any, justification_required: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if justification_required:
-            self.fields["justification"].label = "Justification (required)"
-        self.fields["decision"].error_messages["required"] = "Choose Approve or Deny."
+            self.fields["justification"].label = _("Justification (required)")
+        self.fields["decision"].error_messages["required"] = _("Choose Approve or Deny.")
 
 
 class ExtendForm(forms.Form):
-    justification = TextField(label="Business justification")
-    end = _when_field("New end", "Leave empty for the longest period the policy allows.")
+    justification = TextField(label=_("Business justification"))
+    end = _when_field(_("New end"), _("Leave empty for the longest period the policy allows."))
 
     def __init__(self, *args: Any, choose_end: bool = False, justification_required: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
         if not choose_end:
             del self.fields["end"]
         if justification_required:
-            self.fields["justification"].label = "Business justification (required)"
+            self.fields["justification"].label = _("Business justification (required)")
 
 
 class RemoveForm(forms.Form):
-    justification = TextField(label="Why (optional)")
+    justification = TextField(label=_("Why (optional)"))
 
 
 class ReviewForm(forms.Form):
     """Access reviews: the justification given with Approve / Deny (per person or selected);
     which rows and which decision come from the button pressed."""
 
-    justification = TextField(label="Justification", rows=2)
+    justification = TextField(label=_("Justification"), rows=2)
 
 
 class PreferencesForm(forms.Form):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
 
 from portal.celery import app
@@ -35,7 +36,8 @@ def check_database() -> Check:
 def check_broker() -> Check:
     try:
         with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+            wait = settings.HEALTH_BROKER_TIMEOUT_SECONDS
+            conn.ensure_connection(max_retries=1, interval_start=wait, timeout=wait)
             transport = conn.transport_cls
     except Exception as exc:  # noqa: BLE001
         return Check("broker", False, str(exc))

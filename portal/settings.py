@@ -384,6 +384,10 @@ CELERY_BEAT_SCHEDULE = {
 HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=15.0)
 HEALTH_GRANT_MINUTES = env.int("HEALTH_GRANT_MINUTES", default=15)
 HEALTH_OUTBOX_MINUTES = env.int("HEALTH_OUTBOX_MINUTES", default=30)
+# /healthz's broker check: a broker that refuses is asked once more after this many seconds
+# (so an answer of "down" takes about this long). The tests take the broker down on purpose
+# many times and shorten it.
+HEALTH_BROKER_TIMEOUT_SECONDS = env.float("HEALTH_BROKER_TIMEOUT_SECONDS", default=2.0)
 # Beat's own bookkeeping (last run of each entry); production: /var/lib/portcullis/.
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _pytest.mark.expression import Expression
+from _pytest.mark.structures import get_unpacked_marks
 
 from governance import models as m
 from governance.services import delivery
@@ -38,6 +42,7 @@ COMPONENT_MARKERS = {
     "session_worker": "worker",
     "scim_server": "scim",
     "scim_server_process": "scim",
+    "live_server": "live",
 }
 
 
@@ -53,6 +58,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture in set(getattr(item, "fixturenames", ())) & COMPONENT_MARKERS.keys():
             if item.get_closest_marker(COMPONENT_MARKERS[fixture]) is None:
                 item.add_marker(COMPONENT_MARKERS[fixture])
+
+
+def _surely_deselected(config: pytest.Config, marks: set[str]) -> bool:
+    """Whether `-m` deselects a test with ``marks`` whatever marks it gets later (from its
+    fixtures at collection, or from its parameters): false for every choice of the other
+    names the expression mentions."""
+    expression = config.option.markexpr
+    if not expression or "(" in expression:
+        return False
+    others = sorted(set(re.findall(r"[A-Za-z_][\w-]*", expression)) - {"and", "or", "not"} - marks)
+    compiled = Expression.compile(expression)
+    for chosen in itertools.product((False, True), repeat=len(others)):
+        present = marks | {name for name, on in zip(others, chosen, strict=True) if on}
+        if compiled.evaluate(lambda name, /, present=present, **kwargs: name in present):
+            return False
+    return True
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: Any) -> Iterator[None]:
+    """A fuzz test that `-m` deselects anyway (`make test-fast`) is not generated at all:
+    schemathesis builds its hundreds of operation tests at collection, about 6 s of CPU in
+    every xdist process, only for the fast tier to deselect them."""
+    outcome = yield
+    own = {mark.name for mark in get_unpacked_marks(obj)} if callable(obj) else set()
+    if "fuzz" in own and _surely_deselected(collector.config, own | {m.name for m in collector.iter_markers()}):
+        outcome.force_result([])
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -81,6 +113,39 @@ def _targets_on_this_host() -> Iterator[None]:
         os.environ.pop("OUTBOUND_ALLOW_LOOPBACK", None)
     else:
         os.environ["OUTBOUND_ALLOW_LOOPBACK"] = previous[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _builtin_connector_without_migrations(request: pytest.FixtureRequest) -> Iterator[None]:
+    """`make test-fast` builds its in-memory tables from the models (`--no-migrations`: the
+    same schema, as `makemigrations --check` holds, in a fraction of the time); the one row a
+    migration writes, the built-in directory's connector, is written after it here."""
+    if not request.config.getoption("nomigrations"):
+        yield
+        return
+    from django.db.models.signals import post_migrate
+
+    def builtin(sender: Any, **kwargs: Any) -> None:
+        if sender.label == "governance":
+            from governance.connectors.builtin import builtin_connector
+
+            builtin_connector()
+
+    post_migrate.connect(builtin, weak=False, dispatch_uid="tests-builtin-connector")
+    yield
+    post_migrate.disconnect(dispatch_uid="tests-builtin-connector")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _short_health_broker_wait() -> Iterator[None]:
+    """/healthz asks a refusing broker once more after HEALTH_BROKER_TIMEOUT_SECONDS (2 s in
+    production); the tests point it at a closed port dozens of times, so 0.2 s here."""
+    from django.conf import settings
+
+    previous = settings.HEALTH_BROKER_TIMEOUT_SECONDS
+    settings.HEALTH_BROKER_TIMEOUT_SECONDS = 0.2
+    yield
+    settings.HEALTH_BROKER_TIMEOUT_SECONDS = previous
 
 
 @pytest.fixture(scope="session", autouse=True)

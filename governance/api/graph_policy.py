@@ -7,6 +7,7 @@ the policies service decides whether the spec may be saved.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from governance.api.base import (
     bool_of,
@@ -22,10 +23,12 @@ from governance.api.base import (
     text_of,
 )
 from governance.errors import NotSupported, ValidationFailed
+from governance.ids import is_uuid
 from governance.models import (
     ApproverKind,
     ExpirationBehavior,
     ExpirationType,
+    ExtensionStage,
     QuestionKind,
     ReviewerKind,
     ReviewRecurrence,
@@ -62,8 +65,27 @@ def _refuse_unsupported(data: dict[str, Any]) -> None:
             "'automaticRequestSettings' is not supported: automatic assignment policies are not available.",
             field="automaticRequestSettings",
         )
-    if list_of(data, "customExtensionStageSettings"):
-        raise NotSupported("'customExtensionStageSettings' is not supported.", field="customExtensionStageSettings")
+
+
+def _extension_stages(items: list[Any]) -> dict[str, str]:
+    """customExtensionStageSettings: each extension of the catalog and the stage it runs at
+    (``{"stage": ..., "customExtension": {"id": ...}}``); the policies service checks that
+    the stage is the extension's and that one which waits runs where a request can wait."""
+    field = "customExtensionStageSettings"
+    stages: dict[str, str] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValidationFailed(f"'{field}' lists stage settings (objects).", field=field)
+        refuse_unknown(item, ("@odata.type", "id", "stage", "customExtension"), field)
+        stage = text_of(item, "stage", required=True)
+        stage = next((v for v in ExtensionStage.values if v.lower() == stage.lower()), stage)
+        if stage not in ExtensionStage.values:
+            raise ValidationFailed(f"'stage' is one of {', '.join(ExtensionStage.values)}.", field=field)
+        extension = item.get("customExtension")
+        if not isinstance(extension, dict) or not is_uuid(extension.get("id")):
+            raise ValidationFailed("'customExtension' names an extension of the catalog by 'id'.", field=field)
+        stages[str(UUID(str(extension["id"])))] = stage
+    return stages
 
 
 def _subject_kind(item: Any, field: str) -> str:
@@ -435,6 +457,9 @@ def policy_spec(data: dict[str, Any], base: PolicySpec | None = None) -> PolicyS
         _approval_settings(spec, object_of(data, "requestApprovalSettings"))
     if "questions" in data:
         spec.questions = _questions(list_of(data, "questions"))
+    if "customExtensionStageSettings" in data:
+        spec.extension_stages = _extension_stages(list_of(data, "customExtensionStageSettings"))
+        spec.extension_ids = list(spec.extension_stages)
     if spec.expiration_type == ExpirationType.NEVER:
         # Graph lets a policy without expiration say its targets may update their access
         # (Microsoft's Examples 2 and 4 do): there is no end to extend, so nothing to allow.

@@ -23,7 +23,9 @@ def ordering(queryset: QuerySet[Any]) -> list[str] | None:
     """The queryset's order as ``[-]field`` names ending with the primary key, when keyset
     paging can follow it; else None."""
     names = list(queryset.query.order_by or queryset.model._meta.ordering)
-    if not names or not all(isinstance(n, str) for n in names):
+    # The API's collections page by their own columns only; the portal's lists name
+    # related ones (views/listing.py's keyset_paginate).
+    if not names or not all(isinstance(n, str) and "__" not in n for n in names):
         return None
     fields = [_field(queryset, n.lstrip("-")) for n in names]
     if any(f is None or f.null for f in fields):
@@ -34,16 +36,33 @@ def ordering(queryset: QuerySet[Any]) -> list[str] | None:
 
 
 def _field(queryset: QuerySet[Any], name: str) -> Field[Any, Any] | None:
-    if "__" in name:
-        return None
-    meta = queryset.model._meta
-    if name == "pk":
+    """The column ``name`` orders by: one of the row's own, or (``a__b``) of a row it must
+    point to (a non-null foreign key), so the value is never missing."""
+    model = queryset.model
+    *path, last = name.split("__")
+    for step in path:
+        try:
+            relation = model._meta.get_field(step)
+        except FieldDoesNotExist:
+            return None
+        target = relation.related_model if isinstance(relation, Field) else None
+        if target is None or not relation.many_to_one or relation.null:
+            return None
+        model = target
+    meta = model._meta
+    if last == "pk":
         return meta.pk
     try:
-        found = meta.get_field(name)
+        found = meta.get_field(last)
     except FieldDoesNotExist:
         return None
     return found if isinstance(found, Field) and found.concrete else None
+
+
+def _value(row: Any, name: str) -> Any:
+    for step in name.split("__"):
+        row = getattr(row, step)
+    return row
 
 
 def _plain(value: Any) -> Any:
@@ -55,7 +74,7 @@ def _plain(value: Any) -> Any:
 
 
 def encode(row: Any, order: list[str]) -> str:
-    values = [_plain(getattr(row, name.lstrip("-"))) for name in order]
+    values = [_plain(_value(row, name.lstrip("-"))) for name in order]
     raw = "k:" + json.dumps(values, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 

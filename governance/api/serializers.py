@@ -21,6 +21,7 @@ from governance.models import (
     AssignmentRequest,
     AssignmentState,
     ExpirationType,
+    ExtensionStage,
     PolicyQuestion,
     QuestionKind,
     RequestAnswer,
@@ -321,8 +322,27 @@ class PolicyBrief(GraphSerializer):
     requestApprovalSettings = serializers.SerializerMethodField()
     questions = serializers.SerializerMethodField()
     reviewSettings = serializers.SerializerMethodField()
+    customExtensionStageSettings = serializers.SerializerMethodField()
     createdDateTime = GraphDateTime(source="created_at")
     modifiedDateTime = GraphDateTime(source="modified_at")
+
+    @extend_schema_field({"type": "array", "items": {"type": "object"}})
+    def get_customExtensionStageSettings(self, policy: AssignmentPolicy) -> list[dict[str, Any]]:
+        """The policy's extensions at Graph's stages (our "removal scheduled" is not in
+        Graph's enum, so it never reaches a Graph client; a PUT of this keeps it)."""
+        return [
+            {
+                "id": str(link.pk),
+                "stage": link.extension.stage,
+                "customExtension": {
+                    "@odata.type": "#microsoft.graph.accessPackageAssignmentRequestWorkflowExtension",
+                    "id": str(link.extension_id),
+                    "displayName": link.extension.display_name,
+                },
+            }
+            for link in sorted(policy.extension_links.all(), key=lambda link: link.extension.display_name)
+            if link.extension.stage in ExtensionStage.GRAPH
+        ]
 
     @extend_schema_field({"type": "array", "items": {"type": "object"}})
     def get_questions(self, policy: AssignmentPolicy) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from governance.models.connector import Connector, ResourceRole
 from governance.models.identity import User
@@ -18,12 +19,12 @@ from governance.models.querysets import CatalogScoped
 
 
 class AssignmentState(models.TextChoices):
-    DELIVERING = "delivering", "Delivering"
-    DELIVERED = "delivered", "Delivered"
-    PARTIALLY_DELIVERED = "partiallyDelivered", "Partially fulfilled"
-    DELIVERY_FAILED = "deliveryFailed", "Delivery failed"
-    EXPIRED = "expired", "Expired"
-    REMOVED = "removed", "Removed"
+    DELIVERING = "delivering", _("Delivering")
+    DELIVERED = "delivered", _("Delivered")
+    PARTIALLY_DELIVERED = "partiallyDelivered", _("Partially fulfilled")
+    DELIVERY_FAILED = "deliveryFailed", _("Delivery failed")
+    EXPIRED = "expired", _("Expired")
+    REMOVED = "removed", _("Removed")
 
     ACTIVE: ClassVar[frozenset[str]]
     ENDED: ClassVar[frozenset[str]]
@@ -100,12 +101,12 @@ class Assignment(CatalogScoped, models.Model):
 
 
 class GrantState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    GRANTED = "granted", "Granted"
-    FAILED = "failed", "Failed"
-    REVOKING = "revoking", "Revoking"
-    REVOKED = "revoked", "Revoked"
-    DRIFTED = "drifted", "Drifted"
+    PENDING = "pending", _("Pending")
+    GRANTED = "granted", _("Granted")
+    FAILED = "failed", _("Failed")
+    REVOKING = "revoking", _("Revoking")
+    REVOKED = "revoked", _("Revoked")
+    DRIFTED = "drifted", _("Drifted")
 
     WANTED: ClassVar[frozenset[str]]
     UNWANTED: ClassVar[frozenset[str]]
@@ -169,6 +170,13 @@ class RoleGrant(CatalogScoped, models.Model):
             models.Index(fields=["state", "next_attempt_at"], name="grant_work"),
             models.Index(fields=["resource_role", "subject"], name="grant_role_subject"),
             models.Index(fields=["subject", "resource_role", "state"], name="grant_subject_role_state"),
+            # Who holds a role (rule 7's justification, the resource page) in the page's
+            # order: a page of 10,000 holders reads its rows off the index, unsorted.
+            models.Index(
+                fields=["resource_role", "subject", "id"],
+                name="grant_role_holders",
+                condition=models.Q(state__in=["drifted", "failed", "granted", "pending"]),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["assignment", "resource_role"], name="one_grant_per_role"),

@@ -28,11 +28,22 @@ class ExtensionStage(models.TextChoices):
     REMOVAL_SCHEDULED = "assignmentRemovalScheduled", "Removal is scheduled"
     ASSIGNMENT_REMOVED = "assignmentRequestRemoved", "Assignment is removed"
 
-    # The one stage a request can wait at: nothing has been decided or granted yet.
+    # The stages a request can wait at, as in Entra (only these take a callbackConfiguration):
+    # created (nothing decided yet) and approved (decided, nothing granted yet). The
+    # assignment's stages happen after access changed, so their calls are fire-and-forget.
     WAITABLE: ClassVar[frozenset[str]]
+    # The stages Graph's accessPackageCustomExtensionStage has ("removal scheduled" is ours).
+    GRAPH: ClassVar[frozenset[str]]
 
 
-ExtensionStage.WAITABLE = frozenset({"assignmentRequestCreated"})
+ExtensionStage.WAITABLE = frozenset({"assignmentRequestCreated", "assignmentRequestApproved"})
+ExtensionStage.GRAPH = frozenset(
+    {"assignmentRequestCreated", "assignmentRequestApproved", "assignmentRequestGranted", "assignmentRequestRemoved"}
+)
+WAIT_REFUSED = (
+    "Only an extension run when the request is created or approved can wait for an answer; "
+    "the assignment's stages (granted, removal scheduled, removed) are fire-and-forget."
+)
 
 
 class ExtensionMode(models.TextChoices):

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from governance.models.identity import GroupMembership, User
 from governance.models.package import AccessPackage
@@ -19,15 +20,15 @@ from governance.models.querysets import CatalogScoped
 
 
 class RequestState(models.TextChoices):
-    SUBMITTED = "submitted", "Submitted"
-    PENDING_APPROVAL = "pendingApproval", "Pending approval"
-    SCHEDULED = "scheduled", "Scheduled"
-    DELIVERING = "delivering", "Delivering"
-    DELIVERED = "delivered", "Delivered"
-    PARTIALLY_DELIVERED = "partiallyDelivered", "Partially delivered"
-    DELIVERY_FAILED = "deliveryFailed", "Delivery failed"
-    DENIED = "denied", "Denied"
-    CANCELED = "canceled", "Canceled"
+    SUBMITTED = "submitted", _("Submitted")
+    PENDING_APPROVAL = "pendingApproval", _("Pending approval")
+    SCHEDULED = "scheduled", _("Scheduled")
+    DELIVERING = "delivering", _("Delivering")
+    DELIVERED = "delivered", _("Delivered")
+    PARTIALLY_DELIVERED = "partiallyDelivered", _("Partially delivered")
+    DELIVERY_FAILED = "deliveryFailed", _("Delivery failed")
+    DENIED = "denied", _("Denied")
+    CANCELED = "canceled", _("Canceled")
 
     # Named groups, so a rule reads `state__in=RequestState.OPEN`.
     OPEN: ClassVar[frozenset[str]]
@@ -46,15 +47,24 @@ RequestState.ADMIN_CANCELABLE = frozenset({"submitted", "pendingApproval", "sche
 RequestState.REQUESTOR_CANCELABLE = frozenset({"pendingApproval", "deliveryFailed", "partiallyDelivered"})
 
 
+class RemovalReason(models.TextChoices):
+    """Why the system removed an assignment (a ``systemRemove`` request), recorded by the
+    service that created the removal, so that what follows (the email) never guesses from text."""
+
+    EXPIRY = "expiry", "Reached its end date"
+    REVIEW = "review", "Removed by an access review"
+    PERSON_LEFT = "personLeft", "The person left"
+
+
 class RequestType(models.TextChoices):
-    USER_ADD = "userAdd", "User request"
-    USER_EXTEND = "userExtend", "User extension"
-    USER_REMOVE = "userRemove", "User removal"
-    ADMIN_ADD = "adminAdd", "Direct assignment"
-    ADMIN_UPDATE = "adminUpdate", "Admin update"
-    ADMIN_REMOVE = "adminRemove", "Admin removal"
-    SYSTEM_ADD = "systemAdd", "System assignment"
-    SYSTEM_REMOVE = "systemRemove", "Expiry"
+    USER_ADD = "userAdd", _("User request")
+    USER_EXTEND = "userExtend", _("User extension")
+    USER_REMOVE = "userRemove", _("User removal")
+    ADMIN_ADD = "adminAdd", _("Direct assignment")
+    ADMIN_UPDATE = "adminUpdate", _("Admin update")
+    ADMIN_REMOVE = "adminRemove", _("Admin removal")
+    SYSTEM_ADD = "systemAdd", _("System assignment")
+    SYSTEM_REMOVE = "systemRemove", _("Expiry")
 
     ADDS: ClassVar[frozenset[str]]
     REMOVES: ClassVar[frozenset[str]]
@@ -233,6 +243,11 @@ class AssignmentRequest(CatalogScoped, models.Model):
     modified_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.TextField(blank=True)
+    # systemRemove only: why the system removed the assignment (blank for every other type).
+    # A database default too: bulk loaders (bench/generate.py COPY) name their columns.
+    removal_reason = models.CharField(
+        max_length=16, choices=RemovalReason.choices, blank=True, default="", db_default=""
+    )
 
     objects = RequestQuerySet.as_manager()
 
@@ -295,8 +310,8 @@ class AssignmentRequest(CatalogScoped, models.Model):
 
 
 class Decision(models.TextChoices):
-    APPROVE = "Approve", "Approved"
-    DENY = "Deny", "Denied"
+    APPROVE = "Approve", _("Approved")
+    DENY = "Deny", _("Denied")
 
 
 class ApprovalDecision(CatalogScoped, models.Model):

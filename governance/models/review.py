@@ -18,6 +18,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext_lazy as _
 
 from governance.models.assignment import Assignment
 from governance.models.identity import DirectoryGroup, User
@@ -138,10 +139,10 @@ class InstanceReviewer(models.Model):
 class ReviewDecision(models.TextChoices):
     """Graph's ``accessReviewInstanceDecisionItem.decision`` and ``recommendation`` words."""
 
-    APPROVE = "Approve", "Approved"
-    DENY = "Deny", "Denied"
-    NOT_REVIEWED = "NotReviewed", "Not reviewed"
-    NOT_AVAILABLE = "NotAvailable", "No recommendation"
+    APPROVE = "Approve", _("Approved")
+    DENY = "Deny", _("Denied")
+    NOT_REVIEWED = "NotReviewed", _("Not reviewed")
+    NOT_AVAILABLE = "NotAvailable", _("No recommendation")
 
 
 class ApplyResult(models.TextChoices):

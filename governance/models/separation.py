@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from governance.models.assignment import Assignment, AssignmentState
 from governance.models.identity import DirectoryGroup, GroupMembership, User
@@ -41,13 +42,18 @@ class Conflict:
 
     def message(self, person: User | None = None) -> str:
         """ "You have Finance approver, which cannot be combined with Finance payments." """
+        names = {"person": person, "other": self.other, "package": self.package}
         if self.how == "group":
-            held = f"You are a member of {self.other}" if person is None else f"{person} is a member of {self.other}"
-        elif self.how == "request":
-            held = f"You have requested {self.other}" if person is None else f"{person} has requested {self.other}"
-        else:
-            held = f"You have {self.other}" if person is None else f"{person} has {self.other}"
-        return f"{held}, which cannot be combined with {self.package}."
+            if person is None:
+                return _("You are a member of %(other)s, which cannot be combined with %(package)s.") % names
+            return _("%(person)s is a member of %(other)s, which cannot be combined with %(package)s.") % names
+        if self.how == "request":
+            if person is None:
+                return _("You have requested %(other)s, which cannot be combined with %(package)s.") % names
+            return _("%(person)s has requested %(other)s, which cannot be combined with %(package)s.") % names
+        if person is None:
+            return _("You have %(other)s, which cannot be combined with %(package)s.") % names
+        return _("%(person)s has %(other)s, which cannot be combined with %(package)s.") % names
 
 
 def conflicts_for(person: User, package: AccessPackage) -> list[Conflict]:

@@ -22,6 +22,7 @@ from governance.models import (
     Assignment,
     AssignmentRequest,
     AssignmentState,
+    RemovalReason,
     RequestState,
     RequestType,
 )
@@ -86,6 +87,7 @@ def _remove_assignment(assignment_id: UUID, reason: str, now: datetime) -> int:
             {"reason": reason},
             package=assignment.package,
             justification=reason,
+            removal_reason=RemovalReason.PERSON_LEFT,
         )
         set_request_state(request, "start_delivery", None)
         # "remove", not "expire": the assignment did not reach its end, the person left.

@@ -16,12 +16,14 @@ from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from governance.audit import log_action
 from governance.errors import InvalidTransition, NotAllowed, NotFound
 from governance.models import ApprovalDecision, ApprovalLink, RequestState, User
 from governance.services.approvals import already_decided, decide
 from governance.services.notifications import LINK_SALT
+from governance.services.wording import local_time
 
 
 class LinkInvalid(NotFound):
@@ -50,7 +52,7 @@ class SignInRequired(NotAllowed):
 
 
 def _local(value: datetime) -> str:
-    return f"{timezone.localtime(value):%Y-%m-%d %H:%M}"
+    return local_time(value)
 
 
 def open_link(token: str, request_id: UUID) -> ApprovalLink:
@@ -58,7 +60,7 @@ def open_link(token: str, request_id: UUID) -> ApprovalLink:
     try:
         link_id = UUID(str(signing.loads(token, salt=LINK_SALT)))
     except (signing.BadSignature, ValueError, TypeError) as exc:
-        raise LinkInvalid("This approval link is not valid. It may have been cut short or changed.") from exc
+        raise LinkInvalid(_("This approval link is not valid. It may have been cut short or changed.")) from exc
     link = (
         ApprovalLink.objects.select_related(
             "approver", "decision", "request__package", "request__target", "request__policy"
@@ -67,7 +69,7 @@ def open_link(token: str, request_id: UUID) -> ApprovalLink:
         .first()
     )
     if link is None:
-        raise LinkInvalid("This approval link is not valid. It may have been cut short or changed.")
+        raise LinkInvalid(_("This approval link is not valid. It may have been cut short or changed."))
     return link
 
 
@@ -79,30 +81,38 @@ def check_usable(link: ApprovalLink, user: User | None, now: datetime | None = N
     """
     now = now or timezone.now()
     if user is None and settings.APPROVAL_LINK_REQUIRES_LOGIN:
-        raise SignInRequired("Sign in to approve or deny this request.")
+        raise SignInRequired(_("Sign in to approve or deny this request."))
     if user is not None and user.pk != link.approver_id:
         raise LinkForSomeoneElse(
-            f"This approval link was sent to {link.approver}, and you are signed in as {user}. "
-            "Only the person it was sent to can use it."
+            _(
+                "This approval link was sent to %(approver)s, and you are signed in as %(user)s. "
+                "Only the person it was sent to can use it."
+            )
+            % {"approver": link.approver, "user": user}
         )
     if link.used_at is not None:
-        decided = link.decision.get_decision_display().lower() if link.decision else "decided"
-        raise LinkUsed(
-            f"This link has already been used: you {decided} this request on {_local(link.used_at)}. "
-            "Each approval link works once."
-        )
+        used_at = _local(link.used_at)
+        if link.decision is not None and link.decision.decision == "Approve":
+            used = _("This link has already been used: you approved this request on %(at)s.") % {"at": used_at}
+        elif link.decision is not None:
+            used = _("This link has already been used: you denied this request on %(at)s.") % {"at": used_at}
+        else:
+            used = _("This link has already been used: you decided this request on %(at)s.") % {"at": used_at}
+        raise LinkUsed(f"{used} {_('Each approval link works once.')}")
     request = link.request
     existing = ApprovalDecision.objects.filter(request_id=link.request_id, stage_order=link.stage_order).first()
     if existing is not None:
         raise already_decided(existing)
     if request.state != RequestState.PENDING_APPROVAL or request.current_stage != link.stage_order:
-        reason = f" {request.cancel_reason}" if request.cancel_reason else ""
-        raise InvalidTransition(
-            f"This request is no longer waiting for your decision: it is {request.get_state_display()}.{reason}"
-        )
+        reason = f" {_(request.cancel_reason)}" if request.cancel_reason else ""
+        waiting = _("This request is no longer waiting for your decision: it is %(state)s.") % {
+            "state": request.get_state_display()
+        }
+        raise InvalidTransition(f"{waiting}{reason}")
     if now >= link.expires_at:
         raise LinkExpired(
-            f"This link expired on {_local(link.expires_at)}, when the time to decide this approval stage ran out."
+            _("This link expired on %(at)s, when the time to decide this approval stage ran out.")
+            % {"at": _local(link.expires_at)}
         )
 
 

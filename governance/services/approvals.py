@@ -13,6 +13,8 @@ from uuid import UUID
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from governance.audit import actor_label, log_action
 from governance.errors import (
@@ -37,8 +39,12 @@ from governance.models.identity import person_of
 from governance.services import notifications
 from governance.services.lifecycle import approve_and_proceed, set_request_state
 from governance.services.text import clean_text
+from governance.services.wording import local_time
 
-APPROVAL_TIMED_OUT = "Approval timed out: nobody decided within the stage's time limit. Please request again."
+# Stored as the cancel reason; pages and emails translate it when they show it.
+APPROVAL_TIMED_OUT = gettext_noop(
+    "Approval timed out: nobody decided within the stage's time limit. Please request again."
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +65,13 @@ def enter_stage(request: AssignmentRequest, stage: ApprovalStage, actor: Any, no
 def already_decided(existing: ApprovalDecision) -> AlreadyDecided:
     """What a second approver is told: who decided (by name), when, and what."""
     who = str(existing.approver) if existing.approver_id and existing.approver else existing.approver_label
+    at = local_time(existing.decided_at)
+    if existing.decision == Decision.APPROVE:
+        text = _("Already decided by %(person)s on %(at)s: approved.") % {"person": who, "at": at}
+    else:
+        text = _("Already decided by %(person)s on %(at)s: denied.") % {"person": who, "at": at}
     return AlreadyDecided(
-        f"Already decided by {who} on "
-        f"{timezone.localtime(existing.decided_at):%Y-%m-%d %H:%M}: {existing.get_decision_display().lower()}.",
+        text,
         decided_by=who,
         decided_at=existing.decided_at,
     )
@@ -74,19 +84,23 @@ def too_late(request: AssignmentRequest, now: datetime | None = None) -> Decisio
     if request.stage_due_at is None or now < request.stage_due_at:
         return None
     return DecisionTooLate(
-        f"The time to decide stage {request.current_stage} of this request ran out on "
-        f"{timezone.localtime(request.stage_due_at):%Y-%m-%d %H:%M %Z}: it can no longer be approved or denied, "
-        "and it will be canceled (approval timed out). The requestor can ask again."
+        _(
+            "The time to decide stage %(stage)s of this request ran out on %(at)s: it can no longer be approved "
+            "or denied, and it will be canceled (approval timed out). The requestor can ask again."
+        )
+        % {"stage": request.current_stage, "at": local_time(request.stage_due_at, zone=True)}
     )
 
 
 def _stage_for(request: AssignmentRequest, approver: User) -> ApprovalStage:
     """The stage ``approver`` may decide now, or why they may not."""
     if approver.pk in (request.target_id, request.requestor_id):
-        raise NotAllowed("You cannot approve or deny your own request.")
+        raise NotAllowed(_("You cannot approve or deny your own request."))
     stage = request.current_approval_stage()
     if stage is None or approver.pk not in request.stage_approver_ids(stage):
-        raise NotAllowed(f"You are not an approver of stage {request.current_stage} of this request.")
+        raise NotAllowed(
+            _("You are not an approver of stage %(stage)s of this request.") % {"stage": request.current_stage}
+        )
     late = too_late(request)
     if late is not None:
         raise late
@@ -110,7 +124,7 @@ def decide(
     if approver is None:
         raise NotAllowed("Only a person can approve or deny a request.")
     if decision not in Decision.values:
-        raise ValidationFailed("Choose Approve or Deny.", field="decision")
+        raise ValidationFailed(_("Choose Approve or Deny."), field="decision")
     justification = clean_text(justification, "justification")
     try:
         request_id = UUID(str(request_id))
@@ -134,11 +148,12 @@ def decide(
             raise already_decided(existing)
         if request.state != RequestState.PENDING_APPROVAL or order != request.current_stage:
             raise InvalidTransition(
-                f"This request is {request.get_state_display().lower()}; it is not waiting for this decision."
+                _("This request is %(state)s; it is not waiting for this decision.")
+                % {"state": request.get_state_display().lower()}
             )
         stage = _stage_for(request, approver)
         if request.policy is not None and request.policy.approver_justification_required and not justification:
-            raise ValidationFailed("A justification is required for this decision.", field="justification")
+            raise ValidationFailed(_("A justification is required for this decision."), field="justification")
 
         try:
             with transaction.atomic():
@@ -152,7 +167,7 @@ def decide(
                     justification=justification,
                 )
         except IntegrityError as exc:  # a racing approver won between our check and insert
-            raise AlreadyDecided("Already decided by another approver.") from exc
+            raise AlreadyDecided(_("Already decided by another approver.")) from exc
         action = "request.stage_approved" if decision == Decision.APPROVE else "request.stage_denied"
         log_action(actor, action, request, stage=order, justification=justification)
         log.info(

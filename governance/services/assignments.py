@@ -31,6 +31,7 @@ from governance.models import (
     AssignmentState,
     ExpiryReminder,
     ExtensionStage,
+    RemovalReason,
     RequestAnswer,
     RequestState,
     RequestType,
@@ -234,6 +235,7 @@ def start_scheduled_request(request_id: UUID, now: datetime | None = None) -> bo
             AssignmentRequest.objects.select_for_update(of=("self",))
             .select_related("policy", "package", "target")
             .filter(pk=request_id, state=RequestState.SCHEDULED, schedule_start__lte=now)
+            .exclude(callouts.waiting())  # approved, still waiting for a custom extension
             .first()
         )
         if request is None:
@@ -253,9 +255,9 @@ def start_scheduled_request(request_id: UUID, now: datetime | None = None) -> bo
 def start_due_requests(now: datetime | None = None, limit: int = 1000) -> int:
     now = now or timezone.now()
     due = list(
-        AssignmentRequest.objects.filter(state=RequestState.SCHEDULED, schedule_start__lte=now).values_list(
-            "pk", flat=True
-        )[:limit]
+        AssignmentRequest.objects.filter(state=RequestState.SCHEDULED, schedule_start__lte=now)
+        .exclude(callouts.waiting())
+        .values_list("pk", flat=True)[:limit]
     )
     return sum(1 for pk in due if start_scheduled_request(pk, now))
 
@@ -288,7 +290,7 @@ def _expire_batch(now: datetime, batch_size: int, **only: Any) -> int:
         )
         if not batch:
             return 0
-        end_in_bulk(batch, "expire", EXPIRY_REASON, now)
+        end_in_bulk(batch, "expire", EXPIRY_REASON, now, removal_reason=RemovalReason.EXPIRY)
         return len(batch)
 
 

@@ -209,6 +209,11 @@ def _run_one_batch(operation_id: UUID) -> bool | None:
     return True if finished else None
 
 
+def any_unfinished() -> bool:
+    """Is a bulk reprocess queued or running? Access work, which email sending yields to."""
+    return BulkReprocess.objects.filter(state__in=BulkReprocessState.UNFINISHED).exists()
+
+
 def resume_stalled(now: datetime | None = None, stale_after: timedelta = timedelta(minutes=1)) -> int:
     """The sweeper's part: queue again operations nobody has moved for a while (the task was
     lost, or its worker killed). A second runner of a live one is harmless: the row lock

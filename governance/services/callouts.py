@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from uuid import UUID
 
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from governance.models import AssignmentRequest
@@ -64,6 +65,13 @@ def fire_many(requests: Iterable[AssignmentRequest], stage: str) -> list[Extensi
     if made:
         dispatch.send_on_commit(dispatch.SEND_EXTENSION_CALLS)
     return made
+
+
+def waiting() -> Exists:
+    """A filter for requests paused for a call (``.exclude(waiting())``: the others)."""
+    return Exists(
+        ExtensionCall.objects.filter(request=OuterRef("pk"), mode=ExtensionMode.WAIT, state__in=CallState.OPEN)
+    )
 
 
 def waiting_for(request: AssignmentRequest) -> list[ExtensionCall]:

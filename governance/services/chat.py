@@ -1,23 +1,31 @@
-"""Chat notifications: approvers are also told in a catalog's chat channels (Slack, Microsoft
+"""Chat notifications: approvers and access reviewers are also told in a catalog's chat channels (Slack, Microsoft
 Teams, a generic JSON webhook), through ``apprise`` rather than hand-written clients.
 
 A message carries the same safe link as the approval email's "Approvals" link (the request's
 page in My Access, behind sign-in; never the approver's single-use link). Messages are
 queued in the transaction of the change they tell about and sent by a worker, retried with
-backoff like the email outbox: a broken channel never blocks or fails a request. Before each
-send the host is checked like every outbound call (:func:`governance.outbound.allowed_addresses`:
-no link-local or metadata addresses, loopback only when configured).
+backoff like the email outbox: a broken channel never blocks or fails a request.
+
+apprise formats each message for its service (Slack, Teams Workflows, JSON); the HTTP call
+itself goes through :mod:`governance.outbound` like every outbound call (DESIGN §11: no
+link-local or metadata addresses, loopback only when configured, DNS pinned, no redirects,
+capped answers): the notifiers used here get :data:`governance.outbound.REQUESTS_LIKE` as
+their ``requests``, and a notifier that does not is refused rather than let out on its own.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
 import apprise
+import apprise.plugins.custom_json
+import apprise.plugins.slack
+import apprise.plugins.workflows
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -28,7 +36,7 @@ from governance.audit import log_action
 from governance.errors import NotFound, ValidationFailed
 from governance.ids import is_uuid
 from governance.models import AssignmentRequest, Catalog, ChannelKind, ChatChannel, ChatMessage
-from governance.outbound import OutboundError, allowed_addresses, check_url, one_line
+from governance.outbound import REQUESTS_LIKE, OutboundError, check_url, one_line
 from governance.permissions import Action, get_for
 from governance.services import dispatch
 from governance.services.text import clean_name
@@ -38,6 +46,23 @@ log = logging.getLogger(__name__)
 MAX_CHAT_ATTEMPTS = 8
 SLACK_HOSTS = ("hooks.slack.com",)
 TEAMS_SUFFIXES = (".webhook.office.com", "outlook.office.com", ".logic.azure.com")
+
+
+# The notifiers chat uses (Slack, Teams Workflows, generic JSON) send through outbound.py.
+NOTIFIER_MODULES = (apprise.plugins.slack, apprise.plugins.workflows, apprise.plugins.custom_json)
+for _module in NOTIFIER_MODULES:
+    _module.requests = REQUESTS_LIKE  # type: ignore[attr-defined]
+
+
+def _notifier(kind: str, url: str) -> Any:
+    """apprise's notifier for a channel, only if its calls go through outbound.py."""
+    notifier = apprise.Apprise.instantiate(apprise_url(kind, url))
+    if notifier is None:
+        raise OutboundError("the channel URL is not one apprise can use")
+    module = sys.modules.get(type(notifier).__module__)
+    if getattr(module, "requests", None) is not REQUESTS_LIKE:
+        raise OutboundError("this kind of channel cannot be reached through the outbound client")
+    return notifier
 
 
 def _loopback_allowed(host: str) -> bool:
@@ -106,7 +131,14 @@ def delete_channel(actor: Any, catalog_id: UUID | str, channel_id: UUID | str) -
 
 def announce(request: AssignmentRequest, kind: str, title: str, body: str) -> int:
     """Queue one message per channel of the request's catalog (in the caller's transaction)."""
-    channels = list(ChatChannel.objects.filter(catalog_id=request.package.catalog_id))
+    return announce_in_catalog(request.package.catalog_id, kind, title, body, request=request)
+
+
+def announce_in_catalog(
+    catalog_id: UUID, kind: str, title: str, body: str, *, request: AssignmentRequest | None = None
+) -> int:
+    """Queue one message per channel of a catalog (in the caller's transaction)."""
+    channels = list(ChatChannel.objects.filter(catalog_id=catalog_id))
     ChatMessage.objects.bulk_create(
         ChatMessage(channel=channel, kind=kind, title=title[:300], body=body, request=request) for channel in channels
     )
@@ -131,13 +163,13 @@ def send_message(message_id: UUID, now: datetime | None = None) -> bool:
         now = now or timezone.now()
         try:
             url = encryption.decrypt(message.channel.url_encrypted)
-            parts = urlsplit(url)
-            allowed_addresses(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-            notifier = apprise.Apprise()
-            if not notifier.add(apprise_url(message.channel.kind, url)):
-                raise OutboundError("the channel URL is not one apprise can use")
-            delivered = bool(notifier.notify(title=message.title, body=message.body))
-            error = "" if delivered else "the channel did not accept the message"
+            notifier = _notifier(message.channel.kind, url)
+            with REQUESTS_LIKE.watch() as failures:
+                delivered = bool(notifier.notify(title=message.title, body=message.body))
+            # A refusal by outbound.py (address not allowed, connection refused) is recorded
+            # as such; an answer that is not a success, as the channel not accepting it.
+            refused = [reason for reason in failures if not reason.startswith("HTTP ")]
+            error = "" if delivered else (refused[-1] if refused else "the channel did not accept the message")
         except (OutboundError, encryption.SecretsUnavailable) as exc:
             delivered, error = False, str(exc)
         message.attempts += 1

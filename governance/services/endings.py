@@ -103,12 +103,16 @@ REQUEST_COLUMNS = (
     "target",
     "requestor_label",
     "justification",
+    "removal_reason",
 )
 
 
-def end_in_bulk(batch: Sequence[Ending], transition: str, reason: str, now: datetime) -> dict[UUID, UUID]:
+def end_in_bulk(
+    batch: Sequence[Ending], transition: str, reason: str, now: datetime, *, removal_reason: str
+) -> dict[UUID, UUID]:
     """End locked active assignments (``expire`` or ``remove``), each through a systemRemove
-    request delivering from the start. Returns each ended assignment's removal request id."""
+    request delivering from the start, recording why (``removal_reason``, a ``RemovalReason``).
+    Returns each ended assignment's removal request id."""
     moving = _moving(batch, transition)
     if not moving:
         return {}
@@ -134,6 +138,7 @@ def end_in_bulk(batch: Sequence[Ending], transition: str, reason: str, now: date
                 a.target_id,
                 SYSTEM_LABEL,
                 reason,
+                removal_reason,
             )
             for a in moving
         ),

@@ -22,13 +22,18 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from django.db.models import Case, Count, F, Min, Value, When, Window
+from django.db.models.functions import RowNumber
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
 from governance.connectors import ConnectorError, for_connector
 from governance.ids import is_uuid
 from governance.models import Assignment, AssignmentState, GrantState, Resource, ResourceRole, RoleGrant, User
 from governance.permissions import Action, catalogs_where
 from governance.services.delivery import target_of
 
-HIDDEN_PACKAGE = "another assignment"
+HIDDEN_PACKAGE = gettext_noop("another assignment")  # translated where it is shown
 
 
 def role_label(role: ResourceRole) -> str:
@@ -38,10 +43,20 @@ def role_label(role: ResourceRole) -> str:
     return str(role)
 
 
-def _join(words: list[str]) -> str:
+def join_and(words: list[str]) -> str:
+    """ "A, B and C", in the reader's language."""
     if len(words) <= 1:
         return "".join(words)
-    return f"{', '.join(words[:-1])} and {words[-1]}"
+    return _("%(items)s and %(last)s") % {"items": ", ".join(words[:-1]), "last": words[-1]}
+
+
+def _join(words: list[str]) -> str:
+    return join_and(words)
+
+
+def _package_names(justifications: Iterable[Justification]) -> str:
+    names = {_(j.package_name) if j.package_name == HIDDEN_PACKAGE else j.package_name for j in justifications}
+    return _join(sorted(names))
 
 
 @dataclass(frozen=True)
@@ -57,43 +72,57 @@ class Justification:
 
 
 @dataclass
-class RoleOutcome:
+class HeldRole:
+    """A resource role of one person and the active assignments that justify it: a row of
+    the person's page (why they hold it) and of a what-if (what keeps it after a removal:
+    ``justifications`` are then the other assignments, and none means the role is lost)."""
+
     role: ResourceRole
-    grant_state: str  # the state of the grant the removal would revoke
-    kept_through: list[Justification] = field(default_factory=list)
+    state: str  # the best grant state among its justifications; in a what-if, the revoked grant's
+    justifications: list[Justification] = field(default_factory=list)
+    # How many justify it in all, when only the first few were read (why_holds' per_role).
+    total: int = 0
 
     @property
     def label(self) -> str:
         return role_label(self.role)
 
     @property
-    def kept(self) -> bool:
-        return bool(self.kept_through)
+    def through(self) -> str:
+        return _package_names(self.justifications)
 
     @property
-    def through(self) -> str:
-        return _join(sorted({j.package_name for j in self.kept_through}))
+    def kept(self) -> bool:
+        return bool(self.justifications)
+
+    @property
+    def more(self) -> int:
+        """Justifications not read (beyond ``per_role``)."""
+        return max(0, self.total - len(self.justifications))
 
 
 @dataclass
 class PersonOutcome:
     person: User
-    loses: list[RoleOutcome] = field(default_factory=list)
-    keeps: list[RoleOutcome] = field(default_factory=list)
+    loses: list[HeldRole] = field(default_factory=list)
+    keeps: list[HeldRole] = field(default_factory=list)
 
     @property
     def sentence(self) -> str:
         """ "Otto Outsider loses Developers and Support queue; keeps Builders through Production on-call." """
         parts = []
         if self.loses:
-            parts.append(f"loses {_join([o.label for o in self.loses])}")
+            parts.append(_("loses %(roles)s") % {"roles": _join([o.label for o in self.loses])})
         by_reason: dict[str, list[str]] = defaultdict(list)
         for outcome in self.keeps:
             by_reason[outcome.through].append(outcome.label)
-        parts += [f"keeps {_join(labels)} through {through}" for through, labels in by_reason.items()]
+        parts += [
+            _("keeps %(roles)s through %(packages)s") % {"roles": _join(labels), "packages": through}
+            for through, labels in by_reason.items()
+        ]
         if not parts:
-            return f"{self.person} loses no resource role."
-        return f"{self.person} {'; '.join(parts)}."
+            return _("%(person)s loses no resource role.") % {"person": self.person}
+        return _("%(person)s %(outcomes)s.") % {"person": self.person, "outcomes": "; ".join(parts)}
 
 
 @dataclass
@@ -172,7 +201,7 @@ def _what_if(removed: list[RoleGrant], viewer: Any) -> WhatIf:
             continue
         seen.add(key)
         person = people.setdefault(grant.subject_id, PersonOutcome(grant.subject))
-        outcome = RoleOutcome(grant.resource_role, grant.state, justified.get(key, []))
+        outcome = HeldRole(grant.resource_role, grant.state, justified.get(key, []))
         (person.keeps if outcome.kept else person.loses).append(outcome)
     return WhatIf(sorted(people.values(), key=lambda p: str(p.person)))
 
@@ -207,31 +236,21 @@ def removing_role_from_package(package_id: UUID | str, role_id: UUID | str, view
     return _what_if(_revocable(grants), viewer)
 
 
-@dataclass
-class HeldRole:
-    """A resource role a person holds (or should), and every assignment that justifies it."""
-
-    role: ResourceRole
-    state: str  # the best grant state among its justifications
-    justifications: list[Justification] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        return role_label(self.role)
-
-    @property
-    def through(self) -> str:
-        return _join(sorted({j.package_name for j in self.justifications}))
-
-
 _STATE_RANK: dict[str, int] = {"granted": 0, "drifted": 1, "pending": 2, "failed": 3}
 
 
 def why_holds(
-    person: User | UUID | str, role_ids: Iterable[UUID | str] | None = None, viewer: Any = None
+    person: User | UUID | str,
+    role_ids: Iterable[UUID | str] | None = None,
+    viewer: Any = None,
+    *,
+    per_role: int | None = None,
 ) -> list[HeldRole]:
     """Why the person holds each role (or only ``role_ids``): the active assignments whose
-    grants want it — the ones rule 7 would weigh before taking it away."""
+    grants want it — the ones rule 7 would weigh before taking it away. With ``per_role``,
+    only the first that many of each role are read (by package name), and ``total`` says
+    how many there are: a page of roles reads a bounded number of rows however many
+    assignments give one role."""
     person_id = getattr(person, "pk", person)
     if not is_uuid(person_id):
         return []
@@ -260,13 +279,29 @@ def why_holds(
     )
     if role_ids is not None:
         grants = grants.filter(resource_role_id__in=[pk for pk in role_ids if is_uuid(pk)])
+    if per_role is not None:
+        by_role = [F("resource_role_id")]
+        rank = Case(*(When(state=state, then=Value(n)) for state, n in _STATE_RANK.items()), default=Value(9))
+        grants = grants.annotate(
+            position=Window(
+                RowNumber(), order_by=[F("assignment__package__display_name"), F("assignment_id")], partition_by=by_role
+            ),
+            total=Window(Count("pk"), partition_by=by_role),
+            best_rank=Window(Min(rank), partition_by=by_role),
+        ).filter(position__lte=per_role)
+    best = {n: state for state, n in _STATE_RANK.items()}
     shown = _visible_catalogs(viewer)
     held: dict[UUID, HeldRole] = {}
     for grant in grants:
         entry = held.setdefault(grant.resource_role_id, HeldRole(grant.resource_role, grant.state))
-        if _STATE_RANK.get(grant.state, 9) < _STATE_RANK.get(entry.state, 9):
+        if per_role is not None:
+            entry.total = getattr(grant, "total", 0)
+            entry.state = best.get(getattr(grant, "best_rank", 9), entry.state)
+        elif _STATE_RANK.get(grant.state, 9) < _STATE_RANK.get(entry.state, 9):
             entry.state = grant.state
         entry.justifications.append(_justification(grant, shown, viewer))
+    for entry in held.values():
+        entry.total = max(entry.total, len(entry.justifications))
     return sorted(held.values(), key=lambda h: h.label.lower())
 
 

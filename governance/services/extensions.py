@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext
 
 from governance import encryption
 from governance.audit import log_action
@@ -34,6 +35,7 @@ from governance.errors import InvalidTransition, NotAllowed, NotFound, Validatio
 from governance.ids import is_uuid
 from governance.models import AssignmentRequest, Catalog, RequestState, RequestType
 from governance.models.extension import (
+    WAIT_REFUSED,
     CallState,
     CustomExtension,
     ExtensionAttempt,
@@ -46,7 +48,7 @@ from governance.outbound import OutboundError, check_url, http_request, one_line
 from governance.permissions import Action, get_for
 from governance.services import notifications
 from governance.services.callouts import waiting_for
-from governance.services.lifecycle import approve_and_proceed, set_request_state
+from governance.services.lifecycle import approve_and_proceed, proceed_after_approval, set_request_state
 from governance.services.requests import route_submitted
 from governance.services.text import clean_name, clean_text
 
@@ -96,9 +98,7 @@ def save_extension(
     if mode not in ExtensionMode.values:
         raise ValidationFailed("Choose fire-and-forget or wait for an answer.", field="mode")
     if mode == ExtensionMode.WAIT and stage not in ExtensionStage.WAITABLE:
-        raise ValidationFailed(
-            "Only an extension run when the request is created can make it wait for an answer.", field="mode"
-        )
+        raise ValidationFailed(WAIT_REFUSED, field="mode")
     if not 1 <= int(timeout_minutes) <= MAX_TIMEOUT_MINUTES:
         raise ValidationFailed(f"Wait between 1 and {MAX_TIMEOUT_MINUTES} minutes.", field="timeout_minutes")
     if len(secret) > 500:
@@ -301,20 +301,32 @@ def _lock_request(request_id: UUID) -> AssignmentRequest:
     )
 
 
+# Where a request waits for each waitable stage: created, before routing (submitted);
+# approved, before delivery (scheduled: approved, not delivering yet).
+PAUSED_IN: dict[str, str] = {
+    ExtensionStage.REQUEST_CREATED: RequestState.SUBMITTED,
+    ExtensionStage.REQUEST_APPROVED: RequestState.SCHEDULED,
+}
+
+
 def _after_wait(call: ExtensionCall, go_on: bool, reason: str) -> None:
-    """One waited-for call is settled: deny the request, or go on once nothing is waited for."""
+    """One waited-for call is settled: deny the request, or go on once nothing is waited for
+    (after "request created": to approval; after "request approved": to delivery)."""
     request = _lock_request(call.request_id)
-    if request.state != RequestState.SUBMITTED:
-        return
+    if request.state != PAUSED_IN.get(call.stage):
+        return  # canceled meanwhile, or already on its way
     if not go_on:
         request.cancel_reason = reason
         request.save(update_fields=["cancel_reason", "modified_at"])
-        set_request_state(request, "deny_by_extension", None, extension=call.extension_name)
+        set_request_state(request, "deny_by_extension", None, extension=call.extension_name, stage=call.stage)
         notifications.request_canceled(request)
         return
     if waiting_for(request):
         return
-    if request.request_type == RequestType.USER_ADD and request.policy is not None:
+    log_action(None, "request.extension_continued", request, extension=call.extension_name, stage=call.stage)
+    if call.stage == ExtensionStage.REQUEST_APPROVED:
+        proceed_after_approval(request, None)
+    elif request.request_type == RequestType.USER_ADD and request.policy is not None:
         route_submitted(request, request.policy, None)
     else:
         approve_and_proceed(request, None)
@@ -339,11 +351,29 @@ def resume(request_id: UUID | str, body: bytes, signature: str, token: str) -> E
     if state not in ("", "denied", "continued", "continue", "approved"):
         raise ValidationFailed("'data.state' is denied, or absent to continue.", field="state")
     detail = one_line(callback.get("customExtensionStageInstanceDetail") or "", 480)
+    try:
+        return _settle(UUID(str(request_id)), UUID(call_id), body, signature, token, state, detail)
+    except _Forged as forged:
+        # Recorded in a transaction of its own: the refusal rolls back everything else.
+        log_action(None, "extension.resume_refused", forged.request, call=forged.call_id)
+        raise NotAllowed("The resume is not signed by the extension, or its token is wrong.") from None
+
+
+class _Forged(Exception):
+    def __init__(self, request: AssignmentRequest, call_id: str) -> None:
+        super().__init__(call_id)
+        self.request = request
+        self.call_id = call_id
+
+
+def _settle(
+    request_id: UUID, call_id: UUID, body: bytes, signature: str, token: str, state: str, detail: str
+) -> ExtensionCall:
     with transaction.atomic():
         call = (
             ExtensionCall.objects.select_for_update(of=("self",))
             .select_related("extension")
-            .filter(pk=call_id, request_id=UUID(str(request_id)), mode=ExtensionMode.WAIT)
+            .filter(pk=call_id, request_id=request_id, mode=ExtensionMode.WAIT)
             .first()
         )
         if call is None or call.extension is None:
@@ -353,8 +383,7 @@ def resume(request_id: UUID | str, body: bytes, signature: str, token: str) -> E
         except encryption.SecretsUnavailable:
             raise NotAllowed("This resume cannot be checked now.") from None
         if not verify(secret, signature or "", body) or not constant_time_compare(token or "", resume_token(call)):
-            log_action(None, "extension.resume_refused", call.request, call=str(call.pk))
-            raise NotAllowed("The resume is not signed by the extension, or its token is wrong.")
+            raise _Forged(call.request, str(call.pk))
         if call.state not in CallState.OPEN:
             raise InvalidTransition(f"This call was already settled ({call.get_state_display().lower()}).")
         now = timezone.now()
@@ -400,7 +429,7 @@ def time_out_calls(now: datetime | None = None, limit: int = 500) -> int:
 
 def waiting_label(request: AssignmentRequest) -> str:
     """ "Waiting for <extension>" while a request is paused, else ""."""
-    if request.state != RequestState.SUBMITTED:
+    if request.state not in PAUSED_IN.values():
         return ""
     names = [c.extension_name for c in waiting_for(request)]
-    return f"Waiting for {', '.join(names)}" if names else ""
+    return gettext("Waiting for %(names)s") % {"names": ", ".join(names)} if names else ""

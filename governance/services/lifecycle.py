@@ -73,12 +73,27 @@ def set_request_state(request: AssignmentRequest, transition: str, actor: Any, *
 
 
 def approve_and_proceed(request: AssignmentRequest, actor: Any, now: datetime | None = None) -> None:
-    """The request is fully approved (or needed no approval): schedule or deliver it."""
+    """The request is fully approved (or needed no approval): schedule or deliver it; unless
+    a custom extension of the "request is approved" stage waits for an answer (rule 16):
+    then it pauses, approved and not delivering ("Waiting for <extension>"), and goes on
+    with :func:`proceed_after_approval` once answered or timed out."""
     now = now or timezone.now()
-    callouts.fire(request, ExtensionStage.REQUEST_APPROVED)
+    waits = callouts.fire(request, ExtensionStage.REQUEST_APPROVED)
+    if waits:
+        approved = request.state == RequestState.PENDING_APPROVAL
+        set_request_state(request, "await_extension", actor, extensions=[call.extension_name for call in waits])
+        if approved:
+            notifications.request_approved(request)
+        return
+    proceed_after_approval(request, actor, now)
+
+
+def proceed_after_approval(request: AssignmentRequest, actor: Any, now: datetime | None = None) -> None:
+    """Schedule an approved request whose start is later, or deliver it now."""
+    now = now or timezone.now()
     if request.request_type in RequestType.ADDS and request.schedule_start and request.schedule_start > now:
-        set_request_state(request, "schedule", actor, start=request.schedule_start.isoformat())
-        notifications.request_approved(request)
+        if set_request_state(request, "schedule", actor, start=request.schedule_start.isoformat()):
+            notifications.request_approved(request)
         return
     if request.state == RequestState.PENDING_APPROVAL:
         notifications.request_approved(request)

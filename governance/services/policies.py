@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,7 @@ from governance.models import (
     CustomExtension,
     DirectoryGroup,
     ExpirationType,
+    ExtensionStage,
     PolicyExtension,
     RequestState,
     StageApprover,
@@ -31,6 +32,7 @@ from governance.models import (
     TimeoutAction,
     User,
 )
+from governance.models.extension import WAIT_REFUSED
 from governance.permissions import Action, get_for
 from governance.services.locks import lock_for
 from governance.services.organizations import organizations_refused
@@ -87,6 +89,9 @@ class PolicySpec:
     # Custom extensions the policy runs (rule 16), each at its own stage; None keeps them.
     extension_ids: Sequence[UUID | str] | None = None
     extension_on_timeout: str = TimeoutAction.CONTINUE
+    # The stage each extension was chosen for, where the caller names one (the API's
+    # customExtensionStageSettings); it must be the extension's own stage.
+    extension_stages: Mapping[str, str] | None = None
     # Access reviews (rule 14); None leaves a policy's review settings as they are.
     review: ReviewSpec | None = None
 
@@ -254,7 +259,7 @@ def save_policy(
         stages_changed = _save_stages(policy, spec.stages, new=policy_id is None)
         questions_changed = save_questions(policy, spec.questions)
         if spec.extension_ids is not None:
-            _save_extensions(policy, spec.extension_ids, spec.extension_on_timeout)
+            _save_extensions(policy, spec.extension_ids, spec.extension_on_timeout, spec.extension_stages)
         if spec.review is not None:
             save_settings(policy, spec.review, actor)
         after = {name: getattr(policy, name) for name in SIMPLE_FIELDS}
@@ -273,14 +278,46 @@ def save_policy(
     return policy
 
 
-def _save_extensions(policy: AssignmentPolicy, extension_ids: Sequence[UUID | str], on_timeout: str) -> None:
-    """The policy runs exactly these extensions of its catalog."""
+def _links_beyond_graph(policy: AssignmentPolicy) -> list[UUID]:
+    return list(
+        PolicyExtension.objects.filter(policy=policy)
+        .exclude(extension__stage__in=ExtensionStage.GRAPH)
+        .values_list("extension_id", flat=True)
+    )
+
+
+def _save_extensions(
+    policy: AssignmentPolicy,
+    extension_ids: Sequence[UUID | str],
+    on_timeout: str,
+    stages: Mapping[str, str] | None = None,
+) -> None:
+    """The policy runs exactly these extensions of its catalog, each at its stage; one that
+    waits for an answer only where a request can wait (rule 16, as in Entra)."""
     if on_timeout not in TimeoutAction.values:
         raise ValidationFailed("Choose whether a request continues or fails.", field="extension_on_timeout")
     ids = _ids(extension_ids, "extensions", "custom extensions")
+    if stages is not None:
+        # Graph's settings cannot name our "removal scheduled" stage: those links stay.
+        ids = list(dict.fromkeys([*ids, *(str(pk) for pk in _links_beyond_graph(policy))]))
     found = list(CustomExtension.objects.filter(pk__in=ids, catalog_id=policy.package.catalog_id))
     if len(found) != len(ids):
         raise ValidationFailed("Choose custom extensions of this package's catalog.", field="extensions")
+    labels = dict(ExtensionStage.choices)
+    for extension in found:
+        stage = (stages or {}).get(str(extension.pk), extension.stage)
+        if extension.waits and stage not in ExtensionStage.WAITABLE:
+            raise ValidationFailed(
+                f'{extension.display_name} waits for an answer, so it cannot run at "{labels.get(stage, stage)}". '
+                + WAIT_REFUSED,
+                field="extensions",
+            )
+        if stage != extension.stage:
+            raise ValidationFailed(
+                f"{extension.display_name} runs when {labels[extension.stage].lower()} ({extension.stage}), "
+                f"not at {stage}.",
+                field="extensions",
+            )
     PolicyExtension.objects.filter(policy=policy).exclude(extension_id__in=[e.pk for e in found]).delete()
     for extension in found:
         PolicyExtension.objects.update_or_create(

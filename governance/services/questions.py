@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from django.utils.translation import gettext as _
+
 from governance.errors import ValidationFailed
 from governance.ids import is_uuid
 from governance.models import AssignmentPolicy, AssignmentRequest, PolicyQuestion, QuestionKind, RequestAnswer
@@ -144,14 +146,18 @@ def _clean_answer(question: PolicyQuestion, number: int, answer: AnswerSpec) -> 
     if not value:
         return "", ""
     if question.kind == QuestionKind.SHORT_TEXT and "\n" in value:
-        raise ValidationFailed(f"The answer to “{question.text}” is one line.", field=name)
+        raise ValidationFailed(_("The answer to “%(question)s” is one line.") % {"question": question.text}, field=name)
     if question.is_choice:
         label = question.choice_text(value)
         if label is None:
-            raise ValidationFailed(f"Choose one of the options for “{question.text}”.", field=name)
+            raise ValidationFailed(
+                _("Choose one of the options for “%(question)s”.") % {"question": question.text}, field=name
+            )
         return value, display or label
     if question.regex_pattern and not re.fullmatch(question.regex_pattern, value):
-        raise ValidationFailed(f"The answer to “{question.text}” is not in the expected format.", field=name)
+        raise ValidationFailed(
+            _("The answer to “%(question)s” is not in the expected format.") % {"question": question.text}, field=name
+        )
     return value, display or value
 
 
@@ -191,7 +197,9 @@ def check_answers(
         value, display = _clean_answer(question, number, answer) if answer is not None else ("", "")
         if not value:
             if question.is_required:
-                raise ValidationFailed(f"Answer the question “{question.text}”.", field=f"answer_{key}")
+                raise ValidationFailed(
+                    _("Answer the question “%(question)s”.") % {"question": question.text}, field=f"answer_{key}"
+                )
             continue
         made.append(
             RequestAnswer(

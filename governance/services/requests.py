@@ -10,6 +10,8 @@ from uuid import UUID
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from governance.audit import actor_label, log_action, person_label
 from governance.errors import (
@@ -57,6 +59,7 @@ from governance.services.questions import AnswerSpec, check_answers, record_answ
 from governance.services.reprocess import BulkResult, check_reprocessable, is_reprocessable, reprocess_requests
 from governance.services.separation import refuse_incompatible
 from governance.services.text import clean_text
+from governance.services.wording import local_time
 
 __all__ = [
     "BulkResult",
@@ -70,8 +73,12 @@ __all__ = [
 START_TOLERANCE = timedelta(days=1)
 
 
+# Stored as the cancel reason; pages and emails translate it when they show it.
+CANCELED_BY_REQUESTOR = gettext_noop("Canceled by the requestor.")
+
+
 def _local(value: datetime) -> str:
-    return f"{timezone.localtime(value):%Y-%m-%d %H:%M}"
+    return local_time(value)
 
 
 def validate_period(
@@ -84,10 +91,10 @@ def validate_period(
 ) -> tuple[datetime | None, datetime | None]:
     """Rule 5: a requested period must fit the policy. Returns (start or None for now, end)."""
     if requested and (start or end) and not policy.allow_custom_schedule:
-        raise ValidationFailed("This policy does not let you request a specific period.", field="start")
+        raise ValidationFailed(_("This policy does not let you request a specific period."), field="start")
     if start is not None:
         if start < now - START_TOLERANCE:
-            raise ValidationFailed("The start cannot be in the past.", field="start")
+            raise ValidationFailed(_("The start cannot be in the past."), field="start")
         if start <= now:
             start = None
     effective_start = start or now
@@ -97,17 +104,18 @@ def validate_period(
         and effective_start >= policy.expiration_date
     ):
         raise ValidationFailed(
-            f"This policy ends all access on {_local(policy.expiration_date)}; choose an earlier start.",
+            _("This policy ends all access on %(at)s; choose an earlier start.")
+            % {"at": _local(policy.expiration_date)},
             field="start",
         )
     if end is not None:
         if end <= effective_start:
-            raise ValidationFailed("The end must be after the start.", field="end")
+            raise ValidationFailed(_("The end must be after the start."), field="end")
         latest = policy.latest_end(effective_start)
         if requested and latest is not None and end > latest:
             raise ValidationFailed(
-                f"This policy grants access {policy.describe_expiration()}: "
-                f"the end can be {_local(latest)} at the latest.",
+                _("This policy grants access %(period)s: the end can be %(at)s at the latest.")
+                % {"period": policy.describe_expiration(), "at": _local(latest)},
                 field="end",
             )
     return start, end
@@ -115,18 +123,23 @@ def validate_period(
 
 def refuse_duplicate(target: User, package: AccessPackage, *, as_self: bool = True) -> None:
     """Rule 12: an active assignment or an open request for the same package."""
-    who = "You already have" if as_self else f"{target} already has"
     assignment = Assignment.objects.active_for(target, package).only("pk").first()
     if assignment is not None:
+        names = {"person": target, "package": package, "id": assignment.pk}
         raise DuplicateRequest(
-            f"{who} access to {package} (assignment {assignment.pk}).",
+            _("You already have access to %(package)s (assignment %(id)s).") % names
+            if as_self
+            else _("%(person)s already has access to %(package)s (assignment %(id)s).") % names,
             field="users" if not as_self else None,
             assignment_id=assignment.pk,
         )
     request = AssignmentRequest.objects.open_adds(target, package).only("pk", "state").first()
     if request is not None:
+        names = {"person": target, "package": package, "state": request.get_state_display()}
         raise DuplicateRequest(
-            f"{who} an open request for {package} ({request.get_state_display()}).",
+            _("You already have an open request for %(package)s (%(state)s).") % names
+            if as_self
+            else _("%(person)s already has an open request for %(package)s (%(state)s).") % names,
             field="users" if not as_self else None,
             request_id=request.pk,
         )
@@ -139,15 +152,15 @@ def _choose_policy(user: User, package: AccessPackage, policy_id: UUID | str | N
         raise NotFound("Access package not found.")
     if policy_id in (None, ""):
         if len(policies) > 1:
-            raise ValidationFailed("Several policies let you request this package: choose one.", field="policy")
+            raise ValidationFailed(_("Several policies let you request this package: choose one."), field="policy")
         return policies[0]
     for policy in policies:
         if str(policy.pk) == str(policy_id):
             return policy
     known = AssignmentPolicy.objects.filter(pk=policy_id, package=package).first() if is_uuid(policy_id) else None
     if known is not None and not known.enabled:
-        raise ValidationFailed("This policy no longer accepts requests.", field="policy")
-    raise ValidationFailed("This policy does not let you request this package.", field="policy")
+        raise ValidationFailed(_("This policy no longer accepts requests."), field="policy")
+    raise ValidationFailed(_("This policy does not let you request this package."), field="policy")
 
 
 def _check_approvers_exist(policy: AssignmentPolicy, target: User, requestor: User | None) -> None:
@@ -155,7 +168,8 @@ def _check_approvers_exist(policy: AssignmentPolicy, target: User, requestor: Us
     for stage in policy.current_stages().prefetch_related("approvers"):
         if not probe.stage_approver_ids(stage):
             raise ValidationFailed(
-                f"Nobody can approve stage {stage.order} of this policy for you; please contact the package's manager.",
+                _("Nobody can approve stage %(stage)s of this policy for you; please contact the package's manager.")
+                % {"stage": stage.order},
                 field="policy",
             )
 
@@ -176,14 +190,14 @@ def submit_request(
     to answer it back."""
     user = person_of(actor)
     if user is None:
-        raise NotAllowed("Only a person can request access for themselves.")
+        raise NotAllowed(_("Only a person can request access for themselves."))
     package = AccessPackage.objects.filter(pk=package_id).first() if is_uuid(package_id) else None
     if package is None:
         raise NotFound("Access package not found.")
     policy = _choose_policy(user, package, policy_id)
     justification = clean_text(justification, "justification")
     if policy.requestor_justification_required and not justification:
-        raise ValidationFailed("A business justification is required.", field="justification")
+        raise ValidationFailed(_("A business justification is required."), field="justification")
     checked = check_answers(policy, answers)
     now = timezone.now()
     start, end = validate_period(policy, start, end, now)
@@ -215,7 +229,7 @@ def submit_request(
     except IntegrityError as exc:
         # Another submission for the same person and package won the race (rule 12).
         refuse_duplicate(user, package)
-        raise DuplicateRequest(f"You already have an open request for {package}.") from exc
+        raise DuplicateRequest(_("You already have an open request for %(package)s.") % {"package": package}) from exc
     return request
 
 
@@ -263,12 +277,15 @@ def cancel_request_as_requestor(actor: Any, request_id: UUID | str) -> Assignmen
         window_end = reprocess_window_ends(request)
         if window_end is not None and window_end > now:
             raise InvalidTransition(
-                f"An administrator can still reprocess this request until {_local(window_end)}; "
-                "you can cancel it and request again after that.",
+                _(
+                    "An administrator can still reprocess this request until %(at)s; "
+                    "you can cancel it and request again after that."
+                )
+                % {"at": _local(window_end)},
                 state=request.state,
                 transition="cancel_by_requestor",
             )
-        request.cancel_reason = "Canceled by the requestor."
+        request.cancel_reason = CANCELED_BY_REQUESTOR
         request.save(update_fields=["cancel_reason", "modified_at"])
         set_request_state(request, "cancel_by_requestor", actor)
         if request.assignment_id and request.request_type in RequestType.ADDS:
@@ -311,7 +328,7 @@ def cancel_request(actor: Any, request_id: UUID | str, reason: str = "") -> Assi
         return cancel_request_as_admin(actor, found.pk, reason)
     if capacity is CancelAs.REQUESTOR:
         return cancel_request_as_requestor(actor, found.pk)
-    raise NotAllowed("You may not cancel this request.")
+    raise NotAllowed(_("You may not cancel this request."))
 
 
 def reprocess_request(actor: Any, request_id: UUID | str, now: datetime | None = None) -> AssignmentRequest:
@@ -345,27 +362,31 @@ def request_extension(
         if assignment is None:
             raise NotFound("Assignment not found.")
         if assignment.state not in AssignmentState.ACTIVE:
-            raise InvalidTransition("Only active access can be extended.")
+            raise InvalidTransition(_("Only active access can be extended."))
         policy = assignment.policy
         if policy is None or not policy.allow_extension:
-            raise NotAllowed("This access package's policy does not allow extensions.")
+            raise NotAllowed(_("This access package's policy does not allow extensions."))
         if not policy.enabled:
-            raise ValidationFailed("This access package's policy no longer accepts requests.")
+            raise ValidationFailed(_("This access package's policy no longer accepts requests."))
         if not AssignmentPolicy.objects.requestable_by(user).filter(pk=policy.pk).exists():
             # DESIGN §11: the person must still be someone the policy lets request the package.
             raise NotAllowed(
-                f"The policy {policy} no longer lets you request {assignment.package}, so this access cannot be "
-                "extended. Ask the package's manager if you still need it."
+                _(
+                    "The policy %(policy)s no longer lets you request %(package)s, so this access cannot be "
+                    "extended. Ask the package's manager if you still need it."
+                )
+                % {"policy": policy, "package": assignment.package}
             )
         if policy.requestor_justification_required and not justification:
-            raise ValidationFailed("A business justification is required.", field="justification")
+            raise ValidationFailed(_("A business justification is required."), field="justification")
         new_end = _extended_end(policy, assignment, end, now)
         pending = AssignmentRequest.objects.filter(
             assignment=assignment, request_type=RequestType.USER_EXTEND, state__in=RequestState.OPEN
         ).first()
         if pending is not None:
             raise DuplicateRequest(
-                f"You already asked to extend this access ({pending.get_state_display()}).", request_id=pending.pk
+                _("You already asked to extend this access (%(state)s).") % {"state": pending.get_state_display()},
+                request_id=pending.pk,
             )
         request = request_on(
             assignment,
@@ -383,7 +404,7 @@ def request_extension(
             _check_approvers_exist(policy, user, user)
             first_stage = policy.current_stages().first()
             if first_stage is None:
-                raise ValidationFailed("This policy requires approval to extend but has no approvers.")
+                raise ValidationFailed(_("This policy requires approval to extend but has no approvers."))
             set_request_state(request, "await_approval", actor)
             enter_stage(request, first_stage, actor)
         else:
@@ -393,26 +414,27 @@ def request_extension(
 
 def _extended_end(policy: AssignmentPolicy, assignment: Assignment, end: datetime | None, now: datetime) -> datetime:
     if assignment.end_at is None:
-        raise ValidationFailed("This access does not expire; there is nothing to extend.")
+        raise ValidationFailed(_("This access does not expire; there is nothing to extend."))
     if end is not None:
         if not policy.allow_custom_schedule:
-            raise ValidationFailed("This policy does not let you choose the end.", field="end")
+            raise ValidationFailed(_("This policy does not let you choose the end."), field="end")
         latest = policy.latest_end(now)
         if end <= assignment.end_at:
-            raise ValidationFailed("The new end must be after the current end.", field="end")
+            raise ValidationFailed(_("The new end must be after the current end."), field="end")
         if latest is not None and end > latest:
             raise ValidationFailed(
-                f"This policy grants access {policy.describe_expiration()}: "
-                f"the end can be {_local(latest)} at the latest.",
+                _("This policy grants access %(period)s: the end can be %(at)s at the latest.")
+                % {"period": policy.describe_expiration(), "at": _local(latest)},
                 field="end",
             )
         return end
     new_end = policy.latest_end(now)
     if new_end is None:
-        raise ValidationFailed("This policy has no end to extend to.")
+        raise ValidationFailed(_("This policy has no end to extend to."))
     if new_end <= assignment.end_at:
         raise ValidationFailed(
-            f"Your access already lasts until {_local(assignment.end_at)}, as long as this policy allows."
+            _("Your access already lasts until %(at)s, as long as this policy allows.")
+            % {"at": _local(assignment.end_at)}
         )
     return new_end
 
@@ -428,9 +450,9 @@ def request_removal(actor: Any, assignment_id: UUID | str, justification: str = 
         if assignment is None:
             raise NotFound("Assignment not found.")
         if assignment.state not in AssignmentState.ACTIVE:
-            raise InvalidTransition("This access has already ended.")
+            raise InvalidTransition(_("This access has already ended."))
         if assignment.policy is not None and not assignment.policy.allow_self_removal:
-            raise NotAllowed("This access package's policy does not let you remove your own access.")
+            raise NotAllowed(_("This access package's policy does not let you remove your own access."))
         request = request_on(assignment, RequestType.USER_REMOVE, actor, target=user, justification=justification)
         start_delivery(request, actor)
     return request

@@ -23,6 +23,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, CharField, Count, F, Func, Q, UUIDField, Value, When
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from governance.audit import actor_label, build_event, log_action
 from governance.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
@@ -43,6 +46,7 @@ from governance.models import (
     InstanceReviewer,
     InstanceState,
     PolicyReviewer,
+    RemovalReason,
     ReviewDecision,
     ReviewerKind,
     ReviewLink,
@@ -53,7 +57,7 @@ from governance.models import (
 from governance.models.identity import person_of
 from governance.models.policy import add_period
 from governance.permissions import Action, get_for, reviewable_decisions
-from governance.services import dispatch, notifications
+from governance.services import chat, dispatch, notifications
 from governance.services.approval_links import LinkExpired, LinkForSomeoneElse, LinkInvalid, LinkUsed, SignInRequired
 from governance.services.endings import end_in_bulk, lock_endings
 from governance.services.rows import uuid_array
@@ -331,18 +335,18 @@ def _recommendation_sql(now: datetime) -> tuple[Case, Case]:
         target__connected_organization__state=ConnectedOrganizationState.CONFIGURED
     )
     rules = [
-        (Q(target__is_active=False), ReviewDecision.DENY, "The account is disabled."),
-        (gone, ReviewDecision.DENY, "No longer in a connected organization."),
-        (Q(target__last_login__isnull=True), ReviewDecision.DENY, "Has never signed in."),
+        (Q(target__is_active=False), ReviewDecision.DENY, gettext_noop("The account is disabled.")),
+        (gone, ReviewDecision.DENY, gettext_noop("No longer in a connected organization.")),
+        (Q(target__last_login__isnull=True), ReviewDecision.DENY, gettext_noop("Has never signed in.")),
         (Q(target__last_login__lt=cutoff), ReviewDecision.DENY, f"Has not signed in for {days} days."),
     ]
     decision = Case(
-        *(When(condition, then=Value(str(value))) for condition, value, _ in rules),
+        *(When(condition, then=Value(str(value))) for condition, value, _text in rules),
         default=Value(str(ReviewDecision.APPROVE)),
         output_field=CharField(),
     )
     reason = Case(
-        *(When(condition, then=Value(text)) for condition, _, text in rules),
+        *(When(condition, then=Value(text)) for condition, _value, text in rules),
         default=Value(f"Signed in within the last {days} days."),
         output_field=CharField(),
     )
@@ -352,11 +356,12 @@ def _recommendation_sql(now: datetime) -> tuple[Case, Case]:
 # --- Emails and links ---------------------------------------------------------------------
 
 
-def _behavior_sentence(instance: AccessReviewInstance) -> str:
-    sentences: dict[str, str] = {
-        ExpirationBehavior.KEEP: "Without a decision, access is kept.",
-        ExpirationBehavior.REMOVE: "Without a decision, access is removed.",
-        ExpirationBehavior.RECOMMENDATION: "Without a decision, the recommendation is taken.",
+def _behavior_sentence(instance: AccessReviewInstance) -> str | Promise:
+    """In the reviewer's language: a lazy text, translated when their email is rendered."""
+    sentences: dict[str, str | Promise] = {
+        ExpirationBehavior.KEEP: gettext_lazy("Without a decision, access is kept."),
+        ExpirationBehavior.REMOVE: gettext_lazy("Without a decision, access is removed."),
+        ExpirationBehavior.RECOMMENDATION: gettext_lazy("Without a decision, the recommendation is taken."),
     }
     return sentences.get(instance.expiration_behavior, "")
 
@@ -386,8 +391,41 @@ def review_link_url(instance: AccessReviewInstance, token: str) -> str:
     return notifications.absolute(reverse("myaccess:review_link", args=[instance.pk, token]))
 
 
+CHAT_NAMES_SHOWN = 10
+
+
+def _announce_in_chat(instance: AccessReviewInstance, counts: dict[UUID, int], *, reminder: bool) -> None:
+    """The catalog's chat channels are told too, with the email's safe link (Access reviews
+    in My Access, behind sign-in; never a reviewer's own single-use link)."""
+    if not counts:
+        return
+    package = instance.package
+    names = list(
+        User.objects.filter(pk__in=counts, is_active=True).order_by("display_name", "username")[: CHAT_NAMES_SHOWN + 1]
+    )
+    shown = ", ".join(str(person) for person in names[:CHAT_NAMES_SHOWN])
+    more = len(counts) - min(len(names), CHAT_NAMES_SHOWN)
+    due = timezone.localtime(instance.end_at).strftime("%Y-%m-%d %H:%M %Z")
+    left = sum(counts.values())
+    decisions = "decision" if left == 1 else "decisions"
+    title = (
+        f"Reminder: access review of {package} has {left} {decisions} left"
+        if reminder
+        else f"Access review of {package} started"
+    )
+    body = (
+        f'An access review of the access package "{package}" '
+        + ("has not finished" if reminder else "has started")
+        + f": {left} {decisions} to make by {due}. {_behavior_sentence(instance)}"
+        + f"\nReviewers: {shown}{f' and {more} more' if more > 0 else ''}."
+        + f"\nReview in My Access: {notifications.link('myaccess:reviews')}"
+    )
+    chat.announce_in_catalog(package.catalog_id, "review_reminder" if reminder else "review_started", title, body)
+
+
 def _email_reviewers(instance: AccessReviewInstance, *, reminder: bool) -> int:
     counts = reviewers_with_work(instance, pending_only=reminder)
+    _announce_in_chat(instance, counts, reminder=reminder)
     sent = 0
     for reviewer in User.objects.filter(pk__in=counts, is_active=True).order_by("username"):
         if not reviewer.email:
@@ -436,14 +474,14 @@ def open_review_link(token: str, instance_id: Any) -> ReviewLink:
     try:
         link_id = UUID(str(signing.loads(token, salt=notifications.REVIEW_LINK_SALT)))
     except (signing.BadSignature, ValueError, TypeError) as exc:
-        raise LinkInvalid("This review link is not valid. It may have been cut short or changed.") from exc
+        raise LinkInvalid(_("This review link is not valid. It may have been cut short or changed.")) from exc
     link = (
         ReviewLink.objects.select_related("reviewer", "instance__package")
         .filter(pk=link_id, instance_id=instance_id if is_uuid(instance_id) else None)
         .first()
     )
     if link is None:
-        raise LinkInvalid("This review link is not valid. It may have been cut short or changed.")
+        raise LinkInvalid(_("This review link is not valid. It may have been cut short or changed."))
     return link
 
 
@@ -451,18 +489,24 @@ def check_review_link(link: ReviewLink, user: User | None, now: datetime | None 
     """Why this link cannot decide now (raised), as for approval links: the person first."""
     now = now or timezone.now()
     if user is None and settings.APPROVAL_LINK_REQUIRES_LOGIN:
-        raise SignInRequired("Sign in to review access.")
+        raise SignInRequired(_("Sign in to review access."))
     if user is not None and user.pk != link.reviewer_id:
         raise LinkForSomeoneElse(
-            f"This review link was sent to {link.reviewer}, and you are signed in as {user}. "
-            "Only the person it was sent to can use it."
+            _(
+                "This review link was sent to %(reviewer)s, and you are signed in as %(user)s. "
+                "Only the person it was sent to can use it."
+            )
+            % {"reviewer": link.reviewer, "user": user}
         )
     if link.used_at is not None:
         raise LinkUsed(
-            "This link has already been used. Each review link works once: continue under Access reviews in My Access."
+            _(
+                "This link has already been used. Each review link works once: "
+                "continue under Access reviews in My Access."
+            )
         )
     if not link.instance.is_open or now >= link.instance.end_at:
-        raise LinkExpired("This access review has ended.")
+        raise LinkExpired(_("This access review has ended."))
 
 
 def decide_by_link(
@@ -498,10 +542,10 @@ def decide(
     else's is NotFound); changeable until the instance ends, not after."""
     now = now or timezone.now()
     if decision not in DECISIONS:
-        raise ValidationFailed("Choose Approve or Deny.", field="decision")
+        raise ValidationFailed(_("Choose Approve or Deny."), field="decision")
     ids = list(dict.fromkeys(str(pk) for pk in decision_ids))
     if not ids:
-        raise ValidationFailed("Select at least one person.", field="decisions")
+        raise ValidationFailed(_("Select at least one person."), field="decisions")
     if not all(is_uuid(pk) for pk in ids):
         raise NotFound("Review decision not found.")
     justification = clean_text(justification, field="justification")
@@ -520,10 +564,11 @@ def decide(
             instance = row.instance
             if not instance.is_open or now >= instance.end_at:
                 raise InvalidTransition(
-                    f"The access review of {instance.package} has ended: decisions can no longer change."
+                    _("The access review of %(package)s has ended: decisions can no longer change.")
+                    % {"package": instance.package}
                 )
             if instance.justification_required and not justification:
-                raise ValidationFailed("A justification is required for this review.", field="justification")
+                raise ValidationFailed(_("A justification is required for this review."), field="justification")
         events = []
         for row in rows:
             previous = row.decision
@@ -647,7 +692,9 @@ def _apply_batch(instance_id: UUID, now: datetime, report: ApplyReport) -> bool:
                 pk__in=[r.assignment_id for r in deny], state__in=ASSIGNMENT.sources_of("remove")
             )
         )
-        removal_of = end_in_bulk(ending, "remove", notifications.REVIEW_REMOVAL_REASON, now)
+        removal_of = end_in_bulk(
+            ending, "remove", notifications.REVIEW_REMOVAL_REASON, now, removal_reason=RemovalReason.REVIEW
+        )
         gone = [r.pk for r in deny if r.assignment_id not in removal_of]
         AccessReviewDecision.objects.filter(pk__in=keep).update(apply_result=ApplyResult.APPLIED, applied_at=now)
         AccessReviewDecision.objects.filter(pk__in=gone).update(apply_result=ApplyResult.NOT_FOUND, applied_at=now)

@@ -70,6 +70,19 @@ def page_link(context: dict[str, Any], number: int, label: str) -> str:
     return _swap_link(f"?{params.urlencode()}", label)
 
 
+@register.simple_tag(takes_context=True)
+def keyset_link(context: dict[str, Any], page: Any, token: str, label: str) -> str:
+    """A pager link of a keyset-paged list (views/listing.py's KeysetPage): the same query
+    string with the page's key replaced, or removed for the first page. A plain link, to
+    the same place with the list's section in view."""
+    params = context["request"].GET.copy()
+    params.pop(page.param, None)
+    if token:
+        params[page.param] = token
+    anchor = context.get("pager_anchor", "")
+    return format_html('<a href="?{}{}">{}</a>', params.urlencode(), f"#{anchor}" if anchor else "", label)
+
+
 @register.simple_tag
 def audit_object_link(event: Any) -> str:
     """The event's object in words (``object_text`` where the list worked it out), linked

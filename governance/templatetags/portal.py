@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 from django.utils import formats, timezone, translation
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 register = template.Library()
 
@@ -26,8 +27,8 @@ def nav_link(context: dict[str, Any], href: str, label: str) -> str:
 
 # Seed 000 calls these states by other names too; the tooltip makes those words findable.
 STATE_TOOLTIPS = {
-    "deliveryFailed": "Delivery failed (Undelivered): no resource could be set up",
-    "partiallyDelivered": "Partially delivered (Partially fulfilled): some resources could not be set up",
+    "deliveryFailed": gettext_lazy("Delivery failed (Undelivered): no resource could be set up"),
+    "partiallyDelivered": gettext_lazy("Partially delivered (Partially fulfilled): some resources could not be set up"),
 }
 
 
@@ -59,9 +60,16 @@ def _localized(local: datetime, fmt: str) -> str:
 
 
 @register.filter
-def when_text(value: datetime | None) -> str:
-    """A time for an email's text: the reader's format, in their zone, naming the zone."""
+def when_text(value: datetime | None, empty: str = "—") -> str:
+    """A time for an email's text: the reader's format, in their zone, naming the zone
+    (``empty`` when there is none)."""
     if value is None:
-        return "—"
+        return empty
     local = timezone.localtime(value)
     return f"{_localized(local, '%Y-%m-%d %H:%M')} {local.tzname()}"
+
+
+@register.filter
+def when_or(value: datetime | None, empty: str) -> str:
+    """:func:`when`, or ``empty`` (a translated "From approval", say) when there is no time."""
+    return when(value) if value is not None else empty

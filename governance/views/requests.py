@@ -36,7 +36,8 @@ from governance.services import connectors as connector_service
 from governance.services import explain
 from governance.services import requests as request_service
 from governance.views.access import admin_portal, require, visible, visible_places
-from governance.views.listing import paginate, stream_csv
+from governance.views.csv_export import Column, download_csv
+from governance.views.listing import paginate
 from governance.views.live import request_in_flight
 from governance.views.outcomes import refusals_as_messages
 from governance.views.packages import find_package, render_list
@@ -114,38 +115,31 @@ STATE_LABELS = dict(RequestState.choices)
 TYPE_LABELS = dict(RequestType.choices)
 
 
+CSV_COLUMNS = [
+    Column("target__display_name"),
+    Column("target__user_principal_name"),
+    Column("requestor_label"),
+    Column("package__display_name"),
+    Column("policy__display_name"),
+    Column("request_type", "label", TYPE_LABELS),
+    Column("state", "label", STATE_LABELS),
+    Column("errors"),
+    Column("created_at", "time"),
+    Column("completed_at", "time"),
+    Column("pk"),
+]
+
+
 def _download(request: HttpRequest, package: AccessPackage | None) -> StreamingHttpResponse:
     """The filtered list (seed 000: who requested, their policy, and status), every page
-    of it, streamed row by row."""
+    of it, streamed (COPY on PostgreSQL)."""
     filterset = _filtered(request, package)
     if not filterset.is_valid():
         raise BadRequest("Invalid filter.")
-    rows = (
-        filterset.qs.order_by("-created_at", "-pk")
-        .annotate(errors=_error_count())
-        .values_list(
-            "target__display_name",
-            "target__user_principal_name",
-            "requestor_label",
-            "package__display_name",
-            "policy__display_name",
-            "request_type",
-            "state",
-            "errors",
-            "created_at",
-            "completed_at",
-            "pk",
-        )
-    )
-
-    def lines() -> Any:
-        for row in rows.iterator(chunk_size=2000):
-            kind, state = row[5], row[6]
-            yield (*row[:5], TYPE_LABELS.get(kind, kind), STATE_LABELS.get(state, state), *row[7:])
-
+    rows = filterset.qs.order_by("-created_at", "-pk").annotate(errors=_error_count())
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     name = f"requests-{package.pk if package else 'all'}-{stamp}.csv"
-    return stream_csv(name, CSV_HEADER, lines())
+    return download_csv(name, CSV_HEADER, rows, CSV_COLUMNS)
 
 
 @admin_portal

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from governance.errors import DomainError, DuplicateRequest, NotFound
@@ -157,10 +158,14 @@ def extend(request: HttpRequest, assignment_id: UUID) -> HttpResponse:
         else:
             if made.state == RequestState.PENDING_APPROVAL:
                 messages.success(
-                    request, f"You asked to extend your access to {assignment.package}; it now needs approval."
+                    request,
+                    _("You asked to extend your access to %(package)s; it now needs approval.")
+                    % {"package": assignment.package},
                 )
             else:
-                messages.success(request, f"Your access to {assignment.package} is being extended.")
+                messages.success(
+                    request, _("Your access to %(package)s is being extended.") % {"package": assignment.package}
+                )
             return redirect("myaccess:request", request_id=made.pk)
     return _detail(request, assignment_id, extend_form=form)
 
@@ -179,6 +184,6 @@ def remove(request: HttpRequest, assignment_id: UUID) -> HttpResponse:
         except DomainError as exc:
             attach_error(form, exc)
         else:
-            messages.success(request, "Your access is being removed.")
+            messages.success(request, _("Your access is being removed."))
             return redirect("myaccess:request", request_id=made.pk)
     return _detail(request, assignment_id, remove_form=form)

@@ -10,6 +10,8 @@ from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from governance.errors import AlreadyDecided, DomainError, ValidationFailed
@@ -20,12 +22,12 @@ from governance.web import attach_error
 from myaccess.forms import DecisionForm
 from myaccess.views.signed_links import open_link, refusal_page
 
-TITLES: list[tuple[type[DomainError], str]] = [
-    (LinkInvalid, "This link is not valid"),
-    (LinkUsed, "This link has already been used"),
-    (LinkExpired, "This link has expired"),
-    (LinkForSomeoneElse, "This link is for someone else"),
-    (AlreadyDecided, "Already decided"),
+TITLES: list[tuple[type[DomainError], str | Promise]] = [
+    (LinkInvalid, gettext_lazy("This link is not valid")),
+    (LinkUsed, gettext_lazy("This link has already been used")),
+    (LinkExpired, gettext_lazy("This link has expired")),
+    (LinkForSomeoneElse, gettext_lazy("This link is for someone else")),
+    (AlreadyDecided, gettext_lazy("Already decided")),
 ]
 
 
@@ -34,7 +36,7 @@ def _refused(request: HttpRequest, error: DomainError, link: object = None) -> H
         request,
         error,
         titles=TITLES,
-        fallback="Nothing to decide",
+        fallback=gettext_lazy("Nothing to decide"),
         template="myaccess/approval_link_refused.html",
         link=link,
     )

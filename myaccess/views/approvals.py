@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from governance.errors import DomainError, NotFound, ValidationFailed
@@ -80,8 +81,11 @@ def approval_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
         except DomainError as exc:
             refusal = exc
         else:
-            verb = "approved" if decision == Decision.APPROVE else "denied"
-            messages.success(request, f"You {verb} {found.target}'s request for {found.package}.")
+            names = {"person": found.target, "package": found.package}
+            if decision == Decision.APPROVE:
+                messages.success(request, _("You approved %(person)s's request for %(package)s.") % names)
+            else:
+                messages.success(request, _("You denied %(person)s's request for %(package)s.") % names)
             return redirect("myaccess:approvals")
         found.refresh_from_db()
     stage = found.current_approval_stage()

@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, prefetch_related_obj
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from governance.errors import DomainError, DuplicateRequest, NotFound, NotRequestable
@@ -28,7 +29,7 @@ from governance.models import (
 )
 from governance.permissions import discoverable_packages, package_by_link
 from governance.services.requests import refuse_duplicate, submit_request
-from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
+from governance.views.listing import MY_ACCESS_PER_PAGE, paginate_counting_along
 from governance.web import attach_error, not_found_on_refusal, render_page
 from myaccess.explain import explain_policy
 from myaccess.forms import RequestForm, SearchForm
@@ -62,26 +63,36 @@ def request_access(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     search = SearchForm(request.GET)
     query = search.query
-    has_access, open_request = _mine(user)
-    packages = (
-        discoverable_packages(user)
-        .select_related("catalog")
-        .prefetch_related(_role_links())
-        .annotate(has_access=has_access, open_request=open_request)
-    )
+    packages = discoverable_packages(user).select_related("catalog").prefetch_related(_role_links())
     if query:
         packages = packages.filter(
             Q(display_name__icontains=query)
             | Q(description__icontains=query)
             | Q(catalog__display_name__icontains=query)
         )
-    page = paginate(request, packages.order_by("display_name", "pk"), MY_ACCESS_PER_PAGE, count=True)
+    page = paginate_counting_along(request, packages.order_by("display_name", "pk"), MY_ACCESS_PER_PAGE)
+    _mark_mine(user, page.rows)
     return render_page(
         request,
         "myaccess/request_access.html",
         {"search": search, "query": query, "page": page},
         partial="myaccess/_package_list.html",
     )
+
+
+def _mark_mine(user: User, packages: list[AccessPackage]) -> None:
+    """``has_access`` and ``open_request`` on the page's packages, in one query for the page
+    (asked in the list's own query, they would be asked of every requestable package: the
+    total counted along makes the database build every row before it picks the page)."""
+    has_access, open_request = _mine(user)
+    flags = {
+        pk: (mine, asked)
+        for pk, mine, asked in AccessPackage.objects.filter(pk__in=[p.pk for p in packages])
+        .annotate(has_access=has_access, open_request=open_request)
+        .values_list("pk", "has_access", "open_request")
+    }
+    for package in packages:
+        package.has_access, package.open_request = flags.get(package.pk, (False, False))  # type: ignore[attr-defined]
 
 
 def _existing(user: User, package: AccessPackage) -> DuplicateRequest | None:
@@ -176,7 +187,7 @@ def request_form(request: HttpRequest, package_id: UUID) -> HttpResponse:
         except DomainError as exc:
             attach_error(form, exc)
         else:
-            messages.success(request, f"Your request for {found} was submitted.")
+            messages.success(request, _("Your request for %(package)s was submitted.") % {"package": found})
             return redirect(reverse("myaccess:request", args=[made.pk]) + "?submitted=1")
     return render_page(
         request,

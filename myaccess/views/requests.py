@@ -11,10 +11,12 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from governance.errors import DomainError, NotFound
 from governance.models import AssignmentRequest, GrantState, RequestState, User
 from governance.permissions import own_requests, requestable_packages
+from governance.services.extensions import waiting_label
 from governance.services.requests import cancel_request_as_requestor, reprocess_window_ends, requestor_may_cancel
 from governance.views.listing import MY_ACCESS_PER_PAGE, paginate
 from governance.views.live import request_in_flight
@@ -98,6 +100,7 @@ def request_detail(request: HttpRequest, request_id: UUID) -> HttpResponse:
             and requestable_packages(user).filter(pk=found.package_id).exists(),
             "submitted": request.GET.get("submitted") == "1",
             "in_flight": request_in_flight(found),
+            "waiting": waiting_label(found),
         },
     )
 
@@ -112,19 +115,19 @@ def cancel(request: HttpRequest, request_id: UUID) -> HttpResponse:
         found = _own_request(user, request_id)
         back = reverse("myaccess:request", args=[request_id])
         if found.state not in RequestState.REQUESTOR_CANCELABLE:
-            messages.info(request, "This request can no longer be canceled.")
+            messages.info(request, _("This request can no longer be canceled."))
             return redirect(back)
         lead = (
-            "Nobody has decided yet; the approvers will no longer be asked."
+            _("Nobody has decided yet; the approvers will no longer be asked.")
             if found.state == RequestState.PENDING_APPROVAL
-            else "The request ends; you can then request the package again."
+            else _("The request ends; you can then request the package again.")
         )
         return confirm_page(
             request,
             Confirmation(
-                title=f"Cancel your request for {found.package}?",
+                title=_("Cancel your request for %(package)s?") % {"package": found.package},
                 lead=lead,
-                button="Cancel",
+                button=_("Cancel"),
                 action=reverse("myaccess:cancel", args=[request_id]),
                 back=back,
             ),
@@ -139,7 +142,7 @@ def cancel(request: HttpRequest, request_id: UUID) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("myaccess:request", request_id=request_id)
     if canceled.state == RequestState.CANCELED:
-        messages.success(request, f"Your request for {canceled.package} was canceled.")
+        messages.success(request, _("Your request for %(package)s was canceled.") % {"package": canceled.package})
     return redirect("myaccess:request", request_id=request_id)
 
 
@@ -152,8 +155,10 @@ def cancel_and_request_again(request: HttpRequest, request_id: UUID) -> HttpResp
     if found.state not in RequestState.REPROCESSABLE or not requestor_may_cancel(found):
         messages.error(
             request,
-            "Only a Delivery failed or Partially delivered request past its reprocess window "
-            "can be canceled and requested again.",
+            _(
+                "Only a Delivery failed or Partially delivered request past its reprocess window "
+                "can be canceled and requested again."
+            ),
         )
         return redirect("myaccess:request", request_id=found.pk)
     if request.method != "POST":
@@ -168,5 +173,7 @@ def cancel_and_request_again(request: HttpRequest, request_id: UUID) -> HttpResp
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("myaccess:request", request_id=found.pk)
-    messages.success(request, f"Your request for {canceled.package} was canceled. Request it again below.")
+    messages.success(
+        request, _("Your request for %(package)s was canceled. Request it again below.") % {"package": canceled.package}
+    )
     return redirect("myaccess:request_form", package_id=canceled.package_id)

@@ -12,6 +12,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from governance.errors import DomainError, ValidationFailed
@@ -31,11 +34,11 @@ FILTERS = {
     "all": {},
 }
 
-TITLES: list[tuple[type[DomainError], str]] = [
-    (LinkInvalid, "This link is not valid"),
-    (LinkUsed, "This link has already been used"),
-    (LinkExpired, "This review has ended"),
-    (LinkForSomeoneElse, "This link is for someone else"),
+TITLES: list[tuple[type[DomainError], str | Promise]] = [
+    (LinkInvalid, gettext_lazy("This link is not valid")),
+    (LinkUsed, gettext_lazy("This link has already been used")),
+    (LinkExpired, gettext_lazy("This review has ended")),
+    (LinkForSomeoneElse, gettext_lazy("This link is for someone else")),
 ]
 
 
@@ -76,9 +79,11 @@ def review_list(request: HttpRequest) -> HttpResponse:
             not_found_on_refusal(exc)
             messages.error(request, exc.message)
         else:
-            verb = "approved" if decision == ReviewDecision.APPROVE else "denied"
             names = ", ".join(str(row.target) for row in decided[:5]) + ("…" if len(decided) > 5 else "")
-            messages.success(request, f"You {verb} access for {names}.")
+            if decision == ReviewDecision.APPROVE:
+                messages.success(request, _("You approved access for %(names)s.") % {"names": names})
+            else:
+                messages.success(request, _("You denied access for %(names)s.") % {"names": names})
             return redirect(f"{request.path}?show={show}")
     rows = _open_rows(user).filter(**FILTERS[show])
     package = request.GET.get("package", "")
@@ -98,7 +103,7 @@ def _refused(request: HttpRequest, error: DomainError, link: object = None) -> H
         request,
         error,
         titles=TITLES,
-        fallback="Nothing to review",
+        fallback=gettext_lazy("Nothing to review"),
         template="myaccess/review_link_refused.html",
         link=link,
     )

@@ -10,16 +10,24 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.functional import Promise
 
 from governance.errors import DomainError
+from governance.middleware import activate_preferences
 from governance.models import User
 from governance.services.approval_links import LinkInvalid
 
-Titles = Sequence[tuple[type[DomainError], str]]
+Titles = Sequence[tuple[type[DomainError], str | Promise]]
 
 
 def refusal_page(
-    request: HttpRequest, error: DomainError, *, titles: Titles, fallback: str, template: str, link: object = None
+    request: HttpRequest,
+    error: DomainError,
+    *,
+    titles: Titles,
+    fallback: str | Promise,
+    template: str,
+    link: object = None,
 ) -> HttpResponse:
     """The page of a link that cannot be used: its title from the kind of refusal."""
     title = next((text for kind, text in titles if isinstance(error, kind)), fallback)
@@ -46,6 +54,10 @@ def open_link(
     user: User | None = request.user if request.user.is_authenticated else None
     if user is None and settings.APPROVAL_LINK_REQUIRES_LOGIN:
         return redirect_to_login(request.get_full_path())
+    if user is None:
+        # Nobody signed in (links that need no sign-in): the page speaks the language of the
+        # person the link was sent to, as their email did.
+        activate_preferences(request, getattr(link, "approver", None) or getattr(link, "reviewer", None))
     try:
         check(link, user)
     except DomainError as exc:

@@ -57,12 +57,13 @@ Builder = Callable[[m.Catalog, m.User], Any]
 ENDPOINTS: list[tuple[str, str, Builder, int]] = [
     ("catalogs", "", lambda c, a: f.CatalogFactory(), 2),
     ("resources", "$expand=roles,catalog", lambda c, a: f.ResourceRoleFactory(resource__catalog=c), 3),
-    # A policy costs one query for its reviewers (issue 17) and one for its questions (issue 18),
+    # A policy costs one query for its reviewers (issue 17), one for its questions and one for its
+    # custom extensions (customExtensionStageSettings, issue 18; an expanded assignmentPolicy too),
     # whatever the number of rows.
-    ("accessPackages", "$expand=resourceRoleScopes,assignmentPolicies,catalog", _package, 11),
-    ("assignmentPolicies", "$expand=accessPackage,catalog", _policy, 9),
+    ("accessPackages", "$expand=resourceRoleScopes,assignmentPolicies,catalog", _package, 12),
+    ("assignmentPolicies", "$expand=accessPackage,catalog", _policy, 10),
     ("assignmentRequests", "$expand=accessPackage,requestor,assignment", _request, 3),
-    ("assignments", "$expand=accessPackage,assignmentPolicy,target", lambda c, a: _assignment(c), 8),
+    ("assignments", "$expand=accessPackage,assignmentPolicy,target", lambda c, a: _assignment(c), 9),
     ("connectedOrganizations", "", _organization, 3),
     ("/v1.0/users", "", lambda c, a: f.UserFactory(), 2),
     ("/v1.0/groups", "", lambda c, a: f.DirectoryGroupFactory(), 2),

@@ -100,3 +100,35 @@ def test_expired_assignment(make_package, groups, people, admin, slapd, worker):
     after = in_ldap(slapd, groups)
     assert before - after == as_names(what_if.loses, groups) == {("rita", "developers")}
     assert after == {("rita", "builders")}
+
+
+def test_removing_overlapping_assignments_together(make_package, groups, people, admin, slapd, worker):
+    """A bulk Remove of two overlapping assignments takes what both gave (neither justifies
+    the other's role once both go); a third assignment, not removed, keeps its role."""
+    dev = ldap_package(make_package, groups["developers"], groups["builders"])
+    oncall = ldap_package(make_package, groups["builders"])
+    support = ldap_package(make_package, groups["support"], groups["builders"])
+    removed = []
+    for package in (dev, oncall):
+        for name in ("rita", "sam"):
+            removed.append(requests.submit_request(people[name], package.pk).assignment_id)
+    requests.submit_request(people["rita"], support.pk)
+    settle(worker)
+    before = in_ldap(slapd, groups)
+    assert before == {
+        ("rita", "developers"),
+        ("rita", "builders"),
+        ("rita", "support"),
+        ("sam", "developers"),
+        ("sam", "builders"),
+    }
+
+    what_if = explain.removing_assignments(removed, viewer=admin)
+    result = assignments.remove_assignments(admin, removed)
+    assert len(result.done) == len(removed)
+    settle(worker)
+    after = in_ldap(slapd, groups)
+    lost = {("rita", "developers"), ("sam", "developers"), ("sam", "builders")}
+    assert before - after == as_names(what_if.loses, groups) == lost
+    assert as_names(what_if.keeps, groups) == {("rita", "builders")}
+    assert after == {("rita", "builders"), ("rita", "support")}

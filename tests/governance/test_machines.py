@@ -27,8 +27,13 @@ REQUEST_ALLOWED = {
     ("pendingApproval", "start_delivery"): "delivering",
     ("scheduled", "start_delivery"): "delivering",
     ("pendingApproval", "deny"): "denied",
-    # Rule 16: a custom extension the new request waited for denied it, or failed it.
+    # Rule 16: approved, waiting for a custom extension of the "request is approved" stage
+    # before delivery (approved and not delivering: scheduled).
+    ("submitted", "await_extension"): "scheduled",
+    ("pendingApproval", "await_extension"): "scheduled",
+    # Rule 16: a custom extension the request waited for (created or approved) denied it, or failed it.
     ("submitted", "deny_by_extension"): "denied",
+    ("scheduled", "deny_by_extension"): "denied",
     # Rule 3: administrators cancel anything not yet delivered, or whose delivery failed.
     ("submitted", "cancel_by_admin"): "canceled",
     ("pendingApproval", "cancel_by_admin"): "canceled",

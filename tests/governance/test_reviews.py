@@ -294,6 +294,7 @@ class TestApply:
         alice_row = decision_of(instance, alice)
         assert alice_row.apply_result == m.ApplyResult.APPLIED
         assert alice_row.removal_request.request_type == m.RequestType.SYSTEM_REMOVE
+        assert alice_row.removal_request.removal_reason == m.RemovalReason.REVIEW
         assert alice_row.assignment.state == m.AssignmentState.REMOVED
         assert m.Assignment.objects.get(target=bob, package=package).state == m.AssignmentState.DELIVERED
         # The person removed is told, in the review's words.

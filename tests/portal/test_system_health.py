@@ -3,6 +3,7 @@ report (heartbeats, beat job runs) and what the database holds (grants, outbox, 
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -163,9 +164,12 @@ def test_heartbeat_thread_writes_and_a_clean_stop_removes_the_row(settings: Any,
     beat = heartbeats.Heartbeat("worker", "thread-test", 42)
     beat.start()
     try:
-        deadline = timezone.now() + timedelta(seconds=10)
+        # Poll with a pause: a tight loop holds the GIL the heartbeat thread needs, and on a
+        # loaded machine the thread then took longer than the deadline to write its row.
+        deadline = timezone.now() + timedelta(seconds=30)
         while not m.ProcessHeartbeat.objects.filter(hostname="thread-test").exists():
             assert timezone.now() < deadline
+            time.sleep(0.02)
     finally:
         beat.stop()
     assert not m.ProcessHeartbeat.objects.filter(hostname="thread-test").exists()

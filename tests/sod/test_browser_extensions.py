@@ -53,7 +53,8 @@ def test_custom_extension_pauses_and_resumes_a_request(
     sign_in(page, "requestor")
     page.goto(f"/myaccess/packages/{package.pk}/request/")
     page.get_by_role("button", name="Submit").click()
-    expect(page.get_by_text("Waiting for SoD check")).to_be_visible()
+    expect(page.get_by_text("Waiting for SoD check", exact=True)).to_be_visible()
+    expect(page.get_by_text("Waiting for SoD check: the request goes on once it answers.")).to_be_visible()
     screenshot(page, "sod-waiting-for-extension")
 
     # The external system: it receives the signed event, then answers on the resume URL.

@@ -312,6 +312,8 @@ class TestCatalogExtensions:
         assert "HTTP 200 OK" in admin_page
         mine = content(signed_in(requestor).get(f"/myaccess/requests/{waiting.pk}/"))
         assert "Waiting for SoD check" in mine
+        assert "Waiting for SoD check: the request goes on once it answers." in mine
+        assert "access is being delivered now" not in mine
 
     def test_readers_cannot_manage_extensions(self, catalog_reader, catalog) -> None:
         client = signed_in(catalog_reader)

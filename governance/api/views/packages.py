@@ -39,6 +39,7 @@ from governance.models import (
     ApprovalStage,
     AssignmentPolicy,
     PackageResourceRole,
+    PolicyExtension,
     ResourceRole,
     TargetScope,
 )
@@ -72,6 +73,7 @@ def _policies_prefetch(prefix: str = "") -> list[Any]:
         f"{prefix}specific_organizations",
         f"{prefix}questions",
         f"{prefix}reviewers",
+        Prefetch(f"{prefix}extension_links", queryset=PolicyExtension.objects.select_related("extension")),
         Prefetch(
             f"{prefix}stages",
             queryset=ApprovalStage.objects.filter(generation=F("policy__stage_generation")).prefetch_related(
@@ -309,6 +311,7 @@ POLICY_INPUT = inline_serializer(
         "requestApprovalSettings": serializers.DictField(required=False),
         "questions": serializers.ListField(child=serializers.DictField(), required=False),
         "reviewSettings": serializers.DictField(required=False),
+        "customExtensionStageSettings": serializers.ListField(child=serializers.DictField(), required=False),
         "accessPackage": REF,
     },
 )

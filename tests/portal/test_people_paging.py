@@ -1,0 +1,114 @@
+"""Issue 22: the person page's resource roles and the resource page's holders page by key
+(keyset), not by offset: every row once across the pages, the same number of queries on
+every page, and a page of one role read with a bounded number of justifications."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from governance import models as m
+from governance.views.listing import PER_PAGE
+from governance.views.people import JUSTIFICATIONS, PERSON_PER_PAGE
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+NEXT = re.compile(r'<a href="\?([^"#]*)(?:#[a-z]+)?">Next</a>')
+
+
+def _get(client: Any, url: str) -> tuple[str, int]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return response.content.decode(), len(queries)
+
+
+def _walk(client: Any, url: str, found: re.Pattern[str]) -> tuple[list[str], list[int]]:
+    """Follow the Next links from the first page: every row found, and each page's query count."""
+    rows: list[str] = []
+    counts: list[int] = []
+    query = ""
+    for _ in range(10):
+        body, count = _get(client, f"{url}?{query}" if query else url)
+        rows += found.findall(body)
+        counts.append(count)
+        more = NEXT.search(body)
+        if more is None:
+            return rows, counts
+        query = html.unescape(more.group(1))
+    raise AssertionError("more pages than there are rows")
+
+
+def test_a_resource_with_more_holders_than_a_page(client, admin, catalog):
+    role = f.ResourceRoleFactory(resource__catalog=catalog)
+    package = f.AccessPackageFactory(catalog=catalog)
+    policy = f.PolicyFactory(package=package)
+    people = f.UserFactory.create_batch(PER_PAGE + 7)  # the resource page pages by 50
+    for person in people:
+        f.RoleGrantFactory(assignment=f.AssignmentFactory(policy=policy, target=person), resource_role=role)
+    ended = f.AssignmentFactory(policy=policy, state=m.AssignmentState.REMOVED)
+    f.RoleGrantFactory(assignment=ended, resource_role=role, state=m.GrantState.REVOKED)
+    client.force_login(admin)
+    links = re.compile(r'href="/governance/people/([0-9a-f-]{36})/"')
+    seen, counts = _walk(client, f"/governance/resources/{role.resource_id}/", links)
+    assert sorted(seen) == sorted(str(p.pk) for p in people)  # each once, the revoked one not at all
+    assert len(counts) == 2
+    assert counts[0] == counts[1]
+
+
+def test_a_person_with_more_roles_than_a_page(client, admin, catalog):
+    person = f.UserFactory(display_name="Many Roles")
+    package = f.AccessPackageFactory(catalog=catalog)
+    assignment = f.AssignmentFactory(policy=f.PolicyFactory(package=package), target=person)
+    roles = [
+        f.ResourceRoleFactory(resource__catalog=catalog, resource__display_name=f"Group {n:03d}")
+        for n in range(PERSON_PER_PAGE + 3)
+    ]
+    for role in roles:
+        f.RoleGrantFactory(assignment=assignment, resource_role=role)
+    client.force_login(admin)
+    links = re.compile(r'href="/governance/resources/([0-9a-f-]{36})/"')
+    seen, counts = _walk(client, f"/governance/people/{person.pk}/", links)
+    assert seen == [str(r.resource_id) for r in roles]  # in name order, each once
+    assert len(counts) == 2
+    assert counts[0] == counts[1]
+
+
+def test_a_role_given_by_many_assignments_reads_only_the_first(client, admin, catalog, django_assert_max_num_queries):
+    person = f.UserFactory(display_name="Busy")
+    role = f.ResourceRoleFactory(resource__catalog=catalog, resource__display_name="Builders")
+    for n in range(JUSTIFICATIONS + 5):
+        package = f.AccessPackageFactory(catalog=catalog, display_name=f"Package {n:02d}")
+        assignment = f.AssignmentFactory(policy=f.PolicyFactory(package=package), target=person)
+        f.RoleGrantFactory(assignment=assignment, resource_role=role)
+    client.force_login(admin)
+    body, _ = _get(client, f"/governance/people/{person.pk}/")
+    held = body[body.index('id="held"') : body.index('id="requests-title"')]
+    assert held.count("Package ") == JUSTIFICATIONS
+    assert "Package 00" in held
+    assert f"Package {JUSTIFICATIONS - 1:02d}" in held
+    assert "and 5 more" in held
+
+
+def test_a_token_that_does_not_fit_is_the_first_page(client, admin, catalog):
+    role = f.ResourceRoleFactory(resource__catalog=catalog)
+    f.RoleGrantFactory(resource_role=role, assignment__package__catalog=catalog)
+    client.force_login(admin)
+    first, _ = _get(client, f"/governance/resources/{role.resource_id}/")
+    for token in ("garbage", "azpbIm5vIl0", "", "%%%"):
+        again, _ = _get(client, f"/governance/resources/{role.resource_id}/?after={token}")
+        assert again.count("/governance/people/") == first.count("/governance/people/") == 1
+
+
+def test_the_holders_index_covers_what_justifies():
+    """The partial index grant_role_holders serves RoleGrant.objects.justifying_any only while
+    its condition is exactly the wanted states."""
+    index = next(i for i in m.RoleGrant._meta.indexes if i.name == "grant_role_holders")
+    assert index.condition is not None
+    assert dict(index.condition.children)["state__in"] == sorted(m.GrantState.WANTED)
