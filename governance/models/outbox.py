@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -34,5 +36,17 @@ class OutboundEmail(models.Model):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["sent_at", "next_attempt_at"], name="outbox_unsent")]
 
+    # Some rows are written with their kind and ids only, to be rendered when sent (an
+    # expiry tells 100,000 people at once): read alone, such a row renders itself in memory
+    # through this hook, which the notification service sets (the domain imports no service).
+    render_on_read: ClassVar[Callable[[OutboundEmail], None] | None] = None
+
     def __str__(self) -> str:
         return f"{self.kind} to {self.to_address}"
+
+    @classmethod
+    def from_db(cls, db: Any, field_names: Any, values: Any, **options: Any) -> OutboundEmail:
+        email = super().from_db(db, field_names, values, **options)
+        if cls.render_on_read is not None and email.__dict__.get("body_text") == "":
+            cls.render_on_read(email)
+        return email

@@ -11,10 +11,9 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from governance.audit import SYSTEM_LABEL, actor_label, build_event, log_action
+from governance.audit import actor_label, log_action
 from governance.errors import (
     DomainError,
     DuplicateRequest,
@@ -24,27 +23,24 @@ from governance.errors import (
     ValidationFailed,
 )
 from governance.ids import is_uuid
-from governance.machines import GRANT, apply_bulk
+from governance.machines import ASSIGNMENT
 from governance.models import (
     AccessPackage,
     Assignment,
     AssignmentRequest,
     AssignmentState,
-    AuditEvent,
     ExpiryReminder,
     ExtensionStage,
     RemovalReason,
     RequestAnswer,
     RequestState,
     RequestType,
-    RoleGrant,
     User,
 )
 from governance.models.identity import person_of
 from governance.permissions import Action, get_for
 from governance.services import callouts, notifications
-from governance.services.dispatch import wake_delivery
-from governance.services.grants import back_to_work, refresh_many
+from governance.services.endings import end_in_bulk, lock_endings
 from governance.services.lifecycle import approve_and_proceed, request_on, set_request_state, start_delivery
 from governance.services.locks import lock_for
 from governance.services.questions import AnswerSpec, check_answers, record_answers
@@ -53,7 +49,7 @@ from governance.services.requests import refuse_duplicate, validate_period
 from governance.services.separation import conflicts_of
 from governance.services.text import clean_text
 
-__all__ = ["reprocess_assignment", "reprocess_assignments"]
+__all__ = ["end_in_bulk", "reprocess_assignment", "reprocess_assignments"]
 
 
 def create_direct_assignments(
@@ -287,11 +283,10 @@ def expire_due_assignments(now: datetime | None = None, batch_size: int = EXPIRY
 
 def _expire_batch(now: datetime, batch_size: int, **only: Any) -> int:
     with transaction.atomic():
-        batch = list(
+        batch = lock_endings(
             Assignment.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("package", "target")
             .due_for_expiry(now)
-            .filter(**only)[:batch_size]
+            .filter(state__in=ASSIGNMENT.sources_of("expire"), **only)[:batch_size]
         )
         if not batch:
             return 0
@@ -302,83 +297,6 @@ def _expire_batch(now: datetime, batch_size: int, **only: Any) -> int:
 def days_left(end: datetime, now: datetime) -> int:
     """Whole days until ``end``, counting a part day as one (an end in 9 days 23 hours is 10)."""
     return max(1, math.ceil((end - now).total_seconds() / 86400))
-
-
-def end_in_bulk(
-    batch: list[Assignment], transition: str, reason: str, now: datetime, *, removal_reason: str
-) -> list[AssignmentRequest]:
-    """End a set of locked active assignments (``expire`` or ``remove``) through one
-    systemRemove request each, delivering from the start: their grants go to be revoked
-    (rule 7 is decided by the worker). Rows need ``package`` and ``target`` loaded.
-    Returns the removal requests."""
-    if not batch:
-        return []
-    ids = [a.pk for a in batch]
-    by_id = {a.pk: a for a in batch}
-
-    # Each end is a systemRemove request, delivering from the start.
-    removals = [
-        AssignmentRequest(
-            request_type=RequestType.SYSTEM_REMOVE,
-            package=a.package,
-            policy_id=a.policy_id,
-            assignment=a,
-            target=a.target,
-            requestor_label=SYSTEM_LABEL,
-            justification=reason,
-            removal_reason=removal_reason,
-        )
-        for a in batch
-    ]
-    events = [build_event(None, "request.submitted", request) for request in removals]
-    apply_bulk(removals, "start_delivery", None, now=now, events=events)
-    AssignmentRequest.objects.bulk_create(removals)
-    apply_bulk(batch, transition, None, now=now, changes={"ended_at": now}, events=events)
-
-    # Their grants go to be revoked, on behalf of the new request.
-    revoking = list(
-        RoleGrant.objects.select_for_update(of=("self",))
-        .filter(assignment_id__in=ids, state__in=GRANT.sources_of("revoke"))
-        .only("pk", "assignment_id", "state")
-    )
-    on_behalf = Subquery(
-        # The expiry just created: an assignment expires once, so it is its only
-        # systemRemove. No state filter: with one, PostgreSQL may AND the (state) index
-        # into every row's lookup, and an expiry of 100,000 made each batch slower.
-        AssignmentRequest.objects.filter(
-            assignment_id=OuterRef("assignment_id"),
-            request_type=RequestType.SYSTEM_REMOVE,
-        ).values("pk")[:1]
-    )
-    apply_bulk(
-        revoking,
-        "revoke",
-        None,
-        now=now,
-        changes={**back_to_work(now), "request_id": on_behalf},
-        describe=lambda grant: {
-            "object_repr": f"grant of {by_id[grant.assignment_id]}",
-            "catalog_id": by_id[grant.assignment_id].package.catalog_id,
-            "package_id": by_id[grant.assignment_id].package_id,
-        },
-        events=events,
-    )
-    AuditEvent.objects.bulk_create(events)
-
-    # A request still delivering one of these assignments is overtaken by its end.
-    ended = "expired" if transition == "expire" else "removed"
-    for overtaken in AssignmentRequest.objects.select_for_update(of=("self",)).filter(
-        assignment_id__in=ids, state=RequestState.DELIVERING, request_type__in=RequestType.ADDS
-    ):
-        overtaken.cancel_reason = f"The assignment {ended} before delivery completed."
-        overtaken.save(update_fields=["cancel_reason", "modified_at"])
-        set_request_state(overtaken, "supersede", None)
-
-    # Nothing to revoke (a package without roles): the removal is delivered at once.
-    refresh_many(batch)
-    if revoking:
-        wake_delivery()
-    return removals
 
 
 def send_expiry_reminders(now: datetime | None = None) -> int:

@@ -12,6 +12,7 @@ Every message is two templates: ``emails/<kind>.txt`` (first line: the subject) 
 
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
@@ -44,6 +45,7 @@ from governance.models import (
 )
 from governance.services import chat
 from governance.services.dispatch import wake_email_sender
+from governance.services.rows import insert_rows
 from governance.services.text import one_line
 
 LINK_SALT = "governance.approval-link"
@@ -108,6 +110,24 @@ def compose(
     ``save=False``, into an unsaved row for the caller to bulk-insert with :func:`post`)."""
     if not _reachable(recipient):
         return None
+    subject, body, html = render(kind, recipient, context)
+    email = OutboundEmail(
+        kind=kind,
+        recipient=recipient,
+        to_address=recipient.email,
+        subject=subject,
+        body_text=body,
+        body_html=html,
+        request=request,
+        assignment=assignment,
+    )
+    if save:
+        post([email])
+    return email
+
+
+def render(kind: str, recipient: User, context: dict[str, Any]) -> tuple[str, str, str]:
+    """``emails/<kind>.txt`` and ``emails/<kind>.html`` for ``recipient``: subject, text, HTML."""
     context = {
         "recipient": recipient,
         "site_url": settings.SITE_URL,
@@ -125,19 +145,7 @@ def compose(
         # One line whatever the names in it hold: a header with a line break is never sent.
         subject = one_line(first_line.removeprefix("Subject:"))[:300]
         html = render_to_string(f"emails/{kind}.html", {**context, "subject": subject})
-    email = OutboundEmail(
-        kind=kind,
-        recipient=recipient,
-        to_address=recipient.email,
-        subject=subject,
-        body_text=body.strip() + "\n",
-        body_html=html,
-        request=request,
-        assignment=assignment,
-    )
-    if save:
-        post([email])
-    return email
+    return subject, body.strip() + "\n", html
 
 
 def post(emails: Sequence[OutboundEmail]) -> None:
@@ -262,19 +270,75 @@ def requests_completed(requests: Iterable[AssignmentRequest]) -> None:
     """:func:`request_completed` for many requests at once (set-based delivery and expiry).
 
     A failure the requestor was already told about is not told again: reprocessing a
-    request that fails once more on the same resources sends nothing (issue 14)."""
+    request that fails once more on the same resources sends nothing (issue 14). An ended
+    access is told by a row holding only its kind and ids (:data:`RENDERED_WHEN_SENT`)."""
     requests = list(requests)
     # What the emails name (who gave the access, the answers): two queries for the batch,
     # not two per email (10,000 reprocessed requests settle in batches of hundreds).
     prefetch_related_objects(requests, "requestor", "answers")
     told = _failures_already_told(requests)
-    post(
-        [
-            email
-            for request in requests
-            if request.pk not in told and (email := request_completed(request, save=False)) is not None
-        ]
+    now, later = [], []
+    for request in requests:
+        if request.pk in told:
+            continue
+        if _kind_of(request) in RENDERED_WHEN_SENT:
+            later.append(request)
+        elif (email := request_completed(request, save=False)) is not None:
+            now.append(email)
+    post(now)
+    _post_unrendered(later)
+
+
+# "Your access ended" (expired, removed, removed by a review): an expiry of 100,000
+# assignments tells 100,000 people, and rendering two templates each would cost the
+# expiry most of its time. Its outbox row holds the kind and the ids only; the message is
+# rendered from them when it is sent (:func:`render_unrendered`, in bulk, by the sender),
+# or when a page or the sender first reads the row alone (:func:`_render_on_read`).
+RENDERED_WHEN_SENT = frozenset({"assignment_expired", "review_removed", "access_removed"})
+_UNRENDERED_COLUMNS = ("id", "kind", "recipient", "to_address", "subject", "body_text", "request", "assignment")
+
+
+def _post_unrendered(requests: Sequence[AssignmentRequest]) -> None:
+    reachable = [request for request in requests if _reachable(request.target)]
+    if not reachable:
+        return
+    insert_rows(
+        OutboundEmail,
+        _UNRENDERED_COLUMNS,
+        ((uuid.uuid4(), _kind_of(r), r.target_id, r.target.email, "", "", r.pk, r.assignment_id) for r in reachable),
     )
+    wake_email_sender()
+
+
+def is_unrendered(email: OutboundEmail) -> bool:
+    """A row holding only its kind and ids (a rendered text part always ends in a newline)."""
+    return not email.body_text
+
+
+def render_unrendered(emails: Sequence[OutboundEmail]) -> list[OutboundEmail]:
+    """Render rows written by :func:`_post_unrendered` (in memory; the caller saves them),
+    in one query for their requests, in each recipient's language and time zone. Returns
+    the rows that cannot be rendered any more (their request was deleted)."""
+    requests = AssignmentRequest.objects.select_related("package", "target", "assignment", "requestor").in_bulk(
+        {email.request_id for email in emails if email.request_id is not None}
+    )
+    lost = []
+    for email in emails:
+        request = requests.get(email.request_id) if email.request_id is not None else None
+        if request is None:
+            lost.append(email)
+            continue
+        email.subject, email.body_text, email.body_html = render(
+            email.kind, request.target, _completion_context(request)
+        )
+    return lost
+
+
+def _render_on_read(email: OutboundEmail) -> None:
+    render_unrendered([email])
+
+
+OutboundEmail.render_on_read = _render_on_read
 
 
 FAILURE_EMAIL = "request_delivery_failed"
@@ -324,10 +388,15 @@ def _kind_of(request: AssignmentRequest) -> str:
 def request_completed(request: AssignmentRequest, *, save: bool = True) -> OutboundEmail | None:
     """Delivered, partially delivered or failed: tell the person whose access it is."""
     kind = _kind_of(request)
+    context = _completion_context(request)
+    return compose(kind, request.target, context, request=request, assignment=request.assignment, save=save)
+
+
+def _completion_context(request: AssignmentRequest) -> dict[str, Any]:
     context = {**_request_context(request), "previous_end": getattr(request, "previous_end", None)}
     if request.assignment is not None:
         context["access_link"] = link("myaccess:access_detail", request.assignment.pk)
-    return compose(kind, request.target, context, request=request, assignment=request.assignment, save=save)
+    return context
 
 
 def _end_moved_later(request: AssignmentRequest) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -15,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from governance.models import OutboundEmail
+from governance.services import notifications
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,9 @@ def send_outbound_email(email_id: UUID, connection: Any = None) -> bool:
             return False
         if email.sent_at is not None:
             return True
+        if notifications.is_unrendered(email):
+            _give_up([email.pk])  # rendered when read: only its deleted request stops that
+            return False
         message = EmailMultiAlternatives(
             subject=email.subject,
             body=email.body_text,
@@ -51,7 +56,8 @@ def send_outbound_email(email_id: UUID, connection: Any = None) -> bool:
         email.sent_at = timezone.now()
         email.attempts += 1
         email.last_error = ""
-        email.save(update_fields=["sent_at", "attempts", "last_error"])
+        # A row rendered when read (notifications.RENDERED_WHEN_SENT) keeps what was sent.
+        email.save(update_fields=["sent_at", "attempts", "last_error", "subject", "body_text", "body_html"])
         return True
 
 
@@ -62,6 +68,29 @@ def unsent_due(now: datetime | None = None) -> list[UUID]:
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .order_by("created_at")
         .values_list("pk", flat=True)[:500]
+    )
+
+
+def render_batch(email_ids: list[UUID]) -> None:
+    """Render the batch's rows that hold only their kind and ids, in bulk, and store them
+    (rather than one by one as each is read). A row whose request is gone is given up."""
+    waiting = list(
+        OutboundEmail.objects.filter(pk__in=email_ids, body_text="", sent_at__isnull=True).defer(
+            "subject", "body_text", "body_html"
+        )
+    )
+    if not waiting:
+        return
+    lost = {email.pk for email in notifications.render_unrendered(waiting)}
+    rendered = [email for email in waiting if email.pk not in lost]
+    if rendered:
+        OutboundEmail.objects.bulk_update(rendered, ["subject", "body_text", "body_html"])
+    _give_up(lost)
+
+
+def _give_up(email_ids: Iterable[UUID]) -> None:
+    OutboundEmail.objects.filter(pk__in=list(email_ids)).update(
+        attempts=MAX_EMAIL_ATTEMPTS, last_error="Not sent: the request it was about was deleted."
     )
 
 
@@ -85,6 +114,7 @@ def send_due(max_seconds: float = 60.0) -> tuple[int, bool]:
         batch = unsent_due()
         if not batch:
             return sent, False
+        render_batch(batch)
         progressed = False
         connection = _open_connection()
         try:

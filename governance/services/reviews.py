@@ -20,7 +20,7 @@ from uuid import UUID
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, CharField, Count, F, Func, OuterRef, Q, Subquery, UUIDField, Value, When
+from django.db.models import Case, CharField, Count, F, Func, Q, UUIDField, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -30,14 +30,13 @@ from django.utils.translation import gettext_lazy, gettext_noop
 from governance.audit import actor_label, build_event, log_action
 from governance.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
 from governance.ids import is_uuid
-from governance.machines import REVIEW
+from governance.machines import ASSIGNMENT, REVIEW
 from governance.models import (
     AccessReviewDecision,
     AccessReviewInstance,
     ApplyResult,
     Assignment,
     AssignmentPolicy,
-    AssignmentRequest,
     AssignmentState,
     AuditEvent,
     ConnectedOrganizationState,
@@ -48,7 +47,6 @@ from governance.models import (
     InstanceState,
     PolicyReviewer,
     RemovalReason,
-    RequestType,
     ReviewDecision,
     ReviewerKind,
     ReviewLink,
@@ -61,7 +59,8 @@ from governance.models.policy import add_period
 from governance.permissions import Action, get_for, reviewable_decisions
 from governance.services import chat, dispatch, notifications
 from governance.services.approval_links import LinkExpired, LinkForSomeoneElse, LinkInvalid, LinkUsed, SignInRequired
-from governance.services.assignments import end_in_bulk
+from governance.services.endings import end_in_bulk, lock_endings
+from governance.services.rows import uuid_array
 from governance.services.text import clean_text
 
 BATCH = 5000
@@ -688,33 +687,47 @@ def _apply_batch(instance_id: UUID, now: datetime, report: ApplyReport) -> bool:
             return False
         deny = [r for r in rows if r.outcome(instance.expiration_behavior) == ReviewDecision.DENY]
         keep = [r.pk for r in rows if r.outcome(instance.expiration_behavior) != ReviewDecision.DENY]
-        ending = list(
-            Assignment.objects.select_for_update(of=("self",))
-            .select_related("package", "target")
-            .filter(pk__in=[r.assignment_id for r in deny], state__in=AssignmentState.ACTIVE)
+        ending = lock_endings(
+            Assignment.objects.select_for_update(of=("self",)).filter(
+                pk__in=[r.assignment_id for r in deny], state__in=ASSIGNMENT.sources_of("remove")
+            )
         )
-        removals = end_in_bulk(
+        removal_of = end_in_bulk(
             ending, "remove", notifications.REVIEW_REMOVAL_REASON, now, removal_reason=RemovalReason.REVIEW
         )
-        removal_of = {request.assignment_id: request.pk for request in removals}
         gone = [r.pk for r in deny if r.assignment_id not in removal_of]
         AccessReviewDecision.objects.filter(pk__in=keep).update(apply_result=ApplyResult.APPLIED, applied_at=now)
         AccessReviewDecision.objects.filter(pk__in=gone).update(apply_result=ApplyResult.NOT_FOUND, applied_at=now)
         removed = [r for r in deny if r.assignment_id in removal_of]
-        # The removal is the assignment's only systemRemove: an assignment ends once.
-        AccessReviewDecision.objects.filter(pk__in=[r.pk for r in removed]).update(
-            apply_result=ApplyResult.APPLIED,
-            applied_at=now,
-            removal_request_id=Subquery(
-                AssignmentRequest.objects.filter(
-                    assignment_id=OuterRef("assignment_id"), request_type=RequestType.SYSTEM_REMOVE
-                ).values("pk")[:1]
-            ),
-        )
+        _record_removals([(r.pk, removal_of[r.assignment_id]) for r in removed], now)
         report.removed += len(removed)
         report.kept += len(keep)
         report.already_ended += len(gone)
         return True
+
+
+def _record_removals(pairs: Sequence[tuple[UUID, UUID]], now: datetime) -> None:
+    """Mark decisions applied with the removal request each made: one UPDATE joining the
+    (decision, request) pairs on PostgreSQL (a subquery per row looked the request up through
+    the wrong index), a CASE elsewhere."""
+    if not pairs:
+        return
+    if connection.vendor != "postgresql":
+        AccessReviewDecision.objects.filter(pk__in=[pk for pk, _ in pairs]).update(
+            apply_result=ApplyResult.APPLIED,
+            applied_at=now,
+            removal_request_id=Case(
+                *(When(pk=pk, then=Value(request_id, output_field=UUIDField())) for pk, request_id in pairs)
+            ),
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE governance_accessreviewdecision AS d SET apply_result = %s, applied_at = %s,"
+            " removal_request_id = v.request_id FROM unnest(%s::uuid[], %s::uuid[]) AS v(decision_id, request_id)"
+            " WHERE d.id = v.decision_id",
+            [ApplyResult.APPLIED, now, uuid_array(pk for pk, _ in pairs), uuid_array(r for _, r in pairs)],
+        )
 
 
 def apply_now(actor: Any, instance_id: Any, now: datetime | None = None) -> None:
