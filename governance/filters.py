@@ -9,6 +9,7 @@ from uuid import UUID
 
 import django_filters as filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_filters.fields import ModelChoiceField
@@ -29,6 +30,7 @@ from governance.models import (
     RequestType,
     RoleGrant,
 )
+from governance.services.text import unstorable
 
 DATE = forms.DateInput(attrs={"type": "date"})
 # What a filter shows when it does not narrow anything (django-filter's default is "---------").
@@ -219,6 +221,9 @@ class PolicyChoiceField(ModelChoiceField):
 
     def to_python(self, value: Any) -> Any:
         if isinstance(value, str) and value.strip() and not is_uuid(value.strip()):
+            problem = unstorable(value)
+            if problem:  # PostgreSQL cannot even compare it: a form error, not a 500
+                raise ValidationError(f"A policy name cannot contain {problem}.", code="invalid")
             return value.strip()[:256]
         return super().to_python(value)
 

@@ -71,3 +71,13 @@ def test_a_policy_the_viewer_cannot_see_is_not_applied(catalog_owner, wiki, make
     assert page.status_code == 200
     assert "Elsewhere" not in content(page)
     assert client.get(f"{url}download/", {"policy": str(elsewhere.pk)}).status_code == 400
+
+
+@pytest.mark.parametrize("url", LISTS)
+def test_a_name_postgresql_cannot_compare_is_a_form_error(admin, wiki, url) -> None:
+    """A NUL in ?policy= reached the database as a name to match (500 on PostgreSQL)."""
+    client = signed_in(admin)
+    page = client.get(url, {"policy": "gu\x00est"})
+    assert page.status_code == 200
+    assert "A policy name cannot contain a NUL character." in content(page)
+    assert client.get(f"{url}download/", {"policy": "gu\x00est"}).status_code == 400
