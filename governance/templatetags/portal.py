@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from django import template
 from django.utils import formats, timezone, translation
 from django.utils.html import format_html
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 register = template.Library()
 
@@ -73,3 +74,26 @@ def when_text(value: datetime | None, empty: str = "—") -> str:
 def when_or(value: datetime | None, empty: str) -> str:
     """:func:`when`, or ``empty`` (a translated "From approval", say) when there is no time."""
     return when(value) if value is not None else empty
+
+
+# Reasons the services store in English with a number in them (an access review's
+# recommendation, DESIGN §6): shown in the reader's language. Fixed texts are msgids.
+_STORED_WITH_DAYS = {
+    re.compile(r"^Has not signed in for (\d+) days\.$"): lambda n: ngettext(
+        "Has not signed in for %(days)s day.", "Has not signed in for %(days)s days.", n
+    ),
+    re.compile(r"^Signed in within the last (\d+) days\.$"): lambda n: ngettext(
+        "Signed in within the last %(days)s day.", "Signed in within the last %(days)s days.", n
+    ),
+}
+
+
+@register.filter
+def stored_reason(value: str) -> str:
+    """A reason stored in English (a review's recommendation), in the active language."""
+    for pattern, message in _STORED_WITH_DAYS.items():
+        found = pattern.match(value or "")
+        if found:
+            days = int(found[1])
+            return message(days) % {"days": days}
+    return gettext(value) if value else ""

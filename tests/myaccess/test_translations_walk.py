@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 import pytest
 import time_machine
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from governance import models as m
-from governance.services import approvals, requests, reviews, separation
+from governance.errors import ValidationFailed
+from governance.services import approvals, requests, reviews, separation, text
+from governance.templatetags import portal as portal_tags
 from tests import factories as f
 from tests.myaccess.conftest import approval_link, content, path_of, signed_in
 
@@ -244,3 +246,45 @@ def test_a_link_opened_without_signing_in_speaks_its_owners_language(
     assert '<html lang="fr">' in page
     assert f"<h1>{requestor} demande Developer tools</h1>" in page
     assert f"{french(request.created_at)}</time>" in page
+
+
+def test_text_refusals_are_in_the_readers_language(
+    people: tuple[m.User, m.User], developer_tools: m.AccessPackage
+) -> None:
+    """The free-text checks (services/text.py) are what a person meets on the request form."""
+    requestor, _approver = people
+    de = signed_in(requestor)
+    page = content(de.post(reverse("myaccess:request_form", args=[developer_tools.pk]), {"justification": "a\x01b"}))
+    assert "Das Feld „Text“ darf außer Zeilenumbrüchen und Tabulatoren keine Steuerzeichen enthalten." in page
+    assert not m.AssignmentRequest.objects.filter(target=requestor).exists()
+    with translation.override("fr"), pytest.raises(ValidationFailed) as refused:
+        text.clean_text("a\x00b", "justification")
+    assert refused.value.message == "Le champ « justification » ne peut pas contenir un caractère NUL."
+    with translation.override("de"), pytest.raises(ValidationFailed) as too_long:
+        text.clean_text("x" * 4001, "justification")
+    assert too_long.value.message == "Das Feld „Begründung“ darf höchstens 4.000 Zeichen lang sein."
+    # English stays as it was.
+    with translation.override("en"), pytest.raises(ValidationFailed) as english:
+        text.clean_text("x" * 4001, "justification")
+    assert english.value.message == "The justification can be at most 4,000 characters."
+    with translation.override("en"), pytest.raises(ValidationFailed) as answer:
+        text.clean_name("", "questions", what="answer to “Which team?”")
+    assert answer.value.message == "A answer to “Which team?” is required."
+    with translation.override("de"), pytest.raises(ValidationFailed) as answer:
+        text.clean_name("", "questions", what="answer to “Which team?”")
+    assert answer.value.message == "Das Feld „Antwort auf „Which team?““ ist erforderlich."
+
+
+@pytest.mark.parametrize(
+    ("language", "stored", "shown"),
+    [
+        ("de", "Has not signed in for 30 days.", "Hat sich seit 30 Tagen nicht angemeldet."),
+        ("fr", "Has not signed in for 1 days.", "Ne s’est pas connecté depuis 1 jour."),
+        ("de", "Signed in within the last 30 days.", "Hat sich in den letzten 30 Tagen angemeldet."),
+        ("de", "The account is disabled.", "Das Konto ist deaktiviert."),
+        ("en", "Has not signed in for 30 days.", "Has not signed in for 30 days."),
+    ],
+)
+def test_a_stored_recommendation_reason_is_shown_in_the_readers_language(language: str, stored: str, shown: str):
+    with translation.override(language):
+        assert portal_tags.stored_reason(stored) == shown
