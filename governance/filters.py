@@ -12,6 +12,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django_filters.fields import ModelChoiceField
 
 from governance.ids import is_uuid
@@ -188,16 +190,60 @@ def scheduled_starts(requests: QuerySet[AssignmentRequest], query: str = "") -> 
     return rows.order_by("schedule_start")
 
 
+class FastSelect(forms.Select):
+    """Django's Select, markup for markup, without a template per option: Django renders each
+    option through one (~0.5 ms an option), and the list filters that offer every catalog,
+    package and policy the viewer may see spent most of a list page's time there (201
+    packages and 401 policies: 80 of the requests list's 146 ms)."""
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts = [format_html('<select name="{}"', widget["name"]), _attributes(widget["attrs"]), ">"]
+        for group_name, options, _index in widget["optgroups"]:
+            if group_name:
+                parts.append(format_html('\n  <optgroup label="{}">', group_name))
+            for option in options:
+                parts.append(
+                    format_html(
+                        '\n  <option value="{}"{}>{}</option>\n',
+                        str(option["value"]),
+                        _attributes(option["attrs"]),
+                        option["label"],
+                    )
+                )
+            if group_name:
+                parts.append("\n  </optgroup>")
+        parts.append("\n</select>")
+        return mark_safe("".join(str(part) for part in parts))  # nosec B308 B703 - every part is escaped above
+
+
+def _attributes(attrs: dict[str, Any]) -> str:
+    """Django's widgets/attrs.html: True is a bare name, False is left out."""
+    return "".join(
+        format_html(" {}", key) if val is True else format_html(' {}="{}"', key, str(val))
+        for key, val in attrs.items()
+        if val is not False
+    )
+
+
 class PlaceFilter(filters.FilterSet):
     """Across packages: the catalog and the access package a row belongs to. The views
     offer only what the person may see (``places``); the choices narrow to the chosen
     catalog, so a tenant's 20,000 packages are not one list."""
 
     catalog = filters.ModelChoiceFilter(
-        label="Catalog", field_name="package__catalog", queryset=Catalog.objects.all(), empty_label=ANY
+        label="Catalog",
+        field_name="package__catalog",
+        queryset=Catalog.objects.all(),
+        empty_label=ANY,
+        widget=FastSelect,
     )
     package = filters.ModelChoiceFilter(
-        label="Access package", field_name="package", queryset=AccessPackage.objects.all(), empty_label=ANY
+        label="Access package",
+        field_name="package",
+        queryset=AccessPackage.objects.all(),
+        empty_label=ANY,
+        widget=FastSelect,
     )
 
     def offer_places(self, catalogs: QuerySet[Catalog], packages: QuerySet[AccessPackage]) -> None:
@@ -239,6 +285,7 @@ class PolicyFilter(filters.ModelChoiceFilter):
         kwargs.setdefault("field_name", "policy")
         kwargs.setdefault("queryset", AssignmentPolicy.objects.none())
         kwargs.setdefault("empty_label", ANY)
+        kwargs.setdefault("widget", FastSelect)
         super().__init__(**kwargs)
 
     def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
