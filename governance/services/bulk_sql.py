@@ -27,6 +27,7 @@ from django.utils import timezone
 from governance.audit import actor_label
 from governance.models import AuditEvent
 from governance.models.identity import person_of
+from governance.services.rows import AUDIT_COLUMNS
 
 
 def on_postgresql() -> bool:
@@ -189,18 +190,8 @@ def update_by_pk(model: type[models.Model], pks: Sequence[Any], values: Mapping[
 
 # --- audit rows ------------------------------------------------------------------------
 
-AUDIT_FIELDS = (
-    "created_at",
-    "actor",
-    "actor_label",
-    "action",
-    "object_type",
-    "object_id",
-    "object_repr",
-    "catalog_id",
-    "package_id",
-    "data",
-)
+# An audit row's columns are rows.AUDIT_COLUMNS (the COPY path's), led by its moment.
+AUDIT_FIELDS = ("created_at", *AUDIT_COLUMNS)
 
 
 def audit_row(

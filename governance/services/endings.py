@@ -38,10 +38,11 @@ from governance.models import (
     RequestType,
     RoleGrant,
 )
+from governance.services.bulk_sql import array
 from governance.services.dispatch import wake_delivery
 from governance.services.grants import back_to_work, complete_requests
 from governance.services.lifecycle import set_request_state
-from governance.services.rows import insert_events, insert_rows, system_event, uuid_array
+from governance.services.rows import insert_events, insert_rows, system_event
 
 # What a batch reads of each assignment: its state, ids, and the names its audit rows show.
 ENDING_FIELDS = (
@@ -282,8 +283,8 @@ def _revoke(revoking: Sequence[tuple[UUID, UUID, str]], removal_of: dict[UUID, U
                 target,
                 now,
                 now,
-                uuid_array(grants),
-                uuid_array(removal_of[a] for a in owners),
+                array(grants),
+                array(removal_of[a] for a in owners),
                 "{" + ",".join(sorted(sources)) + "}",
             ],
         )

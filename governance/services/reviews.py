@@ -59,8 +59,8 @@ from governance.models.policy import add_period
 from governance.permissions import Action, get_for, reviewable_decisions
 from governance.services import chat, dispatch, notifications
 from governance.services.approval_links import LinkExpired, LinkForSomeoneElse, LinkInvalid, LinkUsed, SignInRequired
+from governance.services.bulk_sql import array
 from governance.services.endings import end_in_bulk, lock_endings
-from governance.services.rows import uuid_array
 from governance.services.text import clean_text
 
 BATCH = 5000
@@ -726,7 +726,7 @@ def _record_removals(pairs: Sequence[tuple[UUID, UUID]], now: datetime) -> None:
             "UPDATE governance_accessreviewdecision AS d SET apply_result = %s, applied_at = %s,"
             " removal_request_id = v.request_id FROM unnest(%s::uuid[], %s::uuid[]) AS v(decision_id, request_id)"
             " WHERE d.id = v.decision_id",
-            [ApplyResult.APPLIED, now, uuid_array(pk for pk, _ in pairs), uuid_array(r for _, r in pairs)],
+            [ApplyResult.APPLIED, now, array(pk for pk, _ in pairs), array(r for _, r in pairs)],
         )
 
 

@@ -71,12 +71,6 @@ def insert_rows(
     return len(prepared)
 
 
-def uuid_array(ids: Iterable[Any]) -> str:
-    """A PostgreSQL array literal of UUIDs, bound as ONE parameter (``%s::uuid[]``): quoting
-    a list element by element costs more than the statement it feeds."""
-    return "{" + ",".join(str(pk) for pk in ids) + "}"
-
-
 AUDIT_COLUMNS = (
     "actor",
     "actor_label",
