@@ -85,22 +85,34 @@ def _history_text(event: AuditEvent) -> tuple[str, str]:
     data: dict[str, Any] = event.data or {}
     stage = data.get("stage")
     start = data.get("start", "")[:16].replace("T", " ")
+    extension = data.get("extension", "")
+    waits = ", ".join(data.get("extensions") or [extension])
+    delivered = (_("Delivered"), "")
+    partly = (_("Partially delivered"), _("Some resources could not be set up."))
+    failed = (_("Delivery failed"), _("The resources could not be set up."))
+    approved = (_("Approved (stage %(stage)s) by {who}") % {"stage": stage}, data.get("justification", ""))
     texts = {
         "request.submitted": (_("Submitted by {who}"), ""),
         "request.stage_started": (_("Sent to approvers (stage %(stage)s)") % {"stage": stage}, ""),
-        "request.stage_approved": (
-            _("Approved (stage %(stage)s) by {who}") % {"stage": stage},
-            data.get("justification", ""),
-        ),
+        "request.stage_approved": approved,
+        "request.advance_stage": approved,
         "request.stage_denied": (
             _("Denied (stage %(stage)s) by {who}") % {"stage": stage},
             data.get("justification", ""),
         ),
+        "request.approvers_reminded": (_("Approvers reminded (stage %(stage)s)") % {"stage": stage}, ""),
         "request.schedule": (_("Scheduled"), _("Access starts on %(start)s") % {"start": start}),
+        "request.await_extension": (_("Waiting for %(names)s") % {"names": waits}, ""),
+        "request.extension_continued": (_("%(name)s answered: the request goes on") % {"name": extension}, ""),
+        "request.deny_by_extension": (_("Denied by %(name)s") % {"name": extension}, ""),
         "request.start_delivery": (_("Delivery started"), ""),
-        "request.delivered": (_("Delivered"), ""),
-        "request.partiallyDelivered": (_("Partially delivered"), _("Some resources could not be set up.")),
-        "request.deliveryFailed": (_("Delivery failed"), _("The resources could not be set up.")),
+        # Settled in bulk as "request.<state>", one by one as "request.<transition>".
+        "request.delivered": delivered,
+        "request.deliver": delivered,
+        "request.partiallyDelivered": partly,
+        "request.deliver_partially": partly,
+        "request.deliveryFailed": failed,
+        "request.fail_delivery": failed,
         "request.deny": (_("Denied"), ""),
         "request.cancel_by_requestor": (_("Canceled by {who}"), ""),
         "request.cancel_by_admin": (_("Canceled by {who}"), ""),
@@ -108,7 +120,8 @@ def _history_text(event: AuditEvent) -> tuple[str, str]:
         "request.reprocess": (_("Reprocessed by {who}"), _("Delivery of what failed is tried again.")),
         "request.supersede": (_("Canceled"), _("The access ended before delivery completed.")),
     }
-    return texts.get(event.action, (event.action.removeprefix("request.").replace("_", " ").capitalize(), ""))
+    # An action this page has no words for yet is still shown, in the reader's language.
+    return texts.get(event.action, (_("Changed by {who}"), ""))
 
 
 def history_of(request: AssignmentRequest) -> list[HistoryEntry]:

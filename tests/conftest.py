@@ -175,6 +175,17 @@ def _flush_by_delete() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _language_of_the_test() -> Iterator[None]:
+    """A page opened by a German user leaves German active in this thread (LocaleMiddleware
+    activates, nothing deactivates): each test starts in the default language again."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

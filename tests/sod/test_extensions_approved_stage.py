@@ -107,6 +107,20 @@ class TestPausedBeforeDelivery:
         # The requestor was told "approved" once, not again when it went on.
         assert m.OutboundEmail.objects.filter(kind="request_approved", request=paused).count() == 1
 
+    def test_the_requestors_history_says_what_it_waited_for_in_their_language(self, paused, requestor, deliver) -> None:
+        assert resume(call_of(paused)).status_code == 204
+        deliver()
+        page = content(signed_in(requestor).get(f"/myaccess/requests/{paused.pk}/"))
+        for step in ("Waiting for Ticketing", "Ticketing answered: the request goes on", "Delivered"):
+            assert f"<strong>{step}</strong>" in page
+        assert "Await extension" not in page
+        assert "Extension continued" not in page
+        requestor.preferred_language = "de"
+        requestor.save(update_fields=["preferred_language"])
+        german = content(signed_in(requestor).get(f"/myaccess/requests/{paused.pk}/"))
+        for step in ("Wartet auf Ticketing", "Ticketing hat geantwortet: Der Antrag geht weiter", "Bereitgestellt"):
+            assert f"<strong>{step}</strong>" in german
+
     def test_a_late_answer_within_the_deadline_is_taken(self, paused, deliver) -> None:
         with time_machine.travel(timezone.now() + timedelta(minutes=29)):
             assert extensions.time_out_calls() == 0
