@@ -346,9 +346,11 @@ def snapshot() -> dict[str, int]:
     }
 
 
-# Shared fixtures of their own modules: a real worker process, a real browser, a real slapd,
-# a real SCIM server and a webhook receiver.
+# Shared fixtures of their own modules: the test database (PostgreSQL: a copy of one migrated
+# template), a real worker process, a real browser, a real slapd, a real SCIM server and a
+# webhook receiver.
 from tests.browser import browser, page  # noqa: E402, F401
+from tests.databases import django_db_setup  # noqa: E402, F401
 from tests.ldap_server import slapd, slapd_server  # noqa: E402, F401
 from tests.plugins import example_plugin, example_plugin_site  # noqa: E402, F401
 from tests.targets import (  # noqa: E402, F401
