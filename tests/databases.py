@@ -10,11 +10,13 @@ copy. The digest covers the migration files, so a changed migration builds a new
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 TEMPLATE_MARK = "_tpl"
@@ -43,8 +45,6 @@ def template_name() -> str:
 
 def _admin(connection: Any) -> Any:
     """An autocommit connection to the server's maintenance database."""
-    import psycopg
-
     s = connection.settings_dict
     return psycopg.connect(
         host=s["HOST"] or "127.0.0.1",
@@ -93,7 +93,8 @@ def ensure_template(connection: Any, verbosity: int = 0) -> str:
                     "SELECT datname FROM pg_database WHERE starts_with(datname, %s) AND datname <> %s", [prefix, name]
                 ).fetchall()
                 for (old,) in stale:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
+                    with contextlib.suppress(psycopg.errors.ObjectInUse):  # another run's: left alone
+                        admin.execute(f'DROP DATABASE IF EXISTS "{old}"')
                 _build_template(connection, name, verbosity)
         finally:
             admin.execute("SELECT pg_advisory_unlock(hashtext(%s))", [prefix])
@@ -101,10 +102,11 @@ def ensure_template(connection: Any, verbosity: int = 0) -> str:
 
 
 def copy_of_template(connection: Any, target: str, verbosity: int = 0) -> None:
-    """``target`` as a fresh copy of the template (replacing any database of that name)."""
+    """``target`` as a fresh copy of the template, replacing what a finished run left of that
+    name; a database another session is using is not taken from it (that is an error here)."""
     template = ensure_template(connection, verbosity)
     with _admin(connection) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        admin.execute(f'DROP DATABASE IF EXISTS "{target}"')
         admin.execute(f'CREATE DATABASE "{target}" TEMPLATE "{template}"')
 
 
