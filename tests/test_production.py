@@ -33,6 +33,7 @@ from django.db import connection
 
 from tests.api.conftest import EM
 from tests.conftest import need
+from tests.databases import copy_of_template
 from tests.ldap_server import free_port
 from tests.workers import redis_answers, redis_url, wait_for
 
@@ -85,9 +86,9 @@ def production_database() -> Iterator[str]:
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    drop()
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    # A copy of the suite's migrated template (tests/databases.py), not a second migration of
+    # the same files: `migrate --noinput` below still runs, as README "Installing it" says.
+    copy_of_template(connection, name)
     auth = user + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
     try:
         yield f"postgres://{auth}@{host}:{port}/{name}"
