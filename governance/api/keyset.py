@@ -26,13 +26,13 @@ from django.db.models.fields.tuple_lookups import (
 )
 
 
-def ordering(queryset: QuerySet[Any]) -> list[str] | None:
+def ordering(queryset: QuerySet[Any], *, related: bool = False) -> list[str] | None:
     """The queryset's order as ``[-]field`` names ending with the primary key, when keyset
-    paging can follow it; else None."""
+    paging can follow it; else None. The API's collections page by their own columns only;
+    the portal's lists (``related``) also by columns of rows they must point to
+    (``target__display_name``)."""
     names = list(queryset.query.order_by or queryset.model._meta.ordering)
-    # The API's collections page by their own columns only; the portal's lists name
-    # related ones (views/listing.py's keyset_paginate).
-    if not names or not all(isinstance(n, str) and "__" not in n for n in names):
+    if not names or not all(isinstance(n, str) and (related or "__" not in n) for n in names):
         return None
     fields = [_field(queryset, n.lstrip("-")) for n in names]
     if any(f is None or f.null for f in fields):
