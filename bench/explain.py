@@ -125,6 +125,9 @@ def bench_explain(
     from bench.generate import ADMIN
     from bench.scale import timed
     from governance import models as m
+    from governance.api import keyset
+    from governance.views.listing import PER_PAGE
+    from governance.views.people import HOLDERS_ORDER
 
     admin = m.User.objects.get(username=ADMIN)
     client = Client()
@@ -207,6 +210,13 @@ def bench_explain(
                 f"resource page with {holders:,} holders, second page (keyset)",
                 f"/governance/resources/{resource.pk}/?{html.unescape(after.group(1))}",
             )
+        # The last page, as the Next link before it leads there.
+        held = holders_of(resource_role__resource=resource).order_by(*HOLDERS_ORDER)
+        before_last = held[max(holders - PER_PAGE, 1) - 1]
+        results["resource_10000_last"] = measure(
+            f"resource page with {holders:,} holders, last page (keyset)",
+            f"/governance/resources/{resource.pk}/?after={keyset.encode(before_last, list(HOLDERS_ORDER))}",
+        )
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results
 
@@ -216,7 +226,8 @@ def explain_rows(r: dict[str, Any] | None) -> list[str]:
     rows: list[str] = []
     if not r:
         return rows
-    for key in ("person", "busy_person", "resource", "resource_10000", "resource_10000_next", "assignments_list"):
+    keys = ("person", "busy_person", "resource", "resource_10000", "resource_10000_next", "resource_10000_last")
+    for key in (*keys, "assignments_list"):
         page = r.get(key)
         if not page:
             continue

@@ -438,6 +438,22 @@ def _deep_rows(d: dict[str, Any] | None) -> list[str]:
         f"| API assignments, the same deep page by offset (old token, for comparison) | p50 {r['p50_ms']} ms "
         f"| — | first page p50 {first['p50_ms']} ms | {r['ratio_to_first']}x | — |"
     )
+    for name, figures in d.get("lists", {}).items():
+        first = figures["first"]
+        for key, label in (("deep_keyset", f"Next to row {figures['deep_at']:,}"), ("last_keyset", "the last page")):
+            r = figures[key]
+            ok = r["p95_ms"] < d["target_p95_ms"] and r["ratio_to_first"] < 1.5
+            rows.append(
+                f"| {name} list, {label} of {figures['rows']:,} (keyset) | p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms "
+                f"| same as the first page; p95 < {d['target_p95_ms']:.0f} ms "
+                f"| first page p50 {first['p50_ms']} ms, p95 {first['p95_ms']} ms | {r['ratio_to_first']}x "
+                f"| {_met(ok)} |"
+            )
+        r = figures["deep_offset"]
+        rows.append(
+            f"| {name} list, the same deep page by ?page= alone (offset, for comparison) | p50 {r['p50_ms']} ms "
+            f"| — | first page p50 {first['p50_ms']} ms | {r['ratio_to_first']}x | — |"
+        )
     return rows
 
 
