@@ -127,7 +127,7 @@ def bench_explain(
     from governance import models as m
     from governance.api import keyset
     from governance.views.listing import PER_PAGE
-    from governance.views.people import HOLDERS_ORDER
+    from governance.views.people import holders_order
 
     admin = m.User.objects.get(username=ADMIN)
     client = Client()
@@ -217,11 +217,12 @@ def bench_explain(
                 f"/governance/resources/{resource.pk}/?{html.unescape(after.group(1))}",
             )
         # The last page, as the Next link before it leads there.
-        held = holders_of(resource_role__resource=resource).order_by(*HOLDERS_ORDER)
+        order = list(holders_order(list(resource.roles.values_list("pk", flat=True))))
+        held = holders_of(resource_role__resource=resource).order_by(*order)
         before_last = held[max(holders - PER_PAGE, 1) - 1]
         results["resource_10000_last"] = measure(
             f"resource page with {holders:,} holders, last page (keyset)",
-            f"/governance/resources/{resource.pk}/?after={keyset.encode(before_last, list(HOLDERS_ORDER))}",
+            f"/governance/resources/{resource.pk}/?after={keyset.encode(before_last, order)}",
         )
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results

@@ -144,5 +144,24 @@ def test_a_deep_page_of_holders_is_one_range_of_the_holders_index(client, admin,
     plan = _plan(page)
     scan = plan[plan.index("grant_role_holders") :]
     condition = scan[scan.index("Index Cond:") :].splitlines()[0]
-    assert "subject_id" in condition, plan
-    assert "ROW(" in condition, plan
+    # The role's equality, then the key's row value from the person on: where the scan starts.
+    assert "resource_role_id = " in condition, plan
+    assert "ROW(subject_id, id) > ROW(" in condition, plan
+
+
+def test_a_resource_with_two_roles_pages_through_both(client, admin, catalog):
+    """With more than one role the key leads with the role: every holder of each role once."""
+    first = f.ResourceRoleFactory(resource__catalog=catalog, display_name="Readers")
+    second = f.ResourceRoleFactory(resource=first.resource, display_name="Writers", origin_id="writers")
+    policy = f.PolicyFactory(package=f.AccessPackageFactory(catalog=catalog))
+    people = f.UserFactory.create_batch(PER_PAGE // 2 + 5)
+    for person in people:
+        assignment = f.AssignmentFactory(policy=policy, target=person)
+        f.RoleGrantFactory(assignment=assignment, resource_role=first)
+        f.RoleGrantFactory(assignment=assignment, resource_role=second)
+    client.force_login(admin)
+    links = re.compile(r'href="/governance/people/([0-9a-f-]{36})/"')
+    seen, counts = _walk(client, f"/governance/resources/{first.resource_id}/", links)
+    assert sorted(seen) == sorted(str(p.pk) for p in people for _ in (first, second))
+    assert len(counts) == 2
+    assert counts[0] == counts[1]
