@@ -125,6 +125,9 @@ def bench_explain(
     from bench.generate import ADMIN
     from bench.scale import timed
     from governance import models as m
+    from governance.api import keyset
+    from governance.views.listing import PER_PAGE
+    from governance.views.people import holders_order
 
     admin = m.User.objects.get(username=ADMIN)
     client = Client()
@@ -149,9 +152,11 @@ def bench_explain(
     assert person_id is not None, "generate the data set first"
     assert resource_id is not None, "generate the data set first"
 
-    def measure(label: str, url: str, few_rows_url: str | None = None, **facts: Any) -> dict[str, Any]:
+    def measure(
+        label: str, url: str, few_rows_url: str | None = None, headers: dict[str, str] | None = None, **facts: Any
+    ) -> dict[str, Any]:
         def call() -> None:
-            response = client.get(url)
+            response = client.get(url, headers=headers)
             assert response.status_code == 200, (url, response.status_code)
 
         figures = timed(call, runs, warmup)
@@ -168,8 +173,12 @@ def bench_explain(
     results: dict[str, Any] = {}
     started = time.perf_counter()
     # A page DESIGN §8 already measures, timed in the same minute: how loaded the machine is.
+    # Its table as the pager's htmx link loads it: the whole page also renders the filter's
+    # selects of every package and policy (seconds at full size), which is not paging.
     results["assignments_list"] = measure(
-        "for comparison: the assignments list, first page", "/governance/assignments/"
+        "for comparison: the assignments list's table, first page (htmx)",
+        "/governance/assignments/",
+        headers={"HX-Request": "true"},
     )
     with _rolled_back():
         tiny_resource, tiny_person = _tiny()
@@ -207,6 +216,14 @@ def bench_explain(
                 f"resource page with {holders:,} holders, second page (keyset)",
                 f"/governance/resources/{resource.pk}/?{html.unescape(after.group(1))}",
             )
+        # The last page, as the Next link before it leads there.
+        order = list(holders_order(list(resource.roles.values_list("pk", flat=True))))
+        held = holders_of(resource_role__resource=resource).order_by(*order)
+        before_last = held[max(holders - PER_PAGE, 1) - 1]
+        results["resource_10000_last"] = measure(
+            f"resource page with {holders:,} holders, last page (keyset)",
+            f"/governance/resources/{resource.pk}/?after={keyset.encode(before_last, order)}",
+        )
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results
 
@@ -216,7 +233,8 @@ def explain_rows(r: dict[str, Any] | None) -> list[str]:
     rows: list[str] = []
     if not r:
         return rows
-    for key in ("person", "busy_person", "resource", "resource_10000", "resource_10000_next", "assignments_list"):
+    keys = ("person", "busy_person", "resource", "resource_10000", "resource_10000_next", "resource_10000_last")
+    for key in (*keys, "assignments_list"):
         page = r.get(key)
         if not page:
             continue

@@ -296,8 +296,77 @@ def bench_deep_pages(runs: int = 30, warmup: int = 3, top: int = 100) -> dict[st
         results["target_p95_ms"] = 50.0
     finally:
         m.ApiClient.objects.filter(pk=token.client.pk).delete()
+    results["lists"] = bench_deep_list_pages(runs, warmup)
     print(f"  deep_pages: {json.dumps(results)}", flush=True)
     return results
+
+
+# The admin portal's lists at page 10,000 (rows 499,951-500,000) and at their last page: each
+# as its Next link reaches it (the key of the row before, views/listing.py), and page 10,000
+# by number alone (?page=10000: an offset, what every page cost before keyset paging). Each as
+# the pager's link loads it: an htmx swap of the table (the filter form above it is not
+# rendered again, so the figure is the page of rows).
+DEEP_LIST_PAGE = 10_000
+
+
+def bench_deep_list_pages(runs: int, warmup: int) -> dict[str, Any]:
+    from django.test import Client
+
+    from bench.generate import ADMIN
+    from governance import models as m
+
+    client = Client()
+    client.force_login(m.User.objects.get(username=ADMIN))
+    # The list, its query string, its rows (the admin sees every catalog).
+    lists = {
+        "assignments": ("/governance/assignments/", "status=all", m.Assignment.objects.all()),
+        "requests": ("/governance/requests/", "", m.AssignmentRequest.objects.all()),
+    }
+    results: dict[str, Any] = {}
+    for name, (path, query, rows) in lists.items():
+        results[name] = _deep_list(client, path, query, rows, runs, warmup)
+        print(f"  deep list {name}: {json.dumps(results[name])}", flush=True)
+    return results
+
+
+def _deep_list(client: Any, path: str, query: str, rows: Any, runs: int, warmup: int) -> dict[str, Any]:
+    from governance.api import keyset
+    from governance.views.listing import PER_PAGE
+
+    order = ["-created_at", "-pk"]  # the lists' order unless sorted
+    total = rows.count()
+    ordered = rows.order_by(*order).only("pk", "created_at")
+    deep = (DEEP_LIST_PAGE - 1) * PER_PAGE
+    if deep >= total:  # the small data set: half way
+        deep = total // 2 // PER_PAGE * PER_PAGE
+    last = max(total - PER_PAGE, 1)
+
+    def url(extra: str) -> str:
+        return f"{path}?{'&'.join(part for part in (query, extra) if part)}"
+
+    def call(address: str) -> Callable[[], Any]:
+        def get() -> Any:
+            response = client.get(address, HTTP_HX_REQUEST="true")
+            assert response.status_code == 200, (address, response.status_code)
+            assert response.content.startswith(b'<div id="results">'), address  # the table alone
+            return response
+
+        return get
+
+    pages = {
+        "first": url(""),
+        "deep_keyset": url(f"page={deep // PER_PAGE + 1}&after={keyset.encode(ordered[deep - 1], order)}"),
+        "last_keyset": url(f"page={last // PER_PAGE + 1}&after={keyset.encode(ordered[last - 1], order)}"),
+        "deep_offset": url(f"page={deep // PER_PAGE + 1}"),
+    }
+    figures: dict[str, Any] = {"rows": total, "deep_at": deep, "last_at": last}
+    for page, address in pages.items():
+        slow = page == "deep_offset"  # seconds a page: a few runs tell it
+        figures[page] = {**timed(call(address), 3 if slow else runs, 1 if slow else warmup), "url": address}
+    first = figures["first"]["p50_ms"]
+    for page in ("deep_keyset", "last_keyset", "deep_offset"):
+        figures[page]["ratio_to_first"] = round(figures[page]["p50_ms"] / max(first, 0.01), 2)
+    return figures
 
 
 # --- The CSV download through the real server ------------------------------------------------

@@ -16,16 +16,23 @@ import uuid
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db.models import Field, Q, QuerySet
+from django.db.models import F, Field, Lookup, Q, QuerySet
+from django.db.models.fields.tuple_lookups import (
+    Tuple,
+    TupleGreaterThan,
+    TupleGreaterThanOrEqual,
+    TupleLessThan,
+    TupleLessThanOrEqual,
+)
 
 
-def ordering(queryset: QuerySet[Any]) -> list[str] | None:
+def ordering(queryset: QuerySet[Any], *, related: bool = False) -> list[str] | None:
     """The queryset's order as ``[-]field`` names ending with the primary key, when keyset
-    paging can follow it; else None."""
+    paging can follow it; else None. The API's collections page by their own columns only;
+    the portal's lists (``related``) also by columns of rows they must point to
+    (``target__display_name``)."""
     names = list(queryset.query.order_by or queryset.model._meta.ordering)
-    # The API's collections page by their own columns only; the portal's lists name
-    # related ones (views/listing.py's keyset_paginate).
-    if not names or not all(isinstance(n, str) and "__" not in n for n in names):
+    if not names or not all(isinstance(n, str) and (related or "__" not in n) for n in names):
         return None
     fields = [_field(queryset, n.lstrip("-")) for n in names]
     if any(f is None or f.null for f in fields):
@@ -100,12 +107,36 @@ def decode(payload: str, queryset: QuerySet[Any], order: list[str]) -> list[Any]
 
 
 def after(queryset: QuerySet[Any], order: list[str], values: list[Any]) -> QuerySet[Any]:
-    """Rows that come after ``values`` in ``order``: (a > x) or (a = x and b > y) or ..."""
+    """Rows that come after ``values`` in ``order``, written so that an index on the order's
+    columns reads them as one range (the first page and the last cost the same):
+
+    - keys that all run one way: one row-value comparison, ``(a, b, id) > (x, y, z)``;
+    - otherwise (``-created_at, id``): the leading keys that run one way bound the range,
+      ``created_at <= x``, and the exact condition ``(a < x) or (a = x and id > z)`` drops
+      the few rows of that bound that came before."""
+    columns = [name.lstrip("-") for name in order]
+    descending = [name.startswith("-") for name in order]
+    run = next((i for i, d in enumerate(descending) if d != descending[0]), len(order))
+    if run == len(order):
+        return queryset.filter(_compare(columns, values, descending[0], strict=True)).order_by(*order)
     condition = Q()
-    for i, name in enumerate(order):
-        column = name.lstrip("-")
-        step = Q(**{f"{column}__{'lt' if name.startswith('-') else 'gt'}": values[i]})
-        for previous, value in zip(order[:i], values[:i], strict=True):
-            step &= Q(**{previous.lstrip("-"): value})
+    for i, column in enumerate(columns):
+        step = Q(**{f"{column}__{'lt' if descending[i] else 'gt'}": values[i]})
+        for previous, value in zip(columns[:i], values[:i], strict=True):
+            step &= Q(**{previous: value})
         condition |= step
-    return queryset.filter(condition).order_by(*order)
+    bound = _compare(columns[:run], values[:run], descending[0], strict=False)
+    return queryset.filter(bound).filter(condition).order_by(*order)
+
+
+def _compare(columns: list[str], values: list[Any], descending: bool, *, strict: bool) -> Q | Lookup[Any]:
+    """``(a, b) > (x, y)`` (``<`` descending; ``>=``, ``<=`` unless strict) as one row-value
+    comparison; on a database without them (SQLite) Django spells it out."""
+    if len(columns) == 1:
+        lookup = ("lt" if descending else "gt") + ("" if strict else "e")
+        return Q(**{f"{columns[0]}__{lookup}": values[0]})
+    if descending:
+        compare: type[Lookup[Any]] = TupleLessThan if strict else TupleLessThanOrEqual
+    else:
+        compare = TupleGreaterThan if strict else TupleGreaterThanOrEqual
+    return compare(Tuple(*(F(column) for column in columns)), list(values))

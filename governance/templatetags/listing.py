@@ -8,6 +8,8 @@ from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
+from governance.views.listing import AFTER, BEFORE
+
 register = template.Library()
 
 # Where an audit event's object lives in the portal, by its model name.
@@ -55,7 +57,8 @@ def sort_header(context: dict[str, Any], key: str, label: str) -> str:
         params["sort"], state = key, "descending"
     else:
         params["sort"], state = key, "none"
-    params.pop("page", None)
+    for key in ("page", AFTER, BEFORE):
+        params.pop(key, None)
     link = _swap_link(
         f"?{params.urlencode()}",
         format_html('{}<span class="sort-icon" aria-hidden="true">{}</span>', label, SORT_ICONS[state]),
@@ -64,9 +67,15 @@ def sort_header(context: dict[str, Any], key: str, label: str) -> str:
 
 
 @register.simple_tag(takes_context=True)
-def page_link(context: dict[str, Any], number: int, label: str) -> str:
+def page_link(context: dict[str, Any], number: int, label: str, token: str = "", param: str = "") -> str:
+    """A pager link to page ``number``; with a ``token``, the page ``param`` (after or
+    before) that row's key (views/listing.py's paginate)."""
     params = context["request"].GET.copy()
+    for key in (AFTER, BEFORE):
+        params.pop(key, None)
     params["page"] = str(number)
+    if token:
+        params[param] = token
     return _swap_link(f"?{params.urlencode()}", label)
 
 

@@ -34,17 +34,25 @@ class Page(Generic[T]):
     ``page_count`` is known only where the list was counted: a person's own requests or
     approvals are few, so My Access says "Page 2 of 3". The admin portal's lists are not
     counted (a count of a million rows on every page view costs more than showing them),
-    so their pager knows only whether a next page exists."""
+    so their pager knows only whether a next page exists.
+
+    Where the list's order allows it, Next and Previous carry the key of the page's last and
+    first rows (``next_token``, ``previous_token``): the page after (before) a key is an
+    index range, so page 10,000 costs what the first does (DESIGN §8). ``number`` still
+    names the page (rows 499,951 to 500,000)."""
 
     rows: list[T]
     number: int
     per_page: int
     has_next: bool
     page_count: int | None = None
+    next_token: str = ""
+    previous_token: str = ""
+    more_before: bool | None = None  # a page reached by key: whether rows come before it
 
     @property
     def has_previous(self) -> bool:
-        return self.number > 1
+        return self.number > 1 if self.more_before is None else self.more_before
 
     @property
     def next_number(self) -> int:
@@ -52,7 +60,7 @@ class Page(Generic[T]):
 
     @property
     def previous_number(self) -> int:
-        return self.number - 1
+        return max(1, self.number - 1)
 
     @property
     def first_index(self) -> int:
@@ -69,10 +77,16 @@ class Page(Generic[T]):
         return len(self.rows)
 
 
+# The query string's keys of a page reached by key: the rows after (before) the key.
+AFTER, BEFORE = "after", "before"
+
+
 def paginate(
     request: HttpRequest, queryset: QuerySet[Any], per_page: int = PER_PAGE, *, count: bool = False
 ) -> Page[Any]:
-    """The page ``?page=`` asks for (a page that is not a number is the first).
+    """The page ``?page=`` asks for (a page that is not a number is the first), or, for an
+    uncounted list whose order keyset paging can follow, the page after ``?after=`` (before
+    ``?before=``) a row's key, as the pager's links ask for it.
 
     With ``count``, the rows are counted first and a page past the end is the last one;
     without, a page past the end is empty."""
@@ -89,11 +103,49 @@ def paginate(
     if count:
         page_count = max(1, -(-queryset.count() // per_page))
         number = min(number, page_count)
+    order = None if count else keyset.ordering(queryset, related=True)
+    if order is not None:
+        for param, backwards in ((AFTER, False), (BEFORE, True)):
+            token = request.GET.get(param, "")
+            key = keyset.decode(_token_payload(token), queryset, order) if token else None
+            if key is not None:
+                return _page_by_key(queryset, order, key, number, per_page, backwards=backwards)
     offset = (number - 1) * per_page
     rows = list(queryset[offset : offset + per_page + 1])
-    return Page(
+    page = Page(
         rows=rows[:per_page], number=number, per_page=per_page, has_next=len(rows) > per_page, page_count=page_count
     )
+    return _with_tokens(page, order)
+
+
+def _page_by_key(
+    queryset: QuerySet[Any], order: list[str], key: list[Any], number: int, per_page: int, *, backwards: bool
+) -> Page[Any]:
+    """The rows after ``key`` in ``order`` (before it: after it in the reverse order, turned
+    back), one row more to know whether the list goes on that way."""
+    if backwards:
+        order_back = [name[1:] if name.startswith("-") else f"-{name}" for name in order]
+        rows = list(keyset.after(queryset, order_back, key)[: per_page + 1])
+        if not rows:  # nothing before the key (rows came and went): the first page
+            rows = list(queryset[: per_page + 1])
+            first = Page(rows=rows[:per_page], number=1, per_page=per_page, has_next=len(rows) > per_page)
+            return _with_tokens(first, order)
+        more = len(rows) > per_page
+        rows = rows[:per_page][::-1]
+        page = Page(rows=rows, number=number, per_page=per_page, has_next=True, more_before=more)
+    else:
+        rows = list(keyset.after(queryset, order, key)[: per_page + 1])
+        page = Page(rows=rows[:per_page], number=number, per_page=per_page, has_next=len(rows) > per_page)
+        page.more_before = True
+    return _with_tokens(page, order)
+
+
+def _with_tokens(page: Page[Any], order: list[str] | None) -> Page[Any]:
+    if order is not None and page.rows:
+        page.next_token = keyset.encode(page.rows[-1], order) if page.has_next else ""
+        # Back to the first page is the plain first page (no key to carry).
+        page.previous_token = keyset.encode(page.rows[0], order) if page.has_previous and page.number > 2 else ""
+    return page
 
 
 @dataclass

@@ -91,3 +91,21 @@ def test_offset_tokens_still_work(admin_api: Api, assignments: list[m.Assignment
     answer = admin_api.get("assignments", **{"$skiptoken": encode_skiptoken(5)})
     assert answer.status == 200
     assert len(answer.body["value"]) == 2
+
+
+def test_a_deep_page_reads_the_created_index_from_the_key_on(admin_api: Api, assignments: list[m.Assignment]) -> None:
+    """`-created_at, id` runs two ways, so no row value orders it; the key's created_at bounds
+    the index range (Index Cond), and only rows with that very created_at are filtered."""
+    if connection.vendor != "postgresql":
+        pytest.skip("reads PostgreSQL's plan")
+    first = admin_api.get("assignments", **{"$top": "2"})
+    link = urlsplit(first.body["@odata.nextLink"])
+    with CaptureQueriesContext(connection) as captured:
+        admin_api.call("GET", f"{link.path}?{link.query}")
+    (page,) = [q["sql"] for q in captured if q["sql"].startswith('SELECT "governance_assignment"."id"')]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {page}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    conditions = [line for line in plan.splitlines() if "Index Cond:" in line and "created_at <=" in line]
+    assert conditions, plan
