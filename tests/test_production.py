@@ -75,7 +75,9 @@ class Inbox:
 
 
 @pytest.fixture
-def production_database() -> Iterator[str]:
+def production_database(django_db_setup: None) -> Iterator[str]:
+    """A database of its own, named after the test database (set up first: this test runs
+    first in its xdist process), as a copy of the suite's migrated template."""
     need(connection.vendor == "postgresql", "the production configuration runs on PostgreSQL (set DATABASE_URL)")
     s = connection.settings_dict
     name = f"{s['NAME']}_production"[:63]
