@@ -47,7 +47,7 @@ from governance.services.bulk_sql import (
     among,
     array,
     audit_row,
-    insert_audit,
+    insert_audit_rows,
     on_postgresql,
     update,
     write_together,
@@ -238,8 +238,9 @@ def refresh_many(assignments: Sequence[Assignment], *, actor: Any = None, skip_l
 
 @dataclass(slots=True)
 class AssignmentRow:
-    """An assignment as :func:`settle_assignments` needs it: the delivery engine reads these
-    as plain values, other services pass their instances (``label`` then comes from it)."""
+    """An assignment as the set-based services need it, read as plain values
+    (:func:`read_assignments`, the delivery engine's claim); other services pass their
+    instances (``label`` then comes from it)."""
 
     pk: UUID
     state: str
@@ -247,6 +248,45 @@ class AssignmentRow:
     catalog_id: UUID | None
     label: str | None
     instance: Assignment | None = None
+    policy_id: UUID | None = None
+    target_id: UUID | None = None
+
+
+# What :func:`read_assignments` reads of each assignment: its state, ids, and the names
+# its audit rows show.
+ASSIGNMENT_FIELDS = (
+    "pk",
+    "state",
+    "package_id",
+    "package__catalog_id",
+    "policy_id",
+    "target_id",
+    "package__display_name",
+    "target__display_name",
+    "target__first_name",
+    "target__last_name",
+    "target__username",
+)
+
+
+def user_label(display_name: str, first_name: str, last_name: str, username: str) -> str:
+    """``str(user)`` from its columns (display name, else full name, else username)."""
+    return display_name or f"{first_name} {last_name}".strip() or username
+
+
+def assignment_label(package_name: str, *user: str) -> str:
+    """``str(assignment)`` from its package's name and its person's columns."""
+    return f"{package_name} · {user_label(*user)}"
+
+
+def read_assignments(assignments: QuerySet[Assignment]) -> list[AssignmentRow]:
+    """Read (and, as the queryset says, lock) assignments as :class:`AssignmentRow` values."""
+    return [
+        AssignmentRow(pk, state, package_id, catalog_id, assignment_label(*names), None, policy_id, target_id)
+        for pk, state, package_id, catalog_id, policy_id, target_id, *names in assignments.values_list(
+            *ASSIGNMENT_FIELDS
+        )
+    ]
 
 
 def settle_assignments(
@@ -300,18 +340,17 @@ def settle_assignments(
                 "assignment",
                 row.pk,
                 row.label if row.label is not None else str(instance),
-                catalog_id=catalog_id,
-                package_id=row.package_id,
-                data={"previous": row.state},
-                at=now,
+                catalog_id,
+                row.package_id,
+                previous=row.state,
             )
         )
         row.state = new_state
         moved[new_state].append(row.pk)
     write_together(
         [update(Assignment, ids, {"state": new_state, "modified_at": now}) for new_state, ids in moved.items()]
-        + [insert_audit(events)]
     )
+    insert_audit_rows(events, now=now)
     if not by_id:
         return
 

@@ -44,8 +44,8 @@ from governance.models import (
     User,
 )
 from governance.services import chat
+from governance.services.bulk_sql import insert_rows
 from governance.services.dispatch import wake_email_sender
-from governance.services.rows import insert_rows
 from governance.services.text import one_line
 
 LINK_SALT = "governance.approval-link"
