@@ -39,7 +39,7 @@ from governance.models import (
 )
 from governance.services.bulk_sql import array, audit_row, insert_audit_rows, insert_rows
 from governance.services.dispatch import wake_delivery
-from governance.services.grants import AssignmentRow, back_to_work, complete_requests
+from governance.services.grants import AssignmentRow, back_to_work, complete_requests, read_requests
 from governance.services.lifecycle import set_request_state
 
 REQUEST_COLUMNS = (
@@ -188,10 +188,10 @@ def end_in_bulk(
         states[assignment_id].append(revoked_to if pk in moved else state)
     done = [pk for pk in ids if not any(s in GrantState.WORK for s in states[pk])]
     if done:
-        settling = (
-            AssignmentRequest.objects.select_for_update(of=("self",))
-            .select_related("package", "target", "assignment")
-            .filter(assignment_id__in=done, state=RequestState.DELIVERING)
+        settling = read_requests(
+            AssignmentRequest.objects.select_for_update(of=("self",)).filter(
+                assignment_id__in=done, state=RequestState.DELIVERING
+            )
         )
         complete_requests([(request, states[request.assignment_id or request.pk]) for request in settling])
     if revoking:
