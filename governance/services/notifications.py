@@ -303,6 +303,9 @@ RENDERED_WHEN_SENT = frozenset(
         "assignment_expired",
         "review_removed",
         "access_removed",
+        "request_delivered",
+        "access_given",
+        "request_delivery_failed",
     }
 )
 _UNRENDERED_COLUMNS = (
@@ -314,6 +317,7 @@ _UNRENDERED_COLUMNS = (
     "body_text",
     "request",
     "assignment",
+    "request_state",
 )
 
 
@@ -324,7 +328,10 @@ def _post_unrendered(requests: Sequence[RequestRow]) -> None:
     insert_rows(
         OutboundEmail,
         _UNRENDERED_COLUMNS,
-        ((uuid.uuid4(), _kind_of(r), r.target_id, r.target_email, "", "", r.pk, r.assignment_id) for r in reachable),
+        (
+            (uuid.uuid4(), _kind_of(r), r.target_id, r.target_email, "", "", r.pk, r.assignment_id, r.state)
+            for r in reachable
+        ),
     )
     wake_email_sender()
 
@@ -348,6 +355,8 @@ def render_unrendered(emails: Sequence[OutboundEmail]) -> list[OutboundEmail]:
         if request is None:
             lost.append(email)
             continue
+        if email.request_state:
+            request.state = email.request_state
         email.subject, email.body_text, email.body_html = render(
             email.kind, request.target, _completion_context(request)
         )
