@@ -26,6 +26,10 @@ class OutboundEmail(models.Model):
     assignment = models.ForeignKey(
         "governance.Assignment", on_delete=models.SET_NULL, null=True, blank=True, related_name="emails"
     )
+    # A row rendered when sent (its kind and ids only) keeps the state its request completed
+    # in: the message tells that, whatever the request went on to (a reprocess) before it
+    # was sent. Blank for rows rendered at once.
+    request_state = models.CharField(max_length=24, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

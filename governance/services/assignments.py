@@ -40,7 +40,8 @@ from governance.models import (
 from governance.models.identity import person_of
 from governance.permissions import Action, get_for
 from governance.services import callouts, notifications
-from governance.services.endings import end_in_bulk, lock_endings
+from governance.services.endings import end_in_bulk
+from governance.services.grants import read_assignments
 from governance.services.lifecycle import approve_and_proceed, request_on, set_request_state, start_delivery
 from governance.services.locks import lock_for
 from governance.services.questions import AnswerSpec, check_answers, record_answers
@@ -283,7 +284,7 @@ def expire_due_assignments(now: datetime | None = None, batch_size: int = EXPIRY
 
 def _expire_batch(now: datetime, batch_size: int, **only: Any) -> int:
     with transaction.atomic():
-        batch = lock_endings(
+        batch = read_assignments(
             Assignment.objects.select_for_update(skip_locked=True, of=("self",))
             .due_for_expiry(now)
             .filter(state__in=ASSIGNMENT.sources_of("expire"), **only)[:batch_size]

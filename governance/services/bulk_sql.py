@@ -1,10 +1,20 @@
-"""Set-based writes of many rows in one statement, without a model instance per row.
+"""Set-based writes: many rows in one statement, without a model instance per row.
 
-The delivery engine writes a batch's attempts, audit rows, grant outcomes and memberships
-this way. On PostgreSQL each column travels as ONE array parameter (``unnest`` on the
-server side), so the cost of a batch is one statement and a few string joins, whatever its
-size; Django's ``bulk_create`` would build a model instance and quote every value of every
-row. Elsewhere (SQLite: the fast test tier, ``make run``) the same calls go through the ORM.
+The delivery engine, expiry, access-review apply and request settling write their
+attempts, requests, audit rows and emails here, as tuples. One way per kind of write:
+
+- **New rows** (:func:`insert_rows`): ``COPY … FROM STDIN`` on PostgreSQL (psycopg's
+  ``write_row``). Measured against one ``INSERT … SELECT FROM unnest(<one array per
+  column>)`` for audit rows on the shared 2-CPU machine (load ~14): 100 rows 20 / 33 ms,
+  500 rows 84 / 121 ms, 1,000 rows 174 / 431 ms, 4,000 rows 708 / 1,945 ms (COPY / unnest;
+  a second run with the order swapped: 54 / 57, 176 / 199, 327 / 337, 778 / 1,300 ms). COPY
+  is never slower, and far faster at an expiry batch's 4,000 audit rows.
+- **Changes to existing rows** (:func:`update`) and filters by many ids (:func:`among`):
+  each column or id list travels as ONE array parameter, and :func:`write_together` sends
+  several updates with a read in one round trip (data-modifying CTEs).
+
+Elsewhere (SQLite: the fast test tier, ``make run``) the same calls go through one
+``executemany`` INSERT (each value prepared by its field, as Django would) or the ORM.
 
 Values are what the columns hold: UUIDs, strings, numbers, aware datetimes, ``None``, and
 dicts for JSON columns.
@@ -12,6 +22,8 @@ dicts for JSON columns.
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +39,6 @@ from django.utils import timezone
 from governance.audit import actor_label
 from governance.models import AuditEvent
 from governance.models.identity import person_of
-from governance.services.rows import AUDIT_COLUMNS
 
 
 def on_postgresql() -> bool:
@@ -106,31 +117,13 @@ def _column(model: type[models.Model], name: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Write:
-    """One set-based write: its PostgreSQL statement, and the same change through the ORM
-    for other databases. :func:`write_together` sends several in one round trip."""
+    """One set-based change of existing rows: its PostgreSQL statement, and the same change
+    through the ORM for other databases. :func:`write_together` sends several in one round
+    trip."""
 
     sql: str
     params: list[Any]
     orm: Callable[[], object]
-
-
-def insert(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> Write | None:
-    """INSERT ``rows`` (tuples in the order of ``fields``, by field name): one statement."""
-    if not rows:
-        return None
-    attnames = [model._meta.get_field(name).attname for name in fields]  # type: ignore[union-attr]
-
-    def orm() -> object:
-        return model._default_manager.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows])
-
-    if not on_postgresql():
-        return Write("", [], orm)
-    columns = [_column(model, name) for name in fields]
-    names = ", ".join(connection.ops.quote_name(column) for column, _ in columns)
-    arrays = ", ".join(f"%s::{db_type}[]" for _, db_type in columns)
-    table = connection.ops.quote_name(model._meta.db_table)
-    params = [array(row[i] for row in rows) for i in range(len(fields))]
-    return Write(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})", params, orm)
 
 
 def update(model: type[models.Model], pks: Sequence[Any], values: Mapping[str, Any]) -> Write | None:
@@ -178,20 +171,85 @@ def write_together(writes: Iterable[Write | None], then: tuple[str, list[Any]] |
         return list(cursor.fetchall())
 
 
-def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """:func:`insert`, now."""
-    write_together([insert(model, fields, rows)])
+# --- new rows --------------------------------------------------------------------------
 
 
-def update_by_pk(model: type[models.Model], pks: Sequence[Any], values: Mapping[str, Any]) -> None:
-    """:func:`update`, now."""
-    write_together([update(model, pks, values)])
+def insert_rows(
+    model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]], *, now: datetime | None = None
+) -> int:
+    """INSERT ``rows`` (tuples of the values of ``columns``, field names) into ``model``'s
+    table; returns how many.
+
+    Columns not named are filled as a model instance would fill them: their default, and
+    ``now`` (default: this moment) for ``auto_now``/``auto_now_add`` stamps. Rows keep their
+    order, so an auto-increment id (the audit trail's) follows it."""
+    pending = iter(rows)
+    first = next(pending, None)
+    if first is None:
+        return 0  # no statement at all
+    meta = model._meta
+    named: list[models.Field[Any, Any]] = [meta.get_field(name) for name in columns]  # type: ignore[misc]
+    moment = now or timezone.now()
+    rest: list[models.Field[Any, Any]] = [
+        field
+        for field in meta.concrete_fields
+        if field not in named and not isinstance(field, models.AutoField | models.BigAutoField)
+    ]
+    fields = named + rest
+    stamped = [getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False) for field in rest]
+    constants = [moment if stamp else field.get_default() for field, stamp in zip(rest, stamped, strict=True)]
+    # A default made per row (a new UUID) is made for every row, as an instance would.
+    fresh = [
+        (len(named) + i, field)
+        for i, (field, stamp) in enumerate(zip(rest, stamped, strict=True))
+        if not stamp and field.has_default() and callable(field.default)
+    ]
+
+    def values_of(row: Sequence[Any]) -> list[Any]:
+        values = [*row, *constants]
+        for i, field in fresh:
+            values[i] = field.get_default()
+        return values
+
+    table = connection.ops.quote_name(meta.db_table)
+    names = ", ".join(connection.ops.quote_name(field.column or field.name) for field in fields)
+    every = itertools.chain([first], pending)
+    if on_postgresql():
+        json_at = [i for i, field in enumerate(fields) if isinstance(field, models.JSONField)]
+        written = 0
+        with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in every:
+                values = values_of(row)
+                for i in json_at:
+                    if values[i] is not None:
+                        values[i] = json.dumps(values[i], cls=DjangoJSONEncoder)
+                copy.write_row(values)
+                written += 1
+        return written
+    prepared = [
+        [field.get_db_prep_save(value, connection) for field, value in zip(fields, values_of(row), strict=True)]
+        for row in every
+    ]
+    marks = ", ".join(["%s"] * len(fields))
+    with connection.cursor() as cursor:
+        # Table and column names are the model's own; every value is a bound parameter.
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", prepared)  # nosec B608
+    return len(prepared)
 
 
 # --- audit rows ------------------------------------------------------------------------
 
-# An audit row's columns are rows.AUDIT_COLUMNS (the COPY path's), led by its moment.
-AUDIT_FIELDS = ("created_at", *AUDIT_COLUMNS)
+AUDIT_COLUMNS = (
+    "actor",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "catalog_id",
+    "package_id",
+    "data",
+)
 
 
 def audit_row(
@@ -200,18 +258,15 @@ def audit_row(
     object_type: str,
     object_id: Any,
     object_repr: str,
-    *,
     catalog_id: UUID | None,
     package_id: UUID | None,
-    data: Mapping[str, Any],
-    at: datetime | None = None,
+    **data: Any,
 ) -> tuple[Any, ...]:
-    """The row :func:`governance.audit.build_event` makes, as values in ``AUDIT_FIELDS``
-    order, for :func:`insert_audit_rows` (the caller knows the object's type, id, repr,
-    catalog and package, so no instance is needed)."""
+    """The row :func:`governance.audit.build_event` makes, as values of :data:`AUDIT_COLUMNS`
+    for :func:`insert_audit_rows` (the caller knows the object's type, id, repr, catalog and
+    package, so no instance is needed). ``actor`` None is the system."""
     person = person_of(actor)
     return (
-        at or timezone.now(),
         person.pk if person is not None else None,
         actor_label(actor)[:256],
         action,
@@ -220,13 +275,10 @@ def audit_row(
         object_repr[:512],
         catalog_id,
         package_id,
-        dict(data),
+        data,
     )
 
 
-def insert_audit(rows: Sequence[tuple[Any, ...]]) -> Write | None:
-    return insert(AuditEvent, AUDIT_FIELDS, rows)
-
-
-def insert_audit_rows(rows: Sequence[tuple[Any, ...]]) -> None:
-    insert_rows(AuditEvent, AUDIT_FIELDS, rows)
+def insert_audit_rows(rows: Iterable[tuple[Any, ...]], *, now: datetime | None = None) -> int:
+    """Write :func:`audit_row` tuples, all stamped ``now`` (default: this moment)."""
+    return insert_rows(AuditEvent, AUDIT_COLUMNS, rows, now=now)

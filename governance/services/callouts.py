@@ -25,15 +25,17 @@ from governance.services import dispatch
 
 def fire(request: AssignmentRequest, stage: str) -> list[ExtensionCall]:
     """Queue the calls of ``stage`` for one request; the new ones that wait for an answer."""
-    return [call for call in fire_many([request], stage) if call.state == CallState.PENDING and call.due_at]
+    calls = fire_many([(request.pk, request.policy_id)], stage)
+    return [call for call in calls if call.state == CallState.PENDING and call.due_at]
 
 
-def fire_many(requests: Iterable[AssignmentRequest], stage: str) -> list[ExtensionCall]:
-    """Queue the calls of ``stage`` for many requests: one query when no policy runs any."""
-    by_policy: dict[UUID, list[AssignmentRequest]] = defaultdict(list)
-    for request in requests:
-        if request.policy_id is not None:
-            by_policy[request.policy_id].append(request)
+def fire_many(requests: Iterable[tuple[UUID, UUID | None]], stage: str) -> list[ExtensionCall]:
+    """Queue the calls of ``stage`` for many requests (their ids and their policies' ids):
+    one query when no policy runs any."""
+    by_policy: dict[UUID, list[UUID]] = defaultdict(list)
+    for request_id, policy_id in requests:
+        if policy_id is not None:
+            by_policy[policy_id].append(request_id)
     if not by_policy:
         return []
     links = list(
@@ -48,9 +50,9 @@ def fire_many(requests: Iterable[AssignmentRequest], stage: str) -> list[Extensi
     for link in links:
         extension = link.extension
         waits = extension.mode == ExtensionMode.WAIT and stage in ExtensionStage.WAITABLE
-        for request in by_policy[link.policy_id]:
+        for request_id in by_policy[link.policy_id]:
             call, created = ExtensionCall.objects.get_or_create(
-                request=request,
+                request_id=request_id,
                 extension=extension,
                 stage=stage,
                 defaults={

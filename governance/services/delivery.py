@@ -47,9 +47,15 @@ from governance.models import (
     RoleGrant,
     User,
 )
-from governance.services.bulk_sql import Write, among, audit_row, insert, on_postgresql, update
+from governance.services.bulk_sql import Write, among, audit_row, insert_rows, on_postgresql, update
 from governance.services.dispatch import wake_delivery
-from governance.services.grants import AssignmentRow, refresh_many, settle_assignments
+from governance.services.grants import (
+    AssignmentRow,
+    assignment_label,
+    read_assignments,
+    refresh_many,
+    settle_assignments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +241,7 @@ def _claim_work_in_one_statement(
             state=state,
             package_id=package_id,
             catalog_id=catalog_id,
-            label=f"{package} · {display or f'{first} {last}'.strip() or username}",
+            label=assignment_label(package, display, first, last, username),
         )
     return claimed, work, people, locked
 
@@ -251,32 +257,12 @@ def _lock_people(ids: set[UUID]) -> dict[UUID, Subject]:
 
 
 def _lock_assignments(ids: set[UUID]) -> dict[UUID, AssignmentRow]:
-    rows = (
+    rows = read_assignments(
         Assignment.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(among(Assignment, ids))
         .order_by("pk")
-        .values_list(
-            "id",
-            "state",
-            "package_id",
-            "package__catalog_id",
-            "package__display_name",
-            "target__display_name",
-            "target__first_name",
-            "target__last_name",
-            "target__username",
-        )
     )
-    return {
-        pk: AssignmentRow(
-            pk=pk,
-            state=state,
-            package_id=package_id,
-            catalog_id=catalog_id,
-            label=f"{package} · {display or f'{first} {last}'.strip() or username}",
-        )
-        for pk, state, package_id, catalog_id, package, display, first, last, username in rows
-    }
+    return {row.pk: row for row in rows}
 
 
 def deliver_batch(
@@ -445,9 +431,9 @@ ATTEMPT_FIELDS = (
 def _record(
     results: list[_Result], now: datetime, events: list[tuple[Any, ...]]
 ) -> tuple[float | None, list[Write | None], dict[UUID, str]]:
-    """Each attempt and each grant's move (the transition table says where to), as writes
-    of one statement per kind of row for the caller to send (with the read of the
-    assignments' grants, in one round trip); the audit rows go to ``events``. Returns the
+    """Write each attempt (one COPY), and return each grant's move (the transition table says
+    where to) as one UPDATE per outcome for the caller to send with the read of the
+    assignments' grants (one round trip); the audit rows go to ``events``. Returns the
     seconds to the earliest retry, the writes, and each grant's new state."""
     max_attempts = settings.DELIVERY_MAX_ATTEMPTS
     attempts: list[tuple[Any, ...]] = []
@@ -516,10 +502,10 @@ def _record(
                     "rolegrant",
                     grant.pk,
                     f"{_role_of(grant)} for {grant.subject_id} ({state})",
-                    catalog_id=assignment.catalog_id,
-                    package_id=assignment.package_id,
-                    data={"previous": previous, "message": message},
-                    at=now,
+                    assignment.catalog_id,
+                    assignment.package_id,
+                    previous=previous,
+                    message=message,
                 )
             )
     writes = [
@@ -537,7 +523,7 @@ def _record(
         )
         for (state, tries, next_attempt_at, last_error, granted_at), pks in outcomes.items()
     ]
-    writes.append(insert(DeliveryAttempt, ATTEMPT_FIELDS, attempts))
+    insert_rows(DeliveryAttempt, ATTEMPT_FIELDS, attempts, now=now)
     new_states = {pk: key[0] for key, pks in outcomes.items() for pk in pks}
     return earliest_retry, writes, new_states
 

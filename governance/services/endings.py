@@ -8,7 +8,7 @@ request, ``assignment.expired``/``assignment.removed`` for each assignment and
 ``grant.revoking`` for each grant, with the same fields.
 
 Nothing here builds a model instance per row. A batch is read as tuples, the requests and
-audit rows are written as tuples (COPY on PostgreSQL, :mod:`governance.services.rows`), the
+audit rows are written as tuples (COPY on PostgreSQL, :mod:`governance.services.bulk_sql`), the
 assignments and grants change in one UPDATE each, and every transition is asked of its
 machine's table (:mod:`governance.machines`): rows are selected by the transition's sources,
 and a row anywhere else refuses the batch as a single change would. A fixed number of
@@ -20,12 +20,11 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from governance.audit import SYSTEM_LABEL
@@ -38,61 +37,10 @@ from governance.models import (
     RequestType,
     RoleGrant,
 )
-from governance.services.bulk_sql import array
+from governance.services.bulk_sql import array, audit_row, insert_audit_rows, insert_rows
 from governance.services.dispatch import wake_delivery
-from governance.services.grants import back_to_work, complete_requests
+from governance.services.grants import AssignmentRow, back_to_work, complete_requests, read_requests
 from governance.services.lifecycle import set_request_state
-from governance.services.rows import insert_events, insert_rows, system_event
-
-# What a batch reads of each assignment: its state, ids, and the names its audit rows show.
-ENDING_FIELDS = (
-    "pk",
-    "state",
-    "package_id",
-    "policy_id",
-    "target_id",
-    "package__catalog_id",
-    "package__display_name",
-    "target__display_name",
-    "target__first_name",
-    "target__last_name",
-    "target__username",
-)
-
-
-@dataclass(frozen=True)
-class Ending:
-    """An assignment to end, as read (locked) by :func:`lock_endings`."""
-
-    pk: UUID
-    state: str
-    package_id: UUID
-    policy_id: UUID | None
-    target_id: UUID
-    catalog_id: UUID
-    package_name: str
-    target_name: str
-
-    @property
-    def label(self) -> str:
-        """``str(assignment)``: "<package> · <person>"."""
-        return f"{self.package_name} · {self.target_name}"
-
-
-def person_label(display_name: str, first_name: str, last_name: str, username: str) -> str:
-    """``str(user)`` from its columns (display name, else full name, else username)."""
-    return display_name or f"{first_name} {last_name}".strip() or username
-
-
-def lock_endings(assignments: QuerySet[Assignment]) -> list[Ending]:
-    """Read (and, as the queryset says, lock) assignments as :class:`Ending` rows."""
-    return [
-        Ending(pk, state, package_id, policy_id, target_id, catalog_id, package_name, person_label(*names))
-        for pk, state, package_id, policy_id, target_id, catalog_id, package_name, *names in assignments.values_list(
-            *ENDING_FIELDS
-        )
-    ]
-
 
 REQUEST_COLUMNS = (
     "id",
@@ -109,7 +57,7 @@ REQUEST_COLUMNS = (
 
 
 def end_in_bulk(
-    batch: Sequence[Ending], transition: str, reason: str, now: datetime, *, removal_reason: str
+    batch: Sequence[AssignmentRow], transition: str, reason: str, now: datetime, *, removal_reason: str
 ) -> dict[UUID, UUID]:
     """End locked active assignments (``expire`` or ``remove``), each through a systemRemove
     request delivering from the start, recording why (``removal_reason``, a ``RemovalReason``).
@@ -168,13 +116,20 @@ def end_in_bulk(
     started = REQUEST.event("start_delivery")
     revoked_to = GRANT.transitions["revoke"].target
     events = [
-        system_event(
-            "request.submitted", "assignmentrequest", removal_of[a.pk], request_label[a.pk], a.catalog_id, a.package_id
+        audit_row(
+            None,
+            "request.submitted",
+            "assignmentrequest",
+            removal_of[a.pk],
+            request_label[a.pk],
+            a.catalog_id,
+            a.package_id,
         )
         for a in moving
     ]
     events += [
-        system_event(
+        audit_row(
+            None,
             started,
             "assignmentrequest",
             removal_of[a.pk],
@@ -187,11 +142,12 @@ def end_in_bulk(
         for a in moving
     ]
     events += [
-        system_event(
+        audit_row(
+            None,
             ASSIGNMENT.event(transition),
             "assignment",
             a.pk,
-            a.label,
+            a.label or "",
             a.catalog_id,
             a.package_id,
             previous=a.state,
@@ -200,7 +156,8 @@ def end_in_bulk(
         for a in moving
     ]
     events += [
-        system_event(
+        audit_row(
+            None,
             GRANT.event("revoke"),
             "rolegrant",
             pk,
@@ -212,7 +169,7 @@ def end_in_bulk(
         )
         for pk, assignment_id, state in revoking
     ]
-    insert_events(events, now=stamp)
+    insert_audit_rows(events, now=stamp)
 
     # A request still delivering one of these assignments is overtaken by its end.
     for overtaken in AssignmentRequest.objects.select_for_update(of=("self",)).filter(
@@ -231,10 +188,10 @@ def end_in_bulk(
         states[assignment_id].append(revoked_to if pk in moved else state)
     done = [pk for pk in ids if not any(s in GrantState.WORK for s in states[pk])]
     if done:
-        settling = (
-            AssignmentRequest.objects.select_for_update(of=("self",))
-            .select_related("package", "target", "assignment")
-            .filter(assignment_id__in=done, state=RequestState.DELIVERING)
+        settling = read_requests(
+            AssignmentRequest.objects.select_for_update(of=("self",)).filter(
+                assignment_id__in=done, state=RequestState.DELIVERING
+            )
         )
         complete_requests([(request, states[request.assignment_id or request.pk]) for request in settling])
     if revoking:
@@ -290,7 +247,7 @@ def _revoke(revoking: Sequence[tuple[UUID, UUID, str]], removal_of: dict[UUID, U
         )
 
 
-def _moving(batch: Sequence[Ending], transition: str) -> list[Ending]:
+def _moving(batch: Sequence[AssignmentRow], transition: str) -> list[AssignmentRow]:
     """The rows the transition moves; one anywhere else but its target refuses the batch."""
     rule = ASSIGNMENT.transitions[transition]
     for row in batch:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -47,7 +47,7 @@ from governance.services.bulk_sql import (
     among,
     array,
     audit_row,
-    insert_audit,
+    insert_audit_rows,
     on_postgresql,
     update,
     write_together,
@@ -238,8 +238,9 @@ def refresh_many(assignments: Sequence[Assignment], *, actor: Any = None, skip_l
 
 @dataclass(slots=True)
 class AssignmentRow:
-    """An assignment as :func:`settle_assignments` needs it: the delivery engine reads these
-    as plain values, other services pass their instances (``label`` then comes from it)."""
+    """An assignment as the set-based services need it, read as plain values
+    (:func:`read_assignments`, the delivery engine's claim); other services pass their
+    instances (``label`` then comes from it)."""
 
     pk: UUID
     state: str
@@ -247,6 +248,45 @@ class AssignmentRow:
     catalog_id: UUID | None
     label: str | None
     instance: Assignment | None = None
+    policy_id: UUID | None = None
+    target_id: UUID | None = None
+
+
+# What :func:`read_assignments` reads of each assignment: its state, ids, and the names
+# its audit rows show.
+ASSIGNMENT_FIELDS = (
+    "pk",
+    "state",
+    "package_id",
+    "package__catalog_id",
+    "policy_id",
+    "target_id",
+    "package__display_name",
+    "target__display_name",
+    "target__first_name",
+    "target__last_name",
+    "target__username",
+)
+
+
+def user_label(display_name: str, first_name: str, last_name: str, username: str) -> str:
+    """``str(user)`` from its columns (display name, else full name, else username)."""
+    return display_name or f"{first_name} {last_name}".strip() or username
+
+
+def assignment_label(package_name: str, *user: str) -> str:
+    """``str(assignment)`` from its package's name and its person's columns."""
+    return f"{package_name} · {user_label(*user)}"
+
+
+def read_assignments(assignments: QuerySet[Assignment]) -> list[AssignmentRow]:
+    """Read (and, as the queryset says, lock) assignments as :class:`AssignmentRow` values."""
+    return [
+        AssignmentRow(pk, state, package_id, catalog_id, assignment_label(*names), None, policy_id, target_id)
+        for pk, state, package_id, catalog_id, policy_id, target_id, *names in assignments.values_list(
+            *ASSIGNMENT_FIELDS
+        )
+    ]
 
 
 def settle_assignments(
@@ -300,25 +340,24 @@ def settle_assignments(
                 "assignment",
                 row.pk,
                 row.label if row.label is not None else str(instance),
-                catalog_id=catalog_id,
-                package_id=row.package_id,
-                data={"previous": row.state},
-                at=now,
+                catalog_id,
+                row.package_id,
+                previous=row.state,
             )
         )
         row.state = new_state
         moved[new_state].append(row.pk)
     write_together(
         [update(Assignment, ids, {"state": new_state, "modified_at": now}) for new_state, ids in moved.items()]
-        + [insert_audit(events)]
     )
+    insert_audit_rows(events, now=now)
     if not by_id:
         return
 
-    delivering = (
-        AssignmentRequest.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-        .select_related("package", "target", "assignment")
-        .filter(among(AssignmentRequest, by_id, "assignment"), state=RequestState.DELIVERING)
+    delivering = read_requests(
+        AssignmentRequest.objects.select_for_update(skip_locked=skip_locked, of=("self",)).filter(
+            among(AssignmentRequest, by_id, "assignment"), state=RequestState.DELIVERING
+        )
     )
     complete_requests(
         [(request, states[request.assignment_id] if request.assignment_id else []) for request in delivering],
@@ -326,43 +365,142 @@ def settle_assignments(
     )
 
 
-def complete_requests(
-    requests: Sequence[tuple[AssignmentRequest, list[str]]], *, actor: Any = None
-) -> list[AssignmentRequest]:
-    """Settle delivering requests from their assignments' grant states, set-based.
+@dataclass(slots=True)
+class RequestRow:
+    """A delivering request as :func:`complete_requests` settles it, read as plain values
+    (:func:`read_requests`); a service holding the instance passes it along (its completion
+    email may need what only the instance knows: an extension's previous end)."""
 
-    The caller holds the requests' row locks. Returns the requests that completed.
+    pk: UUID
+    request_type: str
+    state: str
+    created_at: datetime
+    policy_id: UUID | None
+    package_id: UUID
+    catalog_id: UUID | None
+    assignment_id: UUID | None
+    target_id: UUID
+    removal_reason: str
+    target_email: str
+    target_active: bool
+    label: str  # str(request)
+    completed_at: datetime | None = None
+    instance: AssignmentRequest | None = None
+
+
+# What :func:`read_requests` reads of each request (``RequestRow``'s fields up to the
+# target's, then the names ``str(request)`` shows).
+REQUEST_FIELDS = (
+    "pk",
+    "request_type",
+    "state",
+    "created_at",
+    "policy_id",
+    "package_id",
+    "package__catalog_id",
+    "assignment_id",
+    "target_id",
+    "removal_reason",
+    "target__email",
+    "target__is_active",
+    "package__display_name",
+    "target__display_name",
+    "target__first_name",
+    "target__last_name",
+    "target__username",
+)
+_LABELS = dict(RequestType.choices)
+
+
+def request_label(request_type: str, package_name: str, *user: str) -> str:
+    """``str(request)`` from its columns: "<type> · <package> · <person>"."""
+    return f"{_LABELS.get(request_type, request_type)} · {package_name} · {user_label(*user)}"
+
+
+def read_requests(requests: QuerySet[AssignmentRequest]) -> list[RequestRow]:
+    """Read (and, as the queryset says, lock) requests as :class:`RequestRow` values."""
+    names = [field.name for field in fields(RequestRow)][: len(REQUEST_FIELDS) - 5]
+    return [
+        RequestRow(**dict(zip(names, values, strict=False)), label=request_label(values[1], *values[-5:]))
+        for values in requests.values_list(*REQUEST_FIELDS)
+    ]
+
+
+def request_row(request: AssignmentRequest) -> RequestRow:
+    """The row of a request a service holds (its package and target are read if not yet)."""
+    return RequestRow(
+        pk=request.pk,
+        request_type=request.request_type,
+        state=request.state,
+        created_at=request.created_at,
+        policy_id=request.policy_id,
+        package_id=request.package_id,
+        catalog_id=request.package.catalog_id,
+        assignment_id=request.assignment_id,
+        target_id=request.target_id,
+        removal_reason=request.removal_reason,
+        label=str(request),
+        target_email=request.target.email,
+        target_active=request.target.is_active,
+        instance=request,
+    )
+
+
+def complete_requests(requests: Sequence[tuple[RequestRow, Sequence[str]]], *, actor: Any = None) -> list[RequestRow]:
+    """Settle delivering requests from their assignments' grant states, set-based: each new
+    state asked of the transition table, one UPDATE per new state, the audit rows written as
+    tuples, the emails as kind and ids (rendered when sent). No model instance is built.
+
+    The caller holds the requests' row locks. Returns the rows that completed, their
+    ``state`` and ``completed_at`` set (and their instances', where they came with one).
     """
     now = timezone.now()
-    done: dict[str, list[AssignmentRequest]] = defaultdict(list)
+    done: dict[str, list[UUID]] = defaultdict(list)
     events = []
+    completed = []
     for request, grant_states in requests:
         new_state = derived_request_state(request.request_type, grant_states)
         if new_state == RequestState.DELIVERING:
             continue
-        if REQUEST.next_state(REQUEST_TRANSITION_TO[new_state], request.state) is None:
+        transition = REQUEST_TRANSITION_TO[new_state]
+        if REQUEST.next_state(transition, request.state) is None:
             continue
         events.append(
-            build_event(
-                actor, f"request.{new_state}", request, previous=request.state, catalog_id=request.package.catalog_id
+            audit_row(
+                actor,
+                f"request.{new_state}",
+                "assignmentrequest",
+                request.pk,
+                request.label,
+                request.catalog_id,
+                request.package_id,
+                previous=request.state,
             )
         )
         request.state = new_state
         request.completed_at = now
-        done[new_state].append(request)
-    for new_state, settled in done.items():
-        AssignmentRequest.objects.filter(pk__in=[r.pk for r in settled]).update(
-            state=new_state, completed_at=now, modified_at=now
-        )
-    AuditEvent.objects.bulk_create(events)
+        if request.instance is not None:
+            request.instance.state = new_state
+            request.instance.completed_at = now
+        done[new_state].append(request.pk)
+        completed.append(request)
+    write_together(
+        [
+            update(AssignmentRequest, ids, {"state": new_state, "completed_at": now, "modified_at": now})
+            for new_state, ids in done.items()
+        ]
+    )
+    insert_audit_rows(events, now=now)
     # Time to access (`/metrics`), counted in this transaction: it commits with the request.
-    metrics.observe_time_to_access(done.get(RequestState.DELIVERED, []), now)
-    completed = [request for settled in done.values() for request in settled]
+    metrics.observe_time_to_access(
+        [r.created_at for r in completed if r.state == RequestState.DELIVERED and r.request_type in RequestType.ADDS],
+        now,
+    )
     notifications.requests_completed(completed)
     granted = [r for r in completed if r.request_type in RequestType.ADDS and r.state != RequestState.DELIVERY_FAILED]
-    callouts.fire_many(granted, ExtensionStage.ASSIGNMENT_GRANTED)
+    callouts.fire_many([(r.pk, r.policy_id) for r in granted], ExtensionStage.ASSIGNMENT_GRANTED)
     removed = [r for r in completed if r.request_type in RequestType.REMOVES and r.state == RequestState.DELIVERED]
-    callouts.fire_many(removed, ExtensionStage.ASSIGNMENT_REMOVED)
+    callouts.fire_many([(r.pk, r.policy_id) for r in removed], ExtensionStage.ASSIGNMENT_REMOVED)
     return completed
 
 
@@ -372,8 +510,8 @@ def _catalog_of(assignment: Assignment) -> UUID | None:
 
 
 def complete_request_if_done(request: AssignmentRequest, grant_states: list[str], *, actor: Any = None) -> None:
-    """Settle one delivering request (caller holds its lock)."""
-    complete_requests([(request, grant_states)], actor=actor)
+    """Settle one delivering request (caller holds its lock); ``request`` gets its new state."""
+    complete_requests([(request_row(request), grant_states)], actor=actor)
 
 
 def lock_assignment(assignment_id: UUID) -> Assignment:

@@ -17,7 +17,7 @@ import zoneinfo
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.conf import settings
@@ -44,9 +44,12 @@ from governance.models import (
     User,
 )
 from governance.services import chat
+from governance.services.bulk_sql import insert_rows
 from governance.services.dispatch import wake_email_sender
-from governance.services.rows import insert_rows
 from governance.services.text import one_line
+
+if TYPE_CHECKING:
+    from governance.services.grants import RequestRow
 
 LINK_SALT = "governance.approval-link"
 REVIEW_LINK_SALT = "governance.review-link"
@@ -266,46 +269,69 @@ def request_denied(request: AssignmentRequest, decision: ApprovalDecision) -> No
     compose("request_denied", request.target, {**_request_context(request), "decision": decision}, request=request)
 
 
-def requests_completed(requests: Iterable[AssignmentRequest]) -> None:
-    """:func:`request_completed` for many requests at once (set-based delivery and expiry).
+def requests_completed(requests: Sequence[RequestRow]) -> None:
+    """Tell each completed request's person (set-based delivery, expiry, reprocess).
 
     A failure the requestor was already told about is not told again: reprocessing a
-    request that fails once more on the same resources sends nothing (issue 14). An ended
-    access is told by a row holding only its kind and ids (:data:`RENDERED_WHEN_SENT`)."""
-    requests = list(requests)
-    # What the emails name (who gave the access, the answers): two queries for the batch,
-    # not two per email (10,000 reprocessed requests settle in batches of hundreds).
-    prefetch_related_objects(requests, "requestor", "answers")
+    request that fails once more on the same resources sends nothing (issue 14). Most
+    completions are told by a row holding only their kind and ids (:data:`RENDERED_WHEN_SENT`);
+    the others (an extension's) are rendered now from the instance."""
     told = _failures_already_told(requests)
-    now, later = [], []
-    for request in requests:
-        if request.pk in told:
-            continue
-        if _kind_of(request) in RENDERED_WHEN_SENT:
-            later.append(request)
-        elif (email := request_completed(request, save=False)) is not None:
-            now.append(email)
-    post(now)
+    later = [r for r in requests if r.pk not in told and _kind_of(r) in RENDERED_WHEN_SENT]
+    now = [r for r in requests if r.pk not in told and _kind_of(r) not in RENDERED_WHEN_SENT]
     _post_unrendered(later)
+    # The instances of the others (one query), and what their emails name (who gave the
+    # access, the answers): two more, not two per email.
+    missing = [r.pk for r in now if r.instance is None]
+    loaded = AssignmentRequest.objects.select_related("package", "target", "assignment").in_bulk(missing)
+    instances = [r.instance or loaded[r.pk] for r in now]
+    prefetch_related_objects(instances, "requestor", "answers")
+    post([email for request in instances if (email := request_completed(request, save=False)) is not None])
 
 
-# "Your access ended" (expired, removed, removed by a review): an expiry of 100,000
-# assignments tells 100,000 people, and rendering two templates each would cost the
-# expiry most of its time. Its outbox row holds the kind and the ids only; the message is
-# rendered from them when it is sent (:func:`render_unrendered`, in bulk, by the sender),
-# or when a page or the sender first reads the row alone (:func:`_render_on_read`).
-RENDERED_WHEN_SENT = frozenset({"assignment_expired", "review_removed", "access_removed"})
-_UNRENDERED_COLUMNS = ("id", "kind", "recipient", "to_address", "subject", "body_text", "request", "assignment")
+# What tells a person their request completed or their access ended: a bulk reprocess of
+# 10,000 requests or an expiry of 100,000 assignments tells that many people, and rendering
+# two templates each, in the transaction that settles the requests, cost most of their time.
+# Its outbox row holds the kind, the ids and the request's state at completion; the message
+# is rendered from them when it is sent (:func:`render_unrendered`, in bulk, by the sender),
+# or when a page or the sender first reads the row alone (:func:`_render_on_read`). It reads
+# as rendering at once would have: the state is the one the request completed in; names and
+# dates are the request's, package's and person's when it is sent (an end date changed in
+# the meantime is the new one), in the recipient's language and zone.
+RENDERED_WHEN_SENT = frozenset(
+    {
+        "assignment_expired",
+        "review_removed",
+        "access_removed",
+        "request_delivered",
+        "access_given",
+        "request_delivery_failed",
+    }
+)
+_UNRENDERED_COLUMNS = (
+    "id",
+    "kind",
+    "recipient",
+    "to_address",
+    "subject",
+    "body_text",
+    "request",
+    "assignment",
+    "request_state",
+)
 
 
-def _post_unrendered(requests: Sequence[AssignmentRequest]) -> None:
-    reachable = [request for request in requests if _reachable(request.target)]
+def _post_unrendered(requests: Sequence[RequestRow]) -> None:
+    reachable = [r for r in requests if r.target_email and r.target_active]
     if not reachable:
         return
     insert_rows(
         OutboundEmail,
         _UNRENDERED_COLUMNS,
-        ((uuid.uuid4(), _kind_of(r), r.target_id, r.target.email, "", "", r.pk, r.assignment_id) for r in reachable),
+        (
+            (uuid.uuid4(), _kind_of(r), r.target_id, r.target_email, "", "", r.pk, r.assignment_id, r.state)
+            for r in reachable
+        ),
     )
     wake_email_sender()
 
@@ -317,8 +343,9 @@ def is_unrendered(email: OutboundEmail) -> bool:
 
 def render_unrendered(emails: Sequence[OutboundEmail]) -> list[OutboundEmail]:
     """Render rows written by :func:`_post_unrendered` (in memory; the caller saves them),
-    in one query for their requests, in each recipient's language and time zone. Returns
-    the rows that cannot be rendered any more (their request was deleted)."""
+    in one query for their requests, in each recipient's language and time zone, each as of
+    the state its request completed in. Returns the rows that cannot be rendered any more
+    (their request was deleted)."""
     requests = AssignmentRequest.objects.select_related("package", "target", "assignment", "requestor").in_bulk(
         {email.request_id for email in emails if email.request_id is not None}
     )
@@ -328,6 +355,8 @@ def render_unrendered(emails: Sequence[OutboundEmail]) -> list[OutboundEmail]:
         if request is None:
             lost.append(email)
             continue
+        if email.request_state:
+            request.state = email.request_state
         email.subject, email.body_text, email.body_html = render(
             email.kind, request.target, _completion_context(request)
         )
@@ -344,7 +373,7 @@ OutboundEmail.render_on_read = _render_on_read
 FAILURE_EMAIL = "request_delivery_failed"
 
 
-def _failures_already_told(requests: Sequence[AssignmentRequest]) -> set[UUID]:
+def _failures_already_told(requests: Sequence[RequestRow]) -> set[UUID]:
     """The failing requests whose every failed resource role had already failed before the
     last failure email about that request (three queries, whatever the number)."""
     failing = [r.pk for r in requests if _kind_of(r) == FAILURE_EMAIL]
@@ -371,7 +400,7 @@ def _failures_already_told(requests: Sequence[AssignmentRequest]) -> set[UUID]:
     return {pk for pk in last_told if failed_now[pk] <= failed_before[pk]}
 
 
-def _kind_of(request: AssignmentRequest) -> str:
+def _kind_of(request: AssignmentRequest | RequestRow) -> str:
     if request.request_type == RequestType.SYSTEM_REMOVE and request.removal_reason == RemovalReason.REVIEW:
         return "review_removed"
     if request.request_type == RequestType.SYSTEM_REMOVE:
@@ -379,7 +408,8 @@ def _kind_of(request: AssignmentRequest) -> str:
     if request.request_type in RequestType.REMOVES:
         return "access_removed"
     if request.request_type in RequestType.UPDATES:
-        return "request_extended" if _end_moved_later(request) else "end_moved_earlier"
+        instance = request if isinstance(request, AssignmentRequest) else request.instance
+        return "request_extended" if instance is None or _end_moved_later(instance) else "end_moved_earlier"
     if request.state == RequestState.DELIVERED:
         return "access_given" if request.request_type == RequestType.ADMIN_ADD else "request_delivered"
     return FAILURE_EMAIL

@@ -60,7 +60,8 @@ from governance.permissions import Action, get_for, reviewable_decisions
 from governance.services import chat, dispatch, notifications
 from governance.services.approval_links import LinkExpired, LinkForSomeoneElse, LinkInvalid, LinkUsed, SignInRequired
 from governance.services.bulk_sql import array
-from governance.services.endings import end_in_bulk, lock_endings
+from governance.services.endings import end_in_bulk
+from governance.services.grants import read_assignments
 from governance.services.text import clean_text
 
 BATCH = 5000
@@ -687,7 +688,7 @@ def _apply_batch(instance_id: UUID, now: datetime, report: ApplyReport) -> bool:
             return False
         deny = [r for r in rows if r.outcome(instance.expiration_behavior) == ReviewDecision.DENY]
         keep = [r.pk for r in rows if r.outcome(instance.expiration_behavior) != ReviewDecision.DENY]
-        ending = lock_endings(
+        ending = read_assignments(
             Assignment.objects.select_for_update(of=("self",)).filter(
                 pk__in=[r.assignment_id for r in deny], state__in=ASSIGNMENT.sources_of("remove")
             )

@@ -96,11 +96,18 @@ class TestOneBatch:
                 None, "assignment.delivered", assignment, previous="delivering", catalog_id=package.catalog_id
             )
             same_row(delivered[str(assignment.pk)], expected)
-        assert new.filter(action="request.delivered").count() == 6
+        settled = {e.object_id: e for e in new.filter(action="request.delivered")}
+        assert len(settled) == 6 == new.filter(action="request.delivered").count()
         assert new.count() == 6 * 3  # nothing else, nothing twice
         for request in made:
             request.refresh_from_db()
             assert request.state == m.RequestState.DELIVERED
+            assert request.completed_at is not None
+            # Settled from plain values: the row build_event makes of the instance.
+            expected = build_event(
+                None, "request.delivered", request, previous="delivering", catalog_id=package.catalog_id
+            )
+            same_row(settled[str(request.pk)], expected)
 
     def test_a_revoke_batch_removes_every_membership_in_one_go(self, make_package, deliver):
         package, _ = requested(make_package, 5)
@@ -142,6 +149,15 @@ class TestPartialFailure:
         for request in made:
             request.refresh_from_db()
             assert request.state == m.RequestState.PARTIALLY_DELIVERED
+            [settled] = m.AuditEvent.objects.filter(object_id=str(request.pk), action="request.partiallyDelivered")
+            expected = build_event(
+                None,
+                "request.partiallyDelivered",
+                request,
+                previous="delivering",
+                catalog_id=package.catalog_id,
+            )
+            same_row(settled, expected)
         assert set(m.Assignment.objects.values_list("state", flat=True)) == {m.AssignmentState.PARTIALLY_DELIVERED}
 
     def test_one_person_gone_fails_alone_in_the_connectors_batch(self):
