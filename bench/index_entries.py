@@ -1,0 +1,136 @@
+#!/usr/bin/env python
+"""Index entries PostgreSQL writes per grant delivered and per assignment expired (issue 19:
+most of a delivery batch's time is spent writing index entries, not rows).
+
+Counted exactly from the write-ahead log (pg_walinspect): every B-tree leaf insertion of
+this database between two LSNs, attributed to its index by relfilenode. Runs in this
+process against its own database (BENCH_DATABASE_URL + ``_entries``), without a worker:
+
+  built-in delivery  N pending grants through delivery.deliver_until_idle
+  expiry             N due assignments through expire_due_assignments, then their revokes
+                     delivered (the emails are counted as written, not sent)
+
+  bench/index_entries.py --n 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import time
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from harness import DEFAULT_DB, builtin_role, chunks, prepare_database, seed, setup_django
+
+# Leaf-level insertions; a split record carries the item whose insertion split the page.
+LEAF_INSERTS = ("INSERT_LEAF", "INSERT_POST", "SPLIT_L", "SPLIT_R")
+BLOCK = re.compile(r"rel (\d+)/(\d+)/(\d+)")
+
+
+def lsn(cursor: Any) -> str:
+    """Where the log is now, once flushed (the delivery commits asynchronously, and
+    pg_walinspect reads only what is on disk)."""
+    cursor.execute("SELECT pg_current_wal_insert_lsn()")
+    now = str(cursor.fetchone()[0])
+    cursor.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [now])
+    while not cursor.fetchone()[0]:
+        time.sleep(0.05)
+        cursor.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [now])
+    return now
+
+
+def entries_between(cursor: Any, start: str, end: str) -> Counter[tuple[str, str]]:
+    """(table, index) -> leaf insertions of this database's B-trees between the LSNs."""
+    cursor.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
+    database = str(cursor.fetchone()[0])
+    cursor.execute(
+        "SELECT c.relfilenode, t.relname, c.relname FROM pg_class c"
+        " JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_class t ON t.oid = i.indrelid"
+        " WHERE c.relfilenode <> 0"
+    )
+    names = {str(node): (table, index) for node, table, index in cursor.fetchall()}
+    cursor.execute(
+        "SELECT block_ref FROM pg_get_wal_records_info(%s, %s)"
+        " WHERE resource_manager = 'Btree' AND record_type = ANY(%s)",
+        [start, end, list(LEAF_INSERTS)],
+    )
+    counts: Counter[tuple[str, str]] = Counter()
+    for (block_ref,) in cursor.fetchall():
+        found = BLOCK.search(block_ref or "")
+        if found and found.group(2) == database and found.group(3) in names:
+            counts[names[found.group(3)]] += 1
+    return counts
+
+
+def report(title: str, counts: Counter[tuple[str, str]], n: int) -> dict[str, Any]:
+    total = sum(counts.values())
+    print(f"\n{title}: {total:,} index entries for {n:,} = {total / n:.1f} each")
+    by_table: Counter[str] = Counter()
+    for (table, _), count in counts.items():
+        by_table[table] += count
+    for table, count in by_table.most_common():
+        print(f"  {table:<36} {count / n:5.1f}")
+        for (t, index), c in sorted(counts.items(), key=lambda kv: -kv[1]):
+            if t == table:
+                print(f"      {index:<52} {c / n:5.2f}")
+    return {
+        "entries": total,
+        "per_row": round(total / n, 2),
+        "by_table": {t: round(c / n, 2) for t, c in by_table.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000)
+    args = parser.parse_args()
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB) + "_entries"
+    os.environ["DATABASE_URL"] = url
+    prepare_database(url)
+    setup_django(url)
+    logging.disable(logging.INFO)
+    from django.db import connection
+    from django.utils import timezone
+
+    from governance import models as m
+    from governance.services import delivery
+    from governance.services.assignments import expire_due_assignments
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+
+    target = builtin_role("entries")
+    seed(args.n, target.role, assignment_state=m.AssignmentState.DELIVERING, grant_state=m.GrantState.PENDING)
+    with connection.cursor() as cursor:
+        start = lsn(cursor)
+        delivery.deliver_until_idle(share=lambda: None)
+        end = lsn(cursor)
+        assert m.GroupMembership.objects.filter(group=target.group).count() == args.n
+        report("built-in delivery, per grant", entries_between(cursor, start, end), args.n)
+
+    target = builtin_role("entries-expiry")
+    users = seed(
+        args.n,
+        target.role,
+        assignment_state=m.AssignmentState.DELIVERED,
+        grant_state=m.GrantState.GRANTED,
+        request_state=m.RequestState.DELIVERED,
+        end_at=timezone.now() - timedelta(minutes=1),
+    ).users
+    for part in chunks(users):
+        m.GroupMembership.objects.bulk_create([m.GroupMembership(group=target.group, user=u) for u in part])
+    with connection.cursor() as cursor:
+        start = lsn(cursor)
+        expire_due_assignments()
+        delivery.deliver_until_idle(share=lambda: None)
+        end = lsn(cursor)
+        assert not m.GroupMembership.objects.filter(group=target.group).exists()
+        report("expiry, per assignment (revoke delivered)", entries_between(cursor, start, end), args.n)
+
+
+if __name__ == "__main__":
+    main()
