@@ -4,7 +4,9 @@ most of a delivery batch's time is spent writing index entries, not rows).
 
 Counted exactly from the write-ahead log (pg_walinspect): every B-tree leaf insertion of
 this database between two LSNs, attributed to its index by relfilenode. Runs in this
-process against its own database (BENCH_DATABASE_URL + ``_entries``), without a worker:
+process against its own database (BENCH_DATABASE_URL + ``_entries``), without a worker,
+and timed (in this process: no queue, no worker start; compare runs of two versions
+interleaved on the same machine, not with bench/run.py's figures):
 
   built-in delivery  N pending grants through delivery.deliver_until_idle
   expiry             N due assignments through expire_due_assignments, then their revokes
@@ -21,10 +23,9 @@ import os
 import re
 import time
 from collections import Counter
-from datetime import timedelta
 from typing import Any
 
-from harness import DEFAULT_DB, builtin_role, chunks, prepare_database, seed, setup_django
+from harness import DEFAULT_DB, builtin_role, prepare_database, seed, seed_due_for_expiry, setup_django
 
 # Leaf-level insertions; a split record carries the item whose insertion split the page.
 LEAF_INSERTS = ("INSERT_LEAF", "INSERT_POST", "SPLIT_L", "SPLIT_R")
@@ -66,9 +67,10 @@ def entries_between(cursor: Any, start: str, end: str) -> Counter[tuple[str, str
     return counts
 
 
-def report(title: str, counts: Counter[tuple[str, str]], n: int) -> dict[str, Any]:
+def report(title: str, counts: Counter[tuple[str, str]], n: int, seconds: float) -> dict[str, Any]:
     total = sum(counts.values())
-    print(f"\n{title}: {total:,} index entries for {n:,} = {total / n:.1f} each")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{title}: {total:,} index entries for {n:,} = {total / n:.1f} each; {seconds:.2f} s (load {load})")
     by_table: Counter[str] = Counter()
     for (table, _), count in counts.items():
         by_table[table] += count
@@ -94,7 +96,6 @@ def main() -> None:
     setup_django(url)
     logging.disable(logging.INFO)
     from django.db import connection
-    from django.utils import timezone
 
     from governance import models as m
     from governance.services import delivery
@@ -106,30 +107,23 @@ def main() -> None:
     target = builtin_role("entries")
     seed(args.n, target.role, assignment_state=m.AssignmentState.DELIVERING, grant_state=m.GrantState.PENDING)
     with connection.cursor() as cursor:
-        start = lsn(cursor)
+        start, clock = lsn(cursor), time.perf_counter()
         delivery.deliver_until_idle(share=lambda: None)
+        seconds = time.perf_counter() - clock
         end = lsn(cursor)
         assert m.GroupMembership.objects.filter(group=target.group).count() == args.n
-        report("built-in delivery, per grant", entries_between(cursor, start, end), args.n)
+        report("built-in delivery, per grant", entries_between(cursor, start, end), args.n, seconds)
 
     target = builtin_role("entries-expiry")
-    users = seed(
-        args.n,
-        target.role,
-        assignment_state=m.AssignmentState.DELIVERED,
-        grant_state=m.GrantState.GRANTED,
-        request_state=m.RequestState.DELIVERED,
-        end_at=timezone.now() - timedelta(minutes=1),
-    ).users
-    for part in chunks(users):
-        m.GroupMembership.objects.bulk_create([m.GroupMembership(group=target.group, user=u) for u in part])
+    seed_due_for_expiry(args.n, target)
     with connection.cursor() as cursor:
-        start = lsn(cursor)
+        start, clock = lsn(cursor), time.perf_counter()
         expire_due_assignments()
         delivery.deliver_until_idle(share=lambda: None)
+        seconds = time.perf_counter() - clock
         end = lsn(cursor)
         assert not m.GroupMembership.objects.filter(group=target.group).exists()
-        report("expiry, per assignment (revoke delivered)", entries_between(cursor, start, end), args.n)
+        report("expiry, per assignment (revoke delivered)", entries_between(cursor, start, end), args.n, seconds)
 
 
 if __name__ == "__main__":
