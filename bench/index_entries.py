@@ -108,7 +108,7 @@ def main() -> None:
     seed(args.n, target.role, assignment_state=m.AssignmentState.DELIVERING, grant_state=m.GrantState.PENDING)
     with connection.cursor() as cursor:
         start, clock = lsn(cursor), time.perf_counter()
-        delivery.deliver_until_idle(share=lambda: None)
+        delivery.deliver_until_idle(max_seconds=3600, share=lambda: None)
         seconds = time.perf_counter() - clock
         end = lsn(cursor)
         assert m.GroupMembership.objects.filter(group=target.group).count() == args.n
@@ -119,7 +119,7 @@ def main() -> None:
     with connection.cursor() as cursor:
         start, clock = lsn(cursor), time.perf_counter()
         expire_due_assignments()
-        delivery.deliver_until_idle(share=lambda: None)
+        delivery.deliver_until_idle(max_seconds=3600, share=lambda: None)
         seconds = time.perf_counter() - clock
         end = lsn(cursor)
         assert not m.GroupMembership.objects.filter(group=target.group).exists()
