@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,23 @@ def seed(
             for model in (m.User, m.Assignment, m.RoleGrant, m.AssignmentRequest):
                 cursor.execute(f'ANALYZE "{model._meta.db_table}"')
     return Seeded(package=package, users=users)
+
+
+def seed_due_for_expiry(n: int, target: BuiltinRole) -> list[Any]:
+    """n people whose delivered assignment (of the built-in ``target``: members of its
+    group) ended a minute ago: what the expiry job finds due. Returns the people."""
+    from django.utils import timezone
+
+    from governance import models as m
+
+    users = seed(
+        n,
+        target.role,
+        assignment_state=m.AssignmentState.DELIVERED,
+        grant_state=m.GrantState.GRANTED,
+        request_state=m.RequestState.DELIVERED,
+        end_at=timezone.now() - timedelta(minutes=1),
+    ).users
+    for part in chunks(users):
+        m.GroupMembership.objects.bulk_create([m.GroupMembership(group=target.group, user=u) for u in part])
+    return users

@@ -13,9 +13,8 @@ import cProfile
 import os
 import pstats
 import time
-from datetime import timedelta
 
-from harness import DEFAULT_DB, builtin_role, chunks, prepare_database, seed, setup_django
+from harness import DEFAULT_DB, builtin_role, prepare_database, seed_due_for_expiry, setup_django
 
 
 def profiled(label: str, call, top: int) -> None:  # type: ignore[no-untyped-def]
@@ -37,22 +36,10 @@ def main() -> None:
     os.environ["DATABASE_URL"] = url
     prepare_database(url)
     setup_django(url)
-    from django.utils import timezone
 
-    from governance import models as m
     from governance.services import assignments, delivery, outbox
 
-    target = builtin_role("expiry")
-    users = seed(
-        args.n,
-        target.role,
-        assignment_state=m.AssignmentState.DELIVERED,
-        grant_state=m.GrantState.GRANTED,
-        request_state=m.RequestState.DELIVERED,
-        end_at=timezone.now() - timedelta(minutes=1),
-    ).users
-    for part in chunks(users):
-        m.GroupMembership.objects.bulk_create([m.GroupMembership(group=target.group, user=u) for u in part])
+    seed_due_for_expiry(args.n, builtin_role("expiry"))
     profiled("expire_due_assignments", assignments.expire_due_assignments, args.top)
     profiled("deliver_until_idle", lambda: delivery.deliver_until_idle(max_seconds=3600).handled, args.top)
     profiled("send_due", lambda: outbox.send_due(max_seconds=3600), args.top)

@@ -55,6 +55,7 @@ from harness import (
     chunks,
     prepare_database,
     seed,
+    seed_due_for_expiry,
     setup_django,
     wait_until,
 )
@@ -194,26 +195,13 @@ def bench_ldap(n: int) -> dict[str, Any]:
 
 
 def bench_expiry(n: int) -> dict[str, Any]:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     from governance import models as m
     from governance import tasks
 
     target = builtin_role("expiry")
     role, group = target.role, target.group
     catalog = role.resource.catalog
-    users = seed(
-        n,
-        role,
-        assignment_state=m.AssignmentState.DELIVERED,
-        grant_state=m.GrantState.GRANTED,
-        request_state=m.RequestState.DELIVERED,
-        end_at=timezone.now() - timedelta(minutes=1),
-    ).users
-    for part in chunks(users):
-        m.GroupMembership.objects.bulk_create([m.GroupMembership(group=group, user=u) for u in part])
+    seed_due_for_expiry(n, target)
     with OneWorker():
         start = time.perf_counter()
         tasks.expire_assignments.delay()

@@ -54,11 +54,15 @@ class Assignment(CatalogScoped, models.Model):
     catalog_path = "package__catalog_id"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    package = models.ForeignKey(AccessPackage, on_delete=models.CASCADE, related_name="assignments")
+    # package and target have no index of their own: assignment_package_state and
+    # assignment_target_state lead with them (every row written costs each index an entry).
+    package = models.ForeignKey(AccessPackage, on_delete=models.CASCADE, related_name="assignments", db_index=False)
     policy = models.ForeignKey(
         AssignmentPolicy, on_delete=models.SET_NULL, null=True, blank=True, related_name="assignments"
     )
-    target = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    target = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     state = models.CharField(max_length=24, choices=AssignmentState.choices, default=AssignmentState.DELIVERING)
     start_at = models.DateTimeField()
     end_at = models.DateTimeField(null=True, blank=True)
@@ -140,17 +144,22 @@ class RoleGrant(CatalogScoped, models.Model):
     catalog_path = "assignment__package__catalog_id"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="grants")
-    resource_role = models.ForeignKey(ResourceRole, on_delete=models.PROTECT, related_name="grants")
+    # assignment, resource_role and subject have no index of their own: one_grant_per_role,
+    # grant_role_subject and grant_subject_role_state lead with them. A delivery batch
+    # writes every index of its grants, so each one here costs every grant delivered.
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="grants", db_index=False)
+    resource_role = models.ForeignKey(ResourceRole, on_delete=models.PROTECT, related_name="grants", db_index=False)
     # Denormalized from the assignment: overlap (rule 7) and drift look grants up by person x role.
-    subject = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_grants")
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_grants", db_index=False
+    )
     # The request whose delivery this grant currently serves (its attempts count as that
     # request's delivery errors), and the role operation that created or revoked it.
     request = models.ForeignKey(
         "governance.AssignmentRequest", on_delete=models.SET_NULL, null=True, blank=True, related_name="grants"
     )
     operation = models.ForeignKey(
-        RoleOperation, on_delete=models.SET_NULL, null=True, blank=True, related_name="grants"
+        RoleOperation, on_delete=models.SET_NULL, null=True, blank=True, related_name="grants", db_index=False
     )
     state = models.CharField(max_length=16, choices=GrantState.choices, default=GrantState.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -167,7 +176,15 @@ class RoleGrant(CatalogScoped, models.Model):
     class Meta:
         # No default ordering: the engine queries grants constantly and must not join for it.
         indexes = [
-            models.Index(fields=["state", "next_attempt_at"], name="grant_work"),
+            # The delivery claim, per work state, oldest first. Only work is indexed: a
+            # granted or revoked grant (nearly all of them) costs this index nothing.
+            models.Index(
+                fields=["state", "next_attempt_at"],
+                name="grant_work",
+                condition=models.Q(state__in=["pending", "revoking"]),
+            ),
+            # A role operation's progress; most grants come from requests (no operation).
+            models.Index(fields=["operation"], name="grant_operation", condition=models.Q(operation__isnull=False)),
             models.Index(fields=["resource_role", "subject"], name="grant_role_subject"),
             models.Index(fields=["subject", "resource_role", "state"], name="grant_subject_role_state"),
             # Who holds a role (rule 7's justification, the resource page) in the page's
@@ -209,14 +226,19 @@ class DeliveryAttempt(CatalogScoped, models.Model):
     catalog_path = "grant__assignment__package__catalog_id"
 
     grant = models.ForeignKey(RoleGrant, on_delete=models.CASCADE, related_name="attempts_log")
+    # request and connector have no index of their own: attempt_request_outcome and
+    # attempt_connector_recent lead with them.
     request = models.ForeignKey(
         "governance.AssignmentRequest",
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="delivery_attempts",
+        db_index=False,
     )
-    connector = models.ForeignKey(Connector, on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts")
+    connector = models.ForeignKey(
+        Connector, on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts", db_index=False
+    )
     operation = models.CharField(max_length=8, choices=Operation.choices)
     outcome = models.CharField(max_length=12, choices=Outcome.choices)
     error_code = models.CharField(max_length=64, blank=True)

@@ -190,7 +190,8 @@ class DirectoryGroup(CatalogScoped, models.Model):
 
 
 class GroupMembership(models.Model):
-    group = models.ForeignKey(DirectoryGroup, on_delete=models.CASCADE, related_name="memberships")
+    # No index of its own: unique_group_membership (group, user) leads with it.
+    group = models.ForeignKey(DirectoryGroup, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="group_memberships")
     created_at = models.DateTimeField(auto_now_add=True)
 

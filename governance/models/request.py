@@ -206,21 +206,28 @@ class AssignmentRequest(CatalogScoped, models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     request_type = models.CharField(max_length=16, choices=RequestType.choices)
     state = models.CharField(max_length=24, choices=RequestState.choices, default=RequestState.SUBMITTED)
-    package = models.ForeignKey(AccessPackage, on_delete=models.CASCADE, related_name="requests")
+    # package and target have no index of their own: request_package_state and
+    # request_target_package lead with them.
+    package = models.ForeignKey(AccessPackage, on_delete=models.CASCADE, related_name="requests", db_index=False)
     policy = models.ForeignKey(
         AssignmentPolicy, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests"
     )
     assignment = models.ForeignKey(
         "governance.Assignment", on_delete=models.SET_NULL, null=True, blank=True, related_name="requests"
     )
-    target = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="requests_as_target")
-    # Who asked: the person themselves, an administrator, or nobody (the system).
+    target = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="requests_as_target", db_index=False
+    )
+    # Who asked: the person themselves, an administrator, or nobody (the system). Indexed
+    # only where someone asked (request_requestor): the system's requests (an expiry
+    # writes one per assignment) cost that index nothing.
     requestor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="requests_made",
+        db_index=False,
     )
     requestor_label = models.CharField(max_length=256, blank=True)
     justification = models.TextField(blank=True)
@@ -256,9 +263,21 @@ class AssignmentRequest(CatalogScoped, models.Model):
         indexes = [
             models.Index(fields=["package", "state", "-created_at"], name="request_package_state"),
             models.Index(fields=["target", "package"], name="request_target_package"),
-            models.Index(fields=["state", "stage_due_at"], name="request_stage_due"),
-            models.Index(fields=["state", "stage_remind_at"], name="request_stage_remind"),
-            models.Index(fields=["state", "schedule_start"], name="request_schedule_start"),
+            models.Index(fields=["requestor"], name="request_requestor", condition=models.Q(requestor__isnull=False)),
+            # The beat jobs' scans (time-outs, reminders, scheduled starts) and the approvers'
+            # list each ask for one state: only requests in it are indexed, so the rows that
+            # pass through (every delivery, every expiry) cost these indexes nothing.
+            models.Index(
+                fields=["stage_due_at"], name="request_stage_due", condition=models.Q(state="pendingApproval")
+            ),
+            models.Index(
+                fields=["stage_remind_at"],
+                name="request_stage_remind",
+                condition=models.Q(state="pendingApproval", stage_remind_at__isnull=False),
+            ),
+            models.Index(
+                fields=["schedule_start"], name="request_schedule_start", condition=models.Q(state="scheduled")
+            ),
             models.Index(fields=["state", "completed_at"], name="request_completed"),
             # The portal's list across packages, newest first, one page at a time.
             models.Index(fields=["created_at", "id"], name="request_created"),
