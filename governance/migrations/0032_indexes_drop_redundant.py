@@ -26,7 +26,7 @@ def without_own_index(
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0030_perf_csv_policy_open_scope"),
+        ("governance", "0031_settle_outbox_request_state"),
     ]
 
     operations = [
