@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from uuid import UUID
@@ -11,6 +10,7 @@ import django_filters as filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -226,10 +226,110 @@ def _attributes(attrs: dict[str, Any]) -> str:
     )
 
 
+# A search box offers at most this many matches as the admin types (the list filters'
+# policies and packages: 20,000 of each at full size, too many for a select).
+MATCHES_SHOWN = 20
+
+
+class SearchChoice(forms.TextInput):
+    """One of many by a search box: a plain text box, so without JavaScript the typed text is
+    sent and the list is filtered by names containing it; with htmx it is a combobox whose
+    listbox shows the first :data:`MATCHES_SHOWN` matches (``governance:filter_choices``)
+    and choosing one sends its id. A chosen id shows its name, the detail (a policy's
+    package) beside it. The policy and the package filter of the lists both use it."""
+
+    template_name = "governance/widgets/search_choice.html"
+
+    def __init__(self, placeholder: str) -> None:
+        super().__init__(attrs={"placeholder": placeholder, "autocomplete": "off"})
+
+    def _render(self, template_name: str, context: dict[str, Any], renderer: Any = None) -> Any:
+        # The project's engine, so the template lives with the portal's templates.
+        return render_to_string(template_name, context)
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        widget = context["widget"]
+        widget["chosen"] = None
+        # ModelChoiceField hands its widget the choices, which know the field (and so what
+        # the form found when it checked the id: no second query for the name).
+        field = getattr(getattr(self, "choices", None), "field", None)
+        if isinstance(field, NamedChoiceField) and value and is_uuid(str(value).strip()):
+            chosen = field.found(str(value).strip())
+            if chosen is not None:
+                widget["chosen"] = {"pk": str(chosen.pk), "detail": field.detail_of(chosen)}
+                widget["value"] = chosen.display_name
+            else:  # not one the viewer may see: the field's error says so, the box stays empty
+                widget["value"] = ""
+        widget["attrs_html"] = mark_safe(_attributes(widget["attrs"]))  # nosec B308 B703 - escaped by format_html
+        return context
+
+
+class NamedChoiceField(ModelChoiceField):
+    """One object by its id, or a part of a name (what the search box sends without
+    JavaScript, and what the requests list took before it shared the policy filter with the
+    assignments list: its links, bookmarks and downloads keep working). ``detail``: the
+    relation that tells objects of one name apart (policies of different packages share
+    names: "Admin direct")."""
+
+    def __init__(self, *args: Any, detail: str, noun: str, **kwargs: Any) -> None:
+        self.detail = detail
+        self.noun = noun
+        self.checked: Any = None
+        super().__init__(*args, **kwargs)
+
+    def found(self, pk: str) -> Any:
+        """The object with this id the viewer may see, or None."""
+        if self.checked is None or str(self.checked.pk) != pk:
+            self.checked = self.queryset.filter(pk=pk).first() if self.queryset is not None else None
+        return self.checked
+
+    def detail_of(self, obj: Any) -> str:
+        return str(getattr(obj, self.detail).display_name)
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.display_name} ({self.detail_of(obj)})"
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.strip() and not is_uuid(value.strip()):
+            problem = unstorable(value)
+            if problem:  # PostgreSQL cannot even compare it: a form error, not a 500
+                raise ValidationError(f"{self.noun} name cannot contain {problem}.", code="invalid")
+            return value.strip()[:256]
+        self.checked = super().to_python(value)
+        return self.checked
+
+
+class NamedChoiceFilter(filters.ModelChoiceFilter):
+    """``?<name>=<id>``: one object of the queryset (what the viewer may see, set by
+    :meth:`PlaceFilter.offer_places`); ``?<name>=<text>``: those whose name contains it."""
+
+    field_class = NamedChoiceField
+
+    def __init__(self, *, detail: str, noun: str, placeholder: str, **kwargs: Any) -> None:
+        super().__init__(detail=detail, noun=noun, widget=SearchChoice(placeholder), **kwargs)
+
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        if isinstance(value, str):
+            return qs.filter(**{f"{self.field_name}__display_name__icontains": value})
+        return super().filter(qs, value)
+
+
+class PolicyFilter(NamedChoiceFilter):
+    """``?policy=<id>``: one policy of the packages the viewer may see (narrowed to the chosen
+    package); ``?policy=<text>``: policies whose name contains it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", "Policy")
+        kwargs.setdefault("field_name", "policy")
+        kwargs.setdefault("queryset", AssignmentPolicy.objects.select_related("package"))
+        super().__init__(detail="package", noun="A policy", placeholder="Policy name", **kwargs)
+
+
 class PlaceFilter(filters.FilterSet):
-    """Across packages: the catalog and the access package a row belongs to. The views
-    offer only what the person may see (``places``); the choices narrow to the chosen
-    catalog, so a tenant's 20,000 packages are not one list."""
+    """Across packages: the catalog (a select: a tenant has a few hundred) and the access
+    package (a search box: it has 20,000) a row belongs to. The views offer only what the
+    person may see (``places``); the packages narrow to the chosen catalog."""
 
     catalog = filters.ModelChoiceFilter(
         label="Catalog",
@@ -238,60 +338,29 @@ class PlaceFilter(filters.FilterSet):
         empty_label=ANY,
         widget=FastSelect,
     )
-    package = filters.ModelChoiceFilter(
+    package = NamedChoiceFilter(
         label="Access package",
         field_name="package",
-        queryset=AccessPackage.objects.all(),
-        empty_label=ANY,
-        widget=FastSelect,
+        queryset=AccessPackage.objects.select_related("catalog"),
+        detail="catalog",
+        noun="An access package",
+        placeholder="Access package name",
     )
 
     def offer_places(self, catalogs: QuerySet[Catalog], packages: QuerySet[AccessPackage]) -> None:
-        """The choices shown: ``catalogs`` and ``packages`` the viewer may see."""
+        """The choices: ``catalogs`` and ``packages`` the viewer may see."""
         chosen = self.data.get("catalog") if self.data else None
         if chosen and is_uuid(chosen):
             packages = packages.filter(catalog_id=chosen)
-        cast(filters.ModelChoiceFilter, self.filters["catalog"]).queryset = catalogs.order_by("display_name")
-        cast(filters.ModelChoiceFilter, self.filters["package"]).queryset = packages.order_by("display_name")
+        self.offer("catalog", catalogs.order_by("display_name"))
+        self.offer("package", packages.select_related("catalog").order_by("display_name", "pk"))
 
+    def offer(self, name: str, choices: QuerySet[Any]) -> None:
+        cast(filters.ModelChoiceFilter, self.filters[name]).queryset = choices
 
-class PolicyChoiceField(ModelChoiceField):
-    """Policies of different packages share names ("Admin direct"): each says its package.
-
-    A value that is not an id is part of a policy's name: the requests list filtered by a
-    name before it shared this filter with the assignments list, and its links (bookmarks,
-    downloads) keep working."""
-
-    def label_from_instance(self, obj: Any) -> str:
-        return f"{obj.display_name} ({obj.package.display_name})"
-
-    def to_python(self, value: Any) -> Any:
-        if isinstance(value, str) and value.strip() and not is_uuid(value.strip()):
-            problem = unstorable(value)
-            if problem:  # PostgreSQL cannot even compare it: a form error, not a 500
-                raise ValidationError(f"A policy name cannot contain {problem}.", code="invalid")
-            return value.strip()[:256]
-        return super().to_python(value)
-
-
-class PolicyFilter(filters.ModelChoiceFilter):
-    """``?policy=<id>``: one policy, chosen from those of the packages the viewer may see
-    (narrowed to the chosen package); ``?policy=<text>``: policies whose name contains it."""
-
-    field_class = PolicyChoiceField
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("label", "Policy")
-        kwargs.setdefault("field_name", "policy")
-        kwargs.setdefault("queryset", AssignmentPolicy.objects.none())
-        kwargs.setdefault("empty_label", ANY)
-        kwargs.setdefault("widget", FastSelect)
-        super().__init__(**kwargs)
-
-    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
-        if isinstance(value, str):
-            return qs.filter(**{f"{self.field_name}__display_name__icontains": value})
-        return super().filter(qs, value)
+    def offered(self, name: str) -> QuerySet[Any]:
+        # Every place filter is declared with a queryset (narrowed here), never None.
+        return cast(QuerySet[Any], cast(filters.ModelChoiceFilter, self.filters[name]).queryset)
 
 
 class PolicyPlaceFilter(PlaceFilter):
@@ -302,18 +371,21 @@ class PolicyPlaceFilter(PlaceFilter):
 
     def offer_places(self, catalogs: QuerySet[Catalog], packages: QuerySet[AccessPackage]) -> None:
         super().offer_places(catalogs, packages)
-        policies = AssignmentPolicy.objects.filter(package__in=packages).select_related("package")
+        policies = AssignmentPolicy.objects.filter(package__in=self.offered("package").order_by())
         chosen = self.data.get("package") if self.data else None
         if chosen and is_uuid(chosen):
             policies = policies.filter(package_id=UUID(str(chosen)))
-        policy = cast(filters.ModelChoiceFilter, self.filters["policy"])
-        policy.queryset = policies.order_by("package__display_name", "display_name")
-        typed = (self.data.get("policy") or "").strip() if self.data else ""
-        if typed and not is_uuid(typed):
-            # An old link's text stays visible as what the list is filtered by.
-            field = cast(PolicyChoiceField, self.form.fields["policy"])
-            offered = list(cast(Iterable[tuple[Any, str]], field.choices))
-            field.widget.choices = [*offered, (typed[:256], f"Name contains “{typed[:256]}”")]
+        self.offer("policy", policies.select_related("package").order_by("display_name", "package__display_name", "pk"))
+
+    def matches(self, name: str, text: str, limit: int) -> list[Any]:
+        """The first ``limit`` objects of filter ``name`` whose name contains ``text`` (a search
+        box's listbox): after :meth:`offer_places`, so only what the viewer may see."""
+        if unstorable(text):
+            return []
+        choices = self.offered(name)
+        if text:
+            choices = choices.filter(display_name__icontains=text)
+        return list(choices[:limit])
 
 
 # Across packages a list may hold a million rows: every order here is one an index serves

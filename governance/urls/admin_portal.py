@@ -8,6 +8,7 @@ from governance.views import (
     audit,
     catalogs,
     chat,
+    choices,
     directory,
     extensions,
     health,
@@ -164,4 +165,6 @@ urlpatterns = [
     path("live/", live.live_states, name="live_states"),
     # The directory picker's live search
     path("directory/search/", directory.directory_search, name="directory_search"),
+    # A list filter's search box (policy, access package)
+    path("filters/choices/", choices.filter_choices, name="filter_choices"),
 ]
