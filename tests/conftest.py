@@ -411,4 +411,4 @@ from tests.targets import (  # noqa: E402, F401
     scim_server_process,
     webhook_receiver,
 )
-from tests.workers import make_worker, session_worker, worker  # noqa: E402, F401
+from tests.workers import make_worker, no_session_worker, session_worker, worker  # noqa: E402, F401

@@ -237,16 +237,35 @@ def make_worker(transactional_db: None, tmp_path: Path) -> Iterator[WorkerFactor
         switch_broker(*previous)
 
 
+# The session worker of this process, once its fixture was asked for (at most one).
+SESSION_WORKERS: list[Worker] = []
+
+
 @pytest.fixture(scope="session")
 def session_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     """The session's worker on Redis (per xdist process), started when a test first needs it.
     Connector secrets live encrypted in the test database, so it needs no environment of its own."""
     handle = new_worker(redis_url(), tmp_path_factory.mktemp("worker"))
+    SESSION_WORKERS.append(handle)
     try:
         yield handle
     finally:
+        SESSION_WORKERS.remove(handle)
         handle.stop()
         delete_queue(handle)
+
+
+@pytest.fixture
+def no_session_worker(transactional_db: None) -> None:
+    """For a test that counts the workers alive: the session's worker, if an earlier test in this
+    process started it, is stopped and its heartbeat forgotten (the `worker` fixture starts it
+    again when a test next needs it)."""
+    from governance.models import ProcessHeartbeat
+
+    for handle in SESSION_WORKERS:
+        if handle.running:
+            handle.stop()
+    ProcessHeartbeat.objects.filter(kind="worker").delete()
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -391,3 +393,26 @@ class RequestAnswer(CatalogScoped, models.Model):
         if not self._state.adding:
             raise ValueError("Answers are immutable once submitted (rule 15).")
         super().save(*args, **kwargs)
+
+
+@dataclass(slots=True)
+class RequestRow:
+    """A delivering request as ``grants.complete_requests`` settles it, read as plain values
+    (:func:`read_requests`); a service holding the instance passes it along (its completion
+    email may need what only the instance knows: an extension's previous end)."""
+
+    pk: UUID
+    request_type: str
+    state: str
+    created_at: datetime
+    policy_id: UUID | None
+    package_id: UUID
+    catalog_id: UUID | None
+    assignment_id: UUID | None
+    target_id: UUID
+    removal_reason: str
+    target_email: str
+    target_active: bool
+    label: str  # str(request)
+    completed_at: datetime | None = None
+    instance: AssignmentRequest | None = None

@@ -41,6 +41,7 @@ from governance.models import (
     RoleOperation,
 )
 from governance.models.querysets import catalog_id_of
+from governance.models.request import RequestRow
 from governance.services import callouts, metrics, notifications
 from governance.services.bulk_sql import (
     Write,
@@ -363,29 +364,6 @@ def settle_assignments(
         [(request, states[request.assignment_id] if request.assignment_id else []) for request in delivering],
         actor=actor,
     )
-
-
-@dataclass(slots=True)
-class RequestRow:
-    """A delivering request as :func:`complete_requests` settles it, read as plain values
-    (:func:`read_requests`); a service holding the instance passes it along (its completion
-    email may need what only the instance knows: an extension's previous end)."""
-
-    pk: UUID
-    request_type: str
-    state: str
-    created_at: datetime
-    policy_id: UUID | None
-    package_id: UUID
-    catalog_id: UUID | None
-    assignment_id: UUID | None
-    target_id: UUID
-    removal_reason: str
-    target_email: str
-    target_active: bool
-    label: str  # str(request)
-    completed_at: datetime | None = None
-    instance: AssignmentRequest | None = None
 
 
 # What :func:`read_requests` reads of each request (``RequestRow``'s fields up to the

@@ -49,7 +49,7 @@ from governance.services.dispatch import wake_email_sender
 from governance.services.text import one_line
 
 if TYPE_CHECKING:
-    from governance.services.grants import RequestRow
+    from governance.models.request import RequestRow
 
 LINK_SALT = "governance.approval-link"
 REVIEW_LINK_SALT = "governance.review-link"

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
 
 def test_stop_the_worker_and_the_page_turns_red_start_it_and_green(
-    page: Any, make_worker: WorkerFactory, admin: m.User, settings: Any
+    page: Any, no_session_worker: None, make_worker: WorkerFactory, admin: m.User, settings: Any
 ) -> None:
     settings.HEARTBEAT_SECONDS = 0.5  # the page (this process) and the worker agree on it
     # Beat and its jobs are fine, so the workers are the only thing that can turn it red.

@@ -67,7 +67,9 @@ def test_an_approved_request_waits_for_the_extension_before_delivery(
 
     sign_in(page, "requestor")
     page.goto(f"/myaccess/requests/{made.pk}/")
-    expect(page.get_by_text("Waiting for Ticketing", exact=True)).to_be_visible()
+    # The status badge says what it waits for, and so does the history's last line.
+    expect(page.locator("dl .badge").get_by_text("Waiting for Ticketing", exact=True)).to_be_visible()
+    expect(page.get_by_role("strong").filter(has_text="Waiting for Ticketing")).to_be_visible()
     expect(page.get_by_text("Approved. Waiting for Ticketing: access is delivered once it answers.")).to_be_visible()
     screenshot(page, "sod-waiting-after-approval")
 
@@ -102,4 +104,4 @@ def test_an_approved_request_waits_for_the_extension_before_delivery(
 
     page.reload()
     expect(page.get_by_text("Delivered").first).to_be_visible()
-    expect(page.get_by_text("Waiting for Ticketing")).to_have_count(0)
+    expect(page.locator("dl .badge").get_by_text("Waiting for Ticketing")).to_have_count(0)
