@@ -79,6 +79,12 @@ def narrow_token(token: str) -> str:
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 # Schemathesis 4's defaults, said out loud: NUL in strings, and every character UTF-8 encodes.
 schema.config.generation.update(allow_x00=True, codec="utf-8")
+# The narrow token's test is about its refusals, which generated requests meet at once. The
+# coverage phase's boundary values (~44 of ~49 requests per operation) are the wide token's
+# test's business: here they only asked the same 403 and 404 again.
+narrow_schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+narrow_schema.config.generation.update(allow_x00=True, codec="utf-8")
+narrow_schema.config.phases.update(phases=["examples", "fuzzing"])
 
 ODD_VALUES = st.one_of(LONE_SURROGATES, CONTROL_IN_NAMES, UNICODE_DIGITS, HUGE_NUMBERS, DURATIONS, OVERLONG, DEEP_JSON)
 
@@ -100,6 +106,7 @@ def _with(body: Any, path: tuple[Any, ...], value: Any) -> Any:
     return changed
 
 
+@narrow_schema.hook
 @schema.hook
 def flatmap_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
     """Now and then one value of the generated body becomes one of the odd ones."""
@@ -110,6 +117,7 @@ def flatmap_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
     return st.one_of(st.just(body), odd)
 
 
+@narrow_schema.hook
 @schema.hook
 def flatmap_query(context: Any, query: Any) -> st.SearchStrategy[Any]:
     """Now and then the query string carries one of the options that once answered 500."""
@@ -129,7 +137,7 @@ def test_api_answers_match_the_schema(case: Any, token: str, settings: Any) -> N
 
 
 @pytest.mark.fuzz
-@schema.parametrize()
+@narrow_schema.parametrize()
 @settings(
     max_examples=5,
     deadline=None,
