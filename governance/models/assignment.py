@@ -185,6 +185,10 @@ class RoleGrant(CatalogScoped, models.Model):
             ),
             # A role operation's progress; most grants come from requests (no operation).
             models.Index(fields=["operation"], name="grant_operation", condition=models.Q(operation__isnull=False)),
+            # Drift, which is rare, by assignment: the lists' "drifted" mark and filter and the
+            # home page's count. Without it PostgreSQL scans every grant for the few drifted
+            # ones (110 ms at 1,666,000 grants) before it shows a page of 50 assignments.
+            models.Index(fields=["assignment"], name="grant_drifted", condition=models.Q(state="drifted")),
             models.Index(fields=["resource_role", "subject"], name="grant_role_subject"),
             models.Index(fields=["subject", "resource_role", "state"], name="grant_subject_role_state"),
             # Who holds a role (rule 7's justification, the resource page) in the page's

@@ -23,7 +23,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from governance import models as m
-from governance.filters import AuditFilter
+from governance.filters import AuditFilter, has_drift
 from governance.services import approvals, assignments, delivery, outbox
 from tests import factories as f
 from tests.conftest import need
@@ -229,3 +229,17 @@ def _rolled_back() -> Iterator[None]:
             raise _Rollback
     except _Rollback:
         pass
+
+
+# --- Drift: rare, and looked up by state -------------------------------------------------------
+
+
+def test_drifted_grants_are_found_through_the_drifted_index() -> None:
+    """The home page's count of drifted access and the lists' "Drifted" filter read the few
+    drifted grants, not every grant."""
+    f.RoleGrantFactory(state=m.GrantState.DRIFTED)
+    f.RoleGrantFactory(state=m.GrantState.GRANTED)
+    home = m.RoleGrant.objects.filter(state=m.GrantState.DRIFTED, assignment__state__in=m.AssignmentState.ACTIVE)
+    assert_served_by(queryset_plan(home), GRANTS, "grant_drifted")
+    drifted = m.Assignment.objects.filter(has_drift())
+    assert_served_by(queryset_plan(drifted), GRANTS, "grant_drifted")
