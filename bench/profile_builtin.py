@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--requests", action="store_true", help="each grant came with a delivering request")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--statements", action="store_true", help="wall time of each kind of statement")
     parser.add_argument("--log-format", default="json", choices=("json", "text"))
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
@@ -44,6 +45,7 @@ def main() -> None:
         grant_state=m.GrantState.PENDING,
         request_state=m.RequestState.DELIVERING if args.requests else None,
     )
+    spent = _time_statements() if args.statements else None
     profile = cProfile.Profile() if args.profile else None
     cpu, wall = time.process_time(), time.perf_counter()
     if profile is not None:
@@ -58,10 +60,60 @@ def main() -> None:
         f"{handled} grants: {wall:.2f} s wall, {cpu:.2f} s CPU in this process, "
         f"{cpu / handled * 1e6:.0f} us CPU per grant{' (profiled)' if profile else ''}"
     )
+    if spent is not None:
+        for what, (calls, seconds) in sorted(spent.items(), key=lambda item: -item[1][1]):
+            print(f"{seconds * 1000:8.0f} ms {calls:5d}x  {what}")
     if profile is not None:
         stats = pstats.Stats(profile)
         stats.sort_stats("tottime").print_stats(args.top)
         stats.sort_stats("cumulative").print_stats(args.top)
+
+
+def _time_statements() -> dict[str, list[float]]:
+    """Wall time spent in each kind of statement (its first words; COPY by table; COMMIT)."""
+    from collections import defaultdict
+
+    from django.db import connection
+
+    from governance.services import bulk_sql
+
+    spent: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+
+    def add(what: str, start: float) -> None:
+        spent[what][0] += 1
+        spent[what][1] += time.perf_counter() - start
+
+    def wrapper(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            add(" ".join(sql.split())[:90], start)
+
+    connection.ensure_connection()
+    connection.execute_wrappers.append(wrapper)
+    insert_rows = bulk_sql.insert_rows
+
+    def timed_insert(model, *a, **k):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        try:
+            return insert_rows(model, *a, **k)
+        finally:
+            add(f"COPY {model.__name__}", start)
+
+    for module in (bulk_sql, __import__("governance.services.delivery", fromlist=["x"])):
+        module.insert_rows = timed_insert  # type: ignore[attr-defined]
+    commit = connection.commit
+
+    def timed_commit() -> None:
+        start = time.perf_counter()
+        try:
+            commit()
+        finally:
+            add("COMMIT", start)
+
+    connection.commit = timed_commit  # type: ignore[method-assign]
+    return spent
 
 
 if __name__ == "__main__":
