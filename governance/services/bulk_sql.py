@@ -23,7 +23,6 @@ dicts for JSON columns.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -174,6 +173,23 @@ def write_together(writes: Iterable[Write | None], then: tuple[str, list[Any]] |
 # --- new rows --------------------------------------------------------------------------
 
 
+_JSON_TEXT = DjangoJSONEncoder()  # writes what json.dumps(value, cls=DjangoJSONEncoder) does
+
+
+def _json_text(value: Any, memo: dict[Any, str]) -> str:
+    """``value`` as JSON text. A batch's rows repeat their data (an audit row's ``{"previous":
+    "pending", "message": "Granted."}``), so a flat dict is encoded once per batch (its key
+    holds each value's type: 1, 1.0 and True are equal keys, not the same JSON)."""
+    try:
+        key = tuple([(name, item.__class__, item) for name, item in value.items()])
+        text = memo.get(key)
+    except (AttributeError, TypeError):  # not a dict, or a value that is not hashable
+        return _JSON_TEXT.encode(value)
+    if text is None:
+        text = memo[key] = _JSON_TEXT.encode(value)
+    return text
+
+
 def insert_rows(
     model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]], *, now: datetime | None = None
 ) -> int:
@@ -217,12 +233,13 @@ def insert_rows(
     if on_postgresql():
         json_at = [i for i, field in enumerate(fields) if isinstance(field, models.JSONField)]
         written = 0
+        memo: dict[Any, str] = {}
         with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for row in every:
                 values = values_of(row)
                 for i in json_at:
                     if values[i] is not None:
-                        values[i] = json.dumps(values[i], cls=DjangoJSONEncoder)
+                        values[i] = _json_text(values[i], memo)
                 copy.write_row(values)
                 written += 1
         return written

@@ -440,6 +440,7 @@ def _record(
     # Grants with the same outcome get one UPDATE: (state, attempts, next, error, granted_at) -> ids
     outcomes: dict[tuple[Any, ...], list[UUID]] = defaultdict(list)
     earliest_retry: float | None = None
+    succeeded: dict[tuple[UUID | None, str], list[_Result]] = defaultdict(list)
     for result in results:
         grant = result.grant
         error = result.error
@@ -491,7 +492,10 @@ def _record(
                 result.duration_ms,
             )
         )
-        _log_attempt(grant, result, outcome, error_code, message)
+        if error is None:
+            succeeded[(result.connector_id, result.operation)].append(result)
+        else:
+            _log_attempt(grant, result, outcome, error_code, message)
         if state != previous:
             assignment = grant.assignment
             assert assignment is not None
@@ -524,6 +528,7 @@ def _record(
         for (state, tries, next_attempt_at, last_error, granted_at), pks in outcomes.items()
     ]
     insert_rows(DeliveryAttempt, ATTEMPT_FIELDS, attempts, now=now)
+    _log_successes(succeeded)
     new_states = {pk: key[0] for key, pks in outcomes.items() for pk in pks}
     return earliest_retry, writes, new_states
 
@@ -536,8 +541,9 @@ _ATTEMPT_LEVEL: dict[str, int] = {
 
 
 def _log_attempt(grant: Claim, result: _Result, outcome: str, error_code: str, message: str) -> None:
-    """One line per attempt: success at INFO, a retry at WARNING, a failure for good at ERROR.
-    Its ids, never the target's answer beyond the short sanitized message the row keeps."""
+    """A failed attempt is one line of its own: a retry at WARNING, a failure for good at
+    ERROR (``event: delivery_attempt``). Its ids, never the target's answer beyond the
+    short sanitized message the row keeps."""
     level = _ATTEMPT_LEVEL.get(outcome, logging.INFO)
     if not log.isEnabledFor(level):
         return
@@ -558,6 +564,31 @@ def _log_attempt(grant: Claim, result: _Result, outcome: str, error_code: str, m
             "duration_ms": result.duration_ms,
         },
     )
+
+
+def _log_successes(succeeded: dict[tuple[UUID | None, str], list[_Result]]) -> None:
+    """A batch's successful attempts are one INFO line per connector and operation
+    (``event: delivery_attempts``): how many, and the assignment request of each (one entry
+    per attempt that has one, so a request with two roles there is named twice), so a grep
+    for a request's id still finds every attempt of it that succeeded. A line per success
+    cost a fifth of a worker's time on a batch of 500 grants through the built-in directory."""
+    if not succeeded or not log.isEnabledFor(logging.INFO):
+        return
+    for (connector_id, operation), results in succeeded.items():
+        log.info(
+            "Delivery attempts %s success: %d",
+            operation,
+            len(results),
+            extra={
+                "event": "delivery_attempts",
+                "assignment_requests": [str(r.grant.request_id) for r in results if r.grant.request_id],
+                "count": len(results),
+                "connector": str(connector_id or ""),
+                "operation": operation,
+                "outcome": Outcome.SUCCESS,
+                "duration_ms": sum(r.duration_ms for r in results),
+            },
+        )
 
 
 def deliver_until_idle(

@@ -1,8 +1,12 @@
 """Issue 21, logs: one request's story is one grep, from the web request into the worker's
 tasks, each delivery attempt, decision and refusal logged once, and no secret in any line.
+A failed delivery attempt has a line of its own; a batch's successful ones share one line
+per connector and operation that names each one's request (issue 19: a line per success
+cost a fifth of the worker's time).
 
 A request is submitted through the API, approved through the emailed link by an approver
-who signed in with a password, and delivered by a real worker to a signed webhook; the
+who signed in with a password, and delivered by a real worker to a signed webhook (which
+refuses the first attempt, so both kinds of delivery line are there); the
 test reads every line this process and the worker wrote (JSON, as in production) and greps
 them for the API tokens, the password, the approval link's token, the webhook secret and the
 session cookie.
@@ -81,6 +85,7 @@ def test_a_request_story_is_one_grep_and_no_secret_is_logged(
     resource = f.ResourceFactory(catalog=catalog, connector=webhook_connector, origin_id="badge", display_name="Badge")
     f.PackageResourceRoleFactory(package=package, resource_role=f.ResourceRoleFactory(resource=resource))
     token = create_api_client(None, "logs-requestor", username=requestor.username).token
+    webhook_receiver.fail_next = 1  # the first delivery attempt is refused (503) and retried
     api = Client()
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
@@ -139,14 +144,34 @@ def test_a_request_story_is_one_grep_and_no_secret_is_logged(
     assert all("request_id" in line for line in web + work)
 
     # One grep: the approval's request id is on the worker's delivery lines for this request.
-    attempts = [line for line in work if line.get("event") == "delivery_attempt"]
-    mine = [line for line in attempts if line.get("assignment_request") == str(request.pk)]
-    assert mine, f"no delivery attempt logged:\n{worker_text[-2000:]}"
-    assert {line["request_id"] for line in mine} == {approved_id}
+    # A failed attempt has a line of its own; the successes of a batch share one line per
+    # connector and operation, which names the request of each of them.
+    failed = [
+        line
+        for line in work
+        if line.get("event") == "delivery_attempt" and line.get("assignment_request") == str(request.pk)
+    ]
+    succeeded = [
+        line
+        for line in work
+        if line.get("event") == "delivery_attempts" and str(request.pk) in line.get("assignment_requests", [])
+    ]
+    assert failed, f"the refused attempt is not logged:\n{worker_text[-2000:]}"
+    assert succeeded, f"the successful attempt is not logged:\n{worker_text[-2000:]}"
+    assert {line["request_id"] for line in failed + succeeded} == {approved_id}
+    assert str(request.pk) in worker_text  # the grep
     # ... and the submission's id on the worker's lines for the tasks it enqueued (the email).
     assert any(line["request_id"] == submitted_id for line in work), worker_text[-2000:]
-    # Each delivery attempt once.
-    assert len(mine) == m.DeliveryAttempt.objects.filter(request=request).count()
+    # Each delivery attempt once: the refusal at WARNING (it was retried), the success at INFO.
+    attempts = m.DeliveryAttempt.objects.filter(request=request)
+    assert [(line["level"], line["outcome"], line["error_code"]) for line in failed] == [
+        ("WARNING", m.Outcome.TRANSIENT, a.error_code) for a in attempts.exclude(outcome=m.Outcome.SUCCESS)
+    ]
+    successes = sum(line["assignment_requests"].count(str(request.pk)) for line in succeeded)
+    assert successes == attempts.filter(outcome=m.Outcome.SUCCESS).count() == 1
+    for line in succeeded:
+        assert line["level"] == "INFO"
+        assert line["count"] == len(line["assignment_requests"])  # every grant here came with a request
     # Each decision once, each refusal once, at INFO.
     decisions = [line for line in web if line.get("event") == "approval_decision"]
     assert [(d["assignment_request"], d["request_id"], d["level"]) for d in decisions] == [
