@@ -203,6 +203,24 @@ def end_in_bulk(
     return removal_of
 
 
+# A run that ended at least this many assignments refreshes the grant table's statistics.
+STATISTICS_AFTER = 10_000
+
+
+def refresh_grant_statistics() -> None:
+    """PostgreSQL: ANALYZE the grant table after a run that sent many grants to be revoked.
+
+    The planner knows how many grants are ``revoking`` from the last ANALYZE: none, before an
+    expiry of 100,000. Until autovacuum notices (a minute or more), the delivery engine's
+    claim expects one row from each work state and joins its 500 claims to their people and
+    assignments in nested loops (EXPLAIN ANALYZE at 10,000: 250,000 rows removed by the join
+    filter twice, 40 ms a claim; 12 ms once analyzed). Sampling the table costs a few tens
+    of milliseconds, once a run."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(RoleGrant._meta.db_table)}")
+
+
 def _commit_without_waiting() -> None:
     """PostgreSQL: this transaction's commit does not wait for its WAL to reach the disk.
     A crash in that instant loses the whole batch and nothing else: the assignments are
