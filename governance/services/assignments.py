@@ -39,7 +39,7 @@ from governance.models import (
 )
 from governance.models.identity import person_of
 from governance.permissions import Action, get_for
-from governance.services import callouts, notifications
+from governance.services import callouts, endings, notifications
 from governance.services.endings import end_in_bulk
 from governance.services.grants import read_assignments
 from governance.services.lifecycle import approve_and_proceed, request_on, set_request_state, start_delivery
@@ -279,6 +279,8 @@ def expire_due_assignments(now: datetime | None = None, batch_size: int = EXPIRY
     total = 0
     while expired := _expire_batch(now, batch_size):
         total += expired
+    if total >= endings.STATISTICS_AFTER:
+        endings.refresh_grant_statistics()
     return total
 
 

@@ -21,6 +21,8 @@ def test_each_audit_row_of_a_batch_keeps_its_own_data():
         {"previous": "pending", "message": "Granted."},
         {"n": 1},
         {"nested": {"a": [1, 2]}, "n": None},
+        {"ids": [1, 2]},
+        {},
         {"previous": "pending", "message": "Already a member in the target."},
     ]
     rows = [audit_row(None, "test.json", "thing", i, f"thing {i}", None, None, **d) for i, d in enumerate(data)]

@@ -20,10 +20,10 @@ from django.utils import timezone
 
 from governance import models as m
 from governance.audit import build_event
-from governance.services import assignments, notifications, outbox, requests, reviews
+from governance.services import assignments, endings, notifications, outbox, requests, reviews
 from tests import factories as f
 from tests.concurrency.invariants import check_invariants
-from tests.conftest import members_of
+from tests.conftest import members_of, need
 
 T = TypeVar("T")
 
@@ -326,3 +326,20 @@ class TestQueryCounts:
         assert m.OutboundEmail.objects.filter(kind="assignment_expired").count() == 3
         assert settings.SITE_URL  # links are absolute (rendered from SITE_URL when sent)
         check_invariants()
+
+
+class TestPlannerStatistics:
+    def test_a_large_expiry_refreshes_the_grant_statistics_and_a_small_one_does_not(
+        self, make_package, deliver, monkeypatch
+    ):
+        need(connection.vendor == "postgresql", "the planner's statistics are PostgreSQL's (set DATABASE_URL)")
+        monkeypatch.setattr(endings, "STATISTICS_AFTER", 4)
+        delivered(make_package, deliver, people(3), expiration_days=1)
+        with after(1), CaptureQueriesContext(connection) as small:
+            assert assignments.expire_due_assignments() == 3
+        delivered(make_package, deliver, people(4), expiration_days=1)
+        with after(2), CaptureQueriesContext(connection) as large:
+            assert assignments.expire_due_assignments() == 4
+        analyzed = [q["sql"] for q in large if q["sql"].startswith("ANALYZE")]
+        assert analyzed == ['ANALYZE "governance_rolegrant"']
+        assert not [q for q in small if q["sql"].startswith("ANALYZE")]
