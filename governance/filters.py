@@ -352,7 +352,9 @@ class PlaceFilter(filters.FilterSet):
         chosen = self.data.get("catalog") if self.data else None
         if chosen and is_uuid(chosen):
             packages = packages.filter(catalog_id=chosen)
-        self.offer("catalog", catalogs.order_by("display_name"))
+        # A select of every catalog (200 at full size) shows only their names: their other
+        # columns cost 1.7 ms of a list page's CPU for nothing.
+        self.offer("catalog", catalogs.only("id", "display_name").order_by("display_name"))
         self.offer("package", packages.select_related("catalog").order_by("display_name", "pk"))
 
     def offer(self, name: str, choices: QuerySet[Any]) -> None:
