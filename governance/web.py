@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
 from django import forms
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from governance.errors import DomainError, NotAllowed, NotFound
@@ -49,6 +53,27 @@ def render_page(
     if partial and htmx and not htmx.boosted:
         return render(request, partial, context, status=status)
     return render(request, template, context, status=status)
+
+
+# An id no row has: reversed in place of the real one, then replaced by it.
+_ANY_ID = UUID(int=0)
+
+
+def url_of_id(name: str, pk: Any) -> str:
+    """``reverse(name, args=[pk])`` for a page named by one UUID, as a list links each of its
+    rows: Django resolves the pattern again for each call (three links a row made a tenth
+    of the requests list's CPU); here a name's URL is reversed once, with a stand-in id,
+    and each row's id is put in its place. The same string as ``{% url name pk %}``."""
+    if not isinstance(pk, UUID):
+        return reverse(name, args=[pk])
+    head, tail = _url_around_id(name, get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
+    return f"{head}{pk}{tail}"
+
+
+@lru_cache(maxsize=256)
+def _url_around_id(name: str, prefix: str, urlconf: Any) -> tuple[str, str]:
+    head, _, tail = reverse(name, args=[_ANY_ID], urlconf=urlconf).partition(str(_ANY_ID))
+    return head, tail
 
 
 def safe_next(request: HttpRequest, fallback: str) -> str:

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from governance.models.connector import Connector, ResourceRole
 from governance.models.identity import User
+from governance.models.labels import ChoiceLabels
 from governance.models.package import AccessPackage, RoleOperation
 from governance.models.policy import AssignmentPolicy
 from governance.models.querysets import CatalogScoped
@@ -50,7 +51,7 @@ class AssignmentQuerySet(models.QuerySet["Assignment"]):
         return self.filter(state__in=AssignmentState.ACTIVE, end_at__lte=now).order_by("end_at")
 
 
-class Assignment(CatalogScoped, models.Model):
+class Assignment(CatalogScoped, ChoiceLabels, models.Model):
     catalog_path = "package__catalog_id"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -138,7 +139,7 @@ class RoleGrantQuerySet(models.QuerySet["RoleGrant"]):
         return self.filter(state__in=GrantState.WANTED, assignment__state__in=AssignmentState.ACTIVE, **where)
 
 
-class RoleGrant(CatalogScoped, models.Model):
+class RoleGrant(CatalogScoped, ChoiceLabels, models.Model):
     """One assignment x one resource role: the desired state and how delivering it went."""
 
     catalog_path = "assignment__package__catalog_id"
@@ -224,7 +225,7 @@ class Outcome(models.TextChoices):
 Outcome.ERRORS = frozenset({"transient", "permanent"})
 
 
-class DeliveryAttempt(CatalogScoped, models.Model):
+class DeliveryAttempt(CatalogScoped, ChoiceLabels, models.Model):
     """One try to change a target system for one grant: the seeds' "delivery errors"."""
 
     catalog_path = "grant__assignment__package__catalog_id"

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from governance.models.identity import GroupMembership, User
+from governance.models.labels import ChoiceLabels
 from governance.models.package import AccessPackage
 from governance.models.policy import ApprovalStage, ApproverKind, AssignmentPolicy, StageApprover
 from governance.models.querysets import CatalogScoped
@@ -202,7 +203,7 @@ class RequestQuerySet(models.QuerySet["AssignmentRequest"]):
         return self.filter(pk__in=ids)
 
 
-class AssignmentRequest(CatalogScoped, models.Model):
+class AssignmentRequest(CatalogScoped, ChoiceLabels, models.Model):
     catalog_path = "package__catalog_id"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -335,7 +336,7 @@ class Decision(models.TextChoices):
     DENY = "Deny", _("Denied")
 
 
-class ApprovalDecision(CatalogScoped, models.Model):
+class ApprovalDecision(CatalogScoped, ChoiceLabels, models.Model):
     """One approver's decision on one stage. The unique constraint makes the first one win."""
 
     catalog_path = "request__package__catalog_id"

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from governance.models.assignment import Assignment
 from governance.models.identity import DirectoryGroup, User
+from governance.models.labels import ChoiceLabels
 from governance.models.package import AccessPackage
 from governance.models.policy import AssignmentPolicy, ExpirationBehavior
 from governance.models.querysets import CatalogScoped
@@ -173,7 +174,7 @@ class DecisionQuerySet(models.QuerySet["AccessReviewDecision"]):
         )
 
 
-class AccessReviewDecision(CatalogScoped, models.Model):
+class AccessReviewDecision(CatalogScoped, ChoiceLabels, models.Model):
     """One assignment under review in one instance."""
 
     catalog_path = "instance__package__catalog_id"

@@ -9,6 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from governance.views.listing import AFTER, BEFORE
+from governance.web import url_of_id
 
 register = template.Library()
 
@@ -21,6 +22,12 @@ AUDIT_OBJECT_URLS = {
     "catalog": "governance:catalog_detail",
     "connectedorganization": "governance:organization_edit",
 }
+
+
+@register.simple_tag
+def id_url(name: str, pk: Any) -> str:
+    """``{% url name pk %}`` for a row's link, without resolving the URL pattern per row."""
+    return url_of_id(name, pk)
 
 
 def _swap_link(href: str, label: str) -> str:

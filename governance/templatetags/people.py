@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.urls import reverse
 from django.utils.html import format_html
 
 from governance.permissions import opens_person_page
+from governance.web import url_of_id
 
 register = template.Library()
 
@@ -27,4 +27,4 @@ def person_link(context: dict[str, Any], person: Any, text: Any = None, *, targe
     viewer = getattr(request, "user", None)
     if not opens_person_page(viewer, target_of_visible_row=target):
         return format_html("{}", label)
-    return format_html('<a href="{}">{}</a>', reverse("governance:person_detail", args=[person.pk]), label)
+    return format_html('<a href="{}">{}</a>', url_of_id("governance:person_detail", person.pk), label)

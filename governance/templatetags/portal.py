@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from django import template
 from django.utils import formats, timezone, translation
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, gettext_lazy, ngettext
 
 register = template.Library()
@@ -50,7 +52,10 @@ def when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
         return "—"
     local = timezone.localtime(value)
-    return format_html('<time datetime="{}">{}</time>', value.isoformat(), _localized(local, fmt))
+    # A list shows two a row: format_html's escaping took a third of this filter's time. The
+    # ISO form has only digits and -:.+T; the shown text is escaped as format_html would.
+    text = html.escape(_localized(local, fmt))
+    return mark_safe(f'<time datetime="{value.isoformat()}">{text}</time>')  # nosec B308 B703 - escaped above
 
 
 def _localized(local: datetime, fmt: str) -> str:

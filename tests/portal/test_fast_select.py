@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django import forms
 
-from governance.filters import AllRequestsFilter, FastSelect
+from governance.filters import AllAssignmentsFilter, AllRequestsFilter, AssignmentFilter, FastSelect, RequestFilter
 
 CHOICES: list[Any] = [
     ("", "Any"),
@@ -29,3 +29,15 @@ def test_the_catalog_filter_uses_it() -> None:
     """Packages and policies, 20,000 of each at full size, are search boxes instead
     (tests/portal/test_filter_search.py)."""
     assert isinstance(AllRequestsFilter.base_filters["catalog"].field.widget, FastSelect)
+
+
+def test_the_status_type_and_package_policy_filters_use_it() -> None:
+    """A dozen statuses rendered through Django's templates cost more than the rows' badges."""
+    for filterset, name in (
+        (AllRequestsFilter, "status"),
+        (AllRequestsFilter, "type"),
+        (RequestFilter, "policy"),
+        (AllAssignmentsFilter, "status"),
+        (AssignmentFilter, "status"),
+    ):
+        assert isinstance(filterset.base_filters[name].field.widget, FastSelect), (filterset, name)

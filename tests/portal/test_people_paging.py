@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from governance import models as m
 from governance.views.listing import PER_PAGE
@@ -165,3 +167,35 @@ def test_a_resource_with_two_roles_pages_through_both(client, admin, catalog):
     assert sorted(seen) == sorted(str(p.pk) for p in people for _ in (first, second))
     assert len(counts) == 2
     assert counts[0] == counts[1]
+
+
+def test_a_person_with_more_assignments_than_a_page(client, admin, catalog):
+    """The assignments page by ids first (listing._rows): the same rows in the same order as
+    the plain query, each once, Previous back to the same first page, the same queries."""
+    person = f.UserFactory(display_name="Many Assignments")
+    start = timezone.now() - timedelta(days=1)
+    assignments = []
+    for n in range(PERSON_PER_PAGE + 5):
+        assignment = f.AssignmentFactory(policy=f.PolicyFactory(package__catalog=catalog), target=person)
+        m.Assignment.objects.filter(pk=assignment.pk).update(created_at=start + timedelta(minutes=n // 2))
+        assignments.append(assignment)
+    newest_first = list(
+        m.Assignment.objects.filter(target=person).order_by("-created_at", "-pk").values_list("pk", flat=True)
+    )
+    client.force_login(admin)
+    shown = re.compile(r'href="/governance/assignments/([0-9a-f-]{36})/"')
+    pager = re.compile(r'<a href="\?([^"]*)" hx-get="[^"]*"[^>]*>(Next|Previous)</a>')
+    url = f"/governance/people/{person.pk}/"
+
+    def page(query: str = "") -> tuple[list[str], dict[str, str], int]:
+        body, count = _get(client, f"{url}?{query}" if query else url)
+        part = body[body.index('id="assignments"') :]
+        return shown.findall(part), {label: html.unescape(q) for q, label in pager.findall(part)}, count
+
+    first, links, first_count = page()
+    second, back_links, second_count = page(links["Next"])
+    assert first + second == [str(pk) for pk in newest_first]
+    assert "Next" not in back_links
+    again, _, _ = page(back_links["Previous"])
+    assert again == first
+    assert first_count == second_count
