@@ -82,7 +82,9 @@ schema.config.generation.update(allow_x00=True, codec="utf-8")
 # The narrow token's test is about its refusals, which generated requests meet at once. The
 # coverage phase's boundary values (~44 of ~49 requests per operation) are the wide token's
 # test's business: here they only asked the same 403 and 404 again.
-narrow_schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+# The same schema, loaded from the text already fetched (not generated again), with a config of its own.
+narrow_schema = schemathesis.openapi.from_dict(copy.deepcopy(schema.raw_schema))
+narrow_schema.app, narrow_schema.location = schema.app, schema.location
 narrow_schema.config.generation.update(allow_x00=True, codec="utf-8")
 narrow_schema.config.phases.update(phases=["examples", "fuzzing"])
 
