@@ -533,8 +533,8 @@ def _record(
     return earliest_retry, writes, new_states
 
 
+# A failed attempt's level (successes are logged a batch at a time: _log_successes).
 _ATTEMPT_LEVEL: dict[str, int] = {
-    Outcome.SUCCESS: logging.INFO,
     Outcome.TRANSIENT: logging.WARNING,
     Outcome.PERMANENT: logging.ERROR,
 }
@@ -544,7 +544,7 @@ def _log_attempt(grant: Claim, result: _Result, outcome: str, error_code: str, m
     """A failed attempt is one line of its own: a retry at WARNING, a failure for good at
     ERROR (``event: delivery_attempt``). Its ids, never the target's answer beyond the
     short sanitized message the row keeps."""
-    level = _ATTEMPT_LEVEL.get(outcome, logging.INFO)
+    level = _ATTEMPT_LEVEL[outcome]
     if not log.isEnabledFor(level):
         return
     log.log(
